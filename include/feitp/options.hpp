@@ -1,0 +1,58 @@
+// feitp: everything a Server can be told. Every field has a working default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace feitp {
+
+// Answer PASV/EPSV with `address` to clients whose address is in `network` (CIDR, "" = any).
+struct MasqueradeRule {
+  std::string network;  // e.g. "10.0.0.0/8", "::/0", "" (any)
+  std::string address;  // IPv4 address to put in 227 replies
+};
+
+struct Options {
+  // "ADDR:PORT" or "[V6ADDR]:PORT".
+  std::vector<std::string> listen = {"0.0.0.0:2121"};
+  // Already-bound listening sockets (handed down by a master process); used instead of `listen`.
+  std::vector<int> listen_fds;
+
+  std::string banner = "feitp ready.";
+
+  // Passive ports: [min, max]; 0/0 lets the kernel pick an ephemeral port.
+  std::uint16_t passive_port_min = 0;
+  std::uint16_t passive_port_max = 0;
+  std::vector<MasqueradeRule> masquerade;
+
+  // Safety.
+  bool allow_foreign_active = false;   // PORT/EPRT to an address other than the client's (FXP)
+  bool allow_foreign_passive = false;  // passive data connection from another address
+  bool allow_privileged_active_port = false;  // PORT/EPRT to a port below 1024
+
+  // Limits (0 = unlimited).
+  std::uint32_t max_connections = 1024;
+  std::uint32_t max_per_ip = 32;
+  std::uint32_t max_login_attempts = 3;      // failed logins before disconnect
+  std::chrono::milliseconds login_failure_delay{1000};
+  std::uint32_t max_unknown_before_login = 10;
+  std::uint32_t max_line = 2048;             // command line length cap, bytes
+
+  // Timeouts (0 = none).
+  std::chrono::seconds idle_timeout{300};
+  std::chrono::seconds login_timeout{60};        // from connect to successful login
+  std::chrono::seconds data_accept_timeout{30};  // waiting for the passive data connection
+  std::chrono::seconds data_stall_timeout{60};   // no byte moved on the data connection
+
+  // Transfers.
+  std::uint32_t transfer_buffer = 256 * 1024;
+  bool listing_utc = true;
+  std::string default_hash = "SHA-256";
+
+  // Threads for blocking hooks/auth/storage.
+  std::uint32_t blocking_threads = 4;
+};
+
+}  // namespace feitp

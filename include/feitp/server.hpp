@@ -1,0 +1,81 @@
+// feitp: the server. Embed it: build Options, set an Authenticator and a StorageFactory, add
+// Hooks, then run(). run() serves on the calling thread until stop().
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "feitp/auth.hpp"
+#include "feitp/hooks.hpp"
+#include "feitp/options.hpp"
+#include "feitp/storage.hpp"
+
+namespace feitp {
+
+using SiteHandler = std::function<Reply(Session&, std::string_view args)>;
+
+struct ServerStats {
+  std::uint64_t sessions_active = 0;
+  std::uint64_t sessions_total = 0;
+  std::uint64_t logins = 0;
+  std::uint64_t login_failures = 0;
+  std::uint64_t uploads = 0;
+  std::uint64_t downloads = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+};
+
+// Admission decisions shared by several worker processes (the daemon's shared memory); the
+// default keeps the counts in this process.
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  // Called on accept; false = refuse with 421 "too many connections, try again later".
+  virtual bool admit(std::string_view peer_address) = 0;
+  virtual void release(std::string_view peer_address) = 0;
+  // Temporarily banned addresses (repeated login failures).
+  virtual bool banned(std::string_view /*peer_address*/) { return false; }
+  virtual void login_failed(std::string_view /*peer_address*/) {}
+  // Per-user session cap; false = refuse the login.
+  virtual bool user_login(std::string_view /*user*/, std::uint32_t /*max*/) { return true; }
+  virtual void user_logout(std::string_view /*user*/) {}
+};
+
+class Server {
+ public:
+  explicit Server(Options options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void set_authenticator(std::shared_ptr<Authenticator> auth);
+  void set_storage_factory(std::shared_ptr<StorageFactory> storage);
+  void set_admission(std::shared_ptr<Admission> admission);
+  // Hooks stack in the order added; a veto stops the chain.
+  void add_hooks(std::shared_ptr<Hooks> hooks);
+  // SITE <name> ...; name is matched case-insensitively; help is shown in SITE HELP.
+  void add_site_command(std::string name, std::string help, SiteHandler handler);
+
+  // Binds (throws std::runtime_error naming the address on failure). Called by run() if needed.
+  void bind();
+  // The bound control ports, in the order of Options::listen (after bind()).
+  [[nodiscard]] std::vector<std::uint16_t> ports() const;
+
+  // Serves until stop(). Throws std::runtime_error on a bind failure.
+  void run();
+  // Thread- and signal-safe: stop accepting; sessions get `grace` to finish their transfers,
+  // then the rest are closed with 421.
+  void stop(std::chrono::seconds grace = std::chrono::seconds{0});
+
+  [[nodiscard]] ServerStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace feitp

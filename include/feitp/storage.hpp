@@ -1,0 +1,158 @@
+// feitp: the storage interface. One Storage object per logged-in user, made by a StorageFactory.
+//
+// Paths given to a Storage are always normalised absolute FTP paths ("/", "/a/b"): the server
+// resolves the client's path against the current directory and removes "." and ".." before the
+// call. A Storage must still never let a path reach outside its root (the local back-end enforces
+// this with openat2(RESOLVE_BENEATH)).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "feitp/result.hpp"
+
+namespace feitp {
+
+struct User;
+
+enum class FileType : std::uint8_t { file, directory, symlink, other };
+
+struct FileInfo {
+  std::string name;             // last path component ("" for the root)
+  FileType type = FileType::file;
+  std::uint64_t size = 0;
+  std::int64_t mtime = 0;       // seconds since the Unix epoch, UTC
+  std::uint32_t mode = 0644;    // permission bits (07777)
+  std::uint32_t nlink = 1;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::uint64_t unique = 0;     // stable identity (e.g. device+inode) for MLSx "unique"
+  std::string link_target;      // for symlinks, when known
+};
+
+// A file opened for reading, positioned at the offset asked for in open_read().
+class ReadFile {
+ public:
+  virtual ~ReadFile() = default;
+  // Reads up to buf.size() bytes; 0 means end of file.
+  virtual Result<std::size_t> read(std::span<std::byte> buf) = 0;
+  // A kernel descriptor positioned like read(), for zero-copy paths; -1 when there is none.
+  [[nodiscard]] virtual int native_handle() const { return -1; }
+};
+
+// A file opened for writing. Bytes go in with write(); the upload ends with exactly one of
+// commit() (the transfer completed: make the file final/visible) or abort().
+class WriteFile {
+ public:
+  virtual ~WriteFile() = default;
+  virtual Result<std::size_t> write(std::span<const std::byte> data) = 0;
+  virtual Status commit() = 0;
+  // keep_partial: the client went away mid-upload and may resume it (REST+STOR), so keep what
+  // arrived (ignored for atomic uploads, whose temporary file is always removed). When false
+  // (disk full, vetoed upload) a file this upload created is removed, and a file it replaced is
+  // restored where the back-end can (atomic uploads).
+  virtual void abort(bool keep_partial) = 0;
+  [[nodiscard]] virtual int native_handle() const { return -1; }
+};
+
+enum class WriteMode : std::uint8_t {
+  truncate,   // STOR: create or replace
+  append,     // APPE
+  exclusive,  // STOU: create, fail with EEXIST if present
+  at_offset,  // REST n + STOR: keep the first n bytes, write from n
+};
+
+enum class HashAlgo : std::uint8_t { sha256, sha1, sha512, md5, crc32 };
+
+// Optional capabilities; the server leaves unsupported ones out of FEAT and answers 502.
+struct StorageCapabilities {
+  bool chmod = false;
+  bool set_mtime = false;
+  bool native_hash = false;  // hash() is implemented (else the server reads the file itself)
+  bool free_space = false;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // True when calls may block (network, database): the server then runs them on its thread
+  // pool, never on the event loop. The local and memory back-ends are inline (false).
+  [[nodiscard]] virtual bool blocking() const { return false; }
+  [[nodiscard]] virtual StorageCapabilities capabilities() const { return {}; }
+
+  virtual Result<FileInfo> stat(std::string_view path) = 0;
+  // Entries of a directory, without "." and "..", in no particular order.
+  virtual Result<std::vector<FileInfo>> list(std::string_view path) = 0;
+  virtual Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) = 0;
+  virtual Result<std::unique_ptr<WriteFile>> open_write(std::string_view path, WriteMode mode,
+                                                        std::uint64_t offset) = 0;
+  virtual Status mkdir(std::string_view path) = 0;
+  virtual Status rmdir(std::string_view path) = 0;
+  virtual Status remove(std::string_view path) = 0;
+  virtual Status rename(std::string_view from, std::string_view to) = 0;
+
+  virtual Status set_mtime(std::string_view /*path*/, std::int64_t /*mtime*/) {
+    return std::errc::function_not_supported;
+  }
+  virtual Status chmod(std::string_view /*path*/, std::uint32_t /*mode*/) {
+    return std::errc::function_not_supported;
+  }
+  // Hex digest of bytes [from, to) (to == UINT64_MAX: to the end).
+  virtual Result<std::string> hash(std::string_view /*path*/, HashAlgo /*algo*/,
+                                   std::uint64_t /*from*/, std::uint64_t /*to*/) {
+    return std::errc::function_not_supported;
+  }
+  virtual Result<std::uint64_t> free_space(std::string_view /*path*/) {
+    return std::errc::function_not_supported;
+  }
+};
+
+// Makes the Storage of a user who has just logged in.
+class StorageFactory {
+ public:
+  virtual ~StorageFactory() = default;
+  [[nodiscard]] virtual bool blocking() const { return false; }
+  virtual Result<std::unique_ptr<Storage>> create(const User& user) = 0;
+};
+
+// --- Built-in back-ends -------------------------------------------------------------------
+
+struct LocalStorageOptions {
+  std::string root;             // directory on disk that is "/" for the user
+  bool atomic_uploads = false;  // write to a temporary name, rename on commit()
+  bool create_root = false;     // mkdir -p the root if missing
+  std::uint32_t file_mode = 0644;
+  std::uint32_t dir_mode = 0755;
+};
+
+// Local files, every access relative to the root's directory descriptor with
+// openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (an O_NOFOLLOW walk where the kernel lacks it).
+Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options);
+
+// Uses User::home as the root of a local storage.
+std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads = false,
+                                                           bool create_root = false);
+
+// A storage held in memory (tests, embedders). Every Storage the factory creates sees the same
+// tree, whatever the user; it is safe to use from several threads.
+class MemoryStorageFactory final : public StorageFactory {
+ public:
+  MemoryStorageFactory();
+  ~MemoryStorageFactory() override;
+  Result<std::unique_ptr<Storage>> create(const User& user) override;
+  [[nodiscard]] std::size_t file_count() const;     // regular files in the whole tree
+  [[nodiscard]] std::uint64_t total_bytes() const;  // bytes in those files
+
+  struct Tree;
+
+ private:
+  std::shared_ptr<Tree> tree_;
+};
+
+}  // namespace feitp

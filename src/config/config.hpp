@@ -1,0 +1,67 @@
+// The daemon's configuration: one TOML file -> DaemonConfig, with validation whose messages
+// name the file, the key and what is wrong ("feitpd.toml: limits.max_per_ip: must be ...").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "feitp/auth.hpp"
+#include "feitp/options.hpp"
+
+namespace feitp::config {
+
+struct LogConfig {
+  std::string level = "info";    // trace debug info warn error off
+  std::string format = "text";   // text | json
+  std::string file;              // "" = stderr
+  std::string xferlog;           // wu-ftpd xferlog path, "" = off
+};
+
+// External programs run on events (see docs/configuration.md, [hooks]).
+struct HookPrograms {
+  std::map<std::string, std::string> programs;  // event name -> program path
+  std::chrono::seconds timeout{30};
+  std::uint32_t queue = 256;
+};
+
+struct DaemonConfig {
+  std::string source;                      // the file it came from ("" = command line only)
+  Options server;                          // listen, banner, passive, limits, timeouts
+  std::vector<UserEntry> users;
+  std::optional<AnonymousEntry> anonymous;
+  bool atomic_uploads = false;
+  bool create_homes = true;                // mkdir -p user homes at start
+
+  // Runtime (multi-process).
+  std::uint32_t workers = 0;               // 0 = one per core; 1 = single process
+  std::string run_as;                      // drop privileges to this user when started as root
+  std::string pid_file;
+  std::chrono::seconds shutdown_grace{30};
+  std::uint64_t max_open_files = 0;        // RLIMIT_NOFILE to set (0 = leave)
+  std::uint32_t ban_after_failures = 10;   // failed logins from one address within ban_window
+  std::chrono::seconds ban_window{600};
+  std::chrono::seconds ban_time{300};      // first ban; doubles for repeat offenders
+  std::uint32_t max_sessions_per_user = 0; // default for users without their own
+
+  LogConfig log;
+  HookPrograms hooks;
+};
+
+struct LoadResult {
+  std::optional<DaemonConfig> config;
+  std::string error;  // one line: "FILE: KEY: problem"
+};
+
+// Parses TOML text; `source` names it in messages.
+LoadResult parse_config(std::string_view toml_text, std::string_view source);
+LoadResult load_config_file(const std::string& path);
+
+// Checks a config built or changed in code (after command-line overrides): "" or the problem.
+std::string validate(const DaemonConfig& cfg);
+
+}  // namespace feitp::config

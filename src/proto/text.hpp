@@ -1,0 +1,36 @@
+// ASCII-mode line ending conversion (TYPE A) and hash algorithm names. Pure and streaming.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "feitp/storage.hpp"
+
+namespace feitp::proto {
+
+// Disk -> network (RETR in TYPE A): each LF not preceded by CR becomes CRLF. Streaming: pass each
+// chunk in order with the same state.
+struct ToCrlf {
+  bool last_was_cr = false;
+  void convert(std::string_view in, std::string& out);
+};
+
+// Network -> disk (STOR in TYPE A): CRLF becomes LF; a lone CR is kept. Streaming; call
+// finish() at the end to flush a trailing CR.
+struct FromCrlf {
+  bool pending_cr = false;
+  void convert(std::string_view in, std::string& out);
+  void finish(std::string& out);
+};
+
+// "SHA-256", "SHA-1", "SHA-512", "MD5", "CRC32" (case-insensitive) <-> HashAlgo.
+std::optional<HashAlgo> parse_hash_algo(std::string_view name);
+std::string_view hash_algo_name(HashAlgo a);
+// FEAT line value: "SHA-1;SHA-256*;SHA-512;MD5;CRC32" with '*' on the selected one.
+std::string hash_feat_value(HashAlgo selected);
+
+// Case-insensitive ASCII compare.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace feitp::proto

@@ -62,6 +62,8 @@ std::string mlsx_perm(FileType type, std::string_view user_letters);
 
 // YYYYMMDDHHMMSS in UTC (MDTM, MLSx modify).
 std::string format_time_val(std::int64_t t);
+// The same, appended to `out` (no temporary string).
+void append_time_val(std::string& out, std::int64_t t);
 // Parses YYYYMMDDHHMMSS[.sss] (fraction ignored) as UTC; nullopt when malformed or invalid.
 std::optional<std::int64_t> parse_time_val(std::string_view s);
 

@@ -1,6 +1,7 @@
 // ASCII-mode line ending conversion (TYPE A) and hash algorithm names. Pure and streaming.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,11 @@ std::optional<HashAlgo> parse_hash_algo(std::string_view name);
 std::string_view hash_algo_name(HashAlgo a);
 // FEAT line value: "SHA-1;SHA-256*;SHA-512;MD5;CRC32" with '*' on the selected one.
 std::string hash_feat_value(HashAlgo selected);
+// Text of the 213 reply to HASH (draft-bryan-ftpext-hash): "<ALGO> <start>-<end> <hex> <path>",
+// e.g. "SHA-256 0-1234 9f86d0... /dir/file". `end` is one past the last byte hashed (the file
+// size for a whole file).
+std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end,
+                            std::string_view hex, std::string_view path);
 
 // Case-insensitive ASCII compare.
 bool iequals(std::string_view a, std::string_view b);

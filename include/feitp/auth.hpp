@@ -72,6 +72,11 @@ class Authenticator {
   // True when authenticate() may block (database, network): it then runs on the thread pool.
   [[nodiscard]] virtual bool blocking() const { return false; }
   virtual AuthResult authenticate(const LoginRequest& request) = 0;
+  // Optional fast path, always called on the event loop: answer at once when that needs no
+  // blocking (e.g. from a cache of verified logins); nullopt means "call authenticate()".
+  virtual std::optional<AuthResult> authenticate_inline(const LoginRequest& /*request*/) {
+    return std::nullopt;
+  }
 };
 
 // --- Built-in: users listed in the configuration ------------------------------------------

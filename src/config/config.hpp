@@ -64,4 +64,14 @@ LoadResult load_config_file(const std::string& path);
 // Checks a config built or changed in code (after command-line overrides): "" or the problem.
 std::string validate(const DaemonConfig& cfg);
 
+// --- Helpers shared with the command line (feitpd's flags use the same rules) -------------
+
+// "" when `text` is "ADDR:PORT" (numeric IPv4) or "[V6ADDR]:PORT", else what is wrong.
+std::string check_listen_address(std::string_view text);
+// Parses "MIN-MAX" (1..65535, MIN <= MAX; "" or "0" = let the kernel pick: 0/0).
+// "" on success, else what is wrong.
+std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uint16_t& max);
+// The event names accepted in [hooks]: the method names of feitp::Hooks.
+const std::vector<std::string_view>& hook_event_names();
+
 }  // namespace feitp::config

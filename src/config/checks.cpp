@@ -1,0 +1,295 @@
+// Value checks shared by the TOML reader, validate() and the command line.
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/checks.hpp"
+#include "config/config.hpp"
+
+namespace feitp::config {
+
+namespace {
+
+bool parse_u32(std::string_view s, std::uint32_t& out) {
+  if (s.empty() || s.size() > 10) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+
+}  // namespace
+
+bool is_ipv4(std::string_view s) {
+  std::string z(s);
+  in_addr a{};
+  return inet_pton(AF_INET, z.c_str(), &a) == 1;
+}
+
+bool is_ipv6(std::string_view s) {
+  std::string z(s);
+  in6_addr a{};
+  return inet_pton(AF_INET6, z.c_str(), &a) == 1;
+}
+
+bool is_cidr(std::string_view s) {
+  auto slash = s.find('/');
+  std::string_view addr = s.substr(0, slash);
+  bool v4 = is_ipv4(addr);
+  if (!v4 && !is_ipv6(addr)) return false;
+  if (slash == std::string_view::npos) return true;
+  std::uint32_t len = 0;
+  if (!parse_u32(s.substr(slash + 1), len)) return false;
+  return len <= (v4 ? 32U : 128U);
+}
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string check_listen_address(std::string_view text) {
+  const std::string problem = quote(text) + " is not ADDR:PORT or [IPV6]:PORT with a numeric address " +
+                              "(e.g. \"0.0.0.0:2121\", \"[::]:2121\")";
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find("]:");
+    if (close == std::string_view::npos) return problem;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    if (!is_ipv6(host)) return problem;
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return problem;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (!is_ipv4(host)) return problem;
+  }
+  std::uint32_t p = 0;
+  if (!parse_u32(port, p) || p > 65535) return quote(text) + ": the port must be 0 to 65535";
+  return {};
+}
+
+std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uint16_t& max) {
+  if (text.empty() || text == "0" || text == "0-0") {
+    min = max = 0;
+    return {};
+  }
+  auto dash = text.find('-');
+  std::uint32_t lo = 0;
+  std::uint32_t hi = 0;
+  bool ok = dash == std::string_view::npos ? parse_u32(text, lo) && (hi = lo, true)
+                                          : parse_u32(text.substr(0, dash), lo) &&
+                                                parse_u32(text.substr(dash + 1), hi);
+  if (!ok || lo < 1 || hi > 65535) {
+    return "must be \"MIN-MAX\" with ports 1 to 65535 (e.g. \"30000-30100\"), got " + quote(text);
+  }
+  if (lo > hi) return "the first port must not exceed the second, got " + quote(text);
+  min = static_cast<std::uint16_t>(lo);
+  max = static_cast<std::uint16_t>(hi);
+  return {};
+}
+
+const std::vector<std::string_view>& hook_event_names() {
+  static const std::vector<std::string_view> kNames = {
+      "on_connect",        "on_disconnect",           "on_login",
+      "on_login_failed",   "on_logout",               "on_file_sent",
+      "on_file_received",  "on_incomplete_file_sent", "on_incomplete_file_received",
+      "on_mkdir",          "on_remove",               "on_rename",
+      "before_command",    "before_upload",           "before_download",
+      "check_upload"};
+  return kNames;
+}
+
+bool valid_user_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '@' || c == '+';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string check_home(std::string_view home) {
+  if (home.empty()) return "must not be empty";
+  if (home.front() != '/') return "must be an absolute path, got " + quote(home);
+  if (home.find('\0') != std::string_view::npos) return "must not contain a NUL byte";
+  return {};
+}
+
+std::string check_ftp_dir(std::string_view dir) {
+  if (dir.empty() || dir.front() != '/') return "directories are absolute FTP paths such as \"/pub\"";
+  for (std::size_t i = 0; i < dir.size();) {
+    auto next = dir.find('/', i + 1);
+    std::string_view part = dir.substr(i + 1, next == std::string_view::npos ? next : next - i - 1);
+    if (part == "." || part == "..") return "\".\" and \"..\" are not allowed in directory names";
+    if (next == std::string_view::npos) break;
+    i = next;
+  }
+  return {};
+}
+
+std::string check_hash(std::string_view hash) {
+  if (is_crypt_hash(hash)) return {};
+  return "not a crypt(3) hash libcrypt can check (expected \"$y$...\", \"$6$...\" or \"$2b$...\"; "
+         "make one with feitpd --hash-password)";
+}
+
+bool valid_log_level(std::string_view level) {
+  static constexpr std::array<std::string_view, 8> kLevels = {
+      "trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+  for (auto l : kLevels) {
+    if (l == level) return true;
+  }
+  return false;
+}
+
+bool valid_hash_name(std::string_view name) {
+  static constexpr std::array<std::string_view, 5> kNames = {"SHA-256", "SHA-1", "SHA-512", "MD5",
+                                                             "CRC32"};
+  for (auto n : kNames) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+bool system_user_exists(const std::string& name) {
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(size > 0 ? static_cast<std::size_t>(size) : 16384U);
+  passwd pw{};
+  passwd* found = nullptr;
+  return getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr;
+}
+
+namespace {
+
+std::string check_permissions(const Permissions& p) { return Permissions::validate(p.letters()); }
+
+}  // namespace
+
+std::string validate(const DaemonConfig& cfg) {
+  auto fail = [&](std::string_view key, const std::string& problem) {
+    std::string out;
+    if (!cfg.source.empty()) out = cfg.source + ": ";
+    out.append(key).append(": ").append(problem);
+    return out;
+  };
+  const Options& o = cfg.server;
+
+  if (o.listen.empty() && o.listen_fds.empty()) return fail("server.listen", "must name at least one address");
+  for (const auto& l : o.listen) {
+    if (auto p = check_listen_address(l); !p.empty()) return fail("server.listen", p);
+  }
+  if (o.banner.find('\r') != std::string::npos || o.banner.find('\0') != std::string::npos) {
+    return fail("server.banner", "must not contain carriage returns or NUL bytes");
+  }
+  if (o.banner.size() > 4096) return fail("server.banner", "must be at most 4096 bytes");
+  if (cfg.workers > 1024) return fail("server.workers", "must be 0 (one per core) to 1024");
+  if (o.blocking_threads < 1 || o.blocking_threads > 256) {
+    return fail("server.blocking_threads", "must be 1 to 256");
+  }
+  if (!cfg.run_as.empty() && !system_user_exists(cfg.run_as)) {
+    return fail("server.run_as", "no such system user " + quote(cfg.run_as));
+  }
+  if (!cfg.pid_file.empty() && cfg.pid_file.front() != '/') {
+    return fail("server.pid_file", "must be an absolute path, got " + quote(cfg.pid_file));
+  }
+
+  if ((o.passive_port_min == 0) != (o.passive_port_max == 0) ||
+      o.passive_port_min > o.passive_port_max) {
+    return fail("passive.ports", "must be MIN-MAX with 1 <= MIN <= MAX <= 65535 (or unset), got " +
+                                     std::to_string(o.passive_port_min) + "-" +
+                                     std::to_string(o.passive_port_max));
+  }
+  for (const auto& m : o.masquerade) {
+    if (!m.network.empty() && !is_cidr(m.network)) {
+      return fail("passive.masquerade.network", "not an address or CIDR network: " + quote(m.network));
+    }
+    if (!is_ipv4(m.address)) {
+      return fail(m.network.empty() ? "passive.masquerade_address" : "passive.masquerade.address",
+                  "must be a numeric IPv4 address (it goes into 227 replies), got " + quote(m.address));
+    }
+  }
+
+  if (o.max_line < 256 || o.max_line > 65536) return fail("limits.max_line", "must be 256 to 65536");
+  if (o.transfer_buffer < 4096 || o.transfer_buffer > (64U << 20)) {
+    return fail("storage.transfer_buffer", "must be 4096 to 67108864 bytes");
+  }
+  if (!valid_hash_name(o.default_hash)) {
+    return fail("storage.default_hash", "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " +
+                                            quote(o.default_hash));
+  }
+  if (cfg.ban_after_failures > 0 && cfg.ban_window.count() <= 0) {
+    return fail("limits.ban_window", "must be at least 1 second when ban_after_failures is set");
+  }
+
+  if (!valid_log_level(cfg.log.level)) {
+    return fail("log.level", "must be one of trace, debug, info, warn, error, critical, off, got " +
+                                 quote(cfg.log.level));
+  }
+  if (cfg.log.format != "text" && cfg.log.format != "json") {
+    return fail("log.format", "must be \"text\" or \"json\", got " + quote(cfg.log.format));
+  }
+
+  for (const auto& [event, program] : cfg.hooks.programs) {
+    bool known = false;
+    for (auto n : hook_event_names()) known = known || n == event;
+    if (!known) return fail("hooks." + event, "unknown hook event");
+    if (program.empty() || program.front() != '/') {
+      return fail("hooks." + event, "must be an absolute program path, got " + quote(program));
+    }
+  }
+  if (cfg.hooks.queue < 1) return fail("hooks.queue", "must be at least 1");
+
+  if (cfg.anonymous) {
+    if (auto p = check_home(cfg.anonymous->home); !p.empty()) return fail("anonymous.home", p);
+    if (auto p = check_permissions(cfg.anonymous->permissions); !p.empty()) {
+      return fail("anonymous.permissions", p);
+    }
+  }
+  std::vector<std::string_view> seen;
+  for (const auto& u : cfg.users) {
+    std::string key = "users." + u.name;
+    if (!valid_user_name(u.name)) {
+      return fail("users." + quote(u.name),
+                  "user names may hold letters, digits and . _ - @ + (1 to 64 characters)");
+    }
+    for (auto s : seen) {
+      if (s == u.name) return fail(key, "the user is defined twice");
+    }
+    seen.push_back(u.name);
+    if (auto p = check_hash(u.password_hash); !p.empty()) return fail(key + ".password_hash", p);
+    if (auto p = check_home(u.home); !p.empty()) return fail(key + ".home", p);
+    if (auto p = check_permissions(u.permissions); !p.empty()) return fail(key + ".permissions", p);
+  }
+  if (cfg.users.empty() && !cfg.anonymous) {
+    return fail("users", "no one can log in: add a [users.NAME] table or enable [anonymous]");
+  }
+  return {};
+}
+
+}  // namespace feitp::config

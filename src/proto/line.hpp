@@ -21,7 +21,11 @@ class LineAssembler {
   // Consumes input until one complete line is assembled (status line: read it with line()),
   // an over-long line is detected (too_long: the rest of that line up to its LF is then
   // discarded silently by later calls), or the input is used up (need_more).
-  // IAC IAC yields a literal 0xFF; IAC WILL/WONT/DO/DONT x and other IAC x pairs are dropped.
+  // IAC IAC yields a literal 0xFF; IAC WILL/WONT/DO/DONT x and IAC <command byte 0xF0..0xFE>
+  // (IP, DM, ...) are dropped. IAC followed by a non-command byte (< 0xF0) drops only the IAC:
+  // that is "IAC IP IAC" + "ABOR" when the kernel removed the urgent DM byte from the stream
+  // (no SO_OOBINLINE), and ABOR must survive. A lone DM (0xF2) without IAC is an ordinary byte.
+  // A line holds at most max_line bytes, not counting its CR LF.
   // A NUL byte in a line is kept (the command parser rejects it).
   FeedResult feed(std::string_view input);
 

@@ -11,8 +11,9 @@
 namespace feitp::proto {
 
 // One "ls -l" line with CRLF, e.g.
-// "-rw-r--r--   1 owner    group        1234 Jan 02 03:04 name\r\n"
-// Date: "Mon DD HH:MM" when within ~180 days of `now` (past or near future), else "Mon DD  YYYY".
+// "-rw-r--r--   1 1000     1000         1234 Jan  2 03:04 name\r\n"
+// Date: "Mon DD HH:MM" when within half a year before `now` (up to a day ahead for clock skew),
+// else "Mon DD  YYYY"; DD is space-padded like ls ("Jan  2"). CR/LF in names become '?'.
 // English month names; UTC when utc, else local time. Symlinks end with " -> target".
 // Owner/group are printed as the numeric ids.
 void append_list_line(std::string& out, const FileInfo& fi, std::int64_t now, bool utc = true);

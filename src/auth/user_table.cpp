@@ -125,17 +125,31 @@ User UserTableAuthenticator::make_user(const UserEntry& entry) const {
   return u;
 }
 
+std::optional<AuthResult> UserTableAuthenticator::anonymous_login(std::string_view user) const {
+  if (!anonymous_ || !is_anonymous_name(user)) return std::nullopt;
+  User u;
+  u.name = "anonymous";
+  u.home = anonymous_->home;
+  u.permissions = anonymous_->permissions;
+  u.anonymous = true;
+  return AuthResult::success(std::move(u));
+}
+
+std::optional<AuthResult> UserTableAuthenticator::authenticate_inline(const LoginRequest& request) {
+  auto it = users_.find(std::string(request.user));
+  if (it == users_.end()) return anonymous_login(request.user);  // unknown: full-cost path
+  const UserEntry& entry = it->second;
+  if (cache_.contains(entry.name, request.password, entry.password_hash)) {
+    cache_hits_.fetch_add(1, std::memory_order_relaxed);
+    return AuthResult::success(make_user(entry));
+  }
+  return std::nullopt;
+}
+
 AuthResult UserTableAuthenticator::authenticate(const LoginRequest& request) {
   auto it = users_.find(std::string(request.user));
   if (it == users_.end()) {
-    if (anonymous_ && is_anonymous_name(request.user)) {
-      User u;
-      u.name = "anonymous";
-      u.home = anonymous_->home;
-      u.permissions = anonymous_->permissions;
-      u.anonymous = true;
-      return AuthResult::success(std::move(u));
-    }
+    if (auto anon = anonymous_login(request.user)) return std::move(*anon);
     // Same cost as a real check, so timing does not tell which user names exist.
     (void)verify_password(request.password, dummy_hash_);
     return AuthResult::failure("unknown user");

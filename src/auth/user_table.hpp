@@ -53,6 +53,10 @@ class UserTableAuthenticator final : public Authenticator {
  public:
   UserTableAuthenticator(std::vector<UserEntry> users, std::optional<AnonymousEntry> anonymous);
 
+  // A crypt check takes tens of milliseconds: it runs on the server's thread pool. Cache hits
+  // and anonymous logins are answered inline, on the event loop.
+  [[nodiscard]] bool blocking() const override { return true; }
+  std::optional<AuthResult> authenticate_inline(const LoginRequest& request) override;
   AuthResult authenticate(const LoginRequest& request) override;
 
   // For tests and metrics: how many logins the cache answered.
@@ -60,6 +64,7 @@ class UserTableAuthenticator final : public Authenticator {
 
  private:
   User make_user(const UserEntry& entry) const;
+  [[nodiscard]] std::optional<AuthResult> anonymous_login(std::string_view user) const;
 
   std::unordered_map<std::string, UserEntry> users_;
   std::optional<AnonymousEntry> anonymous_;

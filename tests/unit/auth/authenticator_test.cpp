@@ -135,3 +135,27 @@ TEST(UserTable, ThreadSafe) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 20);
 }
+
+TEST(UserTable, InlineFastPath) {
+  AnonymousEntry anon;
+  anon.home = "/srv/ftp/pub";
+  auth::UserTableAuthenticator a(table(), anon);
+  EXPECT_TRUE(a.blocking());
+  LoginRequest r;
+  r.user = "alice";
+  r.password = "wonderland";
+  EXPECT_FALSE(a.authenticate_inline(r).has_value());  // not verified yet: needs crypt
+  ASSERT_TRUE(a.authenticate(r).user.has_value());
+  auto hit = a.authenticate_inline(r);
+  ASSERT_TRUE(hit.has_value());
+  ASSERT_TRUE(hit->user.has_value());
+  EXPECT_EQ(hit->user->name, "alice");
+  r.password = "wrong";
+  EXPECT_FALSE(a.authenticate_inline(r).has_value());
+  r.user = "nobody";
+  EXPECT_FALSE(a.authenticate_inline(r).has_value());  // unknown users pay the full price
+  r.user = "ftp";
+  auto anon_hit = a.authenticate_inline(r);
+  ASSERT_TRUE(anon_hit.has_value());
+  EXPECT_TRUE(anon_hit->user->anonymous);
+}

@@ -1,0 +1,99 @@
+// Logging set-up: spdlog's default logger, human text or JSON lines, to a file or stderr.
+// Messages below the level are rejected before any formatting (spdlog checks the level first).
+#include "obs/log.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace feitp::obs {
+
+namespace {
+
+// %* in a pattern: the message payload escaped for a JSON string.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      auto u = static_cast<unsigned char>(c);
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (u < 0x20 || u == 0x7f) {
+            const char esc[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+            dest.append(esc, esc + 6);
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+spdlog::level::level_enum parse_level(const std::string& level) {
+  if (level == "trace") return spdlog::level::trace;
+  if (level == "debug") return spdlog::level::debug;
+  if (level == "info") return spdlog::level::info;
+  if (level == "warn" || level == "warning") return spdlog::level::warn;
+  if (level == "error") return spdlog::level::err;
+  if (level == "critical") return spdlog::level::critical;
+  if (level == "off") return spdlog::level::off;
+  throw std::runtime_error("unknown log level \"" + level +
+                           "\" (use trace, debug, info, warn, error, critical or off)");
+}
+
+}  // namespace
+
+void setup_logging(const std::string& level, const std::string& format, const std::string& file) {
+  const auto lvl = parse_level(level);
+  if (format != "text" && format != "json") {
+    throw std::runtime_error("unknown log format \"" + format + "\" (use text or json)");
+  }
+
+  spdlog::sink_ptr sink;
+  if (file.empty()) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  } else {
+    try {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
+    } catch (const spdlog::spdlog_ex& e) {
+      throw std::runtime_error("cannot open log file " + file + ": " + e.what());
+    }
+  }
+
+  std::unique_ptr<spdlog::pattern_formatter> formatter;
+  if (format == "json") {
+    // One JSON object per line: time (UTC, ISO 8601), level, pid, thread, message.
+    formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"thread":%t,"msg":"%*"})");
+  } else {
+    formatter = std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  }
+  sink->set_formatter(std::move(formatter));
+
+  auto logger = std::make_shared<spdlog::logger>("feitp", std::move(sink));
+  logger->set_level(lvl);
+  // Warnings and errors reach the file at once; the rest is flushed every second.
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(std::move(logger));
+  if (!file.empty()) spdlog::flush_every(std::chrono::seconds{1});
+}
+
+}  // namespace feitp::obs

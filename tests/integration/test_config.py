@@ -1,0 +1,184 @@
+"""feitpd --check, --config, --hash-password: exit codes, one-line errors naming file and key,
+and a server run from a file. Keys as in docs/configuration.md / packaging/feitpd.toml."""
+import subprocess
+
+import pytest
+
+from feitp_harness import Raw, crypt_hash, feitpd_binary, retr_bytes, run, stor_bytes
+
+
+def good_config(tmp_path, **over):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    h = over.get("hash", crypt_hash("pw-good"))
+    return f'''
+[server]
+listen = ["127.0.0.1:2121"]
+workers = 1
+
+[passive]
+ports = "40000-40010"
+
+[limits]
+max_per_ip = 5
+
+[users.carol]
+password_hash = "{h}"
+home = "{home}"
+permissions = "elr"
+'''
+
+
+def check(path):
+    return run([str(feitpd_binary()), "--check", "--config", str(path)], timeout=30)
+
+
+def test_check_good_file(tmp_path):
+    p = tmp_path / "good.toml"
+    p.write_text(good_config(tmp_path))
+    r = check(p)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_check_sample_config_parses(tmp_path):
+    """The shipped sample must at least be valid TOML with known keys (its paths may not exist
+    here, so only a path problem is tolerated)."""
+    from feitp_harness import REPO
+    sample = REPO / "packaging" / "feitpd.toml"
+    if not sample.exists():
+        pytest.skip("no packaging/feitpd.toml")
+    r = check(sample)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode != 0:
+        assert "home" in out or "/srv" in out or "run_as" in out, out
+
+
+@pytest.mark.parametrize("mutation,key", [
+    (("max_per_ip = 5", 'max_per_ip = "lots"'), "limits.max_per_ip"),
+    (("max_per_ip = 5", "max_per_ip = -3"), "limits.max_per_ip"),
+    (('ports = "40000-40010"', 'ports = "50000-40000"'), "passive.ports"),
+    (('permissions = "elr"', 'permissions = "elrZ"'), "users.carol.permissions"),
+    (("workers = 1", "workers = 1\nno_such_option = true"), "server.no_such_option"),
+    (('listen = ["127.0.0.1:2121"]', 'listen = ["localhost:notaport"]'), "server.listen"),
+])
+def test_check_bad_value_names_file_and_key(tmp_path, mutation, key):
+    p = tmp_path / "bad.toml"
+    text = good_config(tmp_path)
+    assert mutation[0] in text
+    p.write_text(text.replace(mutation[0], mutation[1]))
+    r = check(p)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0, out
+    lines = [x for x in out.splitlines() if x.strip()]
+    assert len(lines) == 1, f"expected a one-line error, got:\n{out}"
+    assert str(p) in lines[0] or p.name in lines[0], lines[0]
+    assert key in lines[0], lines[0]
+
+
+def test_check_plaintext_password_refused(tmp_path):
+    p = tmp_path / "plain.toml"
+    text = good_config(tmp_path)
+    text = text.replace(text[text.index("password_hash"):text.index("\nhome")],
+                        'password = "hunter2"')
+    p.write_text(text)
+    r = check(p)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0
+    assert len(out.splitlines()) == 1, out
+    assert "users.carol.password" in out, out
+
+
+def test_check_not_a_hash(tmp_path):
+    p = tmp_path / "nohash.toml"
+    p.write_text(good_config(tmp_path, hash="hunter2"))
+    r = check(p)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0
+    assert "users.carol.password_hash" in out, out
+
+
+def test_check_syntax_error(tmp_path):
+    p = tmp_path / "syntax.toml"
+    p.write_text("[server\nlisten = 3\n")
+    r = check(p)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0
+    assert len(out.splitlines()) == 1, out
+    assert p.name in out, out
+
+
+def test_check_missing_file(tmp_path):
+    r = check(tmp_path / "absent.toml")
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0
+    assert "absent.toml" in out, out
+
+
+def test_hash_password_helper(tmp_path):
+    r = subprocess.run([str(feitpd_binary()), "--hash-password"], input="pw-from-helper\n",
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    h = r.stdout.strip().splitlines()[-1]
+    assert h.startswith("$") and "pw-from-helper" not in h, h
+    p = tmp_path / "h.toml"
+    p.write_text(good_config(tmp_path, hash=h))
+    assert check(p).returncode == 0
+
+
+def test_unknown_flag_fails(tmp_path):
+    r = run([str(feitpd_binary()), "--no-such-flag"], timeout=30)
+    assert r.returncode != 0
+
+
+CONFIG_SERVER = '''
+[server]
+workers = 1
+
+[passive]
+ports = "{pasv_min}-{pasv_max}"
+
+[limits]
+max_login_attempts = 2
+login_failure_delay_ms = 10
+
+[users.dave]
+password_hash = "HASH"
+home = "{root}"
+permissions = "elradfmwMT"
+'''
+
+
+def test_server_from_config_file(start_server):
+    text = CONFIG_SERVER.replace("HASH", crypt_hash("dave-pw"))
+    srv = start_server(users={"dave": "dave-pw"}, config_text=text, bare=True)
+    f = srv.connect()
+    stor_bytes(f, "cfg.txt", b"from config")
+    assert retr_bytes(f, "cfg.txt") == b"from config"
+    f.quit()
+    assert (srv.root / "cfg.txt").read_bytes() == b"from config"
+    # max_login_attempts = 2 and a short delay: the second failure ends the connection
+    with Raw(srv) as r:
+        for attempt in range(2):
+            assert r.cmd("USER dave")[0] == 331
+            code, _ = r.cmd("PASS nope")
+            assert code in (530, 421)
+        try:
+            code, _ = r.cmd("NOOP")
+            assert code == 421
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            pass
+
+
+def test_flags_override_file(start_server):
+    """--max-per-ip on the command line wins over the file's [limits] max_per_ip."""
+    text = CONFIG_SERVER.replace("HASH", crypt_hash("dave-pw")).replace(
+        "max_login_attempts = 2", "max_login_attempts = 2\nmax_per_ip = 50")
+    srv = start_server(users={"dave": "dave-pw"}, config_text=text, bare=True,
+                       extra=["--max-per-ip", "1"])
+    a = srv.connect()
+    import socket
+    s = socket.create_connection((srv.host, srv.port), timeout=5)
+    line = s.makefile("rb").readline().decode()
+    s.close()
+    a.quit()
+    assert line[:3] in ("421", "530") and "too many connections" in line.lower(), line

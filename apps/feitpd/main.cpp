@@ -1,0 +1,224 @@
+// feitpd: the feitp FTP daemon's command line.
+//   feitpd --config /etc/feitpd.toml            serve from a configuration file
+//   feitpd --root /srv/ftp --user alice:secret  quick start without a file
+//   feitpd --hash-password < pw.txt             print a crypt(3) hash for the file
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "feitp/auth.hpp"
+#include "obs/log.hpp"
+#include "runtime/daemon_server.hpp"
+
+#ifndef FEITP_VERSION
+#define FEITP_VERSION "0.0.0"
+#endif
+
+namespace {
+
+struct Flags {
+  std::string config;
+  bool check = false;
+  std::vector<std::string> listen;
+  std::optional<std::string> root;
+  std::vector<std::string> users;  // NAME:PASSWORD
+  bool write = false;
+  bool anonymous = false;
+  std::optional<std::string> passive_ports;
+  std::optional<std::uint32_t> idle_timeout;
+  std::optional<std::uint32_t> data_timeout;
+  std::optional<std::uint32_t> max_per_ip;
+  std::optional<std::string> log_level;
+  std::optional<std::uint32_t> workers;
+  bool hash_password = false;
+  std::string hash_method = "yescrypt";
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "feitpd: %s\n", message.c_str());
+  return 1;
+}
+
+// One line from standard input, without echo when it is a terminal.
+std::optional<std::string> read_password() {
+  const bool tty = ::isatty(STDIN_FILENO) != 0;
+  termios saved{};
+  if (tty) {
+    std::fprintf(stderr, "Password: ");
+    std::fflush(stderr);
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    std::fprintf(stderr, "\n");
+  }
+  if (!got && line.empty()) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+int hash_password_command(const std::string& method) {
+  auto pw = read_password();
+  if (!pw || pw->empty()) return fail("--hash-password: no password on standard input");
+  try {
+    std::printf("%s\n", feitp::hash_password(*pw, method).c_str());
+  } catch (const std::exception& e) {
+    return fail(std::string("--hash-password: ") + e.what());
+  }
+  return 0;
+}
+
+// Applies the command-line flags over the file's (or the default) configuration.
+// Returns "" or a one-line problem.
+std::string apply_flags(const Flags& f, feitp::config::DaemonConfig& cfg) {
+  namespace fs = std::filesystem;
+  if (!f.listen.empty()) {
+    for (const auto& l : f.listen) {
+      if (auto p = feitp::config::check_listen_address(l); !p.empty()) return "--listen: " + p;
+    }
+    cfg.server.listen = f.listen;
+  }
+  if (f.passive_ports) {
+    if (auto p = feitp::config::parse_port_range(*f.passive_ports, cfg.server.passive_port_min,
+                                                 cfg.server.passive_port_max);
+        !p.empty()) {
+      return "--passive-ports: " + p;
+    }
+  }
+  if (f.idle_timeout) cfg.server.idle_timeout = std::chrono::seconds{*f.idle_timeout};
+  if (f.data_timeout) {
+    cfg.server.data_accept_timeout = std::chrono::seconds{*f.data_timeout};
+    cfg.server.data_stall_timeout = std::chrono::seconds{*f.data_timeout};
+  }
+  if (f.max_per_ip) cfg.server.max_per_ip = *f.max_per_ip;
+  if (f.log_level) cfg.log.level = *f.log_level;
+  if (f.workers) cfg.workers = *f.workers;
+
+  if (f.root && f.users.empty() && !f.anonymous) {
+    return "--root sets the home of --user and --anonymous; give one of them too";
+  }
+  if (f.users.empty() && !f.anonymous) return {};
+
+  std::error_code ec;
+  fs::path root = fs::absolute(f.root.value_or("."), ec);
+  if (ec) return "--root: " + ec.message();
+  root = root.lexically_normal();
+  if (root.has_filename() == false && root != root.root_path()) root = root.parent_path();
+  if (!f.users.empty()) {
+    fs::create_directories(root, ec);
+    if (ec) return "--root: cannot create " + root.string() + ": " + ec.message();
+  }
+  if (!fs::is_directory(root, ec)) return "--root: " + root.string() + " is not a directory";
+
+  const std::string_view letters =
+      f.write ? feitp::Permissions::kAll : feitp::Permissions::kReadOnly;
+  for (const auto& spec : f.users) {
+    auto colon = spec.find(':');
+    if (colon == std::string::npos || colon == 0) return "--user: expected NAME:PASSWORD, got \"" + spec + "\"";
+    feitp::UserEntry u;
+    u.name = spec.substr(0, colon);
+    u.home = root.string();
+    u.permissions = feitp::Permissions(letters);
+    try {
+      u.password_hash = feitp::hash_password(spec.substr(colon + 1));
+    } catch (const std::exception& e) {
+      return std::string("--user: ") + e.what();
+    }
+    std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
+    cfg.users.push_back(std::move(u));
+  }
+  if (f.anonymous) cfg.anonymous = feitp::AnonymousEntry{root.string(), feitp::Permissions{}};
+  return {};
+}
+
+// The one place that decides how the daemon runs. The multi-process runtime takes over here
+// when workers > 1; for now every configuration is served by one process.
+int run(const feitp::config::DaemonConfig& cfg) { return feitp::runtime::serve_single_process(cfg); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"feitpd: the feitp FTP server", "feitpd"};
+  app.set_version_flag("--version", "feitpd " FEITP_VERSION);
+  app.add_option("--config", f.config, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_flag("--check", f.check, "Validate the configuration and exit (0 = valid)");
+  app.add_option("--listen", f.listen, "Control address ADDR:PORT or [V6]:PORT (repeatable)");
+  app.add_option("--root", f.root, "Home of --user and --anonymous (default: current directory)");
+  app.add_option("--user", f.users, "NAME:PASSWORD, hashed in memory at start (repeatable)");
+  app.add_flag("--write", f.write, "--user users may write (elradfmwMT instead of elr)");
+  app.add_flag("--anonymous", f.anonymous, "Allow read-only anonymous login rooted at --root");
+  app.add_option("--passive-ports", f.passive_ports, "Passive port range MIN-MAX");
+  app.add_option("--idle-timeout", f.idle_timeout, "Idle control connection timeout, seconds")
+      ->check(CLI::Range(0, 7 * 24 * 3600));
+  app.add_option("--data-timeout", f.data_timeout,
+                 "Data connection accept and stall timeout, seconds")
+      ->check(CLI::Range(0, 7 * 24 * 3600));
+  app.add_option("--max-per-ip", f.max_per_ip, "Connections per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--log-level", f.log_level, "trace debug info warn error critical off");
+  app.add_option("--workers", f.workers, "Worker processes (0 = one per core)")
+      ->check(CLI::Range(0, 1024));
+  app.add_flag("--hash-password", f.hash_password,
+               "Read a password from standard input, print its hash and exit");
+  app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")
+      ->check(CLI::IsMember({"yescrypt", "sha512", "bcrypt"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(e.what());
+  }
+
+  if (f.hash_password) return hash_password_command(f.hash_method);
+
+  feitp::config::DaemonConfig cfg;
+  if (!f.config.empty()) {
+    auto loaded = feitp::config::load_config_file(f.config);
+    if (!loaded.config) {
+      std::fprintf(stderr, "%s\n", loaded.error.c_str());
+      return 1;
+    }
+    cfg = std::move(*loaded.config);
+  } else if (f.users.empty() && !f.anonymous) {
+    return fail("nothing to serve: pass --config FILE, or --user NAME:PASSWORD and/or --anonymous "
+                "(with --root DIR, default the current directory)");
+  }
+
+  if (auto problem = apply_flags(f, cfg); !problem.empty()) return fail(problem);
+  if (auto problem = feitp::config::validate(cfg); !problem.empty()) {
+    if (cfg.source.empty()) return fail(problem);
+    std::fprintf(stderr, "%s\n", problem.c_str());
+    return 1;
+  }
+  if (f.check) {
+    std::printf("%s: configuration OK\n", cfg.source.empty() ? "command line" : cfg.source.c_str());
+    return 0;
+  }
+
+  try {
+    feitp::obs::setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return run(cfg);
+}

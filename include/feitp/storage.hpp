@@ -156,3 +156,15 @@ class MemoryStorageFactory final : public StorageFactory {
 };
 
 }  // namespace feitp
+
+namespace feitp {
+
+class Permissions;
+
+// Wraps a storage and refuses (EACCES) what the permission letters do not allow, checked on the
+// path of each call: r open_read and hash; w open_write (truncate, exclusive, at_offset); a
+// open_write (append); l list; d remove and rmdir; m mkdir; f rename (both paths); M chmod;
+// T set_mtime. stat and free_space stay allowed so that navigation and size checks work.
+std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms);
+
+}  // namespace feitp

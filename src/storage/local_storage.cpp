@@ -1,0 +1,754 @@
+// feitp storage: the local back-end. Every path is resolved relative to the root's directory
+// descriptor, by the kernel, so no path and no symlink can leave the root:
+//
+//  * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) resolves whole paths. Symlinks inside the
+//    root work; one that would leave it fails with EXDEV, reported as EACCES (the server's 550).
+//  * Where the kernel lacks openat2 (ENOSYS), a component-by-component walk with O_NOFOLLOW
+//    replaces it. The walk refuses every symlink (EACCES), inside the root or not: following
+//    them by hand is where escapes hide, and a server on such an old kernel is rare.
+//  * Operations on a name (mkdir, rmdir, unlink, rename, chmod, utimes, stat) open the parent
+//    beneath the root and call the *at() function with the last component only, without
+//    following a symlink there.
+//
+// Paths arrive normalised ("/", "/a/b"); a component "." or ".." or an empty one is refused
+// (EINVAL) rather than trusted, and so is a NUL byte.
+#include "storage/local_storage.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "feitp/auth.hpp"
+#include "storage/unique_fd.hpp"
+
+namespace feitp::storage {
+namespace {
+
+constexpr auto kMaxOffset = static_cast<std::uint64_t>(std::numeric_limits<off_t>::max());
+
+// Escapes (EXDEV from RESOLVE_BENEATH) and refused symlinks (ELOOP from O_NOFOLLOW or
+// RESOLVE_NO_MAGICLINKS) are permission errors to the client.
+int map_errno(int e) { return (e == EXDEV || e == ELOOP) ? EACCES : e; }
+std::error_code sys_error(int e) { return errno_code(map_errno(e)); }
+std::error_code last_error() { return sys_error(errno); }
+
+// A checked path, split for the *at() calls, in fixed buffers (no allocation per call).
+struct PathBuf {
+  std::array<char, PATH_MAX> rel{};     // "a/b/c", or "." for the root
+  std::array<char, PATH_MAX> parent{};  // "a/b", or "." when the parent is the root
+  const char* name = ".";               // "c" (points into rel)
+  bool root = true;
+  bool parent_is_root = true;
+};
+
+std::error_code parse_path(std::string_view path, PathBuf& out) {
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.empty()) {
+    out.rel[0] = '.';
+    out.rel[1] = '\0';
+    out.parent = out.rel;
+    out.name = out.rel.data();
+    out.root = true;
+    out.parent_is_root = true;
+    return {};
+  }
+  if (path.size() >= PATH_MAX) return errno_code(ENAMETOOLONG);
+  std::size_t last_slash = std::string_view::npos;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= path.size(); ++i) {
+    if (i < path.size() && path[i] == '\0') return errno_code(EINVAL);
+    if (i == path.size() || path[i] == '/') {
+      const std::string_view comp = path.substr(start, i - start);
+      if (comp.empty() || comp == "." || comp == "..") return errno_code(EINVAL);
+      if (comp.size() > NAME_MAX) return errno_code(ENAMETOOLONG);
+      if (i < path.size()) last_slash = i;
+      start = i + 1;
+    }
+  }
+  std::memcpy(out.rel.data(), path.data(), path.size());
+  out.rel[path.size()] = '\0';
+  out.root = false;
+  if (last_slash == std::string_view::npos) {
+    out.parent[0] = '.';
+    out.parent[1] = '\0';
+    out.name = out.rel.data();
+    out.parent_is_root = true;
+  } else {
+    std::memcpy(out.parent.data(), path.data(), last_slash);
+    out.parent[last_slash] = '\0';
+    out.name = out.rel.data() + last_slash + 1;
+    out.parent_is_root = false;
+  }
+  return {};
+}
+
+std::uint64_t unique_id(const struct stat& st) {
+  // A stable mix of device and inode (splitmix64 finaliser over the device, xor the inode).
+  std::uint64_t z = static_cast<std::uint64_t>(st.st_dev) + 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return z ^ static_cast<std::uint64_t>(st.st_ino);
+}
+
+FileType type_of(mode_t m) {
+  if (S_ISREG(m)) return FileType::file;
+  if (S_ISDIR(m)) return FileType::directory;
+  if (S_ISLNK(m)) return FileType::symlink;
+  return FileType::other;
+}
+
+void fill_info(FileInfo& info, const struct stat& st, int dirfd, const char* name) {
+  info.type = type_of(st.st_mode);
+  info.size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  info.mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
+  info.mode = static_cast<std::uint32_t>(st.st_mode & 07777);
+  info.nlink = static_cast<std::uint32_t>(st.st_nlink);
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
+  info.unique = unique_id(st);
+  if (info.type == FileType::symlink) {
+    std::array<char, PATH_MAX> buf{};
+    const ssize_t n = ::readlinkat(dirfd, name, buf.data(), buf.size());
+    if (n > 0) info.link_target.assign(buf.data(), static_cast<std::size_t>(n));
+  }
+}
+
+// A directory descriptor that is either owned or the shared root.
+class DirRef {
+ public:
+  DirRef() = default;
+  explicit DirRef(std::shared_ptr<const UniqueFd> root) : root_(std::move(root)) {}
+  explicit DirRef(UniqueFd owned) : owned_(std::move(owned)) {}
+  [[nodiscard]] int get() const { return owned_ ? owned_.get() : root_->get(); }
+
+ private:
+  UniqueFd owned_;
+  std::shared_ptr<const UniqueFd> root_;
+};
+
+std::string temp_name() {
+  std::array<unsigned char, 8> rnd{};
+  if (::getrandom(rnd.data(), rnd.size(), GRND_NONBLOCK) != static_cast<ssize_t>(rnd.size())) {
+    // No entropy yet (early boot): time and address are enough for a name taken with O_EXCL.
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    std::uint64_t v = static_cast<std::uint64_t>(ts.tv_nsec) ^
+                      (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^
+                      reinterpret_cast<std::uintptr_t>(&ts);
+    std::memcpy(rnd.data(), &v, rnd.size());
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name(kUploadTempPrefix);
+  for (const unsigned char c : rnd) {
+    name.push_back(kHex[c >> 4]);
+    name.push_back(kHex[c & 15]);
+  }
+  return name;
+}
+
+// --- Files ----------------------------------------------------------------------------------
+
+class LocalReadFile final : public ReadFile {
+ public:
+  explicit LocalReadFile(UniqueFd fd) : fd_(std::move(fd)) {}
+  Result<std::size_t> read(std::span<std::byte> buf) override {
+    for (;;) {
+      const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return errno_code(errno);
+    }
+  }
+  [[nodiscard]] int native_handle() const override { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+struct WriteState {
+  UniqueFd fd;
+  DirRef parent;            // directory holding name (and the temporary name)
+  std::string name;         // last component of the target
+  std::string temp;         // atomic uploads: the temporary name, else empty
+  bool exclusive = false;   // atomic commit must not replace an existing target
+  bool created = false;     // non-atomic: this upload created the file
+  off_t start_size = 0;     // non-atomic: size to restore on abort(false)
+};
+
+class LocalWriteFile final : public WriteFile {
+ public:
+  explicit LocalWriteFile(WriteState st) : s_(std::move(st)) {}
+  ~LocalWriteFile() override {
+    if (!done_) abort(true);
+  }
+  LocalWriteFile(const LocalWriteFile&) = delete;
+  LocalWriteFile& operator=(const LocalWriteFile&) = delete;
+
+  Result<std::size_t> write(std::span<const std::byte> data) override {
+    if (done_) return errno_code(EBADF);
+    std::size_t total = 0;
+    while (total < data.size()) {
+      const ssize_t n = ::write(s_.fd.get(), data.data() + total, data.size() - total);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_code(errno);
+      }
+      if (n == 0) return errno_code(ENOSPC);
+      total += static_cast<std::size_t>(n);
+    }
+    return total;
+  }
+
+  Status commit() override {
+    if (done_) return errno_code(EBADF);
+    done_ = true;
+    const int close_err = s_.fd.close();
+    if (s_.temp.empty()) {
+      if (close_err != 0) return errno_code(close_err);
+      return {};
+    }
+    if (close_err != 0) {
+      ::unlinkat(s_.parent.get(), s_.temp.c_str(), 0);
+      return errno_code(close_err);
+    }
+    const int dir = s_.parent.get();
+    int rc = ::renameat2(dir, s_.temp.c_str(), dir, s_.name.c_str(),
+                         s_.exclusive ? RENAME_NOREPLACE : 0);
+    if (rc != 0 && s_.exclusive && errno == EINVAL) {
+      // The file system lacks RENAME_NOREPLACE: link() refuses to replace as well.
+      rc = ::linkat(dir, s_.temp.c_str(), dir, s_.name.c_str(), 0);
+      if (rc == 0) ::unlinkat(dir, s_.temp.c_str(), 0);
+    }
+    if (rc != 0) {
+      const int e = errno;
+      ::unlinkat(dir, s_.temp.c_str(), 0);
+      return sys_error(e);
+    }
+    return {};
+  }
+
+  void abort(bool keep_partial) override {
+    if (done_) return;
+    done_ = true;
+    const int dir = s_.parent.get();
+    if (!s_.temp.empty()) {
+      s_.fd.reset();
+      ::unlinkat(dir, s_.temp.c_str(), 0);
+      return;
+    }
+    if (keep_partial) {
+      s_.fd.reset();
+      return;
+    }
+    if (s_.created) {
+      // Remove the name only while it is still the file this upload made.
+      struct stat mine {};
+      struct stat now {};
+      if (::fstat(s_.fd.get(), &mine) == 0 &&
+          ::fstatat(dir, s_.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+          mine.st_dev == now.st_dev && mine.st_ino == now.st_ino) {
+        ::unlinkat(dir, s_.name.c_str(), 0);
+      }
+      s_.fd.reset();
+      return;
+    }
+    // Appended or resumed: drop what this upload added.
+    (void)::ftruncate(s_.fd.get(), s_.start_size);
+    s_.fd.reset();
+  }
+
+  [[nodiscard]] int native_handle() const override { return s_.fd.get(); }
+
+ private:
+  WriteState s_;
+  bool done_ = false;
+};
+
+// --- The storage ----------------------------------------------------------------------------
+
+class LocalStorage final : public Storage {
+ public:
+  LocalStorage(UniqueFd root, bool use_openat2, const LocalStorageOptions& o)
+      : root_(std::make_shared<const UniqueFd>(std::move(root))),
+        use_openat2_(use_openat2),
+        atomic_(o.atomic_uploads),
+        file_mode_(static_cast<mode_t>(o.file_mode & 0777)),
+        dir_mode_(static_cast<mode_t>(o.dir_mode & 07777)) {}
+
+  [[nodiscard]] StorageCapabilities capabilities() const override {
+    StorageCapabilities c;
+    c.chmod = true;
+    c.set_mtime = true;
+    c.free_space = true;
+    return c;
+  }
+
+  Result<FileInfo> stat(std::string_view path) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    FileInfo info;
+    struct stat st {};
+    if (p.root) {
+      if (::fstat(root_->get(), &st) != 0) return last_error();
+      fill_info(info, st, root_->get(), ".");
+      return info;
+    }
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    if (::fstatat(dir->get(), p.name, &st, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
+    info.name = p.name;
+    fill_info(info, st, dir->get(), p.name);
+    return info;
+  }
+
+  Result<std::vector<FileInfo>> list(std::string_view path) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    auto fd = open_beneath(p.rel.data(), O_RDONLY | O_DIRECTORY, 0);
+    if (!fd) return fd.error();
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd->get()), &::closedir);
+    if (!dir) return last_error();
+    fd->release();  // the DIR owns it now
+    const int dfd = ::dirfd(dir.get());
+    std::vector<FileInfo> out;
+    out.reserve(64);
+    for (;;) {
+      errno = 0;
+      const dirent* e = ::readdir(dir.get());
+      if (e == nullptr) {
+        if (errno != 0) return last_error();
+        break;
+      }
+      const std::string_view name(e->d_name);
+      if (name == "." || name == ".." || name.starts_with(kUploadTempPrefix)) continue;
+      struct stat st {};
+      if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;  // removed while we were listing
+        FileInfo& info = out.emplace_back();
+        info.name = name;
+        info.type = e->d_type == DT_DIR   ? FileType::directory
+                    : e->d_type == DT_LNK ? FileType::symlink
+                    : e->d_type == DT_REG ? FileType::file
+                                          : FileType::other;
+        continue;
+      }
+      FileInfo& info = out.emplace_back();
+      info.name = name;
+      fill_info(info, st, dfd, e->d_name);
+    }
+    return out;
+  }
+
+  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
+                                              std::uint64_t offset) override {
+    if (offset > kMaxOffset) return errno_code(EINVAL);
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    // O_NONBLOCK so that a FIFO cannot hang the open; it is refused below.
+    auto fd = open_beneath(p.rel.data(), O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+    if (!fd) return fd.error();
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return last_error();
+    if (S_ISDIR(st.st_mode)) return errno_code(EISDIR);
+    if (!S_ISREG(st.st_mode)) return errno_code(EACCES);
+    if (::fcntl(fd->get(), F_SETFL, 0) != 0) return last_error();
+    if (offset != 0 && ::lseek(fd->get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+      return last_error();
+    }
+    return std::unique_ptr<ReadFile>(std::make_unique<LocalReadFile>(std::move(*fd)));
+  }
+
+  Result<std::unique_ptr<WriteFile>> open_write(std::string_view path, WriteMode mode,
+                                                std::uint64_t offset) override {
+    if (offset > kMaxOffset) return errno_code(EINVAL);
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    if (p.root) return errno_code(EISDIR);
+    if (atomic_ && (mode == WriteMode::truncate || mode == WriteMode::exclusive)) {
+      return open_atomic(p, mode == WriteMode::exclusive);
+    }
+    switch (mode) {
+      case WriteMode::truncate: return open_replace(p);
+      case WriteMode::exclusive: return open_create(p);
+      case WriteMode::append: return open_append(p);
+      case WriteMode::at_offset: return open_at_offset(p, static_cast<off_t>(offset));
+    }
+    return errno_code(EINVAL);
+  }
+
+  Status mkdir(std::string_view path) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    if (p.root) return errno_code(EEXIST);
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    if (::mkdirat(dir->get(), p.name, dir_mode_) != 0) return last_error();
+    return {};
+  }
+
+  Status rmdir(std::string_view path) override { return unlink(path, AT_REMOVEDIR); }
+  Status remove(std::string_view path) override { return unlink(path, 0); }
+
+  Status rename(std::string_view from, std::string_view to) override {
+    PathBuf a;
+    PathBuf b;
+    if (auto ec = parse_path(from, a)) return ec;
+    if (auto ec = parse_path(to, b)) return ec;
+    if (a.root || b.root) return errno_code(EBUSY);
+    auto da = open_parent(a);
+    if (!da) return da.error();
+    auto db = open_parent(b);
+    if (!db) return db.error();
+    if (::renameat(da->get(), a.name, db->get(), b.name) != 0) return last_error();
+    return {};
+  }
+
+  Status set_mtime(std::string_view path, std::int64_t mtime) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    std::array<timespec, 2> ts{};
+    ts[0].tv_nsec = UTIME_OMIT;
+    ts[1].tv_sec = static_cast<time_t>(mtime);
+    if (::utimensat(dir->get(), p.name, ts.data(), AT_SYMLINK_NOFOLLOW) != 0) {
+      return last_error();
+    }
+    return {};
+  }
+
+  Status chmod(std::string_view path, std::uint32_t mode) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    // Only the rwx bits: no setuid, setgid or sticky bit from a client. AT_SYMLINK_NOFOLLOW
+    // never changes a symlink's target (Linux cannot chmod a link itself: EOPNOTSUPP).
+    if (::fchmodat(dir->get(), p.name, static_cast<mode_t>(mode & 0777), AT_SYMLINK_NOFOLLOW) !=
+        0) {
+      const int e = errno;
+      return sys_error(e == EOPNOTSUPP ? EPERM : e);
+    }
+    return {};
+  }
+
+  Result<std::uint64_t> free_space(std::string_view path) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    struct statvfs sv {};
+    if (p.root) {
+      if (::fstatvfs(root_->get(), &sv) != 0) return last_error();
+    } else {
+      auto fd = open_beneath(p.rel.data(), O_PATH, 0);
+      if (!fd) return fd.error();
+      if (::fstatvfs(fd->get(), &sv) != 0) return last_error();
+    }
+    return static_cast<std::uint64_t>(sv.f_bavail) * static_cast<std::uint64_t>(sv.f_frsize);
+  }
+
+ private:
+  // Opens a path (relative, as made by parse_path) beneath the root.
+  Result<UniqueFd> open_beneath(const char* rel, int flags, mode_t mode) const {
+    flags |= O_CLOEXEC;
+    if (use_openat2_) {
+      open_how how{};
+      how.flags = static_cast<std::uint64_t>(flags);
+      how.mode = (flags & (O_CREAT | O_TMPFILE)) != 0 ? mode : 0;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+      for (int attempt = 0;; ++attempt) {
+        const long fd = ::syscall(SYS_openat2, root_->get(), rel, &how, sizeof how);
+        if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+        // EAGAIN: a concurrent rename raced the ".." check; the kernel asks to retry.
+        if ((errno == EINTR || errno == EAGAIN) && attempt < 16) continue;
+        return last_error();
+      }
+    }
+    return walk(rel, flags, mode);
+  }
+
+  // The fallback: one component at a time, never following a symlink.
+  Result<UniqueFd> walk(const char* rel, int flags, mode_t mode) const {
+    const int root = root_->get();
+    if (std::strcmp(rel, ".") == 0) {
+      const int fd = ::openat(root, ".", flags, mode);
+      if (fd < 0) return last_error();
+      return UniqueFd(fd);
+    }
+    UniqueFd cur;
+    int at = root;
+    const char* s = rel;
+    std::array<char, NAME_MAX + 1> comp{};
+    for (;;) {
+      const char* slash = std::strchr(s, '/');
+      const std::size_t n = slash ? static_cast<std::size_t>(slash - s) : std::strlen(s);
+      if (n == 0 || n > NAME_MAX) return errno_code(EINVAL);
+      std::memcpy(comp.data(), s, n);
+      comp[n] = '\0';
+      const bool last = slash == nullptr;
+      const int f = last ? (flags | O_NOFOLLOW) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int fd;
+      do {
+        fd = ::openat(at, comp.data(), f, mode);
+      } while (fd < 0 && errno == EINTR);
+      if (fd < 0) {
+        const int e = errno;
+        struct stat st {};
+        if ((e == ENOTDIR || e == ELOOP) &&
+            ::fstatat(at, comp.data(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+          return errno_code(EACCES);
+        }
+        return sys_error(e);
+      }
+      if (last) {
+        if ((f & O_PATH) != 0) {
+          // O_PATH|O_NOFOLLOW opens a symlink itself: refuse it like the others.
+          struct stat st {};
+          if (::fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+            ::close(fd);
+            return errno_code(EACCES);
+          }
+        }
+        return UniqueFd(fd);
+      }
+      cur.reset(fd);
+      at = cur.get();
+      s = slash + 1;
+    }
+  }
+
+  Result<DirRef> open_parent(const PathBuf& p) const {
+    if (p.parent_is_root) return DirRef(root_);
+    auto fd = open_beneath(p.parent.data(), O_PATH | O_DIRECTORY, 0);
+    if (!fd) return fd.error();
+    return DirRef(std::move(*fd));
+  }
+
+  Status unlink(std::string_view path, int flags) {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    if (p.root) return errno_code(flags == AT_REMOVEDIR ? EBUSY : EISDIR);
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    if (::unlinkat(dir->get(), p.name, flags) != 0) return last_error();
+    return {};
+  }
+
+  // Checks that an opened target is a regular file.
+  static std::error_code check_regular(int fd, off_t* size) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return last_error();
+    if (S_ISDIR(st.st_mode)) return errno_code(EISDIR);
+    if (!S_ISREG(st.st_mode)) return errno_code(EACCES);
+    if (::fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) return last_error();
+    if (size != nullptr) *size = st.st_size;
+    return {};
+  }
+
+  Result<std::unique_ptr<WriteFile>> make_writer(WriteState st) const {
+    return std::unique_ptr<WriteFile>(std::make_unique<LocalWriteFile>(std::move(st)));
+  }
+
+  // Creates the file, failing with EEXIST when it is there (never follows a final symlink).
+  Result<std::unique_ptr<WriteFile>> open_create(const PathBuf& p) const {
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    const int fd = ::openat(dir->get(), p.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            file_mode_);
+    if (fd < 0) return last_error();
+    WriteState st;
+    st.fd.reset(fd);
+    st.parent = std::move(*dir);
+    st.name = p.name;
+    st.created = true;
+    return make_writer(std::move(st));
+  }
+
+  Result<std::unique_ptr<WriteFile>> open_replace(const PathBuf& p) const {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      auto created = open_create(p);
+      if (created || created.error() != std::errc::file_exists) return created;
+      // It exists: truncate it (through a symlink only if that stays beneath the root).
+      auto fd = open_beneath(p.rel.data(), O_WRONLY | O_TRUNC | O_NONBLOCK | O_NOCTTY, 0);
+      if (!fd) {
+        if (fd.error() == std::errc::no_such_file_or_directory) continue;  // removed meanwhile
+        return fd.error();
+      }
+      if (auto ec = check_regular(fd->get(), nullptr)) return ec;
+      WriteState st;
+      st.fd = std::move(*fd);
+      st.parent = DirRef(root_);
+      st.name = p.name;
+      return make_writer(std::move(st));
+    }
+    return errno_code(EACCES);
+  }
+
+  Result<std::unique_ptr<WriteFile>> open_append(const PathBuf& p) const {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      auto fd = open_beneath(p.rel.data(), O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY, 0);
+      if (!fd) {
+        if (fd.error() != std::errc::no_such_file_or_directory) return fd.error();
+        auto created = open_create(p);  // APPE creates a missing file
+        if (created || created.error() != std::errc::file_exists) return created;
+        continue;
+      }
+      WriteState st;
+      if (auto ec = check_regular(fd->get(), &st.start_size)) return ec;
+      st.fd = std::move(*fd);
+      st.parent = DirRef(root_);
+      st.name = p.name;
+      return make_writer(std::move(st));
+    }
+    return errno_code(EACCES);
+  }
+
+  Result<std::unique_ptr<WriteFile>> open_at_offset(const PathBuf& p, off_t offset) const {
+    auto fd = open_beneath(p.rel.data(), O_WRONLY | O_NONBLOCK | O_NOCTTY, 0);
+    if (!fd) {
+      if (offset == 0 && fd.error() == std::errc::no_such_file_or_directory) {
+        return open_replace(p);
+      }
+      return fd.error();
+    }
+    WriteState st;
+    off_t size = 0;
+    if (auto ec = check_regular(fd->get(), &size)) return ec;
+    if (offset > size) return errno_code(EINVAL);
+    if (::ftruncate(fd->get(), offset) != 0) return last_error();
+    if (::lseek(fd->get(), offset, SEEK_SET) < 0) return last_error();
+    st.fd = std::move(*fd);
+    st.parent = DirRef(root_);
+    st.name = p.name;
+    st.start_size = offset;
+    return make_writer(std::move(st));
+  }
+
+  Result<std::unique_ptr<WriteFile>> open_atomic(const PathBuf& p, bool exclusive) const {
+    auto dir = open_parent(p);
+    if (!dir) return dir.error();
+    struct stat cur {};
+    if (::fstatat(dir->get(), p.name, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (exclusive) return errno_code(EEXIST);
+      if (S_ISDIR(cur.st_mode)) return errno_code(EISDIR);
+    } else if (errno != ENOENT) {
+      return last_error();
+    }
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      std::string temp = temp_name();
+      const int fd = ::openat(dir->get(), temp.c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode_);
+      if (fd < 0) {
+        if (errno == EEXIST) continue;
+        return last_error();
+      }
+      WriteState st;
+      st.fd.reset(fd);
+      st.parent = std::move(*dir);
+      st.name = p.name;
+      st.temp = std::move(temp);
+      st.exclusive = exclusive;
+      return make_writer(std::move(st));
+    }
+    return errno_code(EEXIST);
+  }
+
+  std::shared_ptr<const UniqueFd> root_;
+  bool use_openat2_;
+  bool atomic_;
+  mode_t file_mode_;
+  mode_t dir_mode_;
+};
+
+// mkdir -p for the configured root (an operator's path, not a client's).
+std::error_code make_dirs(const std::string& path, mode_t mode) {
+  std::string prefix;
+  prefix.reserve(path.size());
+  for (std::size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      prefix.assign(path, 0, i);
+      if (::mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) return errno_code(errno);
+    }
+  }
+  return {};
+}
+
+class LocalStorageFactory final : public StorageFactory {
+ public:
+  LocalStorageFactory(bool atomic, bool create_root) : atomic_(atomic), create_root_(create_root) {}
+  Result<std::unique_ptr<Storage>> create(const User& user) override {
+    LocalStorageOptions o;
+    o.root = user.home;
+    o.atomic_uploads = atomic_;
+    o.create_root = create_root_;
+    return feitp::make_local_storage(o);
+  }
+
+ private:
+  bool atomic_;
+  bool create_root_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options,
+                                                    Resolver resolver) {
+  if (options.root.empty() || options.root.find('\0') != std::string::npos) {
+    return errno_code(EINVAL);
+  }
+  if (options.create_root) {
+    if (auto ec = make_dirs(options.root, static_cast<mode_t>(options.dir_mode & 07777))) {
+      return ec;
+    }
+  }
+  const int fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_code(errno);
+  UniqueFd root(fd);
+  bool use_openat2 = false;
+  if (resolver == Resolver::automatic) {
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    const long probe = ::syscall(SYS_openat2, root.get(), ".", &how, sizeof how);
+    if (probe >= 0) {
+      ::close(static_cast<int>(probe));
+      use_openat2 = true;
+    } else if (errno != ENOSYS) {
+      return errno_code(errno);
+    }
+  }
+  return std::unique_ptr<Storage>(
+      std::make_unique<LocalStorage>(std::move(root), use_openat2, options));
+}
+
+}  // namespace feitp::storage
+
+namespace feitp {
+
+Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options) {
+  return storage::make_local_storage(options, storage::Resolver::automatic);
+}
+
+std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads, bool create_root) {
+  return std::make_shared<storage::LocalStorageFactory>(atomic_uploads, create_root);
+}
+
+}  // namespace feitp

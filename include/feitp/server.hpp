@@ -66,7 +66,7 @@ class Server {
 
   // Serves until stop(). Throws std::runtime_error on a bind failure.
   void run();
-  // Thread- and signal-safe: stop accepting; sessions get `grace` to finish their transfers,
+  // Thread-safe (not async-signal-safe): stop accepting; sessions get `grace` to finish their transfers,
   // then the rest are closed with 421.
   void stop(std::chrono::seconds grace = std::chrono::seconds{0});
 

@@ -1,0 +1,719 @@
+// The commands that need no data connection: login, navigation, file management, status.
+#include <cstring>
+#include <ctime>
+
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "proto/listing.hpp"
+#include "proto/path.hpp"
+#include "proto/reply.hpp"
+#include "proto/text.hpp"
+#include "session/offload.hpp"
+#include "session/session.hpp"
+
+namespace feitp::session {
+
+using proto::Verb;
+
+namespace {
+
+// "NAME rest" -> (NAME, rest)
+std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
+  auto sp = s.find(' ');
+  if (sp == std::string_view::npos) return {s, {}};
+  auto rest = s.substr(sp + 1);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  return {s.substr(0, sp), rest};
+}
+
+std::string upper(std::string_view s) {
+  std::string r(s);
+  for (auto& c : r) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return r;
+}
+
+}  // namespace
+
+// --- errors and checks ------------------------------------------------------------------------
+
+void Session::reply_storage_error(std::error_code ec, bool writing) {
+  const int e = ec.value();
+  if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {
+    switch (e) {
+      case ENOENT:
+        reply(550, "No such file or directory.");
+        return;
+      case ENOTDIR:
+        reply(550, "Not a directory.");
+        return;
+      case EISDIR:
+        reply(550, "Is a directory.");
+        return;
+      case EEXIST:
+        reply(550, "File exists.");
+        return;
+      case ENOTEMPTY:
+        reply(550, "Directory not empty.");
+        return;
+      case EACCES:
+      case EPERM:
+      case EXDEV:
+      case ELOOP:
+      case EROFS:
+        reply(550, "Permission denied.");
+        return;
+      case ENAMETOOLONG:
+      case EINVAL:
+        reply(553, "File name not allowed.");
+        return;
+      case ENOSPC:
+        reply(writing ? 452 : 550, "Insufficient storage space.");
+        return;
+      case EDQUOT:
+        reply(552, "Exceeded storage allocation.");
+        return;
+      case ENOSYS:
+      case ENOTSUP:
+        reply(502, "Command not implemented for this storage.");
+        return;
+      default:
+        break;
+    }
+  }
+  spdlog::warn("session {}: storage error: {}", id_, ec.message());
+  reply(451, "Requested action aborted: local error in processing.");
+}
+
+std::optional<std::string> Session::path_arg(std::string_view arg) {
+  auto p = proto::resolve_path(cwd_, arg);
+  if (!p) reply(553, "File name not allowed.");
+  return p;
+}
+
+bool Session::allowed(char letter, std::string_view path) {
+  if (user_ && user_->permissions.allows(letter, path)) return true;
+  reply(550, "Permission denied.");
+  return false;
+}
+
+// --- login ----------------------------------------------------------------------------------
+
+void Session::cmd_user(std::string_view arg) {
+  if (user_) {
+    reply(530, "Can't change to another user.");
+    return;
+  }
+  pending_user_.assign(arg);
+  user_given_ = true;
+  // The same answer for every name: no user enumeration.
+  reply(331, "Please specify the password.");
+}
+
+asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
+  if (user_) {
+    reply(230, "Already logged in.");
+    co_return;
+  }
+  if (!user_given_) {
+    reply(503, "Login with USER first.");
+    co_return;
+  }
+  user_given_ = false;
+  AuthResult result = AuthResult::failure("no authenticator configured");
+  if (core_.auth) {
+    const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, false};
+    if (auto fast = core_.auth->authenticate_inline(request)) {
+      result = std::move(*fast);
+    } else {
+      co_await maybe_offload(core_.auth->blocking(),
+                             [&] { result = core_.auth->authenticate(request); });
+    }
+  }
+
+  if (result.user) {
+    if (core_.admission && !core_.admission->user_login(result.user->name, result.user->max_sessions)) {
+      reply(530, "Too many sessions for this user, try again later.");
+      co_return;
+    }
+    std::optional<Result<std::unique_ptr<Storage>>> made;
+    if (core_.storage_factory) {
+      co_await maybe_offload(core_.storage_factory->blocking(),
+                             [&] { made.emplace(core_.storage_factory->create(*result.user)); });
+    }
+    if (!made || !*made) {
+      if (core_.admission) core_.admission->user_logout(result.user->name);
+      spdlog::warn("session {}: user {}: storage unavailable: {}", id_, result.user->name,
+                   made ? made->error().message() : "no storage configured");
+      reply(530, "Login failed: home directory is not available.");
+      co_return;
+    }
+    counted_user_ = true;
+    storage_ = std::move(made->value());
+    storage_blocking_ = storage_->blocking();
+    user_ = std::move(result.user);
+    cwd_ = "/";
+    login_failures_ = 0;
+    core_.stats.logins.fetch_add(1, std::memory_order_relaxed);
+    if (!core_.hooks.empty()) {
+      co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_login(*this); }); });
+    }
+    spdlog::debug("session {}: {} logged in from {}", id_, user_->name, peer_ip_);
+    reply(230, "Login successful.");
+    touch();
+    co_return;
+  }
+
+  ++login_failures_;
+  core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+  if (core_.admission) core_.admission->login_failed(peer_ip_);
+  spdlog::info("session {}: failed login for '{}' from {}: {}", id_, pending_user_, peer_ip_,
+               result.reason);
+  if (!core_.hooks.empty()) {
+    co_await maybe_offload(core_.hooks_blocking, [&] {
+      for_hooks([&](Hooks& h) { h.on_login_failed(*this, pending_user_); });
+    });
+  }
+  // Slow down guessing: the reply comes only after a delay.
+  if (core_.opts.login_failure_delay.count() > 0) {
+    asio::steady_timer delay(core_.io, core_.opts.login_failure_delay);
+    std::error_code ec;
+    co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (core_.opts.max_login_attempts && login_failures_ >= core_.opts.max_login_attempts) {
+    reply(530, "Login incorrect. Too many failed attempts, closing control connection.");
+    closing_ = true;
+    co_return;
+  }
+  reply(530, "Login incorrect.");
+}
+
+void Session::logout() {
+  if (!user_) return;
+  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_logout(*this); });
+  if (counted_user_ && core_.admission) core_.admission->user_logout(user_->name);
+  counted_user_ = false;
+  user_.reset();
+  storage_.reset();
+  storage_blocking_ = false;
+  cwd_ = "/";
+}
+
+// --- the synchronous commands ---------------------------------------------------------------
+
+void Session::handle_sync(const proto::Command& cmd) {
+  const auto arg = cmd.arg;
+  switch (cmd.verb) {
+    case Verb::USER:
+      cmd_user(arg);
+      return;
+    case Verb::ACCT:
+      reply(202, "Command not implemented, superfluous at this site.");
+      return;
+    case Verb::REIN:
+      logout();
+      close_data_channel();
+      data_mode_ = DataMode::none;
+      user_given_ = false;
+      host_given_ = false;
+      ascii_ = false;
+      rest_ = 0;
+      epsv_all_ = false;
+      mlst_facts_ = proto::kDefaultFacts;
+      hash_algo_ = HashAlgo::sha256;
+      login_deadline_ = core_.opts.login_timeout.count() > 0
+                            ? Clock::now() + core_.opts.login_timeout
+                            : Clock::time_point::max();
+      touch();
+      reply(220, "Service ready for new user.");
+      return;
+    case Verb::HOST:
+      if (user_ || user_given_) {
+        reply(503, "HOST must come before USER.");
+      } else {
+        host_given_ = true;
+        reply(220, "Host accepted.");
+      }
+      return;
+    case Verb::CWD:
+    case Verb::XCWD:
+      cmd_cwd(arg);
+      return;
+    case Verb::CDUP:
+    case Verb::XCUP:
+      cmd_cwd("..");
+      return;
+    case Verb::PWD:
+    case Verb::XPWD:
+      reply(257, proto::quote_path(cwd_) + " is the current directory.");
+      return;
+    case Verb::MKD:
+    case Verb::XMKD:
+      cmd_mkd(arg);
+      return;
+    case Verb::RMD:
+    case Verb::XRMD:
+      cmd_rmd(arg);
+      return;
+    case Verb::DELE:
+      cmd_dele(arg);
+      return;
+    case Verb::RNFR:
+      cmd_rnfr(arg);
+      return;
+    case Verb::RNTO:
+      cmd_rnto(arg);
+      return;
+    case Verb::REST: {
+      std::uint64_t v = 0;
+      bool ok = !arg.empty() && arg.size() <= 20;
+      for (char c : arg) {
+        if (c < '0' || c > '9') {
+          ok = false;
+          break;
+        }
+        const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+          ok = false;
+          break;
+        }
+        v = v * 10 + d;
+      }
+      if (!ok) {
+        reply(501, "REST requires a non-negative byte offset.");
+        return;
+      }
+      rest_ = v;
+      reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", v));
+      return;
+    }
+    case Verb::ALLO:
+      reply(202, "No storage allocation necessary.");
+      return;
+    case Verb::SIZE:
+      cmd_size(arg);
+      return;
+    case Verb::MDTM:
+      cmd_mdtm(arg);
+      return;
+    case Verb::MFMT:
+      cmd_mfmt(arg);
+      return;
+    case Verb::MLST:
+      cmd_mlst(arg);
+      return;
+    case Verb::STAT:
+      cmd_stat(arg);
+      return;
+    case Verb::SYST:
+      reply(215, "UNIX Type: L8");
+      return;
+    case Verb::HELP:
+      cmd_help(arg);
+      return;
+    case Verb::NOOP:
+      reply(200, "NOOP ok.");
+      return;
+    case Verb::SITE:
+      cmd_site(arg);
+      return;
+    case Verb::FEAT:
+      cmd_feat();
+      return;
+    case Verb::OPTS:
+      cmd_opts(arg);
+      return;
+    case Verb::TYPE:
+      cmd_type(arg);
+      return;
+    case Verb::MODE:
+      if (proto::iequals(arg, "S")) {
+        reply(200, "Mode set to S.");
+      } else if (proto::iequals(arg, "B") || proto::iequals(arg, "C") || proto::iequals(arg, "Z")) {
+        reply(504, "Only MODE S (stream) is supported.");
+      } else {
+        reply(501, "Unknown MODE.");
+      }
+      return;
+    case Verb::STRU:
+      if (proto::iequals(arg, "F")) {
+        reply(200, "Structure set to F.");
+      } else if (proto::iequals(arg, "R") || proto::iequals(arg, "P")) {
+        reply(504, "Only STRU F (file) is supported.");
+      } else {
+        reply(501, "Unknown STRU.");
+      }
+      return;
+    case Verb::AUTH:
+    case Verb::PBSZ:
+    case Verb::PROT:
+    case Verb::CCC:
+    case Verb::ADAT:
+    case Verb::MIC:
+    case Verb::CONF:
+    case Verb::ENC:
+      reply(502, "TLS is not enabled on this server.");
+      return;
+    case Verb::CLNT:
+      reply(200, "Noted.");
+      return;
+    case Verb::LANG:
+    case Verb::PRET:
+    case Verb::SMNT:
+      reply(502, "Command not implemented.");
+      return;
+    default:
+      reply(502, "Command not implemented.");
+      return;
+  }
+}
+
+void Session::cmd_cwd(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('e', *p)) return;
+  auto st = storage_->stat(*p);
+  if (!st) {
+    reply(550, "Failed to change directory: no such directory.");
+    return;
+  }
+  bool dir = st->type == FileType::directory;
+  if (st->type == FileType::symlink) dir = storage_->list(*p).ok();  // a link to a directory
+  if (!dir) {
+    reply(550, "Failed to change directory: not a directory.");
+    return;
+  }
+  cwd_ = std::move(*p);
+  reply(250, "Directory successfully changed.");
+}
+
+void Session::cmd_mkd(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('m', *p)) return;
+  if (auto s = storage_->mkdir(*p); !s) {
+    reply_storage_error(s.error());
+    return;
+  }
+  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_mkdir(*this, *p); });
+  reply(257, proto::quote_path(*p) + " created.");
+}
+
+void Session::cmd_rmd(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p) return;
+  if (*p == "/") {
+    reply(550, "Cannot remove the root directory.");
+    return;
+  }
+  if (!allowed('d', *p)) return;
+  if (auto s = storage_->rmdir(*p); !s) {
+    reply_storage_error(s.error());
+    return;
+  }
+  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
+  reply(250, "Remove directory operation successful.");
+}
+
+void Session::cmd_dele(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('d', *p)) return;
+  if (auto s = storage_->remove(*p); !s) {
+    reply_storage_error(s.error());
+    return;
+  }
+  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
+  reply(250, "Delete operation successful.");
+}
+
+void Session::cmd_rnfr(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('f', *p)) return;
+  if (*p == "/") {
+    reply(550, "Cannot rename the root directory.");
+    return;
+  }
+  if (auto st = storage_->stat(*p); !st) {
+    reply_storage_error(st.error());
+    return;
+  }
+  rename_from_ = std::move(*p);
+  reply(350, "Ready for RNTO.");
+}
+
+void Session::cmd_rnto(std::string_view arg) {
+  if (rename_from_.empty()) {
+    reply(503, "RNFR required first.");
+    return;
+  }
+  const std::string from = std::move(rename_from_);
+  rename_from_.clear();
+  auto p = path_arg(arg);
+  if (!p || !allowed('f', *p)) return;
+  if (auto s = storage_->rename(from, *p); !s) {
+    reply_storage_error(s.error());
+    return;
+  }
+  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_rename(*this, from, *p); });
+  reply(250, "Rename successful.");
+}
+
+void Session::cmd_size(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('l', *p)) return;
+  auto st = storage_->stat(*p);
+  if (!st) {
+    reply_storage_error(st.error());
+    return;
+  }
+  if (st->type == FileType::directory) {
+    reply(550, "Could not get file size: not a regular file.");
+    return;
+  }
+  reply(213, fmt::format("{}", st->size));
+}
+
+void Session::cmd_mdtm(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('l', *p)) return;
+  auto st = storage_->stat(*p);
+  if (!st) {
+    reply_storage_error(st.error());
+    return;
+  }
+  if (st->type == FileType::directory) {
+    reply(550, "Could not get modification time: not a regular file.");
+    return;
+  }
+  reply(213, proto::format_time_val(st->mtime));
+}
+
+void Session::cmd_mfmt(std::string_view arg) {
+  auto [time_text, path_text] = split_word(arg);
+  auto t = proto::parse_time_val(time_text);
+  if (!t || path_text.empty()) {
+    reply(501, "Syntax: MFMT YYYYMMDDHHMMSS path");
+    return;
+  }
+  auto p = path_arg(path_text);
+  if (!p || !allowed('T', *p)) return;
+  if (!storage_->capabilities().set_mtime) {
+    reply(502, "Command not implemented for this storage.");
+    return;
+  }
+  if (auto s = storage_->set_mtime(*p, *t); !s) {
+    reply_storage_error(s.error());
+    return;
+  }
+  reply(213, fmt::format("Modify={}; {}", proto::format_time_val(*t), *p));
+}
+
+void Session::cmd_mlst(std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('l', *p)) return;
+  auto st = storage_->stat(*p);
+  if (!st) {
+    reply_storage_error(st.error());
+    return;
+  }
+  const auto perm = proto::mlsx_perm(st->type, user_->permissions.letters_for(*p));
+  out_ += "250-Listing ";
+  out_ += *p;
+  out_ += "\r\n ";
+  proto::append_mlsx_line(out_, *st, mlst_facts_, perm, *p);
+  out_ += "250 End.\r\n";
+}
+
+void Session::cmd_stat(std::string_view arg) {
+  if (arg.empty()) {
+    std::string text = "FTP server status:\n";
+    fmt::format_to(std::back_inserter(text), "Connected to {}\n", peer_ip_);
+    if (user_) {
+      fmt::format_to(std::back_inserter(text), "Logged in as {}\n", user_->name);
+    } else {
+      text += "Not logged in\n";
+    }
+    fmt::format_to(std::back_inserter(text), "TYPE: {}, STRU: File, MODE: Stream\n",
+                   ascii_ ? "ASCII" : "BINARY");
+    text += data_mode_ == DataMode::passive  ? "Passive data connection ready\n"
+            : data_mode_ == DataMode::active ? "Active data connection ready\n"
+                                             : "No data connection\n";
+    text += "End of status.";
+    reply(211, text);
+    return;
+  }
+  // STAT path: a listing over the control connection.
+  auto la = proto::parse_list_args(arg);
+  auto p = path_arg(la.path.empty() ? std::string_view(".") : la.path);
+  if (!p || !allowed('l', *p)) return;
+  std::string body;
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  auto entries = storage_->list(*p);
+  if (!entries) {
+    auto st = storage_->stat(*p);
+    if (!st) {
+      reply_storage_error(st.error());
+      return;
+    }
+    st->name = std::string(proto::base_name(*p));
+    proto::append_list_line(body, *st, now, core_.opts.listing_utc);
+  } else {
+    for (const auto& e : *entries) proto::append_list_line(body, e, now, core_.opts.listing_utc);
+  }
+  out_ += "213-Status of ";
+  out_ += *p;
+  out_ += ":\r\n";
+  // Each line starts with a type letter, never a digit, so it cannot end the reply early.
+  std::size_t start = 0;
+  while (start < body.size()) {
+    auto end = body.find("\r\n", start);
+    if (end == std::string::npos) end = body.size();
+    out_ += ' ';
+    out_.append(body, start, end - start);
+    out_ += "\r\n";
+    start = end + 2;
+  }
+  out_ += "213 End of status.\r\n";
+}
+
+void Session::cmd_site(std::string_view arg) {
+  auto [name_text, rest] = split_word(arg);
+  const auto name = upper(name_text);
+  if (name.empty()) {
+    reply(501, "SITE requires a command; try SITE HELP.");
+    return;
+  }
+  if (name == "HELP") {
+    std::string items = "CHMOD <mode> <path>\nHELP";
+    for (const auto& [key, cmd] : core_.site_commands) {
+      items += '\n';
+      items += key;
+      if (!cmd.help.empty()) {
+        items += ' ';
+        items += cmd.help;
+      }
+    }
+    proto::append_reply_items(out_, 214, "SITE commands:", items, "Help OK.");
+    return;
+  }
+  if (name == "CHMOD") {
+    auto [mode_text, path_text] = split_word(rest);
+    unsigned mode = 0;
+    bool ok = !mode_text.empty() && mode_text.size() <= 4 && !path_text.empty();
+    for (char c : mode_text) {
+      if (c < '0' || c > '7') ok = false;
+      mode = mode * 8 + static_cast<unsigned>(c - '0');
+    }
+    if (!ok) {
+      reply(501, "Syntax: SITE CHMOD <octal mode> <path>");
+      return;
+    }
+    auto p = path_arg(path_text);
+    if (!p || !allowed('M', *p)) return;
+    if (!storage_->capabilities().chmod) {
+      reply(502, "Command not implemented for this storage.");
+      return;
+    }
+    if (auto s = storage_->chmod(*p, mode); !s) {
+      reply_storage_error(s.error());
+      return;
+    }
+    reply(200, "SITE CHMOD command successful.");
+    return;
+  }
+  if (auto it = core_.site_commands.find(name); it != core_.site_commands.end()) {
+    Reply r = it->second.handler(*this, rest);
+    reply(r.code, r.text);
+    return;
+  }
+  reply(500, "Unknown SITE command.");
+}
+
+void Session::cmd_opts(std::string_view arg) {
+  auto [name_text, value] = split_word(arg);
+  const auto name = upper(name_text);
+  if (name == "UTF8" || name == "UTF-8") {
+    if (value.empty() || proto::iequals(value, "ON")) {
+      reply(200, "Always in UTF8 mode.");
+    } else {
+      reply(504, "UTF8 cannot be turned off.");
+    }
+    return;
+  }
+  if (name == "MLST") {
+    mlst_facts_ = proto::parse_mlst_opts(value);
+    reply(200, "MLST OPTS " + proto::mlst_facts_string(mlst_facts_));
+    return;
+  }
+  if (name == "HASH") {
+    if (!value.empty()) {
+      auto a = proto::parse_hash_algo(value);
+      if (!a) {
+        reply(501, "Unknown hash algorithm.");
+        return;
+      }
+      hash_algo_ = *a;
+    }
+    reply(200, proto::hash_algo_name(hash_algo_));
+    return;
+  }
+  reply(501, "Option not understood.");
+}
+
+void Session::cmd_type(std::string_view arg) {
+  auto [code, param] = split_word(arg);
+  if (proto::iequals(code, "A")) {
+    if (param.empty() || proto::iequals(param, "N")) {
+      ascii_ = true;
+      reply(200, "Switching to ASCII mode.");
+    } else {
+      reply(504, "Only TYPE A N is supported for ASCII.");
+    }
+  } else if (proto::iequals(code, "I")) {
+    ascii_ = false;
+    reply(200, "Switching to Binary mode.");
+  } else if (proto::iequals(code, "L")) {
+    if (param == "8") {
+      ascii_ = false;
+      reply(200, "Switching to Binary mode.");
+    } else {
+      reply(504, "Only TYPE L 8 is supported.");
+    }
+  } else if (proto::iequals(code, "E")) {
+    reply(504, "TYPE E is not supported.");
+  } else {
+    reply(501, "Unknown TYPE.");
+  }
+}
+
+void Session::cmd_feat() {
+  const auto caps = storage_ ? storage_->capabilities()
+                             : StorageCapabilities{true, true, false, true};
+  std::string items = "CLNT\nEPRT\nEPSV\n";
+  items += "HASH ";
+  items += proto::hash_feat_value(hash_algo_);
+  items += "\nHOST\nMDTM\n";
+  if (caps.set_mtime) items += "MFMT\n";
+  items += "MLST ";
+  items += proto::mlst_feat_line(mlst_facts_);
+  items += "\nREST STREAM\nSIZE\nTVFS\nUTF8";
+  proto::append_reply_items(out_, 211, "Features:", items, "End");
+}
+
+void Session::cmd_help(std::string_view arg) {
+  if (!arg.empty()) {
+    auto c = proto::parse_command(arg);
+    if (c.verb == Verb::unknown) {
+      reply(502, "Unknown command.");
+    } else {
+      reply(214, fmt::format("{} is supported.", proto::verb_name(c.verb)));
+    }
+    return;
+  }
+  proto::append_reply_items(out_, 214, "The following commands are recognized:",
+                            proto::help_text(), "Help OK.");
+}
+
+}  // namespace feitp::session

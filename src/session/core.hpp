@@ -1,0 +1,113 @@
+// What every session of one event loop shares: options, the user's plug-ins (auth, storage
+// factory, hooks, SITE commands), admission, counters, the blocking-call pool and buffers.
+// One ServerCore per event loop (per worker process); it is only touched from that loop's
+// thread, except the atomics in stats.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+
+#include "feitp/server.hpp"
+
+namespace feitp::session {
+
+class Session;
+
+struct SiteCommand {
+  std::string name;  // upper case
+  std::string help;
+  SiteHandler handler;
+};
+
+struct AtomicStats {
+  std::atomic<std::uint64_t> sessions_active{0}, sessions_total{0}, logins{0}, login_failures{0},
+      uploads{0}, downloads{0}, bytes_in{0}, bytes_out{0};
+};
+
+// Counts connections in this process (the default Admission).
+class LocalAdmission final : public Admission {
+ public:
+  LocalAdmission(std::uint32_t max_total, std::uint32_t max_per_ip)
+      : max_total_(max_total), max_per_ip_(max_per_ip) {}
+  bool admit(std::string_view peer) override;
+  void release(std::string_view peer) override;
+  bool user_login(std::string_view user, std::uint32_t max) override;
+  void user_logout(std::string_view user) override;
+
+ private:
+  std::uint32_t max_total_, max_per_ip_;
+  std::uint32_t total_ = 0;
+  std::unordered_map<std::string, std::uint32_t> per_ip_;
+  std::unordered_map<std::string, std::uint32_t> per_user_;
+};
+
+// Reusable transfer buffers, so a transfer does not allocate on the hot path.
+class BufferPool {
+ public:
+  explicit BufferPool(std::size_t size) : size_(size) {}
+  struct Lease {
+    BufferPool* pool = nullptr;
+    std::unique_ptr<std::byte[]> buf;
+    Lease() = default;
+    Lease(BufferPool* p, std::unique_ptr<std::byte[]> b) : pool(p), buf(std::move(b)) {}
+    Lease(Lease&&) noexcept = default;
+    Lease& operator=(Lease&&) noexcept = default;
+    ~Lease() {
+      if (pool && buf) pool->give_back(std::move(buf));
+    }
+    [[nodiscard]] std::byte* data() const { return buf.get(); }
+  };
+  Lease take();
+  [[nodiscard]] std::size_t size() const { return size_; }
+
+ private:
+  void give_back(std::unique_ptr<std::byte[]> b);
+  std::size_t size_;
+  std::vector<std::unique_ptr<std::byte[]>> free_;
+};
+
+struct ServerCore {
+  explicit ServerCore(Options o);
+  ~ServerCore();
+
+  Options opts;
+  asio::io_context io{1};
+  std::shared_ptr<Authenticator> auth;
+  std::shared_ptr<StorageFactory> storage_factory;
+  std::shared_ptr<Admission> admission;
+  std::vector<std::shared_ptr<Hooks>> hooks;
+  bool hooks_blocking = false;
+  std::map<std::string, SiteCommand> site_commands;  // key: upper-case name
+
+  AtomicStats stats;
+  BufferPool buffers;
+  std::mt19937 rng;
+  // A small read buffer shared by all sessions of this loop: idle sessions hold none.
+  std::array<char, 4096> control_read_buffer{};
+
+  std::unordered_set<Session*> sessions;
+  bool stopping = false;
+  std::chrono::steady_clock::time_point drain_deadline{};
+
+  // The pool for blocking user code; made on first use.
+  asio::thread_pool& pool();
+
+
+ private:
+  std::unique_ptr<asio::thread_pool> pool_;
+};
+
+}  // namespace feitp::session

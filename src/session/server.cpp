@@ -1,0 +1,262 @@
+// feitp::Server: the listeners, the accept loop and admission, on one event loop.
+#include <random>
+#include <stdexcept>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/endpoint.hpp"
+#include "proto/reply.hpp"
+#include "session/core.hpp"
+#include "session/session.hpp"
+
+namespace feitp {
+
+namespace session {
+
+bool LocalAdmission::admit(std::string_view peer) {
+  if (max_total_ && total_ >= max_total_) return false;
+  auto& n = per_ip_[std::string(peer)];
+  if (max_per_ip_ && n >= max_per_ip_) {
+    if (n == 0) per_ip_.erase(std::string(peer));
+    return false;
+  }
+  ++n;
+  ++total_;
+  return true;
+}
+
+void LocalAdmission::release(std::string_view peer) {
+  auto it = per_ip_.find(std::string(peer));
+  if (it == per_ip_.end()) return;
+  if (--it->second == 0) per_ip_.erase(it);
+  if (total_) --total_;
+}
+
+bool LocalAdmission::user_login(std::string_view user, std::uint32_t max) {
+  auto& n = per_user_[std::string(user)];
+  if (max && n >= max) {
+    if (n == 0) per_user_.erase(std::string(user));
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void LocalAdmission::user_logout(std::string_view user) {
+  auto it = per_user_.find(std::string(user));
+  if (it == per_user_.end()) return;
+  if (--it->second == 0) per_user_.erase(it);
+}
+
+BufferPool::Lease BufferPool::take() {
+  if (free_.empty()) return Lease(this, std::make_unique_for_overwrite<std::byte[]>(size_));
+  auto b = std::move(free_.back());
+  free_.pop_back();
+  return Lease(this, std::move(b));
+}
+
+void BufferPool::give_back(std::unique_ptr<std::byte[]> b) {
+  if (free_.size() < 64) free_.push_back(std::move(b));
+}
+
+ServerCore::ServerCore(Options o)
+    : opts(std::move(o)), buffers(opts.transfer_buffer ? opts.transfer_buffer : 256 * 1024),
+      rng(std::random_device{}()) {}
+
+ServerCore::~ServerCore() {
+  if (pool_) pool_->join();
+}
+
+asio::thread_pool& ServerCore::pool() {
+  if (!pool_) pool_ = std::make_unique<asio::thread_pool>(opts.blocking_threads ? opts.blocking_threads : 4);
+  return *pool_;
+}
+
+}  // namespace session
+
+struct Server::Impl {
+  explicit Impl(Options o) : core(std::move(o)) {}
+  session::ServerCore core;
+  std::vector<asio::ip::tcp::acceptor> acceptors;
+  std::unique_ptr<asio::steady_timer> grace_timer;
+  std::uint64_t next_id = 1;
+  bool bound = false;
+
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acc);
+  void refuse(asio::ip::tcp::socket& s, std::string_view text);
+  void shutdown(std::chrono::seconds grace);
+};
+
+void Server::Impl::refuse(asio::ip::tcp::socket& s, std::string_view text) {
+  // One best-effort write; the socket is fresh, so it never blocks in practice.
+  auto msg = proto::format_reply(421, text);
+  std::error_code ec;
+  s.non_blocking(true, ec);
+  s.write_some(asio::buffer(msg), ec);
+  s.shutdown(asio::socket_base::shutdown_both, ec);
+  s.close(ec);
+}
+
+asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
+  for (;;) {
+    std::error_code ec;
+    auto sock = co_await acc.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (core.stopping || !acc.is_open()) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors or similar: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(core.io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    auto peer = sock.remote_endpoint(ec);
+    if (ec) continue;  // already gone
+    const std::string ip = net::address_text(peer.address());
+    if (core.admission->banned(ip)) {
+      refuse(sock, "Too many failed logins from your address, try again later.");
+      continue;
+    }
+    if (!core.admission->admit(ip)) {
+      refuse(sock, "Too many connections, try again later.");
+      continue;
+    }
+    auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++);
+    asio::co_spawn(
+        core.io,
+        [s]() -> asio::awaitable<void> {
+          try {
+            co_await s->run();
+          } catch (const std::exception& e) {
+            spdlog::error("session {}: ended by an error: {}", s->id(), e.what());
+          }
+        },
+        asio::detached);
+  }
+}
+
+void Server::Impl::shutdown(std::chrono::seconds grace) {
+  if (core.stopping) return;
+  core.stopping = true;
+  std::error_code ec;
+  for (auto& a : acceptors) a.close(ec);
+  if (core.sessions.empty()) {
+    core.io.stop();
+    return;
+  }
+  const bool wait = grace.count() > 0;
+  // Copy: drain() may end sessions.
+  std::vector<session::Session*> all(core.sessions.begin(), core.sessions.end());
+  for (auto* s : all) s->drain(wait);
+  if (wait) {
+    grace_timer = std::make_unique<asio::steady_timer>(core.io, grace);
+    grace_timer->async_wait([this](std::error_code e) {
+      if (e) return;
+      std::vector<session::Session*> left(core.sessions.begin(), core.sessions.end());
+      for (auto* s : left) s->drain(false);
+    });
+  }
+}
+
+Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  auto& o = impl_->core.opts;
+  impl_->core.admission = std::make_shared<session::LocalAdmission>(o.max_connections, o.max_per_ip);
+}
+
+Server::~Server() = default;
+
+void Server::set_authenticator(std::shared_ptr<Authenticator> auth) { impl_->core.auth = std::move(auth); }
+
+void Server::set_storage_factory(std::shared_ptr<StorageFactory> storage) {
+  impl_->core.storage_factory = std::move(storage);
+}
+
+void Server::set_admission(std::shared_ptr<Admission> admission) {
+  impl_->core.admission = std::move(admission);
+}
+
+void Server::add_hooks(std::shared_ptr<Hooks> hooks) {
+  if (!hooks) return;
+  impl_->core.hooks_blocking = impl_->core.hooks_blocking || hooks->blocking();
+  impl_->core.hooks.push_back(std::move(hooks));
+}
+
+void Server::add_site_command(std::string name, std::string help, SiteHandler handler) {
+  for (auto& c : name) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  impl_->core.site_commands[name] = session::SiteCommand{name, std::move(help), std::move(handler)};
+}
+
+void Server::bind() {
+  if (impl_->bound) return;
+  auto& core = impl_->core;
+  if (!core.opts.listen_fds.empty()) {
+    for (int fd : core.opts.listen_fds) {
+      asio::ip::tcp::acceptor acc(core.io);
+      std::error_code ec;
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+      acc.assign(ss.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+      if (ec) throw std::system_error(ec, "cannot adopt listening socket " + std::to_string(fd));
+      acc.non_blocking(true, ec);
+      impl_->acceptors.push_back(std::move(acc));
+    }
+  } else {
+    for (const auto& text : core.opts.listen) {
+      auto ep = net::parse_listen_address(text);
+      if (!ep) throw std::runtime_error("invalid listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
+      impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
+    }
+  }
+  impl_->bound = true;
+}
+
+std::vector<std::uint16_t> Server::ports() const {
+  std::vector<std::uint16_t> out;
+  for (const auto& a : impl_->acceptors) {
+    std::error_code ec;
+    out.push_back(a.local_endpoint(ec).port());
+  }
+  return out;
+}
+
+void Server::run() {
+  bind();
+  auto& core = impl_->core;
+  if (!core.admission) {
+    core.admission = std::make_shared<session::LocalAdmission>(core.opts.max_connections, core.opts.max_per_ip);
+  }
+  for (auto& acc : impl_->acceptors) {
+    asio::co_spawn(core.io, impl_->accept_loop(acc), asio::detached);
+  }
+  core.io.run();
+  // Let a later run() (after stop()) be an error-free no-op rather than a hang.
+  core.io.restart();
+}
+
+void Server::stop(std::chrono::seconds grace) {
+  asio::post(impl_->core.io, [this, grace] { impl_->shutdown(grace); });
+}
+
+ServerStats Server::stats() const {
+  const auto& s = impl_->core.stats;
+  ServerStats out;
+  out.sessions_active = s.sessions_active.load(std::memory_order_relaxed);
+  out.sessions_total = s.sessions_total.load(std::memory_order_relaxed);
+  out.logins = s.logins.load(std::memory_order_relaxed);
+  out.login_failures = s.login_failures.load(std::memory_order_relaxed);
+  out.uploads = s.uploads.load(std::memory_order_relaxed);
+  out.downloads = s.downloads.load(std::memory_order_relaxed);
+  out.bytes_in = s.bytes_in.load(std::memory_order_relaxed);
+  out.bytes_out = s.bytes_out.load(std::memory_order_relaxed);
+  return out;
+}
+
+}  // namespace feitp

@@ -1,0 +1,373 @@
+// The control connection: greeting, the command loop, replies, timeouts.
+#include "session/session.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/endpoint.hpp"
+#include "proto/listing.hpp"
+#include "proto/reply.hpp"
+#include "session/offload.hpp"
+
+namespace feitp::session {
+
+using asio::use_awaitable;
+using proto::Verb;
+
+namespace {
+Clock::time_point after(std::chrono::seconds s) {
+  return s.count() > 0 ? Clock::now() + s : Clock::time_point::max();
+}
+}  // namespace
+
+Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id)
+    : core_(core),
+      ctrl_(std::move(socket)),
+      id_(id),
+      lines_(core.opts.max_line),
+      timer_(core.io),
+      mlst_facts_(proto::kDefaultFacts),
+      pasv_(core.io),
+      xfer_done_(core.io) {
+  std::error_code ec;
+  auto peer = ctrl_.remote_endpoint(ec);
+  auto local = ctrl_.local_endpoint(ec);
+  peer_addr_ = net::unmapped(peer.address());
+  local_addr_ = local.address();
+  peer_ip_ = peer_addr_.to_string();
+  local_ip_ = net::address_text(local_addr_);
+  peer_port_ = peer.port();
+  const int on = 1;
+  // Replies go out at once (no Nagle delay between 150 and 226), and urgent data (Telnet
+  // "synch" sent with ABOR) arrives in-band.
+  ::setsockopt(ctrl_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  ::setsockopt(ctrl_.native_handle(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+  ctrl_.non_blocking(true, ec);
+  core_.sessions.insert(this);
+  core_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
+  core_.stats.sessions_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  // Whatever way the session ended (even by an exception in user code), its counts go.
+  if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
+  if (counted_user_ && user_ && core_.admission) core_.admission->user_logout(user_->name);
+  core_.sessions.erase(this);
+  core_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
+  if (core_.stopping && core_.sessions.empty()) core_.io.stop();
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  admitted_ = true;
+  login_deadline_ = after(core_.opts.login_timeout);
+  touch();
+  asio::co_spawn(core_.io, [self]() { return self->watchdog(); }, asio::detached);
+
+  if (!core_.hooks.empty()) {
+    co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_connect(*this); }); });
+  }
+  reply(220, core_.opts.banner);
+  co_await flush();
+
+  auto& buf = core_.control_read_buffer;
+  while (!closing_) {
+    std::error_code ec;
+    co_await ctrl_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec || closing_) break;
+    const std::size_t n = ctrl_.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec || n == 0) break;  // peer closed or reset
+
+    // Feed the bytes; the shared buffer is copied to pending_ only when a command must
+    // suspend while unread input remains (pipelined commands).
+    std::string_view input(buf.data(), n);
+    bool from_pending = false;
+    if (!pending_.empty()) {
+      pending_.append(input);
+      input = pending_;
+      from_pending = true;
+    }
+    std::size_t pos = 0;
+    while (pos < input.size() && !closing_) {
+      auto r = lines_.feed(input.substr(pos));
+      pos += r.consumed;
+      if (r.status == proto::LineAssembler::Status::need_more) break;
+      if (!from_pending && pos < input.size()) {
+        pending_.assign(input.substr(pos));
+        input = pending_;
+        pos = 0;
+        from_pending = true;
+      }
+      if (r.status == proto::LineAssembler::Status::too_long) {
+        reply(500, "Command line too long.");
+      } else {
+        co_await handle_line(lines_.line());
+      }
+      if (!out_.empty() && !writing_) co_await flush();
+    }
+    pending_.clear();
+    if (pending_.capacity() > 1024) pending_.shrink_to_fit();
+    if (lines_.pending() == 0) lines_.shrink();
+  }
+
+  // Teardown: end the transfer, tell the hooks, release what the session held.
+  closing_ = true;
+  if (xfer_) {
+    abort_transfer();
+    co_await wait_transfer_done();
+  }
+  logout();
+  if (!core_.hooks.empty()) {
+    co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_disconnect(*this); }); });
+  }
+  close_control();
+  if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
+  admitted_ = false;
+}
+
+void Session::close_control() {
+  closing_ = true;
+  std::error_code ec;
+  timer_.cancel();
+  if (ctrl_.is_open()) {
+    ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
+    ctrl_.close(ec);
+  }
+  close_data_channel();
+}
+
+void Session::drain(bool after_transfer) {
+  if (after_transfer && xfer_) {
+    quit_after_transfer_ = true;
+    return;
+  }
+  reply(421, "Server shutting down, closing control connection.");
+  // Best effort, without waiting: the socket is non-blocking.
+  std::error_code ec;
+  if (!writing_) asio::write(ctrl_, asio::buffer(out_), ec);
+  out_.clear();
+  if (xfer_) abort_transfer();
+  std::error_code ignored;
+  ctrl_.shutdown(asio::socket_base::shutdown_both, ignored);
+  ctrl_.cancel(ignored);
+  closing_ = true;
+}
+
+// --- timeouts -------------------------------------------------------------------------------
+
+void Session::set_deadline(Clock::time_point t) {
+  const bool sooner = t < deadline_;
+  deadline_ = t;
+  if (sooner) timer_.cancel();  // the watchdog re-arms for the nearer time
+}
+
+void Session::touch() {
+  auto t = after(core_.opts.idle_timeout);
+  if (!user_) t = std::min(t, login_deadline_);
+  set_deadline(t);
+}
+
+asio::awaitable<void> Session::watchdog() {
+  auto self = shared_from_this();
+  while (!closing_) {
+    timer_.expires_at(deadline_);
+    std::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (closing_) break;
+    if (Clock::now() < deadline_) continue;  // cancelled to re-arm, or the deadline moved
+    switch (phase_) {
+      case Phase::command: {
+        const bool login = !user_ && deadline_ == login_deadline_;
+        reply(421, login ? "Login timeout: closing control connection."
+                         : "Idle timeout: closing control connection.");
+        spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
+        std::error_code wec;
+        if (!writing_) asio::write(ctrl_, asio::buffer(out_), wec);
+        out_.clear();
+        std::error_code ignored;
+        ctrl_.shutdown(asio::socket_base::shutdown_both, ignored);
+        ctrl_.cancel(ignored);
+        closing_ = true;
+        break;
+      }
+      case Phase::accepting:
+      case Phase::transferring:
+        if (xfer_) {
+          xfer_->timed_out = true;
+          close_data_channel();
+        }
+        deadline_ = Clock::time_point::max();
+        break;
+    }
+  }
+}
+
+// --- replies --------------------------------------------------------------------------------
+
+void Session::reply(int code, std::string_view text) { proto::append_reply(out_, code, text); }
+
+asio::awaitable<void> Session::flush() {
+  if (writing_) co_return;  // the coroutine already writing will send what was added
+  writing_ = true;
+  while (!out_.empty() && ctrl_.is_open()) {
+    // Try at once; most replies fit in the socket buffer and need no wait.
+    std::error_code ec;
+    std::size_t n = ctrl_.write_some(asio::buffer(out_), ec);
+    if (!ec) {
+      out_.erase(0, n);
+      continue;
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      out_.clear();
+      closing_ = true;
+      break;
+    }
+    wbuf_.swap(out_);
+    out_.clear();
+    co_await asio::async_write(ctrl_, asio::buffer(wbuf_), asio::redirect_error(use_awaitable, ec));
+    wbuf_.clear();
+    if (ec) {
+      out_.clear();
+      closing_ = true;
+      break;
+    }
+  }
+  writing_ = false;
+}
+
+// --- commands -------------------------------------------------------------------------------
+
+asio::awaitable<bool> Session::run_before_command(const proto::Command& cmd) {
+  Decision decision;
+  auto ask = [&] {
+    for (auto& h : core_.hooks) {
+      decision = h->before_command(*this, proto::verb_name(cmd.verb).empty() ? cmd.name
+                                                                            : proto::verb_name(cmd.verb),
+                                   cmd.arg);
+      if (!decision.proceeds()) break;
+    }
+  };
+  co_await maybe_offload(core_.hooks_blocking, ask);
+  if (decision.proceeds()) co_return true;
+  if (decision.kind == Decision::Kind::disconnect) {
+    reply(decision.code ? decision.code : 421, decision.text);
+    closing_ = true;
+  } else {
+    reply(decision.code ? decision.code : 550, decision.text);
+  }
+  co_return false;
+}
+
+asio::awaitable<void> Session::handle_line(std::string_view line) {
+  const proto::Command cmd = proto::parse_command(line);
+  touch();
+
+  if (xfer_) {
+    // While a transfer runs, the control connection answers ABOR, STAT and NOOP at once;
+    // anything else waits for the transfer to end (RFC 959: commands are serialised).
+    if (cmd.verb == Verb::ABOR) {
+      abort_transfer();
+      co_await wait_transfer_done();
+      reply(226, "Abort successful.");
+      co_return;
+    }
+    if (cmd.verb == Verb::STAT && cmd.arg.empty()) {
+      transfer_status();
+      co_return;
+    }
+    if (cmd.verb == Verb::NOOP) {
+      reply(200, "NOOP ok.");
+      co_return;
+    }
+    co_await wait_transfer_done();
+    if (closing_) co_return;
+  }
+
+  if (cmd.verb == Verb::unknown) {
+    if (!user_ && core_.opts.max_unknown_before_login &&
+        ++unknown_commands_ > core_.opts.max_unknown_before_login) {
+      reply(421, "Too many unknown commands, closing control connection.");
+      closing_ = true;
+      co_return;
+    }
+    reply(500, "Unknown command.");
+    co_return;
+  }
+
+  const auto info = proto::verb_info(cmd.verb);
+  if (info.needs_login && !user_) {
+    reply(530, "Please login with USER and PASS.");
+    co_return;
+  }
+  if (info.needs_arg && cmd.arg.empty()) {
+    reply(501, "Syntax error in parameters or arguments.");
+    co_return;
+  }
+  if (!core_.hooks.empty() && !co_await run_before_command(cmd)) co_return;
+  // RNTO must come right after RNFR.
+  if (cmd.verb != Verb::RNTO && !rename_from_.empty()) rename_from_.clear();
+
+  co_await dispatch(cmd);
+}
+
+asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
+  switch (cmd.verb) {
+    case Verb::PASS:
+      co_await cmd_pass(cmd.arg);
+      co_return;
+    case Verb::QUIT:
+      logout();
+      reply(221, "Goodbye.");
+      closing_ = true;
+      co_return;
+    case Verb::ABOR:
+      reply(225, "No transfer to abort.");
+      co_return;
+    case Verb::RETR:
+    case Verb::STOR:
+    case Verb::STOU:
+    case Verb::APPE:
+    case Verb::LIST:
+    case Verb::NLST:
+    case Verb::MLSD:
+      co_await cmd_transfer(cmd);
+      co_return;
+    case Verb::HASH:
+    case Verb::XCRC:
+    case Verb::XMD5:
+    case Verb::XSHA1:
+    case Verb::XSHA256:
+    case Verb::XSHA512:
+      co_await cmd_hash(cmd.verb, cmd.arg);
+      co_return;
+    case Verb::PORT:
+      cmd_port(cmd.arg, false);
+      co_return;
+    case Verb::EPRT:
+      cmd_port(cmd.arg, true);
+      co_return;
+    case Verb::PASV:
+      cmd_pasv(false, cmd.arg);
+      co_return;
+    case Verb::EPSV:
+      cmd_pasv(true, cmd.arg);
+      co_return;
+    default:
+      break;
+  }
+  // Everything else is a short synchronous action on storage and session state; it runs on
+  // the thread pool when the storage or a hook may block.
+  const bool offload = user_ && (storage_blocking_ || core_.hooks_blocking);
+  co_await maybe_offload(offload, [&] { handle_sync(cmd); });
+}
+
+}  // namespace feitp::session

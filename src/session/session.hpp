@@ -1,0 +1,209 @@
+// One control connection: login, command dispatch, the data channel and transfers.
+// Runs as coroutines on its worker's single-threaded event loop. Reads like RFC 959:
+// read a command, check it, act, reply.
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "feitp/auth.hpp"
+#include "feitp/hooks.hpp"
+#include "feitp/storage.hpp"
+#include "proto/command.hpp"
+#include "proto/line.hpp"
+#include "session/core.hpp"
+#include "session/offload.hpp"
+
+namespace feitp::session {
+
+using Clock = std::chrono::steady_clock;
+
+// The transfer in flight on a session (at most one).
+struct Transfer {
+  enum class Kind : std::uint8_t { retr, stor, listing };
+  Kind kind = Kind::retr;
+  proto::Verb verb = proto::Verb::RETR;
+  std::string path;                 // absolute FTP path (for events, STAT)
+  std::string listing;              // prepared LIST/NLST/MLSD text
+  std::unique_ptr<ReadFile> reader;
+  std::unique_ptr<WriteFile> writer;
+  std::uint64_t offset = 0;         // REST offset or APPE start
+  std::uint64_t size = 0;           // expected bytes (RETR), for STAT
+  std::uint64_t bytes = 0;          // moved so far
+  bool ascii = false;
+  std::string stou_name;            // STOU: the name chosen
+  Clock::time_point started{};
+  asio::ip::tcp::socket data;
+  bool abort_requested = false;     // ABOR
+  bool timed_out = false;           // accept or stall timeout
+  std::error_code local_error;     // storage failure (disk full, I/O error)
+
+  explicit Transfer(asio::io_context& io) : data(io) {}
+};
+
+class Session final : public feitp::Session, public std::enable_shared_from_this<Session> {
+ public:
+  Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id);
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The session's life: greet, read and answer commands until QUIT, error or timeout.
+  asio::awaitable<void> run();
+
+  // Server stop: close now (421), or after the transfer in flight when `after_transfer`.
+  void drain(bool after_transfer);
+
+  // feitp::Session
+  [[nodiscard]] std::uint64_t id() const override { return id_; }
+  [[nodiscard]] std::string_view peer_address() const override { return peer_ip_; }
+  [[nodiscard]] std::uint16_t peer_port() const override { return peer_port_; }
+  [[nodiscard]] std::string_view local_address() const override { return local_ip_; }
+  [[nodiscard]] bool logged_in() const override { return user_.has_value(); }
+  [[nodiscard]] std::string_view user_name() const override {
+    return user_ ? std::string_view(user_->name) : std::string_view();
+  }
+  [[nodiscard]] const User* user() const override { return user_ ? &*user_ : nullptr; }
+  [[nodiscard]] bool tls() const override { return false; }
+  [[nodiscard]] std::string_view cwd() const override { return cwd_; }
+  std::any& app_data() override { return app_data_; }
+
+ private:
+  enum class Phase : std::uint8_t { command, accepting, transferring };
+
+  // --- control channel (session.cpp) ---
+  asio::awaitable<void> watchdog();
+  void set_deadline(Clock::time_point t);
+  void touch();  // a command arrived: restart the idle clock
+  void reply(int code, std::string_view text);
+  asio::awaitable<void> flush();
+  void close_control();
+  asio::awaitable<void> handle_line(std::string_view line);
+  asio::awaitable<void> dispatch(const proto::Command& cmd);
+  asio::awaitable<bool> run_before_command(const proto::Command& cmd);
+  // Runs f inline, or on the thread pool when `blocking` (user code that may block).
+  template <class F>
+  asio::awaitable<void> maybe_offload(bool blocking, F&& f) {
+    if (!blocking) {
+      f();
+      co_return;
+    }
+    co_await offload(core_.pool(), std::forward<F>(f));
+  }
+
+  // --- commands (commands.cpp) ---
+  void handle_sync(const proto::Command& cmd);
+  asio::awaitable<void> cmd_pass(std::string_view arg);
+  void cmd_user(std::string_view arg);
+  void logout();
+  void cmd_cwd(std::string_view arg);
+  void cmd_mkd(std::string_view arg);
+  void cmd_rmd(std::string_view arg);
+  void cmd_dele(std::string_view arg);
+  void cmd_rnfr(std::string_view arg);
+  void cmd_rnto(std::string_view arg);
+  void cmd_size(std::string_view arg);
+  void cmd_mdtm(std::string_view arg);
+  void cmd_mfmt(std::string_view arg);
+  void cmd_mlst(std::string_view arg);
+  void cmd_stat(std::string_view arg);
+  void cmd_site(std::string_view arg);
+  void cmd_opts(std::string_view arg);
+  void cmd_type(std::string_view arg);
+  void cmd_feat();
+  void cmd_help(std::string_view arg);
+  asio::awaitable<void> cmd_hash(proto::Verb verb, std::string_view arg);
+
+  // Resolves a client path; replies 550/501 and returns nullopt when it cannot.
+  std::optional<std::string> path_arg(std::string_view arg);
+  bool allowed(char letter, std::string_view path);
+  void reply_storage_error(std::error_code ec, bool writing = false);
+
+  // --- data channel and transfers (transfer.cpp) ---
+  void cmd_port(std::string_view arg, bool extended);
+  void cmd_pasv(bool extended, std::string_view arg);
+  asio::awaitable<void> cmd_transfer(const proto::Command& cmd);
+  bool prepare_retr(Transfer& t, std::string_view arg);
+  bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg);
+  bool prepare_listing(Transfer& t, proto::Verb verb, std::string_view arg);
+  asio::awaitable<void> run_transfer(std::shared_ptr<Session> self);
+  asio::awaitable<std::error_code> open_data_connection(Transfer& t);
+  asio::awaitable<std::error_code> send_data(Transfer& t);
+  asio::awaitable<std::error_code> receive_data(Transfer& t);
+  asio::awaitable<void> finish_transfer(Transfer& t, std::error_code ec, bool connected);
+  asio::awaitable<void> wait_transfer_done();
+  void abort_transfer();
+  void transfer_status();
+  void close_data_channel();
+
+  // Hook helpers.
+  template <class F>
+  void for_hooks(F&& f) {
+    for (auto& h : core_.hooks) f(*h);
+  }
+
+  ServerCore& core_;
+  asio::ip::tcp::socket ctrl_;
+  std::uint64_t id_;
+  asio::ip::address peer_addr_;
+  asio::ip::address local_addr_;
+  std::string peer_ip_;
+  std::string local_ip_;
+  std::uint16_t peer_port_ = 0;
+
+  proto::LineAssembler lines_;
+  std::string pending_;   // input read but not yet fed to lines_
+  std::string out_;       // replies waiting to be written
+  std::string wbuf_;      // replies being written
+  bool writing_ = false;
+  bool closing_ = false;
+  bool quit_after_transfer_ = false;
+  bool admitted_ = false;
+
+  // Deadlines (one timer serves idle, login, accept and stall timeouts).
+  asio::steady_timer timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point login_deadline_ = Clock::time_point::max();
+  Phase phase_ = Phase::command;
+
+  // Login state.
+  std::string pending_user_;
+  bool user_given_ = false;
+  bool host_given_ = false;
+  std::optional<User> user_;
+  std::unique_ptr<Storage> storage_;
+  bool storage_blocking_ = false;
+  bool counted_user_ = false;
+  std::uint32_t login_failures_ = 0;
+  std::uint32_t unknown_commands_ = 0;
+
+  // Transfer parameters.
+  std::string cwd_ = "/";
+  bool ascii_ = false;
+  std::uint64_t rest_ = 0;
+  std::string rename_from_;
+  bool epsv_all_ = false;
+  unsigned mlst_facts_;
+  HashAlgo hash_algo_ = HashAlgo::sha256;
+
+  // Data channel.
+  enum class DataMode : std::uint8_t { none, passive, active };
+  DataMode data_mode_ = DataMode::none;
+  asio::ip::tcp::acceptor pasv_;
+  asio::ip::tcp::endpoint active_target_;
+  std::unique_ptr<Transfer> xfer_;
+  asio::steady_timer xfer_done_;  // fires (is cancelled) when the transfer ends
+
+  std::any app_data_;
+};
+
+}  // namespace feitp::session

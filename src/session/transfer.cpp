@@ -1,0 +1,658 @@
+// The data channel (PORT/EPRT/PASV/EPSV) and transfers (RETR, STOR, STOU, APPE, LIST, NLST,
+// MLSD). A transfer runs as its own coroutine so the control connection stays readable; every
+// way it ends sends exactly one final reply and fires exactly one completion event.
+#include <ctime>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "net/endpoint.hpp"
+#include "proto/address.hpp"
+#include "proto/listing.hpp"
+#include "proto/path.hpp"
+#include "proto/text.hpp"
+#include "session/offload.hpp"
+#include "session/session.hpp"
+
+namespace feitp::session {
+
+using asio::use_awaitable;
+using proto::Verb;
+
+namespace {
+
+Clock::time_point after(std::chrono::seconds s) {
+  return s.count() > 0 ? Clock::now() + s : Clock::time_point::max();
+}
+
+}  // namespace
+
+// --- data channel set-up ----------------------------------------------------------------------
+
+void Session::close_data_channel() {
+  std::error_code ec;
+  if (pasv_.is_open()) pasv_.close(ec);
+  if (xfer_ && xfer_->data.is_open()) {
+    xfer_->data.shutdown(asio::socket_base::shutdown_both, ec);
+    xfer_->data.close(ec);
+  }
+}
+
+void Session::cmd_port(std::string_view arg, bool extended) {
+  if (epsv_all_) {
+    reply(503, "EPSV ALL is in effect: only EPSV is accepted.");
+    return;
+  }
+  bool bad_family = false;
+  auto hp = extended ? proto::parse_eprt_arg(arg, &bad_family) : proto::parse_port_arg(arg);
+  if (!hp) {
+    if (bad_family) {
+      reply(522, "Network protocol not supported, use (1,2).");
+    } else {
+      reply(501, "Syntax error in parameters or arguments.");
+    }
+    return;
+  }
+  std::error_code ec;
+  auto addr = net::unmapped(asio::ip::make_address(hp->host, ec));
+  if (ec) {
+    reply(501, "Syntax error in parameters or arguments.");
+    return;
+  }
+  // RFC 2577: no bounce attacks. Data connections go back to the client only, and not to a
+  // privileged port.
+  if (!core_.opts.allow_foreign_active && addr != peer_addr_) {
+    reply(501, "Rejected data connection to an address other than the client's.");
+    return;
+  }
+  if (!core_.opts.allow_privileged_active_port && hp->port < 1024) {
+    reply(501, "Rejected data connection to a privileged port.");
+    return;
+  }
+  if (pasv_.is_open()) pasv_.close(ec);
+  active_target_ = asio::ip::tcp::endpoint(addr, hp->port);
+  data_mode_ = DataMode::active;
+  reply(200, extended ? "EPRT command successful." : "PORT command successful. Consider using PASV.");
+}
+
+void Session::cmd_pasv(bool extended, std::string_view arg) {
+  const bool local_v4 = net::unmapped(local_addr_).is_v4();
+  if (extended) {
+    switch (proto::parse_epsv_arg(arg)) {
+      case proto::EpsvArg::all:
+        epsv_all_ = true;
+        reply(200, "EPSV ALL ok.");
+        return;
+      case proto::EpsvArg::bad:
+        reply(501, "Syntax error in parameters or arguments.");
+        return;
+      case proto::EpsvArg::ipv4:
+        if (!local_v4) {
+          reply(522, "Network protocol not supported, use (2).");
+          return;
+        }
+        break;
+      case proto::EpsvArg::ipv6:
+        if (local_v4) {
+          reply(522, "Network protocol not supported, use (1).");
+          return;
+        }
+        break;
+      case proto::EpsvArg::none:
+        break;
+    }
+  } else {
+    if (epsv_all_) {
+      reply(503, "EPSV ALL is in effect: only EPSV is accepted.");
+      return;
+    }
+    if (!local_v4) {
+      reply(425, "PASV is not available over IPv6; use EPSV.");
+      return;
+    }
+  }
+  if (auto ec = net::open_passive_listener(pasv_, local_addr_, core_.opts.passive_port_min,
+                                           core_.opts.passive_port_max, core_.rng)) {
+    spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
+    reply(425, "Can't open passive connection: no port available.");
+    return;
+  }
+  std::error_code ec;
+  const auto port = pasv_.local_endpoint(ec).port();
+  data_mode_ = DataMode::passive;
+  if (extended) {
+    reply(229, proto::epsv_reply_text(port));
+    return;
+  }
+  std::string_view shown = local_ip_;
+  for (const auto& rule : core_.opts.masquerade) {
+    if (proto::cidr_contains(rule.network, peer_ip_)) {
+      shown = rule.address;
+      break;
+    }
+  }
+  reply(227, proto::pasv_reply_text(shown, port));
+}
+
+// --- preparing a transfer (checks and opening files; runs before any data moves) ------------
+
+bool Session::prepare_retr(Transfer& t, std::string_view arg) {
+  auto p = path_arg(arg);
+  if (!p || !allowed('r', *p)) return false;
+  for (auto& h : core_.hooks) {
+    auto d = h->before_download(*this, *p);
+    if (!d.proceeds()) {
+      reply(d.code ? d.code : 550, d.text);
+      if (d.kind == Decision::Kind::disconnect) closing_ = true;
+      return false;
+    }
+  }
+  auto st = storage_->stat(*p);
+  if (!st) {
+    reply_storage_error(st.error());
+    return false;
+  }
+  if (st->type == FileType::directory) {
+    reply(550, "Not a regular file.");
+    return false;
+  }
+  if (rest_ > st->size && st->type == FileType::file) {
+    reply(554, "Invalid REST parameter: beyond the end of the file.");
+    return false;
+  }
+  auto f = storage_->open_read(*p, rest_);
+  if (!f) {
+    reply_storage_error(f.error());
+    return false;
+  }
+  t.kind = Transfer::Kind::retr;
+  t.reader = std::move(f.value());
+  t.offset = rest_;
+  t.size = st->size >= rest_ ? st->size - rest_ : 0;
+  t.path = std::move(*p);
+  return true;
+}
+
+bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg) {
+  std::optional<std::string> p;
+  WriteMode mode = WriteMode::truncate;
+  std::uint64_t offset = 0;
+  if (verb == Verb::STOU) {
+    mode = WriteMode::exclusive;
+    p = path_arg(arg.empty() ? std::string_view("file") : arg);
+    if (!p || !allowed('w', *p)) return false;
+  } else if (verb == Verb::APPE) {
+    mode = WriteMode::append;
+    p = path_arg(arg);
+    if (!p || !allowed('a', *p)) return false;
+    if (auto st = storage_->stat(*p); st) offset = st->size;
+  } else {
+    p = path_arg(arg);
+    if (!p || !allowed('w', *p)) return false;
+    if (rest_ > 0) {
+      mode = WriteMode::at_offset;
+      offset = rest_;
+    }
+  }
+  for (auto& h : core_.hooks) {
+    auto d = h->before_upload(*this, *p);
+    if (!d.proceeds()) {
+      reply(d.code ? d.code : 550, d.text);
+      if (d.kind == Decision::Kind::disconnect) closing_ = true;
+      return false;
+    }
+  }
+  if (verb == Verb::STOU) {
+    // A fresh name next to the requested one: "name.XXXXXXXX".
+    const std::string base = std::move(*p);
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      auto candidate = fmt::format("{}.{:08x}", base, core_.rng());
+      auto f = storage_->open_write(candidate, WriteMode::exclusive, 0);
+      if (f) {
+        t.writer = std::move(f.value());
+        t.path = std::move(candidate);
+        t.stou_name = std::string(proto::base_name(t.path));
+        break;
+      }
+      if (f.error() != std::errc::file_exists) {
+        reply_storage_error(f.error(), true);
+        return false;
+      }
+    }
+    if (!t.writer) {
+      reply(450, "Could not find a unique file name.");
+      return false;
+    }
+  } else {
+    auto f = storage_->open_write(*p, mode, offset);
+    if (!f) {
+      if (mode == WriteMode::at_offset && f.error() == std::errc::invalid_argument) {
+        reply(554, "Invalid REST parameter: beyond the end of the file.");
+      } else {
+        reply_storage_error(f.error(), true);
+      }
+      return false;
+    }
+    t.writer = std::move(f.value());
+    t.path = std::move(*p);
+  }
+  t.kind = Transfer::Kind::stor;
+  t.offset = offset;
+  return true;
+}
+
+bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
+  proto::ListArgs la;
+  if (verb == Verb::MLSD) {
+    la.path = arg;
+  } else {
+    la = proto::parse_list_args(arg);
+  }
+  auto p = path_arg(la.path.empty() ? std::string_view(".") : la.path);
+  if (!p || !allowed('l', *p)) return false;
+  const bool utc = core_.opts.listing_utc;
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  std::string& out = t.listing;
+
+  if (verb == Verb::MLSD) {
+    auto entries = storage_->list(*p);
+    if (!entries) {
+      if (entries.error() == std::errc::not_a_directory) {
+        reply(501, "Not a directory.");
+      } else {
+        reply_storage_error(entries.error());
+      }
+      return false;
+    }
+    const auto& perms = user_->permissions;
+    const std::string dir_letters(perms.letters_for(*p));
+    const auto file_perm = proto::mlsx_perm(FileType::file, dir_letters);
+    out.reserve(entries->size() * 96);
+    for (const auto& e : *entries) {
+      if (e.type == FileType::directory) {
+        const auto sub = proto::join_path(*p, e.name);
+        proto::append_mlsx_line(out, e, mlst_facts_,
+                                proto::mlsx_perm(FileType::directory, perms.letters_for(sub)), e.name);
+      } else {
+        proto::append_mlsx_line(out, e, mlst_facts_, file_perm, e.name);
+      }
+    }
+  } else {
+    const bool long_form = verb == Verb::LIST || la.long_form;
+    auto single = [&](FileInfo fi) {
+      if (long_form) {
+        proto::append_list_line(out, fi, now, utc);
+      } else {
+        proto::append_nlst_line(out, la.path.empty() ? fi.name : la.path);
+      }
+    };
+    Result<std::vector<FileInfo>> entries = std::errc::not_a_directory;
+    if (!la.directory) entries = storage_->list(*p);
+    if (entries) {
+      out.reserve(entries->size() * (long_form ? 72 : 24));
+      for (const auto& e : *entries) {
+        if (long_form) {
+          proto::append_list_line(out, e, now, utc);
+        } else {
+          proto::append_nlst_line(out, e.name);
+        }
+      }
+    } else if (entries.error() == std::errc::not_a_directory) {
+      auto st = storage_->stat(*p);
+      if (!st) {
+        reply_storage_error(st.error());
+        return false;
+      }
+      if (st->name.empty()) st->name = *p == "/" ? "." : std::string(proto::base_name(*p));
+      single(std::move(*st));
+    } else {
+      reply_storage_error(entries.error());
+      return false;
+    }
+  }
+  t.kind = Transfer::Kind::listing;
+  t.size = out.size();
+  t.path = std::move(*p);
+  return true;
+}
+
+asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
+  if (data_mode_ == DataMode::none) {
+    rest_ = 0;
+    reply(425, "Use PORT, PASV, EPRT or EPSV first.");
+    co_return;
+  }
+  auto t = std::make_unique<Transfer>(core_.io);
+  t->verb = cmd.verb;
+  t->ascii = ascii_;
+  bool ok = false;
+  const bool offload = storage_blocking_ || core_.hooks_blocking;
+  co_await maybe_offload(offload, [&] {
+    switch (cmd.verb) {
+      case Verb::RETR:
+        ok = prepare_retr(*t, cmd.arg);
+        break;
+      case Verb::STOR:
+      case Verb::STOU:
+      case Verb::APPE:
+        ok = prepare_stor(*t, cmd.verb, cmd.arg);
+        break;
+      default:
+        ok = prepare_listing(*t, cmd.verb, cmd.arg);
+        break;
+    }
+  });
+  rest_ = 0;
+  if (!ok) co_return;
+  xfer_ = std::move(t);
+  xfer_done_.expires_at(Clock::time_point::max());
+  phase_ = Phase::accepting;
+  set_deadline(after(core_.opts.data_accept_timeout));
+  asio::co_spawn(core_.io, run_transfer(shared_from_this()), asio::detached);
+}
+
+// --- running a transfer -----------------------------------------------------------------------
+
+asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
+  std::error_code ec;
+  if (data_mode_ == DataMode::passive) {
+    for (;;) {
+      co_await pasv_.async_accept(t.data, asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return ec;
+      auto remote = t.data.remote_endpoint(ec);
+      if (!ec && (core_.opts.allow_foreign_passive || net::unmapped(remote.address()) == peer_addr_)) {
+        break;
+      }
+      // Someone else connected to this session's passive port: refuse them, keep waiting.
+      spdlog::warn("session {}: refused data connection from {} (control peer is {})", id_,
+                   ec ? std::string("?") : net::address_text(remote.address()), peer_ip_);
+      t.data.close(ec);
+      t.data = asio::ip::tcp::socket(core_.io);
+    }
+    pasv_.close(ec);
+  } else {
+    t.data.open(active_target_.protocol(), ec);
+    if (ec) co_return ec;
+    // The data connection comes from the address the client is talking to.
+    t.data.set_option(asio::socket_base::reuse_address(true), ec);
+    t.data.bind(asio::ip::tcp::endpoint(local_addr_, 0), ec);
+    if (ec) co_return ec;
+    co_await t.data.async_connect(active_target_, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return ec;
+  }
+  data_mode_ = DataMode::none;
+  t.data.non_blocking(true, ec);
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
+  std::error_code ec;
+  if (t.kind == Transfer::Kind::listing) {
+    co_await asio::async_write(t.data, asio::buffer(t.listing), asio::redirect_error(use_awaitable, ec));
+    if (!ec) t.bytes = t.listing.size();
+    co_return ec;
+  }
+  auto lease = core_.buffers.take();
+  const std::span<std::byte> buf(lease.data(), core_.buffers.size());
+  proto::ToCrlf to_crlf;
+  std::string converted;
+  for (;;) {
+    std::optional<Result<std::size_t>> r;
+    co_await maybe_offload(storage_blocking_, [&] { r.emplace(t.reader->read(buf)); });
+    if (!*r) {
+      t.local_error = r->error();
+      co_return r->error();
+    }
+    const std::size_t n = r->value();
+    if (n == 0) break;
+    asio::const_buffer out(buf.data(), n);
+    if (t.ascii) {
+      converted.clear();
+      to_crlf.convert(std::string_view(reinterpret_cast<const char*>(buf.data()), n), converted);
+      out = asio::buffer(converted);
+    }
+    co_await asio::async_write(t.data, out, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return ec;
+    t.bytes += n;
+    deadline_ = after(core_.opts.data_stall_timeout);
+  }
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
+  std::error_code ec;
+  auto lease = core_.buffers.take();
+  const std::size_t cap = core_.buffers.size();
+  proto::FromCrlf from_crlf;
+  std::string converted;
+  auto store = [&](const std::byte* data, std::size_t n) -> asio::awaitable<bool> {
+    std::optional<Result<std::size_t>> r;
+    co_await maybe_offload(storage_blocking_,
+                           [&] { r.emplace(t.writer->write(std::span<const std::byte>(data, n))); });
+    if (!*r) {
+      t.local_error = r->error();
+      co_return false;
+    }
+    co_return true;
+  };
+  for (;;) {
+    const std::size_t n = co_await t.data.async_read_some(asio::buffer(lease.data(), cap),
+                                                          asio::redirect_error(use_awaitable, ec));
+    if (n > 0) {
+      t.bytes += n;
+      deadline_ = after(core_.opts.data_stall_timeout);
+      bool ok;
+      if (t.ascii) {
+        converted.clear();
+        from_crlf.convert(std::string_view(reinterpret_cast<const char*>(lease.data()), n), converted);
+        ok = co_await store(reinterpret_cast<const std::byte*>(converted.data()), converted.size());
+      } else {
+        ok = co_await store(lease.data(), n);
+      }
+      if (!ok) co_return t.local_error;
+    }
+    if (ec == asio::error::eof) break;
+    if (ec) co_return ec;
+  }
+  if (t.ascii) {
+    converted.clear();
+    from_crlf.finish(converted);
+    if (!converted.empty() &&
+        !co_await store(reinterpret_cast<const std::byte*>(converted.data()), converted.size())) {
+      co_return t.local_error;
+    }
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
+  // `self` keeps the session alive until the transfer has replied.
+  (void)self;
+  Transfer& t = *xfer_;
+  std::error_code ec = co_await open_data_connection(t);
+  const bool connected = !ec;
+  if (connected && !t.abort_requested && !closing_) {
+    phase_ = Phase::transferring;
+    deadline_ = after(core_.opts.data_stall_timeout);
+    switch (t.kind) {
+      case Transfer::Kind::retr:
+        reply(150, fmt::format("Opening {} mode data connection for {} ({} bytes).",
+                               t.ascii ? "ASCII" : "BINARY", proto::base_name(t.path), t.size));
+        break;
+      case Transfer::Kind::stor:
+        if (t.verb == Verb::STOU) {
+          reply(150, "FILE: " + t.stou_name);
+        } else {
+          reply(150, "Ok to send data.");
+        }
+        break;
+      case Transfer::Kind::listing:
+        reply(150, "Here comes the directory listing.");
+        break;
+    }
+    co_await flush();
+    t.started = Clock::now();
+    ec = t.kind == Transfer::Kind::stor ? co_await receive_data(t) : co_await send_data(t);
+    if (!ec && t.data.is_open()) {
+      std::error_code ignored;
+      t.data.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
+  }
+  co_await finish_transfer(t, ec, connected);
+  std::error_code ignored;
+  t.data.close(ignored);
+  xfer_.reset();
+  phase_ = Phase::command;
+  touch();
+  xfer_done_.cancel();
+  if (quit_after_transfer_ && !closing_) {
+    reply(421, "Server shutting down, closing control connection.");
+    co_await flush();
+    std::error_code e2;
+    ctrl_.shutdown(asio::socket_base::shutdown_both, e2);
+    ctrl_.cancel(e2);
+    closing_ = true;
+  } else {
+    co_await flush();
+  }
+}
+
+asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, bool connected) {
+  TransferEvent ev;
+  ev.path = t.path;
+  ev.bytes = t.bytes;
+  ev.offset = t.offset;
+  ev.upload = t.kind == Transfer::Kind::stor;
+  ev.seconds = t.started == Clock::time_point{}
+                   ? 0.0
+                   : std::chrono::duration<double>(Clock::now() - t.started).count();
+
+  int code = 226;
+  std::string text;
+  if (t.abort_requested) {
+    ev.outcome = TransferOutcome::aborted;
+    code = 426;
+    text = "Connection closed; transfer aborted.";
+  } else if (t.local_error) {
+    ev.outcome = TransferOutcome::failed;
+    ev.error = t.local_error.message();
+  } else if (t.timed_out) {
+    ev.outcome = TransferOutcome::client_gone;
+    code = connected ? 426 : 425;
+    text = connected ? "Data connection timed out; transfer aborted."
+                     : "Can't open data connection: timed out.";
+  } else if (ec) {
+    ev.outcome = TransferOutcome::client_gone;
+    code = connected ? 426 : 425;
+    text = connected ? "Connection closed; transfer aborted." : "Can't open data connection.";
+  }
+  if (ev.outcome != TransferOutcome::complete && ev.error.empty()) ev.error = text;
+
+  if (ev.upload) {
+    core_.stats.bytes_in.fetch_add(t.bytes, std::memory_order_relaxed);
+    if (ev.outcome == TransferOutcome::complete) {
+      std::optional<Status> committed;
+      co_await maybe_offload(storage_blocking_, [&] { committed.emplace(t.writer->commit()); });
+      if (!*committed) {
+        t.local_error = committed->error();
+        ev.outcome = TransferOutcome::failed;
+        ev.error = t.local_error.message();
+      }
+    } else {
+      // The client may resume a dropped upload (REST + STOR), so keep what arrived then; a
+      // failed one (disk full) leaves nothing that looks complete.
+      const bool keep = ev.outcome == TransferOutcome::client_gone ||
+                        ev.outcome == TransferOutcome::aborted;
+      co_await maybe_offload(storage_blocking_, [&] { t.writer->abort(keep); });
+    }
+    if (ev.outcome == TransferOutcome::complete && !core_.hooks.empty()) {
+      Decision verdict;
+      co_await maybe_offload(core_.hooks_blocking, [&] {
+        for (auto& h : core_.hooks) {
+          verdict = h->check_upload(*this, ev);
+          if (!verdict.proceeds()) break;
+        }
+      });
+      if (!verdict.proceeds()) {
+        co_await maybe_offload(storage_blocking_, [&] { (void)storage_->remove(t.path); });
+        ev.outcome = TransferOutcome::refused;
+        ev.error = verdict.text;
+        code = verdict.code && verdict.code >= 400 ? verdict.code : 550;
+        text = verdict.text.empty() ? "Upload refused." : verdict.text;
+        if (verdict.kind == Decision::Kind::disconnect) closing_ = true;
+      }
+    }
+  } else {
+    core_.stats.bytes_out.fetch_add(t.bytes, std::memory_order_relaxed);
+  }
+
+  if (ev.outcome == TransferOutcome::failed) {
+    // Reply as for the storage error (452 disk full, 552 quota, 451 otherwise).
+    reply_storage_error(t.local_error, ev.upload);
+  } else if (ev.outcome == TransferOutcome::complete) {
+    if (ev.upload) {
+      core_.stats.uploads.fetch_add(1, std::memory_order_relaxed);
+    } else if (t.kind == Transfer::Kind::retr) {
+      core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
+    }
+    reply(226, "Transfer complete.");
+  } else {
+    reply(code, text);
+  }
+
+  if (t.kind != Transfer::Kind::listing && !core_.hooks.empty()) {
+    co_await maybe_offload(core_.hooks_blocking, [&] {
+      for (auto& h : core_.hooks) {
+        if (ev.upload) {
+          if (ev.outcome == TransferOutcome::complete) {
+            h->on_file_received(*this, ev);
+          } else {
+            h->on_incomplete_file_received(*this, ev);
+          }
+        } else if (ev.outcome == TransferOutcome::complete) {
+          h->on_file_sent(*this, ev);
+        } else {
+          h->on_incomplete_file_sent(*this, ev);
+        }
+      }
+    });
+  }
+}
+
+asio::awaitable<void> Session::wait_transfer_done() {
+  while (xfer_) {
+    std::error_code ec;
+    co_await xfer_done_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+void Session::abort_transfer() {
+  if (!xfer_) return;
+  xfer_->abort_requested = true;
+  close_data_channel();
+}
+
+void Session::transfer_status() {
+  if (!xfer_) return;
+  const auto& t = *xfer_;
+  const double secs = t.started == Clock::time_point{}
+                          ? 0.0
+                          : std::chrono::duration<double>(Clock::now() - t.started).count();
+  if (t.kind == Transfer::Kind::stor) {
+    reply(213, fmt::format("Status: {} {}: {} bytes received in {:.1f} s.", proto::verb_name(t.verb),
+                           t.path, t.bytes, secs));
+  } else {
+    reply(213, fmt::format("Status: {} {}: {} of {} bytes sent in {:.1f} s.", proto::verb_name(t.verb),
+                           t.path, t.bytes, t.size, secs));
+  }
+}
+
+}  // namespace feitp::session

@@ -1,0 +1,613 @@
+#!/usr/bin/env bash
+# bench/compare.sh: feitpd against its peers, side by side, on this machine, in one run.
+#
+# Installs the peers where missing (Debian packages; the three daemons conflict as packages,
+# so they are unpacked with `apt-get download` + `dpkg -x` into separate folders under the
+# cache directory), gives every server the same user with the same SHA-512-crypt hash, the
+# same passive port range and logging off, then runs feitp-bench's scenarios against each
+# server, interleaved and repeated, unpinned and pinned (server on CPU 0, generator on CPU 1).
+# Server CPU time is read from a cgroup v2 per server (all its processes), else from the
+# process tree in /proc. Writes docs/performance.md and docs/perf/*.png (bench/report.py).
+#
+# Needs root (it adds a system user, a PAM service file for vsftpd, a cgroup, and reserves
+# the passive range in net.ipv4.ip_local_reserved_ports for the run; all restored on exit).
+# Everything listens on 127.0.0.1 only; every run is bounded in time.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ORIG_ARGS="$*"
+BUILD=${BUILD:-$ROOT/build}
+CACHE=${CACHE:-$BUILD/peers}
+
+RUNS=3
+DURATION=10
+QUICK=0
+KEEP=0
+PIN_MODES="unpinned pinned"
+ALL_SCENARIOS="seed session login list retr stor idle"
+ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
+SCENARIOS=$ALL_SCENARIOS
+SERVERS=$ALL_SERVERS
+OUT=""
+CLIENTS_SMALL=50     # seed, session, login
+CLIENTS_STREAM=4     # list, retr, stor
+CLIENTS_IDLE=1000
+BIG_SIZE=$((256 << 20))   # retr file
+STOR_SIZE=$((64 << 20))   # one stor upload
+LIST_ENTRIES=10000
+PASV_MIN=61000
+PASV_MAX=64999
+BASE_PORT=21100
+BENCH_USER=feitpbench
+BENCH_PASSWORD=bench-pass-4821
+
+usage() {
+  cat <<EOF
+usage: bench/compare.sh [options]
+  --runs N            repetitions, interleaved (default $RUNS)
+  --duration S        seconds measured per run (default $DURATION)
+  --quick             short smoke run: 2 s, 1 run, output under \$CACHE/quick/
+  --scenarios a,b     from: ${ALL_SCENARIOS// /,}
+  --servers x,y       from: ${ALL_SERVERS// /,}
+  --pin MODE          unpinned | pinned | both (default both)
+  --out FILE          markdown to write (default docs/performance.md; --quick: \$CACHE/quick/)
+  --build DIR         where bin/feitp-bench, bin/feitp-limit-responder, bin/feitpd are
+                      (default $BUILD)
+  --keep              keep the upload folders (default: removed after the last run)
+Environment: CACHE (default \$BUILD/peers) holds unpacked peers, test data and results.
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    --scenarios) SCENARIOS=${2//,/ }; shift 2 ;;
+    --servers) SERVERS=${2//,/ }; shift 2 ;;
+    --pin)
+      case $2 in unpinned|pinned) PIN_MODES=$2 ;; both) PIN_MODES="unpinned pinned" ;; *) usage; exit 2 ;; esac
+      shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; usage; exit 2 ;;
+  esac
+done
+if [[ $QUICK == 1 ]]; then
+  RUNS=1
+  DURATION=2
+  CLIENTS_IDLE=200
+  [[ -z $OUT ]] && OUT=$CACHE/quick/performance.md
+fi
+[[ -z $OUT ]] && OUT=$ROOT/docs/performance.md
+for s in $SCENARIOS; do [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "unknown scenario $s" >&2; exit 2; }; done
+for s in $SERVERS; do [[ " $ALL_SERVERS " == *" $s "* ]] || { echo "unknown server $s" >&2; exit 2; }; done
+[[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "--runs: 1..50" >&2; exit 2; }
+[[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "--duration: seconds" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "compare.sh needs root (system user, cgroup, sysctl)" >&2; exit 2; }
+
+BIN=$BUILD/bin
+BENCH=$BIN/feitp-bench
+LIMIT=$BIN/feitp-limit-responder
+FEITPD=$BIN/feitpd
+for b in "$BENCH" "$LIMIT"; do
+  [[ -x $b ]] || { echo "missing $b: ninja -C $BUILD feitp-bench feitp-limit-responder" >&2; exit 2; }
+done
+
+log() { printf '[compare %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS=$CACHE/results/$STAMP
+WORK=$CACHE/work/$STAMP
+LOGS=$RESULTS/logs
+mkdir -p "$RESULTS" "$WORK" "$LOGS"
+TSV=$RESULTS/results.tsv
+printf 'round\tscenario\tserver\tpin\trc\ttransactions\trate\tmib_per_s\tp50_us\tp99_us\tmax_us\tfailures\tall_transactions\tall_bytes\tserver_cpu_us\tprocesses\tbench_cpu_pct\tkib_per_session\tfailure_kinds\n' >"$TSV"
+CMDS=$RESULTS/commands.txt
+: >"$CMDS"
+
+# --- clean-up, whatever happens ---------------------------------------------------------------
+SERVER_PID=""
+SERVER_CG=""
+RESERVED_SAVED=""
+PAM_CREATED=""
+CGROOT=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_server || true
+  if [[ -n $RESERVED_SAVED ]]; then
+    printf '%s\n' "${RESERVED_SAVED#=}" >/proc/sys/net/ipv4/ip_local_reserved_ports || true
+  fi
+  [[ -n $PAM_CREATED ]] && rm -f "$PAM_CREATED"
+  if [[ -n $CGROOT && -d $CGROOT/feitp-compare-$$ ]]; then rmdir "$CGROOT/feitp-compare-$$" 2>/dev/null || true; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# --- peers ------------------------------------------------------------------------------------
+APT_UPDATED=0
+apt_update_once() { [[ $APT_UPDATED == 1 ]] || { apt-get update -qq >/dev/null 2>&1 || true; APT_UPDATED=1; }; }
+
+# unpack PKG: dpkg -x of the package into $CACHE/PKG (the daemons conflict as packages)
+unpack() {
+  local pkg=$1
+  [[ -d $CACHE/$pkg/usr ]] && return 0
+  apt_update_once
+  mkdir -p "$CACHE/debs"
+  (cd "$CACHE/debs" && apt-get download "$pkg" >/dev/null 2>&1) || { log "apt-get download $pkg failed"; return 1; }
+  dpkg -x "$(ls -t "$CACHE/debs/${pkg}"_*.deb | head -1)" "$CACHE/$pkg"
+}
+
+# missing shared libraries of a binary, installed as ordinary packages (they do not conflict)
+ensure_libs() {
+  local bin=$1; shift
+  if ldd "$bin" | grep -q 'not found'; then
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 || true
+  fi
+  if ldd "$bin" | grep -q 'not found'; then
+    log "$bin still misses: $(ldd "$bin" | grep 'not found' | tr -s ' \t' ' ')"
+    return 1
+  fi
+}
+
+VSFTPD="" PROFTPD="" PUREFTPD="" HAVE_PYFTPDLIB=0
+setup_peers() {
+  if [[ " $SERVERS " == *" vsftpd "* ]]; then
+    if unpack vsftpd && ensure_libs "$CACHE/vsftpd/usr/sbin/vsftpd" libwrap0; then
+      VSFTPD=$CACHE/vsftpd/usr/sbin/vsftpd
+    fi
+  fi
+  if [[ " $SERVERS " == *" proftpd "* ]]; then
+    if unpack proftpd-core && ensure_libs "$CACHE/proftpd-core/usr/sbin/proftpd" \
+        libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3; then
+      PROFTPD=$CACHE/proftpd-core/usr/sbin/proftpd
+    fi
+  fi
+  if [[ " $SERVERS " == *" pureftpd "* ]]; then
+    if unpack pure-ftpd && ensure_libs "$CACHE/pure-ftpd/usr/sbin/pure-ftpd"; then
+      PUREFTPD=$CACHE/pure-ftpd/usr/sbin/pure-ftpd
+    fi
+  fi
+  if [[ " $SERVERS " == *" pyftpdlib"* ]]; then
+    if ! /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null; then
+      apt_update_once
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pyftpdlib >/dev/null 2>&1 || true
+    fi
+    /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null && HAVE_PYFTPDLIB=1
+  fi
+  if ! command -v gnuplot >/dev/null; then
+    apt_update_once
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 || true
+  fi
+}
+
+version_of() {  # package version of an unpacked or installed package
+  local pkg=$1 deb
+  deb=$(ls -t "$CACHE/debs/${pkg}"_*.deb 2>/dev/null | head -1)
+  if [[ -n $deb ]]; then dpkg-deb -f "$deb" Version; else dpkg-query -W -f '${Version}' "$pkg" 2>/dev/null || echo "?"; fi
+}
+
+# --- the shared user, data and settings --------------------------------------------------------
+HASH_FILE=$CACHE/bench-user.hash
+setup_user() {
+  if [[ ! -s $HASH_FILE ]]; then
+    openssl passwd -6 -salt feitpbench4821 "$BENCH_PASSWORD" >"$HASH_FILE"
+  fi
+  HASH=$(cat "$HASH_FILE")
+  if ! id "$BENCH_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir "$WORK" --shell /usr/sbin/nologin "$BENCH_USER"
+  fi
+  usermod -p "$HASH" "$BENCH_USER"
+  BENCH_UID=$(id -u "$BENCH_USER")
+  BENCH_GID=$(id -g "$BENCH_USER")
+  # vsftpd checks passwords through PAM only: a service file of its own, removed on exit.
+  local pam=/etc/pam.d/feitp-bench-vsftpd
+  if [[ ! -e $pam ]]; then
+    printf 'auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_permit.so\n' >"$pam"
+    PAM_CREATED=$pam
+  fi
+}
+
+DATA=$CACHE/data
+setup_data() {
+  # Read-only data shared by every server, made once and kept: a directory of
+  # $LIST_ENTRIES files for LIST and one big file for RETR.
+  mkdir -p "$DATA/listdir"
+  local have
+  have=$(find "$DATA/listdir" -maxdepth 1 -type f | wc -l)
+  if [[ $have -lt $LIST_ENTRIES ]]; then
+    log "creating $LIST_ENTRIES files in $DATA/listdir (once)"
+    (cd "$DATA/listdir" && seq -f 'file%05g.bin' 0 $((LIST_ENTRIES - 1)) | xargs touch)
+  fi
+  if [[ ! -f $DATA/big.bin || $(stat -c %s "$DATA/big.bin") != "$BIG_SIZE" ]]; then
+    log "creating $DATA/big.bin ($((BIG_SIZE >> 20)) MiB, once)"
+    head -c "$BIG_SIZE" /dev/urandom >"$DATA/big.bin"
+  fi
+  chmod 755 "$CACHE" "$DATA" "$DATA/listdir"
+  chmod 644 "$DATA/big.bin"
+}
+
+reserve_passive_range() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur
+  cur=$(cat "$f")
+  RESERVED_SAVED="=$cur"   # '=' marks "saved", even when empty
+  if [[ -n $cur ]]; then
+    printf '%s,%s-%s\n' "$cur" "$PASV_MIN" "$PASV_MAX" >"$f"
+  else
+    printf '%s-%s\n' "$PASV_MIN" "$PASV_MAX" >"$f"
+  fi
+}
+
+setup_cgroup() {
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then CGROOT=/sys/fs/cgroup
+  elif [[ -f /sys/fs/cgroup/unified/cgroup.controllers ]]; then CGROOT=/sys/fs/cgroup/unified
+  fi
+  if [[ -n $CGROOT ]] && mkdir -p "$CGROOT/feitp-compare-$$" 2>/dev/null; then
+    log "server CPU from cgroup v2 at $CGROOT/feitp-compare-$$"
+  else
+    CGROOT=""
+    log "no cgroup v2: server CPU from /proc (process tree, reaped children included)"
+  fi
+}
+
+# --- one server ---------------------------------------------------------------------------------
+server_port() {
+  local i=0 s
+  for s in $ALL_SERVERS; do
+    [[ $s == "$1" ]] && { echo $((BASE_PORT + i)); return; }
+    i=$((i + 1))
+  done
+}
+
+# write_config SERVER HOME PORT DIR: prints the command line that starts SERVER
+server_command() {
+  local server=$1 home=$2 port=$3 dir=$4
+  case $server in
+    limit)
+      echo "$LIMIT --port $port --passive-ports $PASV_MIN-$PASV_MAX --retr-size $BIG_SIZE --list-lines $LIST_ENTRIES" ;;
+    feitpd-1|feitpd-2)
+      local workers=${server#feitpd-}
+      cat >"$dir/feitpd.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$port"]
+workers = $workers
+[passive]
+ports = "$PASV_MIN-$PASV_MAX"
+[limits]
+max_connections = 0
+max_per_ip = 0
+[timeouts]
+idle = 600
+[log]
+level = "off"
+[anonymous]
+enabled = false
+[users.$BENCH_USER]
+password_hash = "$HASH"
+home = "$home"
+permissions = "elradfmwMT"
+EOF
+      echo "$FEITPD --config $dir/feitpd.toml --workers $workers" ;;
+    vsftpd)
+      mkdir -p "$dir/empty"
+      cat >"$dir/vsftpd.conf" <<EOF
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=$port
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+local_root=$home
+pasv_enable=YES
+pasv_min_port=$PASV_MIN
+pasv_max_port=$PASV_MAX
+connect_from_port_20=NO
+xferlog_enable=NO
+syslog_enable=NO
+dual_log_enable=NO
+vsftpd_log_file=/dev/null
+max_clients=0
+max_per_ip=0
+idle_session_timeout=600
+data_connection_timeout=600
+pam_service_name=feitp-bench-vsftpd
+secure_chroot_dir=$dir/empty
+userlist_enable=NO
+tcp_wrappers=NO
+seccomp_sandbox=NO
+EOF
+      echo "$VSFTPD $dir/vsftpd.conf" ;;
+    proftpd)
+      cat >"$dir/proftpd.conf" <<EOF
+ServerType standalone
+ServerName "feitp-bench proftpd"
+DefaultServer on
+UseIPv6 off
+DefaultAddress 127.0.0.1
+SocketBindTight on
+Port $port
+User nobody
+Group nogroup
+PidFile $dir/proftpd.pid
+ScoreboardFile $dir/proftpd.scoreboard
+WtmpLog off
+TransferLog none
+SystemLog none
+MaxInstances none
+MaxClients none
+MaxClientsPerHost none
+MaxLoginAttempts 1000
+PassivePorts $PASV_MIN $PASV_MAX
+RequireValidShell off
+UseFtpUsers off
+UseReverseDNS off
+AuthOrder mod_auth_unix.c
+DefaultChdir $home
+TimeoutIdle 600
+TimeoutNoTransfer 600
+Umask 022
+AllowOverwrite on
+EOF
+      echo "$PROFTPD -n -c $dir/proftpd.conf" ;;
+    pureftpd)
+      echo "$PUREFTPD -S 127.0.0.1,$port -l unix -E -H -f none -p $PASV_MIN:$PASV_MAX -c 5000 -C 5000 -I 600 -U 133:022" ;;
+    pyftpdlib|pyftpdlib-2)
+      local workers=1
+      [[ $server == pyftpdlib-2 ]] && workers=2
+      echo "/usr/bin/python3 $ROOT/bench/pyftpd_driver.py --port $port --home $home --user $BENCH_USER --password $BENCH_PASSWORD --passive-ports $PASV_MIN-$PASV_MAX --workers $workers" ;;
+  esac
+}
+
+server_available() {
+  case $1 in
+    limit) return 0 ;;
+    feitpd-*) [[ -x $FEITPD ]] ;;
+    vsftpd) [[ -n $VSFTPD ]] ;;
+    proftpd) [[ -n $PROFTPD ]] ;;
+    pureftpd) [[ -n $PUREFTPD ]] ;;
+    pyftpdlib*) [[ $HAVE_PYFTPDLIB == 1 ]] ;;
+  esac
+}
+
+# launch NAME PIN CMD: starts CMD in its own session and cgroup, optionally on CPU 0
+launch() {
+  local name=$1 pin=$2 cmd=$3 n=0
+  local -a pre=()
+  [[ $pin == pinned ]] && pre=(taskset -c 0)
+  SERVER_CG=""
+  if [[ -n $CGROOT ]]; then
+    n=$((n + 1))
+    SERVER_CG=$CGROOT/feitp-compare-$$/$name-$RANDOM
+    mkdir "$SERVER_CG"
+  fi
+  # shellcheck disable=SC2086
+  setsid bash -c '[[ -n $1 ]] && echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "$SERVER_CG" "${pre[@]}" $cmd \
+    </dev/null >"$LOGS/$name.log" 2>&1 &
+  SERVER_PID=$!
+}
+
+# CPU time of the running server, microseconds: its cgroup, else its session's processes
+# (utime+stime+cutime+cstime: children it reaped count in the parent)
+server_cpu_us() {
+  if [[ -n $SERVER_CG ]]; then
+    awk '$1 == "usage_usec" { print $2 }' "$SERVER_CG/cpu.stat"
+    return
+  fi
+  /usr/bin/python3 - "$SERVER_PID" <<'EOF'
+import os, sys
+sid = int(sys.argv[1]); hz = os.sysconf("SC_CLK_TCK"); total = 0
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(f[3]) == sid:   # session id
+        total += sum(int(x) for x in f[11:15])
+print(total * 1_000_000 // hz)
+EOF
+}
+
+server_processes() {
+  if [[ -n $SERVER_CG ]]; then wc -l <"$SERVER_CG/cgroup.procs"; else ps -o pid= -s "$SERVER_PID" | wc -l; fi
+}
+
+wait_port() {  # bounded: 10 s
+  local port=$1 i
+  for i in $(seq 1 100); do
+    ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  kill -TERM -- "-$SERVER_PID" 2>/dev/null || kill -TERM "$SERVER_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 30); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
+  if [[ -n $SERVER_CG && -d $SERVER_CG ]]; then
+    [[ -f $SERVER_CG/cgroup.kill ]] && echo 1 >"$SERVER_CG/cgroup.kill" 2>/dev/null
+    for i in $(seq 1 30); do
+      [[ -s $SERVER_CG/cgroup.procs ]] || break
+      sleep 0.1
+    done
+    rmdir "$SERVER_CG" 2>/dev/null || true
+  fi
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+  SERVER_CG=""
+}
+
+set_home() {  # the system user's home: where vsftpd, ProFTPD and Pure-FTPd log in
+  local home=$1 i
+  for i in 1 2 3 4 5; do
+    usermod -d "$home" "$BENCH_USER" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  log "usermod -d $home failed"
+  return 1
+}
+
+# --- one measurement ----------------------------------------------------------------------------
+scenario_args() {
+  case $1 in
+    seed|session|login) echo "--clients $CLIENTS_SMALL --min-size 1024 --max-size 4096" ;;
+    list) echo "--clients $CLIENTS_STREAM --path listdir" ;;
+    retr) echo "--clients $CLIENTS_STREAM --path big.bin" ;;
+    stor) echo "--clients $CLIENTS_STREAM --size $STOR_SIZE" ;;
+    idle) echo "--clients $CLIENTS_IDLE --connect-batch 100" ;;
+  esac
+}
+
+measure() {
+  local round=$1 scenario=$2 server=$3 pin=$4
+  local port home dir cmd json rc cpu0 cpu1 procs duration=$DURATION
+  port=$(server_port "$server")
+  dir=$WORK/r$round/$scenario/$server-$pin
+  mkdir -p "$dir"
+  case $scenario in
+    list|retr) home=$DATA ;;
+    *) home=$dir/home; mkdir -p "$home"; chown "$BENCH_UID:$BENCH_GID" "$home" ;;
+  esac
+  [[ $scenario == idle ]] && duration=1
+  set_home "$home" || return 0
+  cmd=$(server_command "$server" "$home" "$port" "$dir")
+  launch "$server" "$pin" "$cmd"
+  if ! wait_port "$port"; then
+    log "$server did not start (log: $LOGS/$server.log)"
+    stop_server
+    printf '%s\t%s\t%s\t%s\tnostart\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\tserver did not start\n' \
+      "$round" "$scenario" "$server" "$pin" >>"$TSV"
+    return 0
+  fi
+  sleep 0.5   # workers up, start-up CPU spent
+  local -a bench=()
+  [[ $pin == pinned ]] && bench=(taskset -c 1)
+  bench+=("$BENCH" --host 127.0.0.1 --port "$port" --user "$BENCH_USER" --password "$BENCH_PASSWORD"
+          --scenario "$scenario" --duration "$duration" --json --no-progress)
+  # shellcheck disable=SC2207
+  bench+=($(scenario_args "$scenario"))
+  case $scenario in
+    seed|session|stor) [[ $server != limit ]] && bench+=(--verify-dir "$home") ;;
+    idle) bench+=(--pid "$SERVER_PID") ;;
+  esac
+  if [[ $round == 1 ]] && ! grep -q "^$scenario $server $pin:" "$CMDS"; then
+    { echo "$scenario $server $pin:"; echo "  server: ${cmd//$WORK/\$WORK}"; echo "  bench:  ${bench[*]//$WORK/\$WORK}"; } >>"$CMDS"
+  fi
+  procs=$(server_processes)
+  cpu0=$(server_cpu_us)
+  json=$dir/bench.json
+  set +e
+  timeout --kill-after=5 $(( ${duration%.*} + 90 )) "${bench[@]}" >"$json" 2>"$dir/bench.err"
+  rc=$?
+  set -e
+  cpu1=$(server_cpu_us)
+  local procs_after
+  procs_after=$(server_processes)
+  [[ $procs_after -gt $procs ]] && procs=$procs_after
+  stop_server
+  [[ $scenario == stor ]] && rm -f "$home"/fb*_big_* 2>/dev/null   # a few big files, not a tree
+  /usr/bin/python3 - "$json" "$round" "$scenario" "$server" "$pin" "$rc" "$((cpu1 - cpu0))" "$procs" >>"$TSV" <<'EOF'
+import json, sys
+path, rnd, scen, srv, pin, rc, cpu, procs = sys.argv[1:]
+try:
+    j = json.load(open(path))
+except Exception as e:  # no JSON: the generator died or timed out
+    print("\t".join([rnd, scen, srv, pin, rc] + ["0"] * 13 + [f"no result: {e}".replace("\t", " ")]))
+    sys.exit(0)
+idle = j.get("idle", {})
+kinds = ",".join(f"{k}={v}" for k, v in j["failures"].items())
+print("\t".join(str(x) for x in [
+    rnd, scen, srv, pin, rc, j["transactions"], j["rate_per_s"], j["mib_per_s"],
+    j["latency_us"]["p50"], j["latency_us"]["p99"], j["latency_us"]["max"], j["failures_total"],
+    j["all_transactions"], j["all_bytes"], cpu, procs, j["bench_cpu_pct"],
+    idle.get("kib_per_session", 0), kinds or "-"]))
+EOF
+  log "$(tail -1 "$TSV" | awk -F'\t' '{printf "r%s %-7s %-11s %-8s rc=%s tx=%s rate=%s MiB/s=%s fail=%s cpu_us=%s procs=%s kib/s=%s", $1,$2,$3,$4,$5,$6,$7,$8,$12,$15,$16,$18}')"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+mkdir -p "$CACHE"
+setup_peers
+setup_user
+setup_data
+setup_cgroup
+reserve_passive_range
+
+CPU_SOURCE="/proc process tree (utime+stime of live processes, cutime+cstime of reaped ones)"
+[[ -n $CGROOT ]] && CPU_SOURCE="cgroup v2 cpu.stat usage_usec, one cgroup per server start"
+
+ACTIVE=""
+for s in $SERVERS; do
+  if server_available "$s"; then ACTIVE="$ACTIVE $s"; else log "skipping $s: not available"; fi
+done
+ACTIVE=${ACTIVE# }
+
+# feitpd --workers: the flag arrives with the multi-process runtime; without it, 1 worker only.
+FEITPD_NOTE=""
+if [[ " $ACTIVE " == *" feitpd-2 "* ]] && ! "$FEITPD" --help 2>&1 | grep -q -- '--workers'; then
+  ACTIVE=$(echo " $ACTIVE " | sed 's/ feitpd-2 / /; s/^ //; s/ $//')
+  FEITPD_NOTE="feitpd rejected --workers: only feitpd with 1 worker was measured."
+fi
+
+cat >"$RESULTS/meta.txt" <<EOF
+date=$(date -u +%Y-%m-%dT%H:%MZ)
+cpu=$(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
+cores=$(nproc)
+memory=$(free -g | awk '/Mem:/ { print $2 " GiB" }')
+kernel=$(uname -r)
+os=$(. /etc/os-release && echo "$PRETTY_NAME")
+compiler=$(c++ --version | head -1)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+runs=$RUNS
+duration=$DURATION
+servers=$ACTIVE
+scenarios=$SCENARIOS
+pins=$PIN_MODES
+cpu_source=$CPU_SOURCE
+reserved_ports=$PASV_MIN-$PASV_MAX
+local_port_range=$(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)
+vsftpd=$(version_of vsftpd)
+proftpd=$(version_of proftpd-core)
+pureftpd=$(version_of pure-ftpd)
+pyftpdlib=$(dpkg-query -W -f '${Version}' python3-pyftpdlib 2>/dev/null || echo "?")
+python=$(/usr/bin/python3 --version 2>&1)
+feitpd_note=$FEITPD_NOTE
+command=bench/compare.sh $ORIG_ARGS
+clients=seed/session/login $CLIENTS_SMALL, list/retr/stor $CLIENTS_STREAM, idle $CLIENTS_IDLE
+EOF
+
+log "servers: $ACTIVE; scenarios: $SCENARIOS; $RUNS run(s) of ${DURATION}s; results in $RESULTS"
+for round in $(seq 1 "$RUNS"); do
+  for scenario in $SCENARIOS; do
+    for server in $ACTIVE; do
+      for pin in $PIN_MODES; do
+        [[ $scenario == idle && $pin == pinned ]] && continue
+        measure "$round" "$scenario" "$server" "$pin"
+      done
+    done
+  done
+done
+
+mkdir -p "$(dirname "$OUT")"
+/usr/bin/python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$OUT"
+log "wrote $OUT"
+if [[ $KEEP == 0 ]]; then
+  log "removing upload folders under $WORK"
+  rm -rf "$WORK"
+fi

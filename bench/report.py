@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""Turns a bench/compare.sh results folder into docs/performance.md and docs/perf/*.png.
+
+usage: report.py --results DIR --out FILE.md [--charts DIR]
+
+DIR holds results.tsv (one line per measurement), meta.txt and commands.txt, as written by
+compare.sh. Charts go to DIR_OF_OUT/perf/ unless --charts says otherwise; gnuplot draws them.
+"""
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+SCENARIO_TEXT = {
+    "seed": ("seed: each client loops connect, login, TYPE I, EPSV, STOR 1-4 KiB, QUIT", "uploads/s", "ms CPU per upload"),
+    "session": ("session: clients log in once, then loop EPSV + STOR 1-4 KiB", "uploads/s", "ms CPU per upload"),
+    "login": ("login: each client loops connect, USER, PASS, QUIT", "logins/s", "ms CPU per login"),
+    "list": ("list: clients logged in once loop EPSV + LIST of a 10,000-entry directory", "listings/s", "ms CPU per listing"),
+    "retr": ("retr: clients loop RETR of a big file", "MiB/s", "ms CPU per MiB"),
+    "stor": ("stor: clients loop STOR of a big stream", "MiB/s", "ms CPU per MiB"),
+    "idle": ("idle: logged-in sessions held, server memory (Pss) per session", "KiB per session", ""),
+}
+SERVER_TEXT = {
+    "limit": "limit responder",
+    "feitpd-1": "feitpd, 1 worker",
+    "feitpd-2": "feitpd, 2 workers",
+    "vsftpd": "vsftpd",
+    "proftpd": "ProFTPD",
+    "pureftpd": "Pure-FTPd",
+    "pyftpdlib": "pyftpdlib",
+    "pyftpdlib-2": "pyftpdlib, 2 processes",
+}
+THROUGHPUT = {"retr", "stor"}
+
+
+def load(results):
+    rows = []
+    with open(os.path.join(results, "results.tsv")) as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            rows.append(r)
+    meta = {}
+    with open(os.path.join(results, "meta.txt")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                meta[k] = v
+    cmds = ""
+    p = os.path.join(results, "commands.txt")
+    if os.path.exists(p):
+        cmds = open(p).read()
+    return rows, meta, cmds
+
+
+def primary(r, scenario):
+    if scenario == "idle":
+        return float(r["kib_per_session"])
+    if scenario in THROUGHPUT:
+        return float(r["mib_per_s"])
+    return float(r["rate"])
+
+
+def cpu_per_unit(r, scenario):
+    cpu_ms = float(r["server_cpu_us"]) / 1000.0
+    if scenario in THROUGHPUT:
+        mib = float(r["all_bytes"]) / 1048576.0
+        return cpu_ms / mib if mib > 0 else None
+    n = float(r["all_transactions"])
+    return cpu_ms / n if n > 0 else None
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values), len(values)
+
+
+def fmt_num(v):
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def fmt_stat(s):
+    if s is None:
+        return "-"
+    med, lo, hi, n = s
+    if n == 1:
+        return fmt_num(med)
+    return f"{fmt_num(med)} ({fmt_num(lo)}-{fmt_num(hi)})"
+
+
+def collect(rows):
+    """(scenario, server, pin) -> dict of stats and failures."""
+    out = {}
+    for r in rows:
+        key = (r["scenario"], r["server"], r["pin"])
+        d = out.setdefault(key, {"prim": [], "cpu": [], "fail": 0, "bad": 0, "runs": 0, "kinds": set(), "procs": 0})
+        d["runs"] += 1
+        if r["rc"] == "nostart" or r["failure_kinds"].startswith("no result"):
+            d["bad"] += 1
+            d["kinds"].add(r["failure_kinds"])
+            continue
+        d["fail"] += int(r["failures"])
+        if r["failure_kinds"] != "-":
+            d["kinds"].update(r["failure_kinds"].split(","))
+        d["prim"].append(primary(r, r["scenario"]))
+        d["cpu"].append(cpu_per_unit(r, r["scenario"]))
+        d["procs"] = max(d["procs"], int(r["processes"]))
+    for d in out.values():
+        d["prim_s"] = stats(d["prim"])
+        d["cpu_s"] = stats(d["cpu"])
+    return out
+
+
+def ordered(servers):
+    order = list(SERVER_TEXT)
+    return sorted(servers, key=lambda s: order.index(s) if s in order else 99)
+
+
+def chart(scenario, servers, data, chart_dir):
+    """One PNG per scenario: the main figure unpinned, and CPU per unit pinned."""
+    if not shutil.which("gnuplot"):
+        return None
+    _, unit, cpu_unit = SCENARIO_TEXT[scenario]
+    dat = os.path.join(chart_dir, f"{scenario}.dat")
+    lines = []
+    for s in servers:
+        u = data.get((scenario, s, "unpinned"), {}).get("prim_s")
+        p = data.get((scenario, s, "pinned"), {}).get("cpu_s")
+        label = SERVER_TEXT.get(s, s).replace(" ", "\\n", 1).replace(",", "")
+        row = [f'"{label}"']
+        row += [f"{x:.6g}" for x in (u[:3] if u else (0, 0, 0))]
+        row += [f"{x:.6g}" for x in (p[:3] if p else (0, 0, 0))]
+        lines.append(" ".join(row))
+    with open(dat, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    png = os.path.join(chart_dir, f"{scenario}.png")
+    panels = 1 if scenario == "idle" or not cpu_unit else 2
+    script = f"""
+set terminal pngcairo size {560 * panels},420 font "sans,9"
+set output "{png}"
+set style fill solid 0.6 border -1
+set boxwidth 0.7
+set grid ytics
+set yrange [0:*]
+set xtics scale 0 font "sans,8"
+set key off
+set bmargin 4
+set multiplot layout 1,{panels} title "{scenario} (medians, bars: min-max)"
+set title "{unit}{'' if scenario == 'idle' else ', unpinned'}"
+plot "{dat}" using 0:2:xtic(1) with boxes lc rgb "#4477aa", "" using 0:2:3:4 with yerrorbars lc rgb "black" pt 0
+"""
+    if panels == 2:
+        script += f"""
+set title "server {cpu_unit}, pinned (lower is better; log scale)"
+set logscale y
+set yrange [*:*]
+plot "{dat}" using 0:5:xtic(1) with boxes lc rgb "#cc6677", "" using 0:5:6:7 with yerrorbars lc rgb "black" pt 0
+"""
+    script += "unset multiplot\n"
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        sys.stderr.write(f"gnuplot failed for {scenario}: {r.stderr}\n")
+        return None
+    return png
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--charts", default="")
+    a = ap.parse_args()
+    rows, meta, cmds = load(a.results)
+    data = collect(rows)
+    out_dir = os.path.dirname(os.path.abspath(a.out))
+    chart_dir = a.charts or os.path.join(out_dir, "perf")
+    os.makedirs(chart_dir, exist_ok=True)
+
+    scenarios = [s for s in SCENARIO_TEXT if any(k[0] == s for k in data)]
+    servers = ordered({k[1] for k in data})
+    feitp_rate = "feitpd-2" if "feitpd-2" in servers else "feitpd-1"
+    feitp_cpu = "feitpd-1"
+    peers = [s for s in servers if not s.startswith("feitpd")]
+
+    md = []
+    md.append("# Performance\n")
+    md.append("Written by `bench/compare.sh` (do not edit by hand: run it again). Every figure below comes from "
+              "one invocation on one machine: the servers were measured interleaved, in the same run, with the same "
+              "load generator (`feitp-bench`), the same user with the same SHA-512-crypt hash (pyftpdlib: plaintext "
+              "comparison, its own authorizer), the same passive port range and logging off. Ratios between servers "
+              "are what carry over to other machines; absolute figures do not.\n")
+    md.append("## Machine and run\n")
+    for k, label in [("date", "date"), ("cpu", "CPU"), ("cores", "cores"), ("memory", "memory"), ("kernel", "kernel"),
+                     ("os", "system"), ("compiler", "compiler"), ("commit", "feitp commit"), ("runs", "runs per measurement"),
+                     ("duration", "seconds measured per run"), ("clients", "clients"), ("cpu_source", "server CPU time from"),
+                     ("local_port_range", "client ephemeral ports"), ("reserved_ports", "passive range (reserved during the run)"),
+                     ("vsftpd", "vsftpd"), ("proftpd", "ProFTPD"), ("pureftpd", "Pure-FTPd"), ("pyftpdlib", "pyftpdlib"),
+                     ("python", "Python")]:
+        if meta.get(k):
+            md.append(f"- {label}: {meta[k]}")
+    md.append(f"- command: `{meta.get('command', 'bench/compare.sh').strip()}`")
+    if meta.get("feitpd_note"):
+        md.append(f"- note: {meta['feitpd_note']}")
+    md.append("")
+    md.append("How to read it: *unpinned* lets the server and the generator share both cores (the rate a client sees); "
+              "*pinned* puts the server on CPU 0 and the generator on CPU 1 and is the robust comparison: the server's "
+              "CPU time per unit of work, summed over all its processes (workers, per-session children). Each cell is "
+              "the median of the runs, with min-max in parentheses. A transaction counts only when every reply code "
+              "was right; uploads were checked on disk for their exact byte count (`--verify-dir`). The limit "
+              "responder does the socket work of a transaction with canned replies and no FTP logic: it is the "
+              "ceiling for any server measured this way.\n")
+
+    # Summary: the headline figure of each scenario, one column per server.
+    md.append("## Summary\n")
+    md.append("| scenario | " + " | ".join(SERVER_TEXT.get(s, s) for s in servers) + " |")
+    md.append("|---|" + "---|" * len(servers))
+    for sc in scenarios:
+        _, unit, cpu_unit = SCENARIO_TEXT[sc]
+        pin_main = "unpinned"
+        cells = [fmt_num(data.get((sc, s, pin_main), {}).get("prim_s", (None,))[0]
+                         if data.get((sc, s, pin_main), {}).get("prim_s") else None) for s in servers]
+        md.append(f"| {sc}: {unit}{'' if sc == 'idle' else ', unpinned'} | " + " | ".join(cells) + " |")
+        if cpu_unit:
+            cells = [fmt_num(data.get((sc, s, "pinned"), {}).get("cpu_s", (None,))[0]
+                             if data.get((sc, s, "pinned"), {}).get("cpu_s") else None) for s in servers]
+            if any(c != "-" for c in cells):
+                md.append(f"| {sc}: {cpu_unit}, pinned | " + " | ".join(cells) + " |")
+    md.append("")
+
+    for sc in scenarios:
+        title, unit, cpu_unit = SCENARIO_TEXT[sc]
+        md.append(f"## {title}\n")
+        png = chart(sc, servers, data, chart_dir)
+        if sc == "idle":
+            md.append(f"| server | {unit} | server processes | failures | peer ÷ feitpd |")
+            md.append("|---|---|---|---|---|")
+            ref = data.get(("idle", feitp_cpu, "unpinned"), {}).get("prim_s")
+            for s in servers:
+                d = data.get(("idle", s, "unpinned"))
+                if not d:
+                    continue
+                ratio = "-"
+                if ref and d["prim_s"] and ref[0] > 0 and not s.startswith("feitpd"):
+                    ratio = f"{d['prim_s'][0] / ref[0]:.1f}x"
+                fails = str(d["fail"]) + (f" ({', '.join(sorted(d['kinds']))})" if d["kinds"] else "")
+                md.append(f"| {SERVER_TEXT.get(s, s)} | {fmt_stat(d['prim_s'])} | {d['procs']} | {fails} | {ratio} |")
+        else:
+            md.append(f"| server | {unit}, unpinned | {unit}, pinned | {cpu_unit}, pinned | {cpu_unit}, unpinned | "
+                      f"failures | feitpd ÷ peer ({unit}, unpinned) | peer ÷ feitpd (CPU, pinned) |")
+            md.append("|---|---|---|---|---|---|---|---|")
+            ref_rate = data.get((sc, feitp_rate, "unpinned"), {}).get("prim_s")
+            ref_cpu = data.get((sc, feitp_cpu, "pinned"), {}).get("cpu_s")
+            for s in servers:
+                du = data.get((sc, s, "unpinned"), {})
+                dp = data.get((sc, s, "pinned"), {})
+                if not du and not dp:
+                    continue
+                r1 = r2 = "-"
+                if not s.startswith("feitpd"):
+                    if ref_rate and du.get("prim_s") and du["prim_s"][0] > 0:
+                        r1 = f"{ref_rate[0] / du['prim_s'][0]:.2f}x"
+                    if ref_cpu and dp.get("cpu_s") and ref_cpu[0] > 0:
+                        r2 = f"{dp['cpu_s'][0] / ref_cpu[0]:.2f}x"
+                fails = du.get("fail", 0) + dp.get("fail", 0)
+                bad = du.get("bad", 0) + dp.get("bad", 0)
+                kinds = sorted(du.get("kinds", set()) | dp.get("kinds", set()))
+                ftxt = str(fails) + (f" ({', '.join(kinds)})" if kinds else "") + (f"; {bad} run(s) without result" if bad else "")
+                md.append(f"| {SERVER_TEXT.get(s, s)} | {fmt_stat(du.get('prim_s'))} | {fmt_stat(dp.get('prim_s'))} | "
+                          f"{fmt_stat(dp.get('cpu_s'))} | {fmt_stat(du.get('cpu_s'))} | {ftxt} | {r1} | {r2} |")
+        md.append("")
+        if png:
+            rel = os.path.relpath(png, out_dir)
+            md.append(f"![{sc}]({rel})\n")
+
+    md.append("## Exact commands\n")
+    md.append("The server and generator command lines of the first run of each measurement (`$WORK` is the run's "
+              "folder of fresh upload directories under the cache; `taskset -c 0` / `taskset -c 1` when pinned):\n")
+    md.append("```")
+    md.append(cmds.rstrip())
+    md.append("```\n")
+    md.append("## Method notes\n")
+    md.append("- Each measurement starts the server afresh (own cgroup, own fresh upload folder, owned by the bench user), "
+              "runs `feitp-bench` for the stated seconds, reads the server's CPU time before and after, and stops it "
+              "(SIGTERM, then the whole cgroup). CPU per unit divides the server CPU over the whole generator run by "
+              "every transaction (or MiB) completed in it, warm-up and end included.\n"
+              "- The passive range is reserved with `net.ipv4.ip_local_reserved_ports` during the run (and restored "
+              "after), so the generator's ephemeral ports never take a server's passive port; it also lies above "
+              "the ephemeral range.\n"
+              "- Upload folders are never deleted right before a measurement: on this machine's ext4 without journal, "
+              "creating files right after deleting many is slow for minutes. They are removed after the last run.\n"
+              "- vsftpd, ProFTPD and Pure-FTPd run with their defaults apart from the settings listed above (vsftpd "
+              "keeps its per-session process isolation); they check the password through the system's crypt(3) "
+              "(vsftpd via PAM), each login paying one SHA-512-crypt verification.\n"
+              "- feitp-bench's own CPU use is in `results.tsv` (bench_cpu_pct) for every run; the generator is one "
+              "epoll loop with no per-transaction allocation.\n")
+    with open(a.out, "w") as f:
+        f.write("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,6 +21,7 @@ CACHE=${CACHE:-$BUILD/peers}
 
 RUNS=3
 DURATION=10
+WARMUP=1
 QUICK=0
 KEEP=0
 PIN_MODES="unpinned pinned"
@@ -78,6 +79,7 @@ done
 if [[ $QUICK == 1 ]]; then
   RUNS=1
   DURATION=2
+  WARMUP=0.5
   CLIENTS_IDLE=200
   [[ -z $OUT ]] && OUT=$CACHE/quick/performance.md
 fi
@@ -114,6 +116,7 @@ SERVER_CG=""
 RESERVED_SAVED=""
 PAM_CREATED=""
 CGROOT=""
+USER_UNLOCKED=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -122,6 +125,7 @@ cleanup() {
     printf '%s\n' "${RESERVED_SAVED#=}" >/proc/sys/net/ipv4/ip_local_reserved_ports || true
   fi
   [[ -n $PAM_CREATED ]] && rm -f "$PAM_CREATED"
+  [[ -n $USER_UNLOCKED ]] && usermod -p '!' -s /usr/sbin/nologin "$BENCH_USER" 2>/dev/null
   if [[ -n $CGROOT && -d $CGROOT/feitp-compare-$$ ]]; then rmdir "$CGROOT/feitp-compare-$$" 2>/dev/null || true; fi
   exit "$rc"
 }
@@ -202,7 +206,10 @@ setup_user() {
   if ! id "$BENCH_USER" >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir "$WORK" --shell /usr/sbin/nologin "$BENCH_USER"
   fi
-  usermod -p "$HASH" "$BENCH_USER"
+  # Pure-FTPd admits only users whose shell is in /etc/shells: /bin/sh during the run; the
+  # account is locked again (no password, nologin) on exit.
+  usermod -p "$HASH" -s /bin/sh "$BENCH_USER"
+  USER_UNLOCKED=1
   BENCH_UID=$(id -u "$BENCH_USER")
   BENCH_GID=$(id -g "$BENCH_USER")
   # vsftpd checks passwords through PAM only: a service file of its own, removed on exit.
@@ -349,6 +356,7 @@ PassivePorts $PASV_MIN $PASV_MAX
 RequireValidShell off
 UseFtpUsers off
 UseReverseDNS off
+DelayEngine off
 AuthOrder mod_auth_unix.c
 DefaultChdir $home
 TimeoutIdle 600
@@ -356,7 +364,7 @@ TimeoutNoTransfer 600
 Umask 022
 AllowOverwrite on
 EOF
-      echo "$PROFTPD -n -c $dir/proftpd.conf" ;;
+      echo "$PROFTPD -n -q -c $dir/proftpd.conf" ;;
     pureftpd)
       echo "$PUREFTPD -S 127.0.0.1,$port -l unix -E -H -f none -p $PASV_MIN:$PASV_MAX -c 5000 -C 5000 -I 600 -U 133:022" ;;
     pyftpdlib|pyftpdlib-2)
@@ -500,6 +508,7 @@ measure() {
   [[ $pin == pinned ]] && bench=(taskset -c 1)
   bench+=("$BENCH" --host 127.0.0.1 --port "$port" --user "$BENCH_USER" --password "$BENCH_PASSWORD"
           --scenario "$scenario" --duration "$duration" --json --no-progress)
+  [[ $scenario != idle ]] && bench+=(--warmup "$WARMUP")
   # shellcheck disable=SC2207
   bench+=($(scenario_args "$scenario"))
   case $scenario in
@@ -507,7 +516,9 @@ measure() {
     idle) bench+=(--pid "$SERVER_PID") ;;
   esac
   if [[ $round == 1 ]] && ! grep -q "^$scenario $server $pin:" "$CMDS"; then
-    { echo "$scenario $server $pin:"; echo "  server: ${cmd//$WORK/\$WORK}"; echo "  bench:  ${bench[*]//$WORK/\$WORK}"; } >>"$CMDS"
+    local c1=${cmd//$WORK/\$WORK} c2=${bench[*]//$WORK/\$WORK}
+    c1=${c1//$ROOT\//}; c2=${c2//$ROOT\//}
+    { echo "$scenario $server $pin:"; echo "  server: $c1"; echo "  bench:  $c2"; } >>"$CMDS"
   fi
   procs=$(server_processes)
   cpu0=$(server_cpu_us)

@@ -137,20 +137,23 @@ def chart(scenario, servers, data, chart_dir):
     _, unit, cpu_unit = SCENARIO_TEXT[scenario]
     dat = os.path.join(chart_dir, f"{scenario}.dat")
     lines = []
+    have_cpu = False
     for s in servers:
         u = data.get((scenario, s, "unpinned"), {}).get("prim_s")
         p = data.get((scenario, s, "pinned"), {}).get("cpu_s")
         label = SERVER_TEXT.get(s, s).replace(" ", "\\n", 1).replace(",", "")
         row = [f'"{label}"']
-        row += [f"{x:.6g}" for x in (u[:3] if u else (0, 0, 0))]
-        row += [f"{x:.6g}" for x in (p[:3] if p else (0, 0, 0))]
+        row += [f"{x:.6g}" for x in u[:3]] if u else ["?"] * 3
+        row += [f"{x:.6g}" if x > 0 else "?" for x in p[:3]] if p else ["?"] * 3
+        have_cpu = have_cpu or bool(p and p[0] > 0)
         lines.append(" ".join(row))
     with open(dat, "w") as f:
         f.write("\n".join(lines) + "\n")
     png = os.path.join(chart_dir, f"{scenario}.png")
-    panels = 1 if scenario == "idle" or not cpu_unit else 2
+    panels = 2 if cpu_unit and have_cpu else 1
     script = f"""
 set terminal pngcairo size {560 * panels},420 font "sans,9"
+set datafile missing "?"
 set output "{png}"
 set style fill solid 0.6 border -1
 set boxwidth 0.7

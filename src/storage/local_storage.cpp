@@ -593,6 +593,8 @@ class LocalStorage final : public Storage {
         return fd.error();
       }
       if (auto ec = check_regular(fd->get(), nullptr)) return ec;
+      // The old content is gone already: abort(false) can only truncate back to empty, so the
+      // parent and name are not needed (they are for created files and temporaries).
       WriteState st;
       st.fd = std::move(*fd);
       st.parent = DirRef(root_);

@@ -297,6 +297,7 @@ private:
   }
 
   void count(Client& c) {
+    ++r_.all_transactions;
     if (!measuring_) return;
     ++r_.transactions;
     ++r_.per_scenario[static_cast<std::size_t>(c.kind)];
@@ -316,6 +317,7 @@ private:
         if (!c.counted_idle) {
           c.counted_idle = true;
           ++r_.transactions;
+          ++r_.all_transactions;
           r_.latency.record((now_ - c.t_start) / 1000);
         }
         start_more_idle();
@@ -578,6 +580,8 @@ private:
       }
       c.to_send -= static_cast<std::uint64_t>(n);
       c.sent += static_cast<std::uint64_t>(n);
+      c.deadline = now_ + timeout_;
+      r_.all_bytes += static_cast<std::uint64_t>(n);
       if (measuring_) r_.bytes += static_cast<std::uint64_t>(n);
     }
     close_data(c);  // end of file for the server
@@ -604,6 +608,7 @@ private:
     for (;;) {
       const ssize_t n = ::read(c.data, rx_.data(), rx_.size());
       if (n > 0) {
+        r_.all_bytes += static_cast<std::uint64_t>(n);
         if (measuring_) r_.bytes += static_cast<std::uint64_t>(n);
         c.deadline = now_ + timeout_;
         if (static_cast<std::size_t>(n) < rx_.size() && !drain) return;

@@ -46,6 +46,10 @@ struct Results {
   double elapsed = 0;  // seconds of measurement
   std::uint64_t transactions = 0;
   std::uint64_t bytes = 0;  // data bytes moved during the measurement
+  // Everything the run did, warm-up and end included: what a server's CPU time over the
+  // whole run divides by.
+  std::uint64_t all_transactions = 0;
+  std::uint64_t all_bytes = 0;
   Histogram latency;
   std::array<std::uint64_t, static_cast<std::size_t>(Fail::count_)> failures{};
   std::vector<std::string> failure_samples;  // first few failures, in words

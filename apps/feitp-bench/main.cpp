@@ -108,12 +108,12 @@ void report(const fb::Options& o, const fb::Results& r) {
         fmt::format(
             "{{\"scenario\": \"{}\", \"host\": \"{}\", \"port\": {}, \"clients\": {}, \"mode\": \"{}\", "
             "\"elapsed_s\": {:.3f}, \"transactions\": {}, \"rate_per_s\": {:.1f}, \"bytes\": {}, "
-            "\"mib_per_s\": {:.2f}, \"latency_us\": {{\"p50\": {}, \"p99\": {}, \"max\": {}}}, "
+            "\"mib_per_s\": {:.2f}, \"all_transactions\": {}, \"all_bytes\": {}, \"latency_us\": {{\"p50\": {}, \"p99\": {}, \"max\": {}}}, "
             "\"failures_total\": {}, \"failures\": {{{}}}, \"failure_samples\": [{}], "
             "\"uploads_checked\": {}, \"bench_cpu_s\": {{\"user\": {:.3f}, \"sys\": {:.3f}}}, "
             "\"bench_wall_s\": {:.3f}, \"bench_cpu_pct\": {:.1f}{}{}}}\n",
             o.scenario_name, json_escape(o.host), o.port, o.clients, o.pasv ? "pasv" : "epsv", r.elapsed,
-            r.transactions, rate, r.bytes, mib, r.latency.quantile(0.5), r.latency.quantile(0.99),
+            r.transactions, rate, r.bytes, mib, r.all_transactions, r.all_bytes, r.latency.quantile(0.5), r.latency.quantile(0.99),
             r.latency.max(), r.failures_total(), fails, samples, r.uploads_checked, r.cpu_user, r.cpu_sys,
             r.wall, cpu_pct, idle_json, per)
             .c_str(),

@@ -478,7 +478,7 @@ scenario_args() {
     list) echo "--clients $CLIENTS_STREAM --path listdir" ;;
     retr) echo "--clients $CLIENTS_STREAM --path big.bin" ;;
     stor) echo "--clients $CLIENTS_STREAM --size $STOR_SIZE" ;;
-    idle) echo "--clients $CLIENTS_IDLE --connect-batch 100" ;;
+    idle) echo "--clients $CLIENTS_IDLE --connect-batch 50 --timeout 60" ;;
   esac
 }
 
@@ -522,9 +522,10 @@ measure() {
   fi
   procs=$(server_processes)
   cpu0=$(server_cpu_us)
-  json=$dir/bench.json
+  mkdir -p "$RESULTS/json"
+  json=$RESULTS/json/r$round-$scenario-$server-$pin.json
   set +e
-  timeout --kill-after=5 $(( ${duration%.*} + 90 )) "${bench[@]}" >"$json" 2>"$dir/bench.err"
+  timeout --kill-after=5 $(( ${duration%.*} + 90 )) "${bench[@]}" >"$json" 2>"${json%.json}.err"
   rc=$?
   set -e
   cpu1=$(server_cpu_us)

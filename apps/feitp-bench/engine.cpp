@@ -740,7 +740,7 @@ Results Engine::run() {
   std::uint64_t t_measure = t0 + to_ns(o_.warmup);
   std::uint64_t t_end = idle ? UINT64_MAX : t_measure + to_ns(o_.duration);
   std::uint64_t idle_settle = 0;
-  const std::uint64_t idle_give_up = t0 + to_ns(std::max(60.0, o_.clients / 50.0));
+  const std::uint64_t idle_give_up = t0 + to_ns(std::max(60.0, o_.clients / 10.0));
   std::vector<int> idle_pids;
 
   if (idle) {

@@ -218,6 +218,10 @@ def main():
     md.append(f"- command: `{meta.get('command', 'bench/compare.sh').strip()}`")
     if meta.get("feitpd_note"):
         md.append(f"- note: {meta['feitpd_note']}")
+    f2 = [int(r["processes"]) for r in rows if r["server"] == "feitpd-2" and r["rc"] != "nostart"]
+    if f2 and max(f2) < 2:
+        md.append("- note: `feitpd --workers 2` ran as a single process in this build (the multi-process runtime "
+                  "was not in it yet), so its figures are one worker's.")
     md.append("")
     md.append("How to read it: *unpinned* lets the server and the generator share both cores (the rate a client sees); "
               "*pinned* puts the server on CPU 0 and the generator on CPU 1 and is the robust comparison: the server's "

@@ -330,6 +330,28 @@ def stor_bytes(ftp: ftplib.FTP, path: str, data: bytes, cmd: str = "STOR") -> st
     return ftp.storbinary(f"{cmd} {path}", io.BytesIO(data))
 
 
+def raw_stor(server: "Server", path: str, data: bytes, cmd: str = "STOR",
+             user: str | None = None, password: str | None = None) -> tuple[int, str]:
+    """Uploads over a bare connection and returns the final reply, even when the server
+    closes the data connection early (as it should on a full disk or a refusal)."""
+    with Raw(server) as r:
+        r.login(user, password)
+        assert r.cmd("TYPE I")[0] == 200
+        d = r.pasv()
+        r.send(f"{cmd} {path}")
+        code, text = r.reply()
+        if code not in (125, 150):
+            d.close()
+            return code, text
+        try:
+            for i in range(0, len(data), 1 << 16):
+                d.sendall(data[i:i + (1 << 16)])
+        except OSError:
+            pass
+        d.close()
+        return r.reply()
+
+
 def code_of(exc_or_resp) -> int:
     s = str(exc_or_resp.args[0]) if isinstance(exc_or_resp, Exception) else str(exc_or_resp)
     return int(s[:3])

@@ -500,7 +500,12 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
     }
     co_await flush();
     t.started = Clock::now();
-    ec = t.kind == Transfer::Kind::stor ? co_await receive_data(t) : co_await send_data(t);
+    // (Not a conditional expression: GCC 12 miscompiles co_await inside ?:.)
+    if (t.kind == Transfer::Kind::stor) {
+      ec = co_await receive_data(t);
+    } else {
+      ec = co_await send_data(t);
+    }
     if (!ec && t.data.is_open()) {
       std::error_code ignored;
       t.data.shutdown(asio::socket_base::shutdown_send, ignored);

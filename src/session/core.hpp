@@ -102,6 +102,10 @@ struct ServerCore {
   bool stopping = false;
   std::chrono::steady_clock::time_point drain_deadline{};
 
+  // Checks every session's deadline once a second (timeouts have 1 s resolution); one timer
+  // for the whole loop instead of one per session.
+  asio::awaitable<void> sweep_deadlines();
+
   // The pool for blocking user code; made on first use.
   asio::thread_pool& pool();
 

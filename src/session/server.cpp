@@ -72,6 +72,22 @@ ServerCore::~ServerCore() {
   if (pool_) pool_->join();
 }
 
+asio::awaitable<void> ServerCore::sweep_deadlines() {
+  asio::steady_timer tick(io);
+  std::vector<Session*> due;
+  while (!(stopping && sessions.empty())) {
+    tick.expires_after(std::chrono::seconds(1));
+    std::error_code ec;
+    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    const auto now = std::chrono::steady_clock::now();
+    // Copy first: expiring a session may end it, which changes the set.
+    due.assign(sessions.begin(), sessions.end());
+    for (auto* s : due) {
+      if (sessions.count(s)) s->check_deadline(now);
+    }
+  }
+}
+
 asio::thread_pool& ServerCore::pool() {
   if (!pool_) pool_ = std::make_unique<asio::thread_pool>(opts.blocking_threads ? opts.blocking_threads : 4);
   return *pool_;
@@ -236,6 +252,7 @@ void Server::run() {
   for (auto& acc : impl_->acceptors) {
     asio::co_spawn(core.io, impl_->accept_loop(acc), asio::detached);
   }
+  asio::co_spawn(core.io, core.sweep_deadlines(), asio::detached);
   core.io.run();
   // Let a later run() (after stop()) be an error-free no-op rather than a hang.
   core.io.restart();

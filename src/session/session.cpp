@@ -33,7 +33,6 @@ Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t i
       ctrl_(std::move(socket)),
       id_(id),
       lines_(core.opts.max_line),
-      timer_(core.io),
       mlst_facts_(proto::kDefaultFacts),
       pasv_(core.io),
       xfer_done_(core.io) {
@@ -70,7 +69,6 @@ asio::awaitable<void> Session::run() {
   admitted_ = true;
   login_deadline_ = after(core_.opts.login_timeout);
   touch();
-  asio::co_spawn(core_.io, [self]() { return self->watchdog(); }, asio::detached);
 
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_connect(*this); }); });
@@ -137,7 +135,7 @@ asio::awaitable<void> Session::run() {
 void Session::close_control() {
   closing_ = true;
   std::error_code ec;
-  timer_.cancel();
+  deadline_ = Clock::time_point::max();
   if (ctrl_.is_open()) {
     ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
     ctrl_.close(ec);
@@ -164,50 +162,33 @@ void Session::drain(bool after_transfer) {
 
 // --- timeouts -------------------------------------------------------------------------------
 
-void Session::set_deadline(Clock::time_point t) {
-  const bool sooner = t < deadline_;
-  deadline_ = t;
-  if (sooner) timer_.cancel();  // the watchdog re-arms for the nearer time
-}
-
 void Session::touch() {
   auto t = after(core_.opts.idle_timeout);
   if (!user_) t = std::min(t, login_deadline_);
-  set_deadline(t);
+  deadline_ = t;
 }
 
-asio::awaitable<void> Session::watchdog() {
-  auto self = shared_from_this();
-  while (!closing_) {
-    timer_.expires_at(deadline_);
+void Session::expire() {
+  deadline_ = Clock::time_point::max();
+  if (closing_) return;
+  if (phase_ == Phase::command) {
+    const bool login = !user_ && login_deadline_ <= Clock::now();
+    reply(421, login ? "Login timeout: closing control connection."
+                     : "Idle timeout: closing control connection.");
+    spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
     std::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (closing_) break;
-    if (Clock::now() < deadline_) continue;  // cancelled to re-arm, or the deadline moved
-    switch (phase_) {
-      case Phase::command: {
-        const bool login = !user_ && deadline_ == login_deadline_;
-        reply(421, login ? "Login timeout: closing control connection."
-                         : "Idle timeout: closing control connection.");
-        spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
-        std::error_code wec;
-        if (!writing_) asio::write(ctrl_, asio::buffer(out_), wec);
-        out_.clear();
-        std::error_code ignored;
-        ctrl_.shutdown(asio::socket_base::shutdown_both, ignored);
-        ctrl_.cancel(ignored);
-        closing_ = true;
-        break;
-      }
-      case Phase::accepting:
-      case Phase::transferring:
-        if (xfer_) {
-          xfer_->timed_out = true;
-          close_data_channel();
-        }
-        deadline_ = Clock::time_point::max();
-        break;
-    }
+    if (!writing_) asio::write(ctrl_, asio::buffer(out_), ec);
+    out_.clear();
+    ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
+    ctrl_.cancel(ec);
+    closing_ = true;
+    return;
+  }
+  // Waiting for the data connection, or no byte moved for too long: end the transfer (the
+  // transfer replies 425 or 426 and the session goes on).
+  if (xfer_) {
+    xfer_->timed_out = true;
+    close_data_channel();
   }
 }
 

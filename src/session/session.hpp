@@ -63,6 +63,12 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // Server stop: close now (421), or after the transfer in flight when `after_transfer`.
   void drain(bool after_transfer);
 
+  // Called by the loop's once-a-second sweep: acts on an expired deadline (idle or login
+  // timeout closes the session; an accept or stall timeout ends the transfer).
+  void check_deadline(Clock::time_point now) {
+    if (now >= deadline_) expire();
+  }
+
   // feitp::Session
   [[nodiscard]] std::uint64_t id() const override { return id_; }
   [[nodiscard]] std::string_view peer_address() const override { return peer_ip_; }
@@ -81,8 +87,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   enum class Phase : std::uint8_t { command, accepting, transferring };
 
   // --- control channel (session.cpp) ---
-  asio::awaitable<void> watchdog();
-  void set_deadline(Clock::time_point t);
+  void expire();
   void touch();  // a command arrived: restart the idle clock
   void reply(int code, std::string_view text);
   asio::awaitable<void> flush();
@@ -169,8 +174,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool quit_after_transfer_ = false;
   bool admitted_ = false;
 
-  // Deadlines (one timer serves idle, login, accept and stall timeouts).
-  asio::steady_timer timer_;
+  // One deadline serves the idle, login, accept and stall timeouts; the loop's sweep checks it.
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point login_deadline_ = Clock::time_point::max();
   Phase phase_ = Phase::command;

@@ -355,7 +355,7 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   xfer_ = std::move(t);
   xfer_done_.expires_at(Clock::time_point::max());
   phase_ = Phase::accepting;
-  set_deadline(after(core_.opts.data_accept_timeout));
+  deadline_ = after(core_.opts.data_accept_timeout);
   asio::co_spawn(core_.io, run_transfer(shared_from_this()), asio::detached);
 }
 

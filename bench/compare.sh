@@ -24,6 +24,7 @@ DURATION=10
 WARMUP=1
 QUICK=0
 KEEP=0
+NOTE=""
 PIN_MODES="unpinned pinned"
 ALL_SCENARIOS="seed session login list retr stor idle"
 ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
@@ -55,6 +56,7 @@ usage: bench/compare.sh [options]
   --build DIR         where bin/feitp-bench, bin/feitp-limit-responder, bin/feitpd are
                       (default $BUILD)
   --keep              keep the upload folders (default: removed after the last run)
+  --note TEXT         a sentence for the report (e.g. what else ran on the machine)
 Environment: CACHE (default \$BUILD/peers) holds unpacked peers, test data and results.
 EOF
 }
@@ -72,6 +74,7 @@ while [[ $# -gt 0 ]]; do
     --out) OUT=$2; shift 2 ;;
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --note) NOTE=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; usage; exit 2 ;;
   esac
@@ -106,7 +109,7 @@ WORK=$CACHE/work/$STAMP
 LOGS=$RESULTS/logs
 mkdir -p "$RESULTS" "$WORK" "$LOGS"
 TSV=$RESULTS/results.tsv
-printf 'round\tscenario\tserver\tpin\trc\ttransactions\trate\tmib_per_s\tp50_us\tp99_us\tmax_us\tfailures\tall_transactions\tall_bytes\tserver_cpu_us\tprocesses\tbench_cpu_pct\tkib_per_session\tfailure_kinds\n' >"$TSV"
+printf 'round\tscenario\tserver\tpin\trc\ttransactions\trate\tmib_per_s\tp50_us\tp99_us\tmax_us\tfailures\tall_transactions\tall_bytes\tserver_cpu_us\tprocesses\tbench_cpu_pct\tkib_per_session\tfailure_kinds\tload1\n' >"$TSV"
 CMDS=$RESULTS/commands.txt
 : >"$CMDS"
 
@@ -499,7 +502,7 @@ measure() {
   if ! wait_port "$port"; then
     log "$server did not start (log: $LOGS/$server.log)"
     stop_server
-    printf '%s\t%s\t%s\t%s\tnostart\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\tserver did not start\n' \
+    printf '%s\t%s\t%s\t%s\tnostart\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\tserver did not start\t-\n' \
       "$round" "$scenario" "$server" "$pin" >>"$TSV"
     return 0
   fi
@@ -521,6 +524,8 @@ measure() {
     { echo "$scenario $server $pin:"; echo "  server: $c1"; echo "  bench:  $c2"; } >>"$CMDS"
   fi
   procs=$(server_processes)
+  local load1
+  load1=$(cut -d' ' -f1 /proc/loadavg)
   cpu0=$(server_cpu_us)
   mkdir -p "$RESULTS/json"
   json=$RESULTS/json/r$round-$scenario-$server-$pin.json
@@ -534,13 +539,13 @@ measure() {
   [[ $procs_after -gt $procs ]] && procs=$procs_after
   stop_server
   [[ $scenario == stor ]] && rm -f "$home"/fb*_big_* 2>/dev/null   # a few big files, not a tree
-  /usr/bin/python3 - "$json" "$round" "$scenario" "$server" "$pin" "$rc" "$((cpu1 - cpu0))" "$procs" >>"$TSV" <<'EOF'
+  /usr/bin/python3 - "$json" "$round" "$scenario" "$server" "$pin" "$rc" "$((cpu1 - cpu0))" "$procs" "$load1" >>"$TSV" <<'EOF'
 import json, sys
-path, rnd, scen, srv, pin, rc, cpu, procs = sys.argv[1:]
+path, rnd, scen, srv, pin, rc, cpu, procs, load1 = sys.argv[1:]
 try:
     j = json.load(open(path))
 except Exception as e:  # no JSON: the generator died or timed out
-    print("\t".join([rnd, scen, srv, pin, rc] + ["0"] * 13 + [f"no result: {e}".replace("\t", " ")]))
+    print("\t".join([rnd, scen, srv, pin, rc] + ["0"] * 13 + [f"no result: {e}".replace("\t", " "), load1]))
     sys.exit(0)
 idle = j.get("idle", {})
 kinds = ",".join(f"{k}={v}" for k, v in j["failures"].items())
@@ -548,7 +553,7 @@ print("\t".join(str(x) for x in [
     rnd, scen, srv, pin, rc, j["transactions"], j["rate_per_s"], j["mib_per_s"],
     j["latency_us"]["p50"], j["latency_us"]["p99"], j["latency_us"]["max"], j["failures_total"],
     j["all_transactions"], j["all_bytes"], cpu, procs, j["bench_cpu_pct"],
-    idle.get("kib_per_session", 0), kinds or "-"]))
+    idle.get("kib_per_session", 0), kinds or "-", load1]))
 EOF
   log "$(tail -1 "$TSV" | awk -F'\t' '{printf "r%s %-7s %-11s %-8s rc=%s tx=%s rate=%s MiB/s=%s fail=%s cpu_us=%s procs=%s kib/s=%s", $1,$2,$3,$4,$5,$6,$7,$8,$12,$15,$16,$18}')"
 }
@@ -601,6 +606,7 @@ pyftpdlib=$(dpkg-query -W -f '${Version}' python3-pyftpdlib 2>/dev/null || echo 
 python=$(/usr/bin/python3 --version 2>&1)
 feitpd_note=$FEITPD_NOTE
 command=bench/compare.sh $ORIG_ARGS
+note=$NOTE
 clients=seed/session/login $CLIENTS_SMALL, list/retr/stor $CLIENTS_STREAM, idle $CLIENTS_IDLE
 EOF
 

@@ -107,15 +107,16 @@ def collect(rows):
     out = {}
     for r in rows:
         key = (r["scenario"], r["server"], r["pin"])
-        d = out.setdefault(key, {"prim": [], "cpu": [], "fail": 0, "bad": 0, "runs": 0, "kinds": set(), "procs": 0})
+        d = out.setdefault(key, {"prim": [], "cpu": [], "fail": 0, "bad": 0, "runs": 0, "kinds": {}, "procs": 0})
         d["runs"] += 1
         if r["rc"] == "nostart" or r["failure_kinds"].startswith("no result"):
             d["bad"] += 1
-            d["kinds"].add(r["failure_kinds"])
             continue
         d["fail"] += int(r["failures"])
         if r["failure_kinds"] != "-":
-            d["kinds"].update(r["failure_kinds"].split(","))
+            for kv in r["failure_kinds"].split(","):
+                k, _, v = kv.partition("=")
+                d["kinds"][k] = d["kinds"].get(k, 0) + int(v or 0)
         d["prim"].append(primary(r, r["scenario"]))
         d["cpu"].append(cpu_per_unit(r, r["scenario"]))
         d["procs"] = max(d["procs"], int(r["processes"]))
@@ -123,6 +124,10 @@ def collect(rows):
         d["prim_s"] = stats(d["prim"])
         d["cpu_s"] = stats(d["cpu"])
     return out
+
+
+def kinds_text(kinds):
+    return ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def ordered(servers):
@@ -215,7 +220,13 @@ def main():
                      ("python", "Python")]:
         if meta.get(k):
             md.append(f"- {label}: {meta[k]}")
+    loads = [float(r["load1"]) for r in rows if r.get("load1") not in (None, "", "-")]
+    if loads:
+        md.append(f"- 1-minute load average when each measurement started: {min(loads):.1f} to {max(loads):.1f} "
+                  f"(median {statistics.median(loads):.1f}; above 2 means other work shared this 2-core machine)")
     md.append(f"- command: `{meta.get('command', 'bench/compare.sh').strip()}`")
+    if meta.get("note"):
+        md.append(f"- note: {meta['note']}")
     if meta.get("feitpd_note"):
         md.append(f"- note: {meta['feitpd_note']}")
     f2 = [int(r["processes"]) for r in rows if r["server"] == "feitpd-2" and r["rc"] != "nostart"]
@@ -263,7 +274,7 @@ def main():
                 ratio = "-"
                 if ref and d["prim_s"] and ref[0] > 0 and not s.startswith("feitpd"):
                     ratio = f"{d['prim_s'][0] / ref[0]:.1f}x"
-                fails = str(d["fail"]) + (f" ({', '.join(sorted(d['kinds']))})" if d["kinds"] else "")
+                fails = str(d["fail"]) + (" (" + kinds_text(d["kinds"]) + ")" if d["kinds"] else "")
                 md.append(f"| {SERVER_TEXT.get(s, s)} | {fmt_stat(d['prim_s'])} | {d['procs']} | {fails} | {ratio} |")
         else:
             md.append(f"| server | {unit}, unpinned | {unit}, pinned | {cpu_unit}, pinned | {cpu_unit}, unpinned | "
@@ -284,8 +295,10 @@ def main():
                         r2 = f"{dp['cpu_s'][0] / ref_cpu[0]:.2f}x"
                 fails = du.get("fail", 0) + dp.get("fail", 0)
                 bad = du.get("bad", 0) + dp.get("bad", 0)
-                kinds = sorted(du.get("kinds", set()) | dp.get("kinds", set()))
-                ftxt = str(fails) + (f" ({', '.join(kinds)})" if kinds else "") + (f"; {bad} run(s) without result" if bad else "")
+                kinds = dict(du.get("kinds", {}))
+                for k, v in dp.get("kinds", {}).items():
+                    kinds[k] = kinds.get(k, 0) + v
+                ftxt = str(fails) + (" (" + kinds_text(kinds) + ")" if kinds else "") + (f"; {bad} run(s) without result" if bad else "")
                 md.append(f"| {SERVER_TEXT.get(s, s)} | {fmt_stat(du.get('prim_s'))} | {fmt_stat(dp.get('prim_s'))} | "
                           f"{fmt_stat(dp.get('cpu_s'))} | {fmt_stat(du.get('cpu_s'))} | {ftxt} | {r1} | {r2} |")
         md.append("")

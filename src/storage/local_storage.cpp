@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -716,26 +717,37 @@ Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& o
   if (options.root.empty() || options.root.find('\0') != std::string::npos) {
     return errno_code(EINVAL);
   }
-  if (options.create_root) {
+  // Logins are frequent: open the root first and create it only when it is missing.
+  int fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && options.create_root) {
     if (auto ec = make_dirs(options.root, static_cast<mode_t>(options.dir_mode & 07777))) {
       return ec;
     }
+    fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
-  const int fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno_code(errno);
   UniqueFd root(fd);
   bool use_openat2 = false;
   if (resolver == Resolver::automatic) {
-    open_how how{};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    const long probe = ::syscall(SYS_openat2, root.get(), ".", &how, sizeof how);
-    if (probe >= 0) {
-      ::close(static_cast<int>(probe));
-      use_openat2 = true;
-    } else if (errno != ENOSYS) {
-      return errno_code(errno);
+    // Whether the kernel has openat2 does not change while we run: ask it once per process.
+    static std::atomic<int> kernel_has_openat2{-1};
+    int known = kernel_has_openat2.load(std::memory_order_relaxed);
+    if (known < 0) {
+      open_how how{};
+      how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+      const long probe = ::syscall(SYS_openat2, root.get(), ".", &how, sizeof how);
+      if (probe >= 0) {
+        ::close(static_cast<int>(probe));
+        known = 1;
+      } else if (errno == ENOSYS) {
+        known = 0;
+      } else {
+        return errno_code(errno);
+      }
+      kernel_has_openat2.store(known, std::memory_order_relaxed);
     }
+    use_openat2 = known == 1;
   }
   return std::unique_ptr<Storage>(
       std::make_unique<LocalStorage>(std::move(root), use_openat2, options));

@@ -53,15 +53,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def passive_range(count: int = 40) -> tuple[int, int]:
-    """A random range of ports that are free right now (bounded number of tries)."""
+    """A random range of ports nobody listens on, below the kernel's ephemeral range (so
+    client-side TIME_WAIT sockets of busy neighbours do not collide with it). Bound number of
+    tries; SO_REUSEADDR as a listening server uses it."""
     rng = random.Random()
-    for _ in range(50):
-        lo = rng.randrange(40000, 60000 - count)
+    for _ in range(100):
+        lo = rng.randrange(10000, 32000 - count)
         ok = True
-        for p in range(lo, lo + count, 7):
+        for p in range(lo, lo + count, 5):
             with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", p))
+                    s.listen(1)
                 except OSError:
                     ok = False
                     break

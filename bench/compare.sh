@@ -23,7 +23,7 @@ RUNS=3
 DURATION=10
 WARMUP=1
 QUICK=0
-KEEP=0
+CLEAN=0
 NOTE=""
 PIN_MODES="unpinned pinned"
 ALL_SCENARIOS="seed session login list retr stor idle"
@@ -55,7 +55,9 @@ usage: bench/compare.sh [options]
   --out FILE          markdown to write (default docs/performance.md; --quick: \$CACHE/quick/)
   --build DIR         where bin/feitp-bench, bin/feitp-limit-responder, bin/feitpd are
                       (default $BUILD)
-  --keep              keep the upload folders (default: removed after the last run)
+  --clean             delete the upload folders of earlier runs ($CACHE/work) and exit; they are
+                      never deleted during a run: on ext4 without journal, creating files soon
+                      after deleting many is slow for minutes, and deleting them takes minutes
   --note TEXT         a sentence for the report (e.g. what else ran on the machine)
 Environment: CACHE (default \$BUILD/peers) holds unpacked peers, test data and results.
 EOF
@@ -73,7 +75,7 @@ while [[ $# -gt 0 ]]; do
       shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
-    --keep) KEEP=1; shift ;;
+    --clean) CLEAN=1; shift ;;
     --note) NOTE=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; usage; exit 2 ;;
@@ -92,6 +94,11 @@ for s in $SERVERS; do [[ " $ALL_SERVERS " == *" $s "* ]] || { echo "unknown serv
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "--runs: 1..50" >&2; exit 2; }
 [[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "--duration: seconds" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "compare.sh needs root (system user, cgroup, sysctl)" >&2; exit 2; }
+if [[ $CLEAN == 1 ]]; then
+  echo "deleting $CACHE/work (this can take minutes)" >&2
+  rm -rf "$CACHE/work"
+  exit 0
+fi
 
 BIN=$BUILD/bin
 BENCH=$BIN/feitp-bench
@@ -116,6 +123,7 @@ CMDS=$RESULTS/commands.txt
 # --- clean-up, whatever happens ---------------------------------------------------------------
 SERVER_PID=""
 SERVER_CG=""
+BENCH_PID=""
 RESERVED_SAVED=""
 PAM_CREATED=""
 CGROOT=""
@@ -123,13 +131,12 @@ USER_UNLOCKED=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  [[ -n $BENCH_PID ]] && kill -TERM "$BENCH_PID" 2>/dev/null
   stop_server || true
-  if [[ -n $RESERVED_SAVED ]]; then
-    printf '%s\n' "${RESERVED_SAVED#=}" >/proc/sys/net/ipv4/ip_local_reserved_ports || true
-  fi
+  [[ -n $RESERVED_SAVED ]] && unreserve_passive_range
   [[ -n $PAM_CREATED ]] && rm -f "$PAM_CREATED"
   [[ -n $USER_UNLOCKED ]] && usermod -p '!' -s /usr/sbin/nologin "$BENCH_USER" 2>/dev/null
-  if [[ -n $CGROOT && -d $CGROOT/feitp-compare-$$ ]]; then rmdir "$CGROOT/feitp-compare-$$" 2>/dev/null || true; fi
+  [[ -n $CGROOT ]] && remove_cgroups "$CGROOT/feitp-compare-$$"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -217,10 +224,8 @@ setup_user() {
   BENCH_GID=$(id -g "$BENCH_USER")
   # vsftpd checks passwords through PAM only: a service file of its own, removed on exit.
   local pam=/etc/pam.d/feitp-bench-vsftpd
-  if [[ ! -e $pam ]]; then
-    printf 'auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_permit.so\n' >"$pam"
-    PAM_CREATED=$pam
-  fi
+  printf 'auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_permit.so\n' >"$pam"
+  PAM_CREATED=$pam
 }
 
 DATA=$CACHE/data
@@ -242,21 +247,45 @@ setup_data() {
   chmod 644 "$DATA/big.bin"
 }
 
+# The reserved list without our range (idempotent: a run that died cannot leave it behind
+# for the next one to "restore").
+reserved_without_ours() {
+  tr ',' '\n' </proc/sys/net/ipv4/ip_local_reserved_ports | { grep -v -x -e "$PASV_MIN-$PASV_MAX" -e '' || true; } | paste -sd, -
+}
 reserve_passive_range() {
-  local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur
-  cur=$(cat "$f")
-  RESERVED_SAVED="=$cur"   # '=' marks "saved", even when empty
-  if [[ -n $cur ]]; then
-    printf '%s,%s-%s\n' "$cur" "$PASV_MIN" "$PASV_MAX" >"$f"
-  else
-    printf '%s-%s\n' "$PASV_MIN" "$PASV_MAX" >"$f"
-  fi
+  local others
+  others=$(reserved_without_ours)
+  RESERVED_SAVED=1
+  printf '%s\n' "${others:+$others,}$PASV_MIN-$PASV_MAX" >/proc/sys/net/ipv4/ip_local_reserved_ports
+}
+unreserve_passive_range() {
+  printf '%s\n' "$(reserved_without_ours)" >/proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null || true
+}
+
+remove_cgroups() {  # a cgroup and its children, once their processes are gone (bounded)
+  local top=$1 i d
+  [[ -d $top ]] || return 0
+  for i in $(seq 1 30); do
+    for d in "$top"/*/; do
+      [[ -d $d ]] || continue
+      [[ -f $d/cgroup.kill ]] && echo 1 >"$d/cgroup.kill" 2>/dev/null
+      rmdir "$d" 2>/dev/null
+    done
+    rmdir "$top" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "could not remove $top"
 }
 
 setup_cgroup() {
   if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then CGROOT=/sys/fs/cgroup
   elif [[ -f /sys/fs/cgroup/unified/cgroup.controllers ]]; then CGROOT=/sys/fs/cgroup/unified
   fi
+  local stale
+  for stale in "$CGROOT"/feitp-compare-*; do
+    [[ -n $CGROOT && -d $stale ]] || continue
+    kill -0 "${stale##*-}" 2>/dev/null || remove_cgroups "$stale"
+  done
   if [[ -n $CGROOT ]] && mkdir -p "$CGROOT/feitp-compare-$$" 2>/dev/null; then
     log "server CPU from cgroup v2 at $CGROOT/feitp-compare-$$"
   else
@@ -529,10 +558,14 @@ measure() {
   cpu0=$(server_cpu_us)
   mkdir -p "$RESULTS/json"
   json=$RESULTS/json/r$round-$scenario-$server-$pin.json
+  # In the background and waited for, so a signal to this script is handled at once.
+  timeout --kill-after=5 $(( ${duration%.*} + 90 )) "${bench[@]}" >"$json" 2>"${json%.json}.err" &
+  BENCH_PID=$!
   set +e
-  timeout --kill-after=5 $(( ${duration%.*} + 90 )) "${bench[@]}" >"$json" 2>"${json%.json}.err"
+  wait "$BENCH_PID"
   rc=$?
   set -e
+  BENCH_PID=""
   cpu1=$(server_cpu_us)
   local procs_after
   procs_after=$(server_processes)
@@ -625,7 +658,4 @@ done
 mkdir -p "$(dirname "$OUT")"
 /usr/bin/python3 "$ROOT/bench/report.py" --results "$RESULTS" --out "$OUT"
 log "wrote $OUT"
-if [[ $KEEP == 0 ]]; then
-  log "removing upload folders under $WORK"
-  rm -rf "$WORK"
-fi
+log "upload folders kept in $WORK: delete them (bench/compare.sh --clean) when no benchmark is about to run"

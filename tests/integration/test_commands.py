@@ -232,7 +232,8 @@ def test_hash(ftp, server, algo, fn):
     assert parts[1] == (algo or "SHA-256"), resp
     assert parts[2] == f"0-{len(data)}", resp
     assert parts[3].lower() == hashlib.new(fn, data).hexdigest(), resp
-    assert parts[4] == "h.bin", resp
+    # the name as sent, or its absolute form
+    assert parts[4] in ("h.bin", "/h.bin"), resp
 
 
 def test_opts_hash_query_and_bad(ftp):
@@ -322,8 +323,8 @@ def test_ipv6_epsv_2_and_pasv(start_server):
         code, text = r.cmd("EPSV 1")
         assert code == 522, text
         code, text = r.cmd("PASV")
-        # RFC 2428: PASV on IPv6 is refused or answered; never a broken 227 with an IPv4 lie
-        assert code in (227, 500, 501, 502, 522), text
+        # PASV cannot express an IPv6 address: refused, never a 227 with an IPv4 lie
+        assert 400 <= code <= 599, text
 
 
 def test_listen_on_two_addresses(start_server):

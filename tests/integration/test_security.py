@@ -114,7 +114,14 @@ def test_symlink_file_escape(ftp, server, outside):
     for name in ("abs-link", "rel-link", "passwd"):
         assert err_code(retr_bytes, ftp, name) == 550, name
     ftp.sendcmd("TYPE I")
-    assert err_code(ftp.sendcmd, "SIZE rel-link") == 550
+    for name in ("abs-link", "rel-link"):
+        # refused, or the link's own size: never the size of the file outside
+        try:
+            resp = ftp.sendcmd(f"SIZE {name}")
+            assert resp != "213 10", f"SIZE through an escaping symlink: {resp}"
+        except ftplib.Error as e:
+            assert str(e)[:3] == "550"
+    assert err_code(ftp.sendcmd, "HASH rel-link") == 550
     # writing through the link must not touch the target
     try:
         stor_bytes(ftp, "rel-link", b"overwritten")
@@ -133,6 +140,17 @@ def test_symlink_inside_root_works(ftp, server):
     (server.root / "real" / "f.txt").write_bytes(b"inside")
     os.symlink("real", server.root / "alias")
     assert retr_bytes(ftp, "alias/f.txt") == b"inside"
+
+
+def test_symlink_inside_root_size_matches_retr(ftp, server):
+    """SIZE/MLST of a symlink to a file inside the root report what RETR delivers (clients
+    resume from SIZE)."""
+    (server.root / "target.txt").write_bytes(b"0123456789" * 4)
+    os.symlink("target.txt", server.root / "alias.txt")
+    ftp.sendcmd("TYPE I")
+    data = retr_bytes(ftp, "alias.txt")
+    assert data == b"0123456789" * 4
+    assert ftp.sendcmd("SIZE alias.txt") == f"213 {len(data)}"
 
 
 def test_rename_onto_symlink_escape(ftp, server, outside):

@@ -19,6 +19,7 @@
 #include "feitp/auth.hpp"
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
+#include "runtime/master.hpp"
 
 #ifndef FEITP_VERSION
 #define FEITP_VERSION "0.0.0"
@@ -146,9 +147,24 @@ std::string apply_flags(const Flags& f, feitp::config::DaemonConfig& cfg) {
   return {};
 }
 
-// The one place that decides how the daemon runs. The multi-process runtime takes over here
-// when workers > 1; for now every configuration is served by one process.
-int run(const feitp::config::DaemonConfig& cfg) { return feitp::runtime::serve_single_process(cfg); }
+// The one place that decides how the daemon runs: workers = 1 serves in this process; any
+// other count (0 = one per core) runs the master, which re-reads the file and re-applies these
+// flags on SIGHUP.
+int run(const feitp::config::DaemonConfig& cfg, const Flags& f) {
+  if (cfg.workers == 1) return feitp::runtime::serve_single_process(cfg);
+  auto reload = [f]() -> feitp::config::LoadResult {
+    feitp::config::DaemonConfig next;
+    if (!f.config.empty()) {
+      auto loaded = feitp::config::load_config_file(f.config);
+      if (!loaded.config) return loaded;
+      next = std::move(*loaded.config);
+    }
+    if (auto problem = apply_flags(f, next); !problem.empty()) return {std::nullopt, problem};
+    if (auto problem = feitp::config::validate(next); !problem.empty()) return {std::nullopt, problem};
+    return {std::move(next), {}};
+  };
+  return feitp::runtime::serve_master(cfg, reload);
+}
 
 }  // namespace
 
@@ -220,5 +236,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-  return run(cfg);
+  return run(cfg, f);
 }

@@ -1,88 +1,26 @@
 // Single-process serving: the Server runs on the calling thread; a helper thread waits for the
-// stop signals on a signalfd (the signals are blocked everywhere else) and calls stop().
+// signals on a signalfd (they are blocked everywhere else) and calls stop(). Admission uses
+// the same shared-state code as the workers, with one column, so bans and per-user caps
+// behave the same in both modes.
 #include "runtime/daemon_server.hpp"
 
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
-#include <cstdint>
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
-#include <cstring>
 #include <exception>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "runtime/listeners.hpp"
+#include "runtime/privileges.hpp"
+#include "runtime/signals.hpp"
+
 namespace feitp::runtime {
-
-namespace {
-
-// A descriptor closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Blocks the stop signals in this thread (and the threads it starts) while alive.
-class BlockedSignals {
- public:
-  BlockedSignals() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGQUIT);
-    sigaddset(&set_, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-  }
-  BlockedSignals(const BlockedSignals&) = delete;
-  BlockedSignals& operator=(const BlockedSignals&) = delete;
-  ~BlockedSignals() {
-    // Drop any stop signal still pending before unblocking, so it does not kill the process.
-    timespec zero{};
-    while (sigtimedwait(&set_, nullptr, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  [[nodiscard]] const sigset_t& set() const { return set_; }
-
- private:
-  sigset_t set_{};
-  sigset_t old_{};
-};
-
-std::string join_addresses(const Options& o, const std::vector<std::uint16_t>& ports) {
-  std::string out;
-  for (std::size_t i = 0; i < o.listen.size(); ++i) {
-    std::string a = o.listen[i];
-    // Show the port the kernel chose for ":0".
-    if (i < ports.size()) {
-      auto colon = a.rfind(':');
-      if (colon != std::string::npos) a = a.substr(0, colon + 1) + std::to_string(ports[i]);
-    }
-    out.append(out.empty() ? "" : ", ").append(a);
-  }
-  return out;
-}
-
-}  // namespace
 
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   auto server = std::make_unique<Server>(cfg.server);
@@ -95,56 +33,109 @@ std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   return server;
 }
 
+std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
+  // Room for every connection's address four times over (so probes stay short and ban
+  // records fit beside them), within [4096, 65536] entries.
+  const std::uint64_t conns = cfg.server.max_connections ? cfg.server.max_connections : 16384;
+  const auto addresses = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(conns * 4, 4096, 65536));
+  const auto users = static_cast<std::uint32_t>(
+      std::clamp<std::uint64_t>(std::max<std::uint64_t>(conns, cfg.users.size() * 2), 1024, 65536));
+  return std::make_shared<SharedState>(slots, addresses, users);
+}
+
+std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, std::uint32_t slot,
+                                          const config::DaemonConfig& cfg) {
+  BanPolicy bans;
+  bans.after_failures = cfg.ban_after_failures;
+  bans.window = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ban_window);
+  bans.first_ban = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ban_time);
+  return std::make_shared<SharedAdmission>(std::move(state), slot, cfg.server.max_connections,
+                                           cfg.server.max_per_ip, bans);
+}
+
 int serve_single_process(const config::DaemonConfig& cfg) {
-  BlockedSignals blocked;  // before any thread exists, so every thread inherits the mask
-  Fd sigfd(::signalfd(-1, &blocked.set(), SFD_CLOEXEC));
-  Fd wake(::eventfd(0, EFD_CLOEXEC));
-  if (sigfd.get() < 0 || wake.get() < 0) {
-    std::fprintf(stderr, "feitpd: cannot watch signals: %s\n", std::strerror(errno));
+  std::unique_ptr<SignalWatcher> signals;
+  try {
+    signals = std::make_unique<SignalWatcher>(runtime_signals(false));  // before any thread
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "feitpd: %s\n", e.what());
     return 1;
+  }
+  if (auto problem = apply_open_files_limit(cfg.max_open_files); !problem.empty()) {
+    std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+    return 1;
+  }
+  std::optional<RunAs> run_as;
+  if (!cfg.run_as.empty()) {
+    std::string problem;
+    run_as = resolve_run_as(cfg.run_as, problem);
+    if (!run_as) {
+      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+      return 1;
+    }
+    if (::geteuid() != 0) {
+      spdlog::warn("server.run_as = \"{}\" ignored: not started as root", cfg.run_as);
+      run_as.reset();
+    }
+  } else if (::geteuid() == 0) {
+    spdlog::warn("running as root: set server.run_as to serve as an unprivileged user");
+  }
+  PidFile pid_file;
+  if (!cfg.pid_file.empty()) {
+    if (auto problem = pid_file.create(cfg.pid_file); !problem.empty()) {
+      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+      return 1;
+    }
   }
 
   std::unique_ptr<Server> server;
+  std::shared_ptr<SharedState> state;
   try {
+    state = make_shared_state(cfg, 1);
     server = make_server(cfg);
+    server->set_admission(make_admission(state, 0, cfg));
     server->bind();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "feitpd: %s\n", e.what());
     return 1;
   }
+  if (run_as) {
+    if (auto problem = drop_privileges(*run_as); !problem.empty()) {
+      std::fprintf(stderr, "feitpd: cannot switch to user %s: %s\n", run_as->name.c_str(), problem.c_str());
+      return 1;
+    }
+  }
 
-  const std::string where = join_addresses(cfg.server, server->ports());
+  const std::string where = describe_listeners(cfg.server.listen, server->ports());
   std::printf("feitpd listening on %s (single process, pid %d)\n", where.c_str(),
               static_cast<int>(::getpid()));
   std::fflush(stdout);
   spdlog::info("listening on {} (single process)", where);
 
+  LogReopener logs;
+  logs.attach(cfg.log.file);
   Server* srv = server.get();
   const auto grace = cfg.shutdown_grace;
-  std::thread watcher([srv, grace, &sigfd, &wake] {
-    int stops = 0;
-    for (;;) {
-      pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {wake.get(), POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return;
-      }
-      if ((fds[1].revents & POLLIN) != 0) return;  // run() has returned
-      if ((fds[0].revents & POLLIN) == 0) continue;
-      signalfd_siginfo si{};
-      if (::read(sigfd.get(), &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
-      if (si.ssi_signo == SIGHUP) {
-        spdlog::warn("SIGHUP: reloading is not available in single-process mode; ignored");
-        continue;
-      }
-      ++stops;
-      if (stops == 1) {
-        spdlog::info("signal {}: stopping (grace {} s)", si.ssi_signo, grace.count());
-        srv->stop(grace);
+  int stops = 0;
+  signals->start([srv, grace, &stops, &logs](int signo) {
+    if (signo == SIGUSR1) {
+      if (auto problem = logs.reopen(); !problem.empty()) {
+        spdlog::warn("log file not reopened: {}", problem);
       } else {
-        spdlog::info("signal {} again: closing every session now", si.ssi_signo);
-        srv->stop(std::chrono::seconds{0});
+        spdlog::info("log file reopened");
       }
+      return;
+    }
+    if (signo == SIGHUP) {
+      spdlog::warn("SIGHUP: reloading needs the master (workers != 1); ignored");
+      return;
+    }
+    if (++stops == 1) {
+      spdlog::info("signal {}: stopping (grace {} s)", signo, grace.count());
+      srv->stop(grace);
+    } else {
+      spdlog::info("signal {} again: closing every session now", signo);
+      srv->stop(std::chrono::seconds{0});
     }
   });
 
@@ -156,9 +147,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
     spdlog::error("server stopped: {}", e.what());
     code = 1;
   }
-  const std::uint64_t one = 1;
-  (void)!::write(wake.get(), &one, sizeof one);
-  watcher.join();
+  signals->stop();
   spdlog::info("stopped");
   return code;
 }

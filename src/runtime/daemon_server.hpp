@@ -1,11 +1,13 @@
-// The daemon's server in one process: build a feitp::Server from a DaemonConfig and run it until
-// SIGINT/SIGTERM. (The multi-process master, when workers > 1, lives beside this.)
+// The daemon's server: build a feitp::Server from a DaemonConfig, and serve it either in this
+// one process (workers = 1) or under a master with worker processes (master.hpp).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "config/config.hpp"
 #include "feitp/server.hpp"
+#include "runtime/shared_state.hpp"
 
 namespace feitp::runtime {
 
@@ -13,9 +15,17 @@ namespace feitp::runtime {
 // limits.max_sessions_per_user) and local storage rooted at each user's home.
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg);
 
+// The shared admission state sized for `cfg` with `slots` worker columns.
+std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots);
+// The Admission of the worker in `slot`: limits.max_connections and limits.max_per_ip
+// cluster-wide, bans from limits.ban_*.
+std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, std::uint32_t slot,
+                                          const config::DaemonConfig& cfg);
+
 // Binds, prints one line naming the addresses, serves until SIGINT/SIGTERM/SIGQUIT, then stops
-// with cfg.shutdown_grace (a second signal stops at once). Returns the process exit code:
-// 0 after a clean stop, 1 when binding fails (one line on stderr).
+// with cfg.shutdown_grace (a second signal stops at once); SIGUSR1 reopens the log file.
+// Applies max_open_files, pid_file and run_as (after binding) like the master does. Returns the
+// process exit code: 0 after a clean stop, 1 when starting fails (one line on stderr).
 int serve_single_process(const config::DaemonConfig& cfg);
 
 }  // namespace feitp::runtime

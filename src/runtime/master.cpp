@@ -1,0 +1,593 @@
+// The master: one thread, one poll loop over a signalfd and the workers' readiness pipes.
+// It never runs an event loop or a thread of its own, so fork() is always safe here.
+#include "runtime/master.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "obs/log.hpp"
+#include "runtime/daemon_server.hpp"
+#include "runtime/listeners.hpp"
+#include "runtime/notify.hpp"
+#include "runtime/privileges.hpp"
+#include "runtime/shared_state.hpp"
+#include "runtime/signals.hpp"
+#include "runtime/worker.hpp"
+
+namespace feitp::runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kQuickDeath{5000};        // dying sooner than this counts as a crash loop
+constexpr milliseconds kMaxBackoff{30000};
+constexpr milliseconds kReloadReadyTimeout{10000};
+constexpr milliseconds kKillAfterGrace{5000};    // SIGKILL this long after the grace period
+constexpr milliseconds kFastStopKill{3000};
+
+// The master's copy of one worker's sockets; closed when no generation uses it any more.
+struct OwnedSet {
+  explicit OwnedSet(ListenerSet s) : fds(std::move(s)) {}
+  ~OwnedSet() { close_listener_set(fds); }
+  OwnedSet(const OwnedSet&) = delete;
+  OwnedSet& operator=(const OwnedSet&) = delete;
+  ListenerSet fds;
+};
+
+struct Generation {
+  unsigned id = 0;
+  std::shared_ptr<const config::DaemonConfig> cfg;
+  unsigned workers = 0;
+  std::vector<std::shared_ptr<OwnedSet>> sets;  // index = worker number
+  std::vector<std::uint16_t> ports;
+  std::optional<RunAs> run_as;
+};
+
+struct Worker {
+  pid_t pid = 0;
+  unsigned index = 0;
+  std::uint32_t slot = 0;
+  std::shared_ptr<Generation> gen;
+  int ready_fd = -1;
+  bool ready = false;
+  bool draining = false;
+  Clock::time_point started;
+};
+
+// Respawn bookkeeping for one worker number of the current generation.
+struct Seat {
+  unsigned quick_deaths = 0;
+  bool pending = false;
+  Clock::time_point due;
+};
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = ::sigabbrev_np(sig);
+    return std::string("was killed by signal ") + std::to_string(sig) +
+           (name != nullptr ? std::string(" (SIG") + name + ")" : std::string()) +
+           (WCOREDUMP(status) ? ", core dumped" : "");
+  }
+  return "ended (status " + std::to_string(status) + ")";
+}
+
+long long ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<milliseconds>(b - a).count();
+}
+
+class Master {
+ public:
+  Master(const config::DaemonConfig& cfg, ConfigLoader reload) : reload_(std::move(reload)) {
+    current_ = std::make_shared<Generation>();
+    current_->cfg = std::make_shared<const config::DaemonConfig>(cfg);
+  }
+  int run();
+
+ private:
+  std::string prepare_generation(Generation& gen, const Generation* previous);
+  void spawn(const std::shared_ptr<Generation>& gen, unsigned index);
+  void reap();
+  void on_signal(int signo);
+  void reload();
+  void promote();
+  void abort_reload(const std::string& why);
+  void begin_stop(int signo);
+  void handle_ready(Worker& w);
+  void setup_master_logging(const config::LogConfig& log);
+  int poll_timeout(Clock::time_point now) const;
+
+  ConfigLoader reload_;
+  std::shared_ptr<Generation> current_;
+  std::shared_ptr<Generation> pending_;  // a reload waiting for its workers to be ready
+  Clock::time_point pending_deadline_;
+  std::vector<Seat> seats_;
+  std::map<pid_t, Worker> workers_;
+  std::vector<bool> slot_used_;
+  std::shared_ptr<SharedState> state_;
+  LogReopener logs_;
+  int log_fd_ = -1;
+  int sigfd_ = -1;
+  pid_t self_ = 0;
+  unsigned next_gen_ = 1;
+  bool announced_ready_ = false;
+  int stops_ = 0;
+  Clock::time_point kill_at_ = Clock::time_point::max();
+};
+
+// The master logs little and must never hold a logging thread across fork(): flush each line.
+void Master::setup_master_logging(const config::LogConfig& log) {
+  spdlog::flush_every(std::chrono::seconds{0});
+  spdlog::default_logger_raw()->flush_on(spdlog::level::trace);
+  logs_.attach(log.file);
+  log_fd_ = logs_.fd();  // the workers keep this descriptor open
+}
+
+std::string Master::prepare_generation(Generation& gen, const Generation* previous) {
+  const config::DaemonConfig& cfg = *gen.cfg;
+  gen.workers = worker_count(cfg);
+  gen.run_as.reset();
+  if (!cfg.run_as.empty()) {
+    std::string problem;
+    gen.run_as = resolve_run_as(cfg.run_as, problem);
+    if (!gen.run_as) return problem;
+    if (::geteuid() != 0) {
+      spdlog::warn("server.run_as = \"{}\" ignored: not started as root", cfg.run_as);
+      gen.run_as.reset();
+    }
+  }
+  try {
+    const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen;
+    if (same_addresses) gen.ports = previous->ports;
+    for (unsigned i = 0; i < gen.workers; ++i) {
+      if (same_addresses && i < previous->sets.size()) {
+        gen.sets.push_back(previous->sets[i]);  // the same sockets: nothing queued is lost
+        continue;
+      }
+      auto set = std::make_shared<OwnedSet>(bind_listener_set(cfg.server.listen, gen.ports));
+      if (gen.ports.empty()) gen.ports = listener_ports(set->fds);  // ":0" resolved once
+      gen.sets.push_back(std::move(set));
+    }
+  } catch (const std::exception& e) {
+    gen.sets.clear();
+    return e.what();
+  }
+  return {};
+}
+
+void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
+  auto free_slot = std::find(slot_used_.begin(), slot_used_.end(), false);
+  if (free_slot == slot_used_.end()) {
+    spdlog::warn("worker {}: no free worker slot in the shared state (draining workers hold them); "
+                 "retrying in 1 s", index);
+    if (gen == current_ && index < seats_.size()) {
+      seats_[index].pending = true;
+      seats_[index].due = Clock::now() + milliseconds{1000};
+    }
+    return;
+  }
+  const auto slot = static_cast<std::uint32_t>(free_slot - slot_used_.begin());
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+    spdlog::error("worker {}: cannot make its readiness pipe: {}", index, std::strerror(errno));
+    pipefd[0] = pipefd[1] = -1;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (pipefd[0] >= 0) ::close(pipefd[0]);
+    WorkerSpec spec;
+    spec.cfg = gen->cfg;
+    spec.listeners = gen->sets[index]->fds;
+    spec.state = state_;
+    spec.slot = slot;
+    spec.index = index;
+    spec.generation = gen->id;
+    spec.run_as = gen->run_as;
+    spec.ready_fd = pipefd[1];
+    spec.log_fd = log_fd_;
+    spec.master = self_;
+    worker_main(std::move(spec));
+  }
+  if (pipefd[1] >= 0) ::close(pipefd[1]);
+  if (pid < 0) {
+    spdlog::error("worker {}: fork failed: {}; retrying in 1 s", index, std::strerror(errno));
+    if (pipefd[0] >= 0) ::close(pipefd[0]);
+    if (gen == current_ && index < seats_.size()) {
+      seats_[index].pending = true;
+      seats_[index].due = Clock::now() + milliseconds{1000};
+    }
+    return;
+  }
+  *free_slot = true;
+  Worker w;
+  w.pid = pid;
+  w.index = index;
+  w.slot = slot;
+  w.gen = gen;
+  w.ready_fd = pipefd[0];
+  w.started = Clock::now();
+  workers_[pid] = std::move(w);
+}
+
+void Master::handle_ready(Worker& w) {
+  char c = 0;
+  const ssize_t n = ::read(w.ready_fd, &c, 1);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  ::close(w.ready_fd);
+  w.ready_fd = -1;
+  if (n == 1 && c == 'R') w.ready = true;  // else it died first: reap() tells
+}
+
+void Master::reap() {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    auto it = workers_.find(pid);
+    if (it == workers_.end()) continue;
+    Worker w = std::move(it->second);
+    workers_.erase(it);
+    if (w.ready_fd >= 0) ::close(w.ready_fd);
+    // Whatever the dead worker held (its connections, per-address and per-user counts) goes.
+    state_->clear_slot(w.slot);
+    slot_used_[w.slot] = false;
+    const auto now = Clock::now();
+    const long long lived = ms_between(w.started, now);
+    const std::string how = describe_status(status);
+
+    if (w.draining || stops_ > 0) {
+      spdlog::info("worker {} (pid {}, generation {}) {} after draining", w.index, pid, w.gen->id, how);
+      continue;
+    }
+    if (w.gen == pending_) {
+      abort_reload("new worker " + std::to_string(w.index) + " (pid " + std::to_string(pid) + ") " + how);
+      continue;
+    }
+    if (w.gen != current_ || w.index >= seats_.size()) continue;
+
+    Seat& seat = seats_[w.index];
+    const bool start_failed = WIFEXITED(status) && WEXITSTATUS(status) == kWorkerStartFailed;
+    milliseconds delay{0};
+    if (lived >= kQuickDeath.count() && !start_failed) {
+      seat.quick_deaths = 0;
+    } else {
+      ++seat.quick_deaths;
+      if (seat.quick_deaths > 1 || start_failed) {
+        delay = milliseconds{500};
+        for (unsigned k = 2; k < seat.quick_deaths && delay < kMaxBackoff; ++k) delay *= 2;
+        delay = std::min(delay, kMaxBackoff);
+      }
+    }
+    seat.pending = true;
+    seat.due = now + delay;
+    if (delay.count() == 0) {
+      spdlog::error("worker {} (pid {}) {} after {} ms; respawning it on the same socket now", w.index,
+                    pid, how, lived);
+    } else {
+      spdlog::error("worker {} (pid {}) {} after {} ms; it keeps dying at start-up ({} times in a row), "
+                    "respawning in {} ms (back-off)",
+                    w.index, pid, how, lived, seat.quick_deaths, delay.count());
+    }
+  }
+}
+
+void Master::abort_reload(const std::string& why) {
+  spdlog::error("reload failed: {}; keeping the running configuration (generation {})", why,
+                current_->id);
+  auto doomed = pending_;
+  pending_.reset();
+  for (auto& [pid, w] : workers_) {
+    if (w.gen == doomed) {
+      w.draining = true;
+      ::kill(pid, SIGTERM);
+    }
+  }
+  notify_systemd("READY=1\nSTATUS=reload failed: " + why);
+}
+
+void Master::reload() {
+  if (stops_ > 0) return;
+  if (pending_) {
+    spdlog::warn("SIGHUP: a reload is already in progress; ignored");
+    return;
+  }
+  notify_reloading();
+  spdlog::info("SIGHUP: reloading the configuration");
+  config::LoadResult loaded;
+  try {
+    loaded = reload_();
+  } catch (const std::exception& e) {
+    loaded.config.reset();
+    loaded.error = e.what();
+  }
+  if (!loaded.config) {
+    spdlog::error("reload failed: {}; keeping the running configuration (generation {})", loaded.error,
+                  current_->id);
+    notify_systemd("READY=1\nSTATUS=reload failed: " + loaded.error);
+    return;
+  }
+  auto gen = std::make_shared<Generation>();
+  gen->cfg = std::make_shared<const config::DaemonConfig>(std::move(*loaded.config));
+  const config::DaemonConfig& cfg = *gen->cfg;
+  const unsigned wanted = worker_count(cfg);
+  const auto free_slots = static_cast<unsigned>(std::count(slot_used_.begin(), slot_used_.end(), false));
+  std::string problem;
+  if (wanted > free_slots) {
+    problem = "workers = " + std::to_string(wanted) + " needs " + std::to_string(wanted) +
+              " free worker slots in the shared memory, " + std::to_string(free_slots) +
+              " are free (it was sized at start; restart feitpd to grow)";
+  }
+  if (problem.empty()) problem = apply_open_files_limit(cfg.max_open_files);
+  if (problem.empty()) problem = prepare_generation(*gen, current_.get());
+  if (!problem.empty()) {
+    spdlog::error("reload failed: {}; keeping the running configuration (generation {})", problem,
+                  current_->id);
+    notify_systemd("READY=1\nSTATUS=reload failed: " + problem);
+    return;
+  }
+  if (cfg.pid_file != current_->cfg->pid_file) {
+    spdlog::warn("server.pid_file changed: takes effect at the next start");
+  }
+  const auto& old_log = current_->cfg->log;
+  if (cfg.log.level != old_log.level || cfg.log.format != old_log.format || cfg.log.file != old_log.file) {
+    try {
+      obs::setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
+      setup_master_logging(cfg.log);
+    } catch (const std::exception& e) {
+      spdlog::error("reload: new log settings not applied ({}); keeping the old ones", e.what());
+      setup_master_logging(old_log);
+    }
+  }
+  gen->id = next_gen_++;
+  pending_ = gen;
+  pending_deadline_ = Clock::now() + kReloadReadyTimeout;
+  spdlog::info("reload: starting generation {} ({} workers on {})", gen->id, gen->workers,
+               describe_listeners(cfg.server.listen, gen->ports));
+  for (unsigned i = 0; i < gen->workers && pending_ == gen; ++i) spawn(gen, i);
+}
+
+void Master::promote() {
+  auto old = current_;
+  current_ = pending_;
+  pending_.reset();
+  seats_.assign(current_->workers, Seat{});
+  for (auto& [pid, w] : workers_) {
+    if (w.gen == old) {
+      w.draining = true;
+      ::kill(pid, SIGTERM);
+    }
+  }
+  // Sockets the new generation did not take over are closed here now; the old workers close
+  // their copies as they stop accepting.
+  old->sets.clear();
+  spdlog::info("reload done: generation {} serving with {} workers; generation {} draining "
+               "(grace {} s)",
+               current_->id, current_->workers, old->id, old->cfg->shutdown_grace.count());
+  notify_systemd("READY=1\nSTATUS=serving, generation " + std::to_string(current_->id));
+}
+
+void Master::begin_stop(int signo) {
+  ++stops_;
+  const auto now = Clock::now();
+  if (stops_ == 1) {
+    const auto grace = current_->cfg->shutdown_grace;
+    spdlog::info("signal {}: stopping: workers stop accepting and get {} s to finish transfers", signo,
+                 grace.count());
+    notify_systemd("STOPPING=1");
+    kill_at_ = now + grace + kKillAfterGrace;
+  } else {
+    spdlog::info("signal {} again: fast stop, closing every session now", signo);
+    kill_at_ = std::min(kill_at_, now + kFastStopKill);
+  }
+  for (auto& [pid, w] : workers_) {
+    w.draining = true;
+    ::kill(pid, SIGTERM);  // a worker's second SIGTERM is its fast stop
+  }
+  pending_.reset();
+  current_->sets.clear();  // nothing queues on a socket nobody will accept from
+  for (auto& s : seats_) s.pending = false;
+}
+
+void Master::on_signal(int signo) {
+  switch (signo) {
+    case SIGCHLD:
+      break;  // reap() runs after every wake-up
+    case SIGHUP:
+      reload();
+      break;
+    case SIGUSR1: {
+      if (auto problem = logs_.reopen(); !problem.empty()) {
+        spdlog::warn("log file not reopened: {}", problem);
+      } else {
+        spdlog::info("SIGUSR1: log files reopened");
+      }
+      for (auto& [pid, w] : workers_) ::kill(pid, SIGUSR1);
+      break;
+    }
+    default:
+      begin_stop(signo);
+  }
+}
+
+int Master::poll_timeout(Clock::time_point now) const {
+  auto next = Clock::time_point::max();
+  for (const auto& s : seats_) {
+    if (s.pending) next = std::min(next, s.due);
+  }
+  if (pending_) next = std::min(next, pending_deadline_);
+  next = std::min(next, kill_at_);
+  if (next == Clock::time_point::max()) return 1000;
+  return static_cast<int>(std::clamp<long long>(ms_between(now, next), 0, 1000));
+}
+
+int Master::run() {
+  self_ = ::getpid();
+  const config::DaemonConfig& cfg = *current_->cfg;
+  const sigset_t set = runtime_signals(true);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  sigfd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd_ < 0) {
+    std::fprintf(stderr, "feitpd: cannot watch signals: %s\n", std::strerror(errno));
+    return 1;
+  }
+  if (auto problem = apply_open_files_limit(cfg.max_open_files); !problem.empty()) {
+    std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+    return 1;
+  }
+  PidFile pid_file;
+  if (!cfg.pid_file.empty()) {
+    if (auto problem = pid_file.create(cfg.pid_file); !problem.empty()) {
+      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+      return 1;
+    }
+  }
+  setup_master_logging(cfg.log);
+  if (cfg.run_as.empty() && ::geteuid() == 0) {
+    spdlog::warn("workers run as root: set server.run_as to serve as an unprivileged user");
+  }
+
+  current_->id = next_gen_++;
+  if (auto problem = prepare_generation(*current_, nullptr); !problem.empty()) {
+    std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+    return 1;
+  }
+  // Room for the serving workers, one generation draining after a reload and one starting.
+  const std::uint32_t slots = std::max<std::uint32_t>(3 * current_->workers + 2, 4);
+  try {
+    state_ = make_shared_state(cfg, slots);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "feitpd: %s\n", e.what());
+    return 1;
+  }
+  slot_used_.assign(slots, false);
+  seats_.assign(current_->workers, Seat{});
+
+  const std::string where = describe_listeners(cfg.server.listen, current_->ports);
+  std::printf("feitpd listening on %s (master pid %d, %u workers)\n", where.c_str(),
+              static_cast<int>(self_), current_->workers);
+  std::fflush(stdout);
+  spdlog::info("master (pid {}) listening on {}; starting {} workers; shared state {} KiB for {} worker slots",
+               self_, where, current_->workers, state_->bytes() / 1024, slots);
+  for (unsigned i = 0; i < current_->workers; ++i) spawn(current_, i);
+
+  for (;;) {
+    reap();
+    auto now = Clock::now();
+    if (stops_ > 0 && workers_.empty()) break;
+    if (now >= kill_at_) {
+      for (auto& [pid, w] : workers_) {
+        spdlog::warn("worker {} (pid {}) still running after the grace period: SIGKILL", w.index, pid);
+        ::kill(pid, SIGKILL);
+      }
+      kill_at_ = now + milliseconds{1000};
+    }
+    if (pending_) {
+      bool all_ready = true;
+      unsigned count = 0;
+      for (const auto& [pid, w] : workers_) {
+        if (w.gen != pending_) continue;
+        ++count;
+        all_ready = all_ready && w.ready;
+      }
+      if (all_ready && count == pending_->workers) {
+        promote();
+      } else if (now >= pending_deadline_) {
+        abort_reload("the new workers were not ready within " +
+                     std::to_string(kReloadReadyTimeout.count() / 1000) + " s");
+      }
+    }
+    if (stops_ == 0) {
+      for (unsigned i = 0; i < seats_.size(); ++i) {
+        if (seats_[i].pending && now >= seats_[i].due) {
+          seats_[i].pending = false;
+          spawn(current_, i);
+        }
+      }
+      if (!announced_ready_) {
+        unsigned ready = 0;
+        for (const auto& [pid, w] : workers_) ready += (w.gen == current_ && w.ready) ? 1U : 0U;
+        if (ready == current_->workers) {
+          announced_ready_ = true;
+          spdlog::info("all {} workers serving", ready);
+          notify_systemd("READY=1\nMAINPID=" + std::to_string(self_) + "\nSTATUS=serving with " +
+                         std::to_string(ready) + " workers");
+        }
+      }
+    }
+
+    std::vector<pollfd> fds;
+    std::vector<pid_t> owners;
+    fds.push_back({sigfd_, POLLIN, 0});
+    owners.push_back(0);
+    for (const auto& [pid, w] : workers_) {
+      if (w.ready_fd < 0) continue;
+      fds.push_back({w.ready_fd, POLLIN, 0});
+      owners.push_back(pid);
+    }
+    const int n = ::poll(fds.data(), fds.size(), poll_timeout(Clock::now()));
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("master: poll failed: {}", std::strerror(errno));
+      break;
+    }
+    if (n <= 0) continue;
+    for (std::size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      auto it = workers_.find(owners[i]);
+      if (it != workers_.end() && it->second.ready_fd == fds[i].fd) handle_ready(it->second);
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
+      signalfd_siginfo si{};
+      while (::read(sigfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        on_signal(static_cast<int>(si.ssi_signo));
+      }
+    }
+  }
+
+  const Counters totals = state_->counters();
+  std::string summary;
+  for (std::size_t c = 0; c < kCounters; ++c) {
+    summary += (summary.empty() ? "" : ", ") + std::string(counter_name(static_cast<Counter>(c))) + " " +
+               std::to_string(totals[c]);
+  }
+  spdlog::info("stopped; totals: {}", summary);
+  ::close(sigfd_);
+  return 0;
+}
+
+}  // namespace
+
+unsigned worker_count(const config::DaemonConfig& cfg) {
+  if (cfg.workers != 0) return cfg.workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+int serve_master(const config::DaemonConfig& cfg, ConfigLoader reload) {
+  Master master(cfg, std::move(reload));
+  return master.run();
+}
+
+}  // namespace feitp::runtime

@@ -1,0 +1,49 @@
+// Process set-up that needs (or gives up) privileges: the run_as user, the open-files limit and
+// the PID file.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace feitp::runtime {
+
+struct RunAs {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+// Looks up `name` (passwd and group databases) in the master, before any fork. nullopt and
+// `error` set when the user does not exist or is root.
+std::optional<RunAs> resolve_run_as(const std::string& name, std::string& error);
+
+// setgroups + setgid + setuid, then checks that root cannot be regained. "" or what failed.
+std::string drop_privileges(const RunAs& who);
+
+// RLIMIT_NOFILE = n (soft and, if needed, hard). "" or a one-line error naming the limits.
+std::string apply_open_files_limit(std::uint64_t n);
+
+// A PID file held under an flock for the life of the process that wrote it.
+class PidFile {
+ public:
+  PidFile() = default;
+  ~PidFile();
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+  // "" or a one-line error ("already running" when another live process holds the lock).
+  std::string create(const std::string& path);
+  // Closes the descriptor without removing the file (in a forked worker).
+  void forget();
+  [[nodiscard]] int fd() const { return fd_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace feitp::runtime

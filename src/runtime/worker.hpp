@@ -1,0 +1,38 @@
+// One worker process: a feitp::Server on the listening sockets the master made, deciding
+// admission against the shared state in its own column, as an unprivileged user when told.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "runtime/listeners.hpp"
+#include "runtime/privileges.hpp"
+#include "runtime/shared_state.hpp"
+
+namespace feitp::runtime {
+
+struct WorkerSpec {
+  std::shared_ptr<const config::DaemonConfig> cfg;
+  ListenerSet listeners;             // this worker's sockets (the master keeps its own copies)
+  std::shared_ptr<SharedState> state;
+  std::uint32_t slot = 0;            // column in the shared state
+  unsigned index = 0;                // worker number within its generation
+  unsigned generation = 0;
+  std::optional<RunAs> run_as;       // drop to this user (when running as root)
+  int ready_fd = -1;                 // write end of the readiness pipe: one byte when serving
+  int log_fd = -1;                   // the log file's descriptor (kept open), -1 = stderr
+  pid_t master = 0;
+};
+
+// Runs in the child right after fork(); never returns (exits the process).
+[[noreturn]] void worker_main(WorkerSpec spec);
+
+// Exit codes a worker uses.
+inline constexpr int kWorkerStartFailed = 3;  // could not start serving (the master backs off)
+
+}  // namespace feitp::runtime

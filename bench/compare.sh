@@ -59,6 +59,10 @@ usage: bench/compare.sh [options]
                       never deleted during a run: on ext4 without journal, creating files soon
                       after deleting many is slow for minutes, and deleting them takes minutes
   --note TEXT         a sentence for the report (e.g. what else ran on the machine)
+  --clients N         clients for seed, session, login (default $CLIENTS_SMALL)
+  --stream-clients N  clients for list, retr, stor (default $CLIENTS_STREAM)
+  --idle-clients N    sessions held by idle (default $CLIENTS_IDLE; fork-per-session peers
+                      need a process each)
 Environment: CACHE (default \$BUILD/peers) holds unpacked peers, test data and results.
 EOF
 }
@@ -77,6 +81,9 @@ while [[ $# -gt 0 ]]; do
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
     --clean) CLEAN=1; shift ;;
     --note) NOTE=$2; shift 2 ;;
+    --clients) CLIENTS_SMALL=$2; shift 2 ;;
+    --stream-clients) CLIENTS_STREAM=$2; shift 2 ;;
+    --idle-clients) CLIENTS_IDLE=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; usage; exit 2 ;;
   esac
@@ -85,13 +92,16 @@ if [[ $QUICK == 1 ]]; then
   RUNS=1
   DURATION=2
   WARMUP=0.5
-  CLIENTS_IDLE=200
+  [[ $CLIENTS_IDLE == 1000 ]] && CLIENTS_IDLE=200
   [[ -z $OUT ]] && OUT=$CACHE/quick/performance.md
 fi
 [[ -z $OUT ]] && OUT=$ROOT/docs/performance.md
 for s in $SCENARIOS; do [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "unknown scenario $s" >&2; exit 2; }; done
 for s in $SERVERS; do [[ " $ALL_SERVERS " == *" $s "* ]] || { echo "unknown server $s" >&2; exit 2; }; done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "--runs: 1..50" >&2; exit 2; }
+for n in "$CLIENTS_SMALL" "$CLIENTS_STREAM" "$CLIENTS_IDLE"; do
+  [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 20000 ]] || { echo "client counts: 1..20000" >&2; exit 2; }
+done
 [[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "--duration: seconds" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "compare.sh needs root (system user, cgroup, sysctl)" >&2; exit 2; }
 if [[ $CLEAN == 1 ]]; then

@@ -783,7 +783,9 @@ Results Engine::run() {
     }
     if (idle && !stopping_ && !r_.idle.measured) {
       if (held_ == cl_.size() && idle_settle == 0) idle_settle = now_ + kSec;
-      if ((idle_settle != 0 && now_ >= idle_settle) || now_ >= idle_give_up) {
+      // Give up early when the server keeps refusing: every client failed several times.
+      const bool refusing = r_.failures_total() > 3ULL * cl_.size() + 100;
+      if ((idle_settle != 0 && now_ >= idle_settle) || now_ >= idle_give_up || refusing) {
         idle_pids = collect_pids(o_.pids, o_.pid_of);
         r_.idle.measured = true;
         r_.idle.sessions = held_;

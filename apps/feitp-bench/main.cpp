@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2ULL * o.clients + 64)
+  const unsigned long long fds_per_client = o.scenario == fb::Scenario::idle ? 1 : 2;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < fds_per_client * o.clients + 64)
     std::fprintf(stderr, "feitp-bench: warning: open-file limit %llu is low for %u clients\n",
                  static_cast<unsigned long long>(rl.rlim_cur), o.clients);
 

@@ -380,9 +380,7 @@ void Session::cmd_cwd(std::string_view arg) {
     reply(550, "Failed to change directory: no such directory.");
     return;
   }
-  bool dir = st->type == FileType::directory;
-  if (st->type == FileType::symlink) dir = storage_->list(*p).ok();  // a link to a directory
-  if (!dir) {
+  if (st->type != FileType::directory) {
     reply(550, "Failed to change directory: not a directory.");
     return;
   }

@@ -88,7 +88,8 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
     co_return;
   }
   if (verb == proto::Verb::HASH) {
-    reply(213, fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, *p));
+    // The path as the client gave it (draft-ietf-ftpext2-hash §3.1).
+    reply(213, fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, arg));
   } else {
     reply(250, **digest);
   }

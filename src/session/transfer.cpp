@@ -115,7 +115,7 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
       return;
     }
     if (!local_v4) {
-      reply(425, "PASV is not available over IPv6; use EPSV.");
+      reply(522, "Network protocol not supported: PASV cannot carry an IPv6 address; use EPSV.");
       return;
     }
   }

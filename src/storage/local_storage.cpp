@@ -316,6 +316,13 @@ class LocalStorage final : public Storage {
     auto dir = open_parent(p);
     if (!dir) return dir.error();
     if (::fstatat(dir->get(), p.name, &st, AT_SYMLINK_NOFOLLOW) != 0) return last_error();
+    if (S_ISLNK(st.st_mode)) {
+      // stat() describes what a link leads to (SIZE, MDTM, CWD, RETR agree), resolved beneath
+      // the root: a link that leads outside is refused like any escape. list() shows links.
+      auto target = open_beneath(p.rel.data(), O_PATH, 0);
+      if (!target) return target.error();
+      if (::fstat(target->get(), &st) != 0) return last_error();
+    }
     info.name = p.name;
     fill_info(info, st, dir->get(), p.name);
     return info;

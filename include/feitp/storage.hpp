@@ -86,8 +86,11 @@ class Storage {
   [[nodiscard]] virtual bool blocking() const { return false; }
   [[nodiscard]] virtual StorageCapabilities capabilities() const { return {}; }
 
+  // What the path leads to (a symlink is followed, beneath the root; one that leads outside is
+  // refused with EACCES).
   virtual Result<FileInfo> stat(std::string_view path) = 0;
-  // Entries of a directory, without "." and "..", in no particular order.
+  // Entries of a directory, without "." and "..", in no particular order; symlinks are listed
+  // as links (type symlink, link_target set).
   virtual Result<std::vector<FileInfo>> list(std::string_view path) = 0;
   virtual Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) = 0;
   virtual Result<std::unique_ptr<WriteFile>> open_write(std::string_view path, WriteMode mode,

@@ -1,5 +1,6 @@
 #include "net/endpoint.hpp"
 
+#include <cerrno>
 #include <charconv>
 #include <stdexcept>
 
@@ -96,7 +97,8 @@ std::error_code open_passive_listener(asio::ip::tcp::acceptor& acceptor,
       acceptor.non_blocking(true, ec);
       return {};
     }
-    if (ec != std::errc::address_in_use && ec != std::errc::address_not_available) break;
+    // Asio's error category does not compare equal to std::errc: test the errno value.
+    if (ec.value() != EADDRINUSE && ec.value() != EADDRNOTAVAIL) break;
   }
   std::error_code ignored;
   acceptor.close(ignored);

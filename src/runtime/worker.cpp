@@ -54,12 +54,11 @@ void publish_stats(SharedState& state, std::uint32_t slot, const Server& server)
 
 int serve(WorkerSpec& spec) {
   const config::DaemonConfig& cfg = *spec.cfg;
-  ::prctl(PR_SET_NAME, "feitpd-worker", 0, 0, 0);
-
   std::set<int> keep(spec.listeners.begin(), spec.listeners.end());
   if (spec.ready_fd >= 0) keep.insert(spec.ready_fd);
   if (spec.log_fd >= 0) keep.insert(spec.log_fd);
   close_inherited(keep);
+  ::prctl(PR_SET_NAME, "feitpd-worker", 0, 0, 0);
 
   // The master blocks its signals for its signalfd; this process watches its own.
   SignalWatcher signals(runtime_signals(false));

@@ -58,6 +58,14 @@ class WriteFile {
   // restored where the back-end can (atomic uploads).
   virtual void abort(bool keep_partial) = 0;
   [[nodiscard]] virtual int native_handle() const { return -1; }
+
+  // Two-phase end for uploads that a check (Hooks::check_upload) may still refuse after the
+  // bytes are stored. keep_previous(), called before commit(), asks the back-end to keep what
+  // the upload replaces; revert(), called after commit(), puts that back (or removes the new
+  // file when nothing was replaced). A back-end without it returns ENOTSUP from revert() and the
+  // server removes the file instead.
+  virtual void keep_previous() {}
+  virtual Status revert() { return std::errc::not_supported; }
 };
 
 enum class WriteMode : std::uint8_t {

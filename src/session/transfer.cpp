@@ -565,7 +565,11 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     core_.stats.bytes_in.fetch_add(t.bytes, std::memory_order_relaxed);
     if (ev.outcome == TransferOutcome::complete) {
       std::optional<Status> committed;
-      co_await maybe_offload(storage_blocking_, [&] { committed.emplace(t.writer->commit()); });
+      co_await maybe_offload(storage_blocking_, [&] {
+        // A check_upload hook may still refuse it: keep what it replaces until then.
+        if (!core_.hooks.empty()) t.writer->keep_previous();
+        committed.emplace(t.writer->commit());
+      });
       if (!*committed) {
         t.local_error = committed->error();
         ev.outcome = TransferOutcome::failed;
@@ -587,7 +591,9 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
         }
       });
       if (!verdict.proceeds()) {
-        co_await maybe_offload(storage_blocking_, [&] { (void)storage_->remove(t.path); });
+        co_await maybe_offload(storage_blocking_, [&] {
+          if (!t.writer->revert()) (void)storage_->remove(t.path);
+        });
         ev.outcome = TransferOutcome::refused;
         ev.error = verdict.text;
         code = verdict.code && verdict.code >= 400 ? verdict.code : 550;

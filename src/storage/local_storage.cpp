@@ -200,6 +200,7 @@ class LocalWriteFile final : public WriteFile {
   explicit LocalWriteFile(WriteState st) : s_(std::move(st)) {}
   ~LocalWriteFile() override {
     if (!done_) abort(true);
+    if (!backup_.empty()) ::unlinkat(s_.parent.get(), backup_.c_str(), 0);
   }
   LocalWriteFile(const LocalWriteFile&) = delete;
   LocalWriteFile& operator=(const LocalWriteFile&) = delete;
@@ -222,6 +223,9 @@ class LocalWriteFile final : public WriteFile {
   Status commit() override {
     if (done_) return errno_code(EBADF);
     done_ = true;
+    if (s_.temp.empty() && keep_previous_ && s_.start_size > 0) {
+      return {};  // keep the descriptor: revert() may still cut the file back
+    }
     const int close_err = s_.fd.close();
     if (s_.temp.empty()) {
       if (close_err != 0) return errno_code(close_err);
@@ -232,6 +236,11 @@ class LocalWriteFile final : public WriteFile {
       return errno_code(close_err);
     }
     const int dir = s_.parent.get();
+    if (keep_previous_ && !s_.exclusive) {
+      // A second name for the file about to be replaced, so revert() can bring it back.
+      std::string backup = temp_name();
+      if (::linkat(dir, s_.name.c_str(), dir, backup.c_str(), 0) == 0) backup_ = std::move(backup);
+    }
     int rc = ::renameat2(dir, s_.temp.c_str(), dir, s_.name.c_str(),
                          s_.exclusive ? RENAME_NOREPLACE : 0);
     if (rc != 0 && s_.exclusive && errno == EINVAL) {
@@ -279,9 +288,40 @@ class LocalWriteFile final : public WriteFile {
 
   [[nodiscard]] int native_handle() const override { return s_.fd.get(); }
 
+  void keep_previous() override { keep_previous_ = true; }
+
+  Status revert() override {
+    const int dir = s_.parent.get();
+    if (!backup_.empty()) {
+      // Atomic upload over an existing file: the previous version comes back.
+      const int rc = ::renameat(dir, backup_.c_str(), dir, s_.name.c_str());
+      const int e = errno;
+      backup_.clear();
+      if (rc != 0) return sys_error(e);
+      return {};
+    }
+    if (!s_.temp.empty() || s_.created) {
+      // A file this upload created: remove it.
+      if (::unlinkat(dir, s_.name.c_str(), 0) != 0 && errno != ENOENT) return sys_error(errno);
+      return {};
+    }
+    if (s_.start_size > 0 && s_.fd.get() >= 0) {
+      // Appended or resumed: cut back to the size it had before this upload.
+      const int rc = ::ftruncate(s_.fd.get(), s_.start_size);
+      const int e = errno;
+      s_.fd.reset();
+      if (rc != 0) return sys_error(e);
+      return {};
+    }
+    // Replaced in place: the old bytes are gone; the server removes the file by its path.
+    return errno_code(ENOTSUP);
+  }
+
  private:
   WriteState s_;
   bool done_ = false;
+  bool keep_previous_ = false;
+  std::string backup_;  // atomic commit: a link to the file the upload replaced
 };
 
 // --- The storage ----------------------------------------------------------------------------

@@ -422,6 +422,69 @@ TEST_P(LocalStorageTest, AtomicAbortKeepsPreviousContent) {
   EXPECT_TRUE(upload_temporaries(root()).empty());
 }
 
+TEST_P(LocalStorageTest, RevertAfterCommitRestoresThePreviousVersion) {
+  // Atomic: a refused upload over an existing file brings the old file back.
+  auto s = open_storage(true);
+  ::mkdir(at("sub").c_str(), 0755);
+  write_disk(at("sub/target"), "precious");
+  {
+    auto w = s->open_write("/sub/target", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("MZ new content")).ok());
+    (*w)->keep_previous();
+    ASSERT_TRUE((*w)->commit().ok());
+    EXPECT_EQ(read_disk(at("sub/target")), "MZ new content");
+    ASSERT_TRUE((*w)->revert().ok());
+    EXPECT_EQ(read_disk(at("sub/target")), "precious");
+  }
+  EXPECT_TRUE(upload_temporaries(at("sub")).empty());
+  // Atomic, nothing replaced: the new file goes.
+  {
+    auto w = s->open_write("/sub/fresh", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("x")).ok());
+    (*w)->keep_previous();
+    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->revert().ok());
+  }
+  EXPECT_FALSE(exists_disk(at("sub/fresh")));
+  // Accepted (no revert): the backup name does not outlive the upload.
+  {
+    auto w = s->open_write("/sub/target", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("v2")).ok());
+    (*w)->keep_previous();
+    ASSERT_TRUE((*w)->commit().ok());
+  }
+  EXPECT_EQ(read_disk(at("sub/target")), "v2");
+  EXPECT_TRUE(upload_temporaries(at("sub")).empty());
+}
+
+TEST_P(LocalStorageTest, RevertAfterCommitInPlace) {
+  // Non-atomic append: cut back to the previous size.
+  write_disk(at("log"), "first;");
+  {
+    auto w = s_->open_write("/log", WriteMode::append, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("second;")).ok());
+    (*w)->keep_previous();
+    ASSERT_TRUE((*w)->commit().ok());
+    EXPECT_EQ(read_disk(at("log")), "first;second;");
+    ASSERT_TRUE((*w)->revert().ok());
+  }
+  EXPECT_EQ(read_disk(at("log")), "first;");
+  // Non-atomic new file: removed.
+  {
+    auto w = s_->open_write("/new", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("x")).ok());
+    (*w)->keep_previous();
+    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->revert().ok());
+  }
+  EXPECT_FALSE(exists_disk(at("new")));
+}
+
 TEST_P(LocalStorageTest, AtomicExclusive) {
   auto s = open_storage(true);
   write_disk(at("taken"), "mine");

@@ -3,7 +3,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -40,24 +41,42 @@ LoginCache::LoginCache(std::size_t capacity, std::chrono::seconds ttl)
   if (RAND_bytes(hmac_key_.data(), static_cast<int>(hmac_key_.size())) != 1) {
     throw std::runtime_error("cannot get random bytes for the login cache key");
   }
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac != nullptr) {
+    mac_template_.reset(EVP_MAC_CTX_new(mac));
+    EVP_MAC_free(mac);  // the context keeps its own reference
+  }
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  if (!mac_template_ ||
+      EVP_MAC_init(mac_template_.get(), hmac_key_.data(), hmac_key_.size(), params) != 1) {
+    throw std::runtime_error("cannot set up HMAC-SHA256 for the login cache");
+  }
 }
 
 LoginCache::~LoginCache() { OPENSSL_cleanse(hmac_key_.data(), hmac_key_.size()); }
 
+void LoginCache::MacCtxFree::operator()(evp_mac_ctx_st* c) const { EVP_MAC_CTX_free(c); }
+
 LoginCache::Key LoginCache::key_for(std::string_view user, std::string_view password,
                                     std::string_view stored_hash) const {
-  std::string msg;
-  msg.reserve(user.size() + password.size() + stored_hash.size() + 2);
-  msg.append(user).push_back('\0');
-  msg.append(password).push_back('\0');
-  msg.append(stored_hash);
+  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_dup(mac_template_.get()));
+  if (!ctx) throw std::runtime_error("HMAC-SHA256 failed");
+  static constexpr unsigned char kSep = 0;
+  auto add = [&](std::string_view part) {
+    EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()), part.size());
+  };
+  add(user);
+  EVP_MAC_update(ctx.get(), &kSep, 1);
+  add(password);
+  EVP_MAC_update(ctx.get(), &kSep, 1);
+  add(stored_hash);
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int mac_len = 0;
-  const unsigned char* ok =
-      HMAC(EVP_sha256(), hmac_key_.data(), static_cast<int>(hmac_key_.size()),
-           reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac.data(), &mac_len);
-  OPENSSL_cleanse(msg.data(), msg.size());
-  if (ok == nullptr) throw std::runtime_error("HMAC-SHA256 failed");
+  std::size_t mac_len = 0;
+  if (EVP_MAC_final(ctx.get(), mac.data(), &mac_len, mac.size()) != 1) {
+    throw std::runtime_error("HMAC-SHA256 failed");
+  }
   return Key(reinterpret_cast<const char*>(mac.data()), mac_len);
 }
 

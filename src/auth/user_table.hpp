@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "feitp/auth.hpp"
+
+struct evp_mac_ctx_st;
 
 namespace feitp::auth {
 
@@ -42,6 +45,12 @@ class LoginCache {
   void evict_locked(Clock::time_point now);
 
   std::array<unsigned char, 32> hmac_key_{};
+  // HMAC-SHA256 keyed once; each lookup copies it (OpenSSL 3's one-shot HMAC() fetches the
+  // algorithm on every call, which cost more than the rest of a login).
+  struct MacCtxFree {
+    void operator()(evp_mac_ctx_st* c) const;
+  };
+  std::unique_ptr<evp_mac_ctx_st, MacCtxFree> mac_template_;
   std::size_t capacity_;
   std::chrono::seconds ttl_;
   mutable std::mutex mu_;

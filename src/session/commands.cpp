@@ -192,9 +192,16 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
   reply(530, "Login incorrect.");
 }
 
-void Session::logout() {
+asio::awaitable<void> Session::logout() {
+  if (!user_) co_return;
+  if (!core_.hooks.empty()) {
+    co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_logout(*this); }); });
+  }
+  forget_login();
+}
+
+void Session::forget_login() {
   if (!user_) return;
-  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_logout(*this); });
   if (counted_user_ && core_.admission) core_.admission->user_logout(user_->name);
   counted_user_ = false;
   user_.reset();
@@ -214,8 +221,8 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::ACCT:
       reply(202, "Command not implemented, superfluous at this site.");
       return;
-    case Verb::REIN:
-      logout();
+    case Verb::REIN:  // dispatch() has logged the user out already
+      forget_login();
       close_data_channel();
       data_mode_ = DataMode::none;
       user_given_ = false;

@@ -123,7 +123,7 @@ asio::awaitable<void> Session::run() {
     abort_transfer();
     co_await wait_transfer_done();
   }
-  logout();
+  co_await logout();
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_disconnect(*this); }); });
   }
@@ -306,13 +306,16 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       co_await cmd_pass(cmd.arg);
       co_return;
     case Verb::QUIT:
-      logout();
+      co_await logout();
       reply(221, "Goodbye.");
       closing_ = true;
       co_return;
     case Verb::ABOR:
       reply(225, "No transfer to abort.");
       co_return;
+    case Verb::REIN:
+      co_await logout();  // then the rest of REIN below, on the loop
+      break;
     case Verb::RETR:
     case Verb::STOR:
     case Verb::STOU:

@@ -109,7 +109,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void handle_sync(const proto::Command& cmd);
   asio::awaitable<void> cmd_pass(std::string_view arg);
   void cmd_user(std::string_view arg);
-  void logout();
+  // Ends the login: on_logout hooks (on the pool when they may block), then the state.
+  asio::awaitable<void> logout();
+  void forget_login();
   void cmd_cwd(std::string_view arg);
   void cmd_mkd(std::string_view arg);
   void cmd_rmd(std::string_view arg);

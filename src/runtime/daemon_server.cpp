@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "ext/program_hooks.hpp"
+#include "obs/xferlog.hpp"
 #include "runtime/listeners.hpp"
 #include "runtime/privileges.hpp"
 #include "runtime/signals.hpp"
@@ -30,6 +32,9 @@ std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   }
   server->set_authenticator(make_user_table_authenticator(std::move(users), cfg.anonymous));
   server->set_storage_factory(make_local_storage_factory(cfg.atomic_uploads, cfg.create_homes));
+  // [hooks] programs and the transfer log are Hooks like an embedder's own.
+  for (auto& h : ext::make_program_hooks(cfg.hooks)) server->add_hooks(std::move(h));
+  if (!cfg.log.xferlog.empty()) server->add_hooks(obs::make_xferlog_hooks(cfg.log.xferlog));
   return server;
 }
 

@@ -124,6 +124,12 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     co_return;
   }
   user_given_ = false;
+  // A ban can start while this connection is open (failures on other connections).
+  if (core_.admission && core_.admission->banned(peer_ip_)) {
+    reply(421, "Too many failed logins from your address, try again later.");
+    closing_ = true;
+    co_return;
+  }
   AuthResult result = AuthResult::failure("no authenticator configured");
   if (core_.auth) {
     const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, false};

@@ -122,7 +122,10 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
   for (;;) {
     std::error_code ec;
     auto sock = co_await acc.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (core.stopping || !acc.is_open()) co_return;
+    if (core.stopping || !acc.is_open()) {
+      if (!ec) refuse(sock, "Service closing, try again later.");
+      co_return;
+    }
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors or similar: back off briefly instead of spinning.

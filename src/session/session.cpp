@@ -307,6 +307,10 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       co_return;
     case Verb::QUIT:
       co_await logout();
+      // Free the connection slot before the client reads 221, so a client that reconnects at
+      // once is not refused by the per-address limit.
+      if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
+      admitted_ = false;
       reply(221, "Goodbye.");
       closing_ = true;
       co_return;

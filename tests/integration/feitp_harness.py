@@ -146,7 +146,10 @@ class Server:
                     s.connect((self.host, self.port))
                     banner = s.recv(512)
                     if banner.startswith(b"220"):
+                        # Wait for 221: the server frees this connection's slot before it
+                        # answers, so tests with max_per_ip = 1 start from zero.
                         s.sendall(b"QUIT\r\n")
+                        s.recv(512)
                         return
                     last_err = f"banner {banner!r}"
             except OSError as e:

@@ -494,9 +494,6 @@ def test_inline_hooks_run_on_the_event_loop(probe):
     assert not off, f"non-blocking hooks ran off the event loop: {off}"
 
 
-@pytest.mark.xfail(strict=True, reason="session defect: on_logout is called inline from "
-                   "Session::logout() (QUIT and teardown), on the event loop, even when a hook "
-                   "declares blocking()")
 def test_blocking_hooks_never_run_on_the_event_loop(start_probe):
     probe = start_probe("--blocking")
     drive_everything(probe)
@@ -505,14 +502,6 @@ def test_blocking_hooks_never_run_on_the_event_loop(start_probe):
                                         "on_file_received", "on_file_sent", "on_rename", "on_mkdir",
                                         "on_remove", "before_command", "check_upload", "on_disconnect"}
     on_loop = sorted({e["event"] for e in ev if e["on_loop"]})
-    assert not on_loop, f"blocking hooks ran on the event loop: {on_loop}"
-
-
-def test_blocking_hooks_other_than_logout_run_off_the_loop(start_probe):
-    """The part of the rule that holds today (see the xfail above for on_logout)."""
-    probe = start_probe("--blocking")
-    drive_everything(probe)
-    on_loop = sorted({e["event"] for e in probe.events() if e["on_loop"]} - {"on_logout"})
     assert not on_loop, f"blocking hooks ran on the event loop: {on_loop}"
 
 

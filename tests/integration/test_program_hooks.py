@@ -305,8 +305,6 @@ def test_xferlog_lines(tmp_path, probes):
     assert int(up.group(3)) >= 1  # whole seconds, at least 1
 
 
-@pytest.mark.xfail(reason="feitpd's make_server (src/runtime) does not add ext::make_program_hooks "
-                   "yet; remove this marker when it does", strict=False)
 def test_feitpd_runs_hook_programs(tmp_path, start_server):
     """The daemon itself: [hooks] from its config file (needs make_server to add the hooks)."""
     out = tmp_path / "env"

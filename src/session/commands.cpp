@@ -89,6 +89,12 @@ void Session::reply_storage_error(std::error_code ec, bool writing) {
   reply(451, "Requested action aborted: local error in processing.");
 }
 
+bool Session::done_or_reply(const Status& status) {
+  if (status) return true;
+  reply_storage_error(status.error());
+  return false;
+}
+
 std::optional<std::string> Session::path_arg(std::string_view arg) {
   auto p = proto::resolve_path(cwd_, arg);
   if (!p) reply(553, "File name not allowed.");
@@ -404,10 +410,7 @@ void Session::cmd_cwd(std::string_view arg) {
 void Session::cmd_mkd(std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('m', *p)) return;
-  if (auto s = storage_->mkdir(*p); !s) {
-    reply_storage_error(s.error());
-    return;
-  }
+  if (!done_or_reply(storage_->mkdir(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_mkdir(*this, *p); });
   reply(257, proto::quote_path(*p) + " created.");
 }
@@ -420,10 +423,7 @@ void Session::cmd_rmd(std::string_view arg) {
     return;
   }
   if (!allowed('d', *p)) return;
-  if (auto s = storage_->rmdir(*p); !s) {
-    reply_storage_error(s.error());
-    return;
-  }
+  if (!done_or_reply(storage_->rmdir(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Remove directory operation successful.");
 }
@@ -431,10 +431,7 @@ void Session::cmd_rmd(std::string_view arg) {
 void Session::cmd_dele(std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('d', *p)) return;
-  if (auto s = storage_->remove(*p); !s) {
-    reply_storage_error(s.error());
-    return;
-  }
+  if (!done_or_reply(storage_->remove(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Delete operation successful.");
 }
@@ -463,10 +460,7 @@ void Session::cmd_rnto(std::string_view arg) {
   rename_from_.clear();
   auto p = path_arg(arg);
   if (!p || !allowed('f', *p)) return;
-  if (auto s = storage_->rename(from, *p); !s) {
-    reply_storage_error(s.error());
-    return;
-  }
+  if (!done_or_reply(storage_->rename(from, *p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_rename(*this, from, *p); });
   reply(250, "Rename successful.");
 }
@@ -514,10 +508,7 @@ void Session::cmd_mfmt(std::string_view arg) {
     reply(502, "Command not implemented for this storage.");
     return;
   }
-  if (auto s = storage_->set_mtime(*p, *t); !s) {
-    reply_storage_error(s.error());
-    return;
-  }
+  if (!done_or_reply(storage_->set_mtime(*p, *t))) return;
   reply(213, fmt::format("Modify={}; {}", proto::format_time_val(*t), *p));
 }
 
@@ -627,10 +618,7 @@ void Session::cmd_site(std::string_view arg) {
       reply(502, "Command not implemented for this storage.");
       return;
     }
-    if (auto s = storage_->chmod(*p, mode); !s) {
-      reply_storage_error(s.error());
-      return;
-    }
+    if (!done_or_reply(storage_->chmod(*p, mode))) return;
     reply(200, "SITE CHMOD command successful.");
     return;
   }

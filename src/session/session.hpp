@@ -134,6 +134,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::optional<std::string> path_arg(std::string_view arg);
   bool allowed(char letter, std::string_view path);
   void reply_storage_error(std::error_code ec, bool writing = false);
+  // True when a storage action succeeded; otherwise replies with its error.
+  bool done_or_reply(const Status& status);
 
   // --- data channel and transfers (transfer.cpp) ---
   void cmd_port(std::string_view arg, bool extended);

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <unordered_map>
+#include <mutex>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -329,11 +331,16 @@ class LocalWriteFile final : public WriteFile {
 class LocalStorage final : public Storage {
  public:
   LocalStorage(UniqueFd root, bool use_openat2, const LocalStorageOptions& o)
-      : root_(std::make_shared<const UniqueFd>(std::move(root))),
+      : LocalStorage(std::make_shared<const UniqueFd>(std::move(root)), use_openat2, o) {}
+  LocalStorage(std::shared_ptr<const UniqueFd> root, bool use_openat2, const LocalStorageOptions& o)
+      : root_(std::move(root)),
         use_openat2_(use_openat2),
         atomic_(o.atomic_uploads),
         file_mode_(static_cast<mode_t>(o.file_mode & 0777)),
         dir_mode_(static_cast<mode_t>(o.dir_mode & 07777)) {}
+
+  [[nodiscard]] const std::shared_ptr<const UniqueFd>& root_fd() const { return root_; }
+  [[nodiscard]] bool uses_openat2() const { return use_openat2_; }
 
   [[nodiscard]] StorageCapabilities capabilities() const override {
     StorageCapabilities c;
@@ -741,6 +748,9 @@ std::error_code make_dirs(const std::string& path, mode_t mode) {
   return {};
 }
 
+// Sessions of the same home share one root descriptor: a login costs no open() while another
+// session of that home is open, and 10,000 sessions need 10,000 descriptors, not 20,000. (A
+// home replaced on disk while sessions of it are open is seen by logins after they all end.)
 class LocalStorageFactory final : public StorageFactory {
  public:
   LocalStorageFactory(bool atomic, bool create_root) : atomic_(atomic), create_root_(create_root) {}
@@ -749,12 +759,34 @@ class LocalStorageFactory final : public StorageFactory {
     o.root = user.home;
     o.atomic_uploads = atomic_;
     o.create_root = create_root_;
-    return feitp::make_local_storage(o);
+    std::lock_guard lock(mu_);
+    if (auto it = roots_.find(user.home); it != roots_.end()) {
+      if (auto root = it->second.fd.lock()) {
+        return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(root), it->second.openat2, o));
+      }
+    }
+    auto made = feitp::make_local_storage(o);
+    if (made) {
+      const auto* local = static_cast<const LocalStorage*>(made->get());
+      if (roots_.size() >= 4096) prune();
+      roots_[user.home] = Entry{local->root_fd(), local->uses_openat2()};
+    }
+    return made;
   }
 
  private:
+  struct Entry {
+    std::weak_ptr<const UniqueFd> fd;
+    bool openat2 = false;
+  };
+  void prune() {
+    std::erase_if(roots_, [](const auto& kv) { return kv.second.fd.expired(); });
+  }
+
   bool atomic_;
   bool create_root_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> roots_;
 };
 
 }  // namespace

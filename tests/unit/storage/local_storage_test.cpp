@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <filesystem>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -704,4 +705,28 @@ TEST(LocalStorageFactory, RefusesAFileAsRoot) {
 }
 
 }  // namespace
+TEST(LocalStorageFactory, SessionsOfOneHomeShareOneRootDescriptor) {
+  TempDir t;
+  User u;
+  u.home = t / "home";
+  ASSERT_EQ(::mkdir(u.home.c_str(), 0755), 0);
+  auto factory = make_local_storage_factory(false, false);
+  auto open_fds = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto before = open_fds();
+  std::vector<std::unique_ptr<Storage>> sessions;
+  for (int i = 0; i < 50; ++i) {
+    auto s = factory->create(u);
+    ASSERT_TRUE(s.ok());
+    sessions.push_back(std::move(*s));
+  }
+  EXPECT_EQ(open_fds() - before, 1);  // one root descriptor for 50 sessions
+  ASSERT_TRUE(put(*sessions[7], "/shared.txt", "one tree").ok());
+  EXPECT_TRUE(sessions[42]->stat("/shared.txt").ok());
+  sessions.clear();
+  EXPECT_EQ(open_fds(), before);  // released with the last session
+}
+
 }  // namespace feitp::test

@@ -191,7 +191,9 @@ std::string check_permissions(const Permissions& p) { return Permissions::valida
 
 }  // namespace
 
-std::string validate(const DaemonConfig& cfg) {
+std::string validate(const DaemonConfig& cfg) { return validate(cfg, true); }
+
+std::string validate(const DaemonConfig& cfg, bool require_login) {
   auto fail = [&](std::string_view key, const std::string& problem) {
     std::string out;
     if (!cfg.source.empty()) out = cfg.source + ": ";
@@ -286,7 +288,7 @@ std::string validate(const DaemonConfig& cfg) {
     if (auto p = check_home(u.home); !p.empty()) return fail(key + ".home", p);
     if (auto p = check_permissions(u.permissions); !p.empty()) return fail(key + ".permissions", p);
   }
-  if (cfg.users.empty() && !cfg.anonymous) {
+  if (require_login && cfg.users.empty() && !cfg.anonymous) {
     return fail("users", "no one can log in: add a [users.NAME] table or enable [anonymous]");
   }
   return {};

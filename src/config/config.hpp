@@ -63,6 +63,10 @@ LoadResult load_config_file(const std::string& path);
 
 // Checks a config built or changed in code (after command-line overrides): "" or the problem.
 std::string validate(const DaemonConfig& cfg);
+// The same; require_login = false skips "no one can log in", for a file whose users may come
+// from the command line (--user, --anonymous): parse_config() uses it, and feitpd validates
+// again after applying its flags.
+std::string validate(const DaemonConfig& cfg, bool require_login);
 
 // --- Helpers shared with the command line (feitpd's flags use the same rules) -------------
 

@@ -419,7 +419,7 @@ LoadResult parse_config(std::string_view toml_text, std::string_view source) {
     result.error = src + ": " + one_line(p.text);
     return result;
   }
-  if (std::string problem = validate(cfg); !problem.empty()) {
+  if (std::string problem = validate(cfg, /*require_login=*/false); !problem.empty()) {
     result.error = one_line(problem);
     return result;
   }

@@ -182,3 +182,17 @@ def test_flags_override_file(start_server):
     s.close()
     a.quit()
     assert line[:3] in ("421", "530") and "too many connections" in line.lower(), line
+
+
+def test_users_may_come_from_the_command_line(tmp_path):
+    """A file without [users] is refused alone, and accepted when --user supplies one."""
+    path = tmp_path / "no-users.toml"
+    path.write_text('[server]\nbanner = "from the file"\n')
+    alone = run([str(feitpd_binary()), "--check", "--config", str(path)], timeout=30)
+    assert alone.returncode == 1
+    assert "users: no one can log in" in alone.stdout + alone.stderr
+    root = tmp_path / "root"
+    root.mkdir()
+    with_user = run([str(feitpd_binary()), "--check", "--config", str(path),
+                     "--user", "cli:cli-pw", "--root", str(root)], timeout=30)
+    assert with_user.returncode == 0, with_user.stdout + with_user.stderr

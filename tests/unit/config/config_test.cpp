@@ -269,11 +269,16 @@ TEST(ConfigErrors, UsersAndHomes) {
   EXPECT_EQ(error_of("[users.\"al ice\"]\npassword_hash = \"" + kHash + "\"\nhome = \"/srv\"\n"),
             "feitpd.toml: users.\"al ice\": user names may hold letters, digits and . _ - @ + (1 to 64 "
             "characters)");
-  EXPECT_EQ(error_of("[server]\nbanner = \"x\"\n"),
+  // A file with no users parses (they may come from --user); validate() then refuses it.
+  auto no_users = parse_config("[server]\nbanner = \"x\"\n", "feitpd.toml");
+  ASSERT_TRUE(no_users.config.has_value()) << no_users.error;
+  EXPECT_EQ(validate(*no_users.config),
             "feitpd.toml: users: no one can log in: add a [users.NAME] table or enable [anonymous]");
   EXPECT_EQ(error_of("[anonymous]\nenabled = true\n"),
             "feitpd.toml: anonymous.home: is required when anonymous login is enabled");
-  EXPECT_EQ(error_of("[anonymous]\nenabled = false\nhome = \"/srv\"\n"),
+  auto anon_off = parse_config("[anonymous]\nenabled = false\nhome = \"/srv\"\n", "feitpd.toml");
+  ASSERT_TRUE(anon_off.config.has_value()) << anon_off.error;
+  EXPECT_EQ(validate(*anon_off.config),
             "feitpd.toml: users: no one can log in: add a [users.NAME] table or enable [anonymous]");
 }
 

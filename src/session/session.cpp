@@ -148,15 +148,19 @@ void Session::drain(bool after_transfer) {
     quit_after_transfer_ = true;
     return;
   }
-  reply(421, "Server shutting down, closing control connection.");
-  // Best effort, without waiting: the socket is non-blocking.
+  if (xfer_) abort_transfer();
+  hang_up("Server shutting down, closing control connection.");
+}
+
+void Session::hang_up(std::string_view text) {
+  reply(421, text);
+  // Best effort, without waiting: the socket is non-blocking. The read loop then sees the
+  // cancelled wait and tears the session down.
   std::error_code ec;
   if (!writing_) asio::write(ctrl_, asio::buffer(out_), ec);
   out_.clear();
-  if (xfer_) abort_transfer();
-  std::error_code ignored;
-  ctrl_.shutdown(asio::socket_base::shutdown_both, ignored);
-  ctrl_.cancel(ignored);
+  ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
+  ctrl_.cancel(ec);
   closing_ = true;
 }
 
@@ -173,15 +177,9 @@ void Session::expire() {
   if (closing_) return;
   if (phase_ == Phase::command) {
     const bool login = !user_ && login_deadline_ <= Clock::now();
-    reply(421, login ? "Login timeout: closing control connection."
-                     : "Idle timeout: closing control connection.");
     spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
-    std::error_code ec;
-    if (!writing_) asio::write(ctrl_, asio::buffer(out_), ec);
-    out_.clear();
-    ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
-    ctrl_.cancel(ec);
-    closing_ = true;
+    hang_up(login ? "Login timeout: closing control connection."
+                  : "Idle timeout: closing control connection.");
     return;
   }
   // Waiting for the data connection, or no byte moved for too long: end the transfer (the

@@ -92,6 +92,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void reply(int code, std::string_view text);
   asio::awaitable<void> flush();
   void close_control();
+  // Sends 421 with `text` without waiting and closes the control connection.
+  void hang_up(std::string_view text);
   asio::awaitable<void> handle_line(std::string_view line);
   asio::awaitable<void> dispatch(const proto::Command& cmd);
   asio::awaitable<bool> run_before_command(const proto::Command& cmd);

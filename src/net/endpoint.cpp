@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/io_context.hpp>
 
@@ -73,36 +74,62 @@ asio::ip::tcp::acceptor open_listener(asio::io_context& io, const asio::ip::tcp:
   return acc;
 }
 
-std::error_code open_passive_listener(asio::ip::tcp::acceptor& acceptor,
-                                      const asio::ip::address& local, std::uint16_t min,
-                                      std::uint16_t max, std::mt19937& rng) {
-  std::error_code ec;
-  const asio::ip::tcp::endpoint any_port(local, 0);
+int open_passive_socket(const asio::ip::address& local, std::uint16_t min, std::uint16_t max,
+                        std::mt19937& rng, std::uint16_t& port, std::error_code& ec) {
+  // Raw socket calls: the session accepts with accept4() as soon as the client has connected,
+  // so in the common case the listener never needs the event loop (no epoll registration, no
+  // FIONBIO ioctl); the port is known without getsockname() when it was picked here.
+  asio::ip::tcp::endpoint ep(local, 0);
   const bool ranged = min != 0 && max >= min;
   const unsigned span = ranged ? static_cast<unsigned>(max - min) + 1 : 1;
   // Random start, then walk the range: every port is tried at most once.
   const unsigned start = ranged ? std::uniform_int_distribution<unsigned>(0, span - 1)(rng) : 0;
-  const unsigned attempts = ranged ? span : 1;
-  for (unsigned i = 0; i < attempts; ++i) {
-    if (acceptor.is_open()) acceptor.close(ec);
-    acceptor.open(any_port.protocol(), ec);
-    if (ec) return ec;
-    // SO_REUSEADDR lets a port in TIME_WAIT from an earlier transfer be reused at once.
-    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    auto ep = any_port;
-    if (ranged) ep.port(static_cast<std::uint16_t>(min + (start + i) % span));
-    acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(1, ec);
-    if (!ec) {
-      acceptor.non_blocking(true, ec);
-      return {};
+  int fd = -1;
+  int err = 0;
+  for (unsigned i = 0; i < span; ++i) {
+    if (fd < 0) {
+      fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        err = errno;
+        break;
+      }
+      // SO_REUSEADDR lets a port in TIME_WAIT from an earlier transfer be reused at once.
+      const int on = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     }
-    // Asio's error category does not compare equal to std::errc: test the errno value.
-    if (ec.value() != EADDRINUSE && ec.value() != EADDRNOTAVAIL) break;
+    if (ranged) ep.port(static_cast<std::uint16_t>(min + (start + i) % span));
+    // A failed bind() leaves the socket unbound: the next port is tried on the same socket.
+    if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+      err = errno;
+      if (err != EADDRINUSE && err != EADDRNOTAVAIL) break;
+      continue;
+    }
+    if (::listen(fd, 1) == 0) {
+      err = 0;
+      break;
+    }
+    // listen() checks the port again, more strictly than bind() with SO_REUSEADDR; a bound
+    // socket cannot be bound again, so the next port needs a new one.
+    err = errno;
+    ::close(fd);
+    fd = -1;
+    if (err != EADDRINUSE) break;
   }
-  std::error_code ignored;
-  acceptor.close(ignored);
-  return ec ? ec : std::make_error_code(std::errc::address_in_use);
+  if (err == 0 && !ranged) {
+    asio::ip::tcp::endpoint bound;
+    socklen_t len = static_cast<socklen_t>(bound.capacity());
+    if (::getsockname(fd, bound.data(), &len) != 0) err = errno;
+    bound.resize(len);
+    ep = bound;
+  }
+  if (err != 0 || fd < 0) {
+    if (fd >= 0) ::close(fd);
+    ec = {err != 0 ? err : EADDRINUSE, std::system_category()};
+    return -1;
+  }
+  port = ep.port();
+  ec.clear();
+  return fd;
 }
 
 asio::ip::address unmapped(const asio::ip::address& a) {

@@ -21,11 +21,12 @@ asio::ip::tcp::acceptor open_listener(asio::io_context& io, const asio::ip::tcp:
                                       bool reuse_port, int backlog = 1024);
 
 // A passive-mode data listener on `local` (the control connection's local address) with a port
-// picked at random from [min, max] (0/0: kernel's choice). Never SO_REUSEPORT. Returns the
-// error of the last attempt when no port is free.
-std::error_code open_passive_listener(asio::ip::tcp::acceptor& acceptor,
-                                      const asio::ip::address& local, std::uint16_t min,
-                                      std::uint16_t max, std::mt19937& rng);
+// picked at random from [min, max] (0/0: kernel's choice): a raw non-blocking, close-on-exec
+// descriptor with SO_REUSEADDR, never SO_REUSEPORT, listening with a backlog of 1. A busy port
+// is retried on the same socket. On success returns the descriptor and sets `port`; on failure
+// returns -1 and sets `ec` to the error of the last attempt.
+int open_passive_socket(const asio::ip::address& local, std::uint16_t min, std::uint16_t max,
+                        std::mt19937& rng, std::uint16_t& port, std::error_code& ec);
 
 // Textual form of an address, IPv4-mapped IPv6 shown as IPv4.
 std::string address_text(const asio::ip::address& a);

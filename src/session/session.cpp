@@ -28,7 +28,8 @@ Clock::time_point after(std::chrono::seconds s) {
 }
 }  // namespace
 
-Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id)
+Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
+                 const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local)
     : core_(core),
       ctrl_(std::move(socket)),
       id_(id),
@@ -36,19 +37,13 @@ Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t i
       mlst_facts_(proto::kDefaultFacts),
       pasv_(core.io),
       xfer_done_(core.io) {
-  std::error_code ec;
-  auto peer = ctrl_.remote_endpoint(ec);
-  auto local = ctrl_.local_endpoint(ec);
   peer_addr_ = net::unmapped(peer.address());
   local_addr_ = local.address();
   peer_ip_ = peer_addr_.to_string();
   local_ip_ = net::address_text(local_addr_);
   peer_port_ = peer.port();
-  const int on = 1;
-  // Replies go out at once (no Nagle delay between 150 and 226), and urgent data (Telnet
-  // "synch" sent with ABOR) arrives in-band.
-  ::setsockopt(ctrl_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  ::setsockopt(ctrl_.native_handle(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+  // TCP_NODELAY and SO_OOBINLINE come from the listening socket (see Server::run).
+  std::error_code ec;
   ctrl_.non_blocking(true, ec);
   core_.sessions.insert(this);
   core_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
@@ -56,6 +51,7 @@ Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t i
 }
 
 Session::~Session() {
+  close_passive();
   // Whatever way the session ended (even by an exception in user code), its counts go.
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   if (counted_user_ && user_ && core_.admission) core_.admission->user_logout(user_->name);
@@ -136,10 +132,8 @@ void Session::close_control() {
   closing_ = true;
   std::error_code ec;
   deadline_ = Clock::time_point::max();
-  if (ctrl_.is_open()) {
-    ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
-    ctrl_.close(ec);
-  }
+  // close() alone sends the FIN (a shutdown() first would only cost a system call).
+  if (ctrl_.is_open()) ctrl_.close(ec);
   close_data_channel();
 }
 

@@ -52,7 +52,10 @@ struct Transfer {
 
 class Session final : public feitp::Session, public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id);
+  // `peer` and `local` are the control connection's addresses, as the accept loop knows them
+  // (so the session need not ask the kernel again).
+  Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
+          const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -155,6 +158,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void abort_transfer();
   void transfer_status();
   void close_data_channel();
+  void close_passive();
 
   // Hook helpers.
   template <class F>
@@ -208,6 +212,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // Data channel.
   enum class DataMode : std::uint8_t { none, passive, active };
   DataMode data_mode_ = DataMode::none;
+  // The passive listener: a raw descriptor (pasv_fd_), handed to pasv_ only when the transfer
+  // must wait for the client to connect; pasv_ then owns it.
+  int pasv_fd_ = -1;
   asio::ip::tcp::acceptor pasv_;
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;

@@ -1,10 +1,13 @@
 // The data channel (PORT/EPRT/PASV/EPSV) and transfers (RETR, STOR, STOU, APPE, LIST, NLST,
 // MLSD). A transfer runs as its own coroutine so the control connection stays readable; every
 // way it ends sends exactly one final reply and fires exactly one completion event.
+#include <cerrno>
 #include <ctime>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -37,9 +40,19 @@ Clock::time_point after(std::chrono::seconds s) {
 
 // --- data channel set-up ----------------------------------------------------------------------
 
+void Session::close_passive() {
+  std::error_code ec;
+  if (pasv_.is_open()) {
+    pasv_.close(ec);  // owns pasv_fd_; wakes a transfer waiting for the client to connect
+  } else if (pasv_fd_ >= 0) {
+    ::close(pasv_fd_);
+  }
+  pasv_fd_ = -1;
+}
+
 void Session::close_data_channel() {
   std::error_code ec;
-  if (pasv_.is_open()) pasv_.close(ec);
+  close_passive();
   if (xfer_ && xfer_->data.is_open()) {
     xfer_->data.shutdown(asio::socket_base::shutdown_both, ec);
     xfer_->data.close(ec);
@@ -77,7 +90,7 @@ void Session::cmd_port(std::string_view arg, bool extended) {
     reply(501, "Rejected data connection to a privileged port.");
     return;
   }
-  if (pasv_.is_open()) pasv_.close(ec);
+  close_passive();
   active_target_ = asio::ip::tcp::endpoint(addr, hp->port);
   data_mode_ = DataMode::active;
   reply(200, extended ? "EPRT command successful." : "PORT command successful. Consider using PASV.");
@@ -119,14 +132,16 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
       return;
     }
   }
-  if (auto ec = net::open_passive_listener(pasv_, local_addr_, core_.opts.passive_port_min,
-                                           core_.opts.passive_port_max, core_.rng)) {
+  close_passive();
+  std::uint16_t port = 0;
+  std::error_code ec;
+  pasv_fd_ = net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
+                                      core_.opts.passive_port_max, core_.rng, port, ec);
+  if (pasv_fd_ < 0) {
     spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
     reply(425, "Can't open passive connection: no port available.");
     return;
   }
-  std::error_code ec;
-  const auto port = pasv_.local_endpoint(ec).port();
   data_mode_ = DataMode::passive;
   if (extended) {
     reply(229, proto::epsv_reply_text(port));
@@ -335,7 +350,7 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   t->ascii = ascii_;
   bool ok = false;
   const bool offload = storage_blocking_ || core_.hooks_blocking;
-  co_await maybe_offload(offload, [&] {
+  auto prepare = [&] {
     switch (cmd.verb) {
       case Verb::RETR:
         ok = prepare_retr(*t, cmd.arg);
@@ -349,7 +364,12 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
         ok = prepare_listing(*t, cmd.verb, cmd.arg);
         break;
     }
-  });
+  };
+  if (offload) {
+    co_await session::offload(core_.pool(), prepare);
+  } else {
+    prepare();
+  }
   rest_ = 0;
   if (!ok) co_return;
   xfer_ = std::move(t);
@@ -364,20 +384,41 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
 asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
   std::error_code ec;
   if (data_mode_ == DataMode::passive) {
+    // Clients usually connect before they send the transfer command, so try accept4() at once;
+    // only when nobody is there yet does the listener join the event loop to wait.
     for (;;) {
-      co_await pasv_.async_accept(t.data, asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return ec;
-      auto remote = t.data.remote_endpoint(ec);
-      if (!ec && (core_.opts.allow_foreign_passive || net::unmapped(remote.address()) == peer_addr_)) {
+      if (pasv_fd_ < 0) co_return asio::error::operation_aborted;
+      asio::ip::tcp::endpoint remote;
+      socklen_t len = static_cast<socklen_t>(remote.capacity());
+      const int fd = ::accept4(pasv_fd_, remote.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        const int err = errno;
+        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
+          co_return std::error_code(err, std::system_category());
+        }
+        if (!pasv_.is_open()) {
+          pasv_.assign(local_addr_.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), pasv_fd_, ec);
+          if (ec) co_return ec;
+        }
+        co_await pasv_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return ec;  // closed by ABOR, a timeout or the session's end
+        continue;
+      }
+      remote.resize(len);
+      if (core_.opts.allow_foreign_passive || net::unmapped(remote.address()) == peer_addr_) {
+        t.data.assign(remote.protocol(), fd, ec);
+        if (ec) {
+          ::close(fd);
+          co_return ec;
+        }
         break;
       }
       // Someone else connected to this session's passive port: refuse them, keep waiting.
       spdlog::warn("session {}: refused data connection from {} (control peer is {})", id_,
-                   ec ? std::string("?") : net::address_text(remote.address()), peer_ip_);
-      t.data.close(ec);
-      t.data = asio::ip::tcp::socket(core_.io);
+                   net::address_text(remote.address()), peer_ip_);
+      ::close(fd);
     }
-    pasv_.close(ec);
+    close_passive();
   } else {
     t.data.open(active_target_.protocol(), ec);
     if (ec) co_return ec;
@@ -389,7 +430,6 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
     if (ec) co_return ec;
   }
   data_mode_ = DataMode::none;
-  t.data.non_blocking(true, ec);
   co_return std::error_code{};
 }
 
@@ -406,7 +446,13 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
   std::string converted;
   for (;;) {
     std::optional<Result<std::size_t>> r;
-    co_await maybe_offload(storage_blocking_, [&] { r.emplace(t.reader->read(buf)); });
+    // Inline unless the back-end may block (not through maybe_offload: no coroutine frame per
+    // chunk on the common path).
+    if (storage_blocking_) {
+      co_await offload(core_.pool(), [&] { r.emplace(t.reader->read(buf)); });
+    } else {
+      r.emplace(t.reader->read(buf));
+    }
     if (!*r) {
       t.local_error = r->error();
       co_return r->error();
@@ -433,15 +479,17 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   const std::size_t cap = core_.buffers.size();
   proto::FromCrlf from_crlf;
   std::string converted;
+  auto write_all = [&](const std::byte* data, std::size_t n) {
+    auto r = t.writer->write(std::span<const std::byte>(data, n));
+    if (!r) t.local_error = r.error();
+    return static_cast<bool>(r);
+  };
+  // Inline unless the back-end may block (not through maybe_offload: no coroutine frame per
+  // chunk on the common path).
   auto store = [&](const std::byte* data, std::size_t n) -> asio::awaitable<bool> {
-    std::optional<Result<std::size_t>> r;
-    co_await maybe_offload(storage_blocking_,
-                           [&] { r.emplace(t.writer->write(std::span<const std::byte>(data, n))); });
-    if (!*r) {
-      t.local_error = r->error();
-      co_return false;
-    }
-    co_return true;
+    bool ok = false;
+    co_await offload(core_.pool(), [&] { ok = write_all(data, n); });
+    co_return ok;
   };
   for (;;) {
     const std::size_t n = co_await t.data.async_read_some(asio::buffer(lease.data(), cap),
@@ -449,13 +497,19 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
     if (n > 0) {
       t.bytes += n;
       deadline_ = after(core_.opts.data_stall_timeout);
-      bool ok;
+      const std::byte* data = lease.data();
+      std::size_t len = n;
       if (t.ascii) {
         converted.clear();
         from_crlf.convert(std::string_view(reinterpret_cast<const char*>(lease.data()), n), converted);
-        ok = co_await store(reinterpret_cast<const std::byte*>(converted.data()), converted.size());
+        data = reinterpret_cast<const std::byte*>(converted.data());
+        len = converted.size();
+      }
+      bool ok;
+      if (storage_blocking_) {
+        ok = co_await store(data, len);
       } else {
-        ok = co_await store(lease.data(), n);
+        ok = write_all(data, len);
       }
       if (!ok) co_return t.local_error;
     }
@@ -465,9 +519,15 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   if (t.ascii) {
     converted.clear();
     from_crlf.finish(converted);
-    if (!converted.empty() &&
-        !co_await store(reinterpret_cast<const std::byte*>(converted.data()), converted.size())) {
-      co_return t.local_error;
+    if (!converted.empty()) {
+      const auto* data = reinterpret_cast<const std::byte*>(converted.data());
+      bool ok;
+      if (storage_blocking_) {
+        ok = co_await store(data, converted.size());
+      } else {
+        ok = write_all(data, converted.size());
+      }
+      if (!ok) co_return t.local_error;
     }
   }
   co_return std::error_code{};
@@ -506,7 +566,9 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
     } else {
       ec = co_await send_data(t);
     }
-    if (!ec && t.data.is_open()) {
+    // A download ends with our FIN at once. After an upload the client has closed its side
+    // already, and close() below sends the FIN without a shutdown() call first.
+    if (!ec && t.kind != Transfer::Kind::stor && t.data.is_open()) {
       std::error_code ignored;
       t.data.shutdown(asio::socket_base::shutdown_send, ignored);
     }
@@ -565,11 +627,16 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     core_.stats.bytes_in.fetch_add(t.bytes, std::memory_order_relaxed);
     if (ev.outcome == TransferOutcome::complete) {
       std::optional<Status> committed;
-      co_await maybe_offload(storage_blocking_, [&] {
+      auto commit = [&] {
         // A check_upload hook may still refuse it: keep what it replaces until then.
         if (!core_.hooks.empty()) t.writer->keep_previous();
         committed.emplace(t.writer->commit());
-      });
+      };
+      if (storage_blocking_) {
+        co_await offload(core_.pool(), commit);
+      } else {
+        commit();
+      }
       if (!*committed) {
         t.local_error = committed->error();
         ev.outcome = TransferOutcome::failed;

@@ -163,12 +163,8 @@ def test_kill_worker_under_mixed_load(start_server):
     survivor = next(k for k in kids if k != victim)
     assert survivor in new, "the surviving worker was disturbed"
     assert respawn < 1.0, f"respawn took {respawn:.2f}s"
-    # 425 "no port available" also shows up in single-process mode under this churn (a
-    # passive-port allocation issue of the net layer, reported separately): not the runtime's.
-    pasv = [r for r in results if r[2] is not None and "no port available" in r[2]]
-    assert len(pasv) <= max(3, len(results) // 10), f"too many 425s: {len(pasv)}/{len(results)}"
-    bad = [r for r in results if r[2] is not None and r not in pasv
-           and (r[1] or r[0] not in (victim, None))]
+    # Only sessions of the killed worker, started before the kill, may fail.
+    bad = [r for r in results if r[2] is not None and (r[1] or r[0] not in (victim, None))]
     assert not bad, f"failures outside the killed worker: {bad[:5]}"
     assert sum(1 for r in results if r[0] == survivor and r[2] is None) > 0
     assert sum(1 for r in results if r[1] and r[2] is None) > 0, "nothing ran after the kill"

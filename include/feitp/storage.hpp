@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -100,6 +101,16 @@ class Storage {
   // Entries of a directory, without "." and "..", in no particular order; symlinks are listed
   // as links (type symlink, link_target set).
   virtual Result<std::vector<FileInfo>> list(std::string_view path) = 0;
+  // A token that changes whenever list(path) may return something different: an entry added,
+  // removed or renamed, written to, or its attributes changed. nullopt when the back-end cannot
+  // promise that; the server then does not cache the listing. Take it BEFORE list(), so that a
+  // change made while listing yields a new value next time. Values are unique in the process:
+  // never reused for another directory or another state of the same one. A cache hit means
+  // list() is not called, so a decorator whose list() refuses or filters entries must not
+  // forward this (keep the default).
+  virtual std::optional<std::uint64_t> listing_version(std::string_view /*path*/) {
+    return std::nullopt;
+  }
   virtual Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) = 0;
   virtual Result<std::unique_ptr<WriteFile>> open_write(std::string_view path, WriteMode mode,
                                                         std::uint64_t offset) = 0;

@@ -35,11 +35,13 @@
 #include <ctime>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "feitp/auth.hpp"
+#include "storage/dir_watch.hpp"
 #include "storage/unique_fd.hpp"
 
 namespace feitp::storage {
@@ -411,6 +413,17 @@ class LocalStorage final : public Storage {
       fill_info(info, st, dfd, e->d_name);
     }
     return out;
+  }
+
+  // Resolves the path beneath the root as list() does (O_PATH: only the inode is needed) and
+  // asks the process-wide inotify watch. Any error, or a path that is not a directory: nullopt.
+  std::optional<std::uint64_t> listing_version(std::string_view path) override {
+    PathBuf p;
+    if (parse_path(path, p)) return std::nullopt;
+    if (p.root) return DirWatch::process().version(root_->get());
+    auto fd = open_beneath(p.rel.data(), O_PATH | O_DIRECTORY, 0);
+    if (!fd) return std::nullopt;
+    return DirWatch::process().version(fd->get());
   }
 
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,

@@ -29,6 +29,10 @@ class RestrictedStorage final : public Storage {
     return inner_->list(path);
   }
 
+  // listing_version() is deliberately not forwarded (the default nullopt stays): the server
+  // skips list() on a cache hit, and this list() refuses paths without 'l'. Forwarding is only
+  // sound together with the same check, and only while list() adds nothing else.
+
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
                                               std::uint64_t offset) override {
     if (!perms_.allows('r', path)) return denied();

@@ -21,6 +21,7 @@
 #include <asio/thread_pool.hpp>
 
 #include "feitp/server.hpp"
+#include "session/listing_cache.hpp"
 
 namespace feitp::session {
 
@@ -97,6 +98,10 @@ struct ServerCore {
   std::mt19937 rng;
   // A small read buffer shared by all sessions of this loop: idle sessions hold none.
   std::array<char, 4096> control_read_buffer{};
+
+  // Formatted listings of big directories, reused while Storage::listing_version() says the
+  // directory is unchanged.
+  ListingCache listings;
 
   std::unordered_set<Session*> sessions;
   bool stopping = false;

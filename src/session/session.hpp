@@ -33,7 +33,7 @@ struct Transfer {
   Kind kind = Kind::retr;
   proto::Verb verb = proto::Verb::RETR;
   std::string path;                 // absolute FTP path (for events, STAT)
-  std::string listing;              // prepared LIST/NLST/MLSD text
+  std::shared_ptr<const std::string> listing;  // prepared LIST/NLST/MLSD text
   std::unique_ptr<ReadFile> reader;
   std::unique_ptr<WriteFile> writer;
   std::uint64_t offset = 0;         // REST offset or APPE start

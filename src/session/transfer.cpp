@@ -36,6 +36,9 @@ Clock::time_point after(std::chrono::seconds s) {
   return s.count() > 0 ? Clock::now() + s : Clock::time_point::max();
 }
 
+// Listings of directories with fewer entries are not cached.
+constexpr std::size_t kCachedListingMinEntries = 64;
+
 }  // namespace
 
 // --- data channel set-up ----------------------------------------------------------------------
@@ -275,7 +278,33 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   if (!p || !allowed('l', *p)) return false;
   const bool utc = core_.opts.listing_utc;
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
-  std::string& out = t.listing;
+  const bool long_form = verb == Verb::LIST || la.long_form;
+
+  // A directory listed before and unchanged since (Storage::listing_version) is served from
+  // the cache. The version is taken before list(), so a change while listing gives a new one.
+  // The variant names all else the text depends on: MLSD's facts and permission facts (the
+  // user's), LIST's or NLST's form.
+  std::optional<std::uint64_t> version;
+  std::string variant;
+  if (!la.directory) {
+    version = storage_->listing_version(*p);
+    if (version) {
+      if (verb == Verb::MLSD) {
+        variant = fmt::format("M{}:{}", mlst_facts_, user_->name);
+      } else {
+        variant = long_form ? "L" : "N";
+      }
+      if (auto hit = core_.listings.find(*version, variant)) {
+        t.kind = Transfer::Kind::listing;
+        t.listing = std::move(hit);
+        t.size = t.listing->size();
+        t.path = std::move(*p);
+        return true;
+      }
+    }
+  }
+  std::string out;
+  std::size_t entry_count = 0;
 
   if (verb == Verb::MLSD) {
     auto entries = storage_->list(*p);
@@ -287,6 +316,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       }
       return false;
     }
+    entry_count = entries->size();
     const auto& perms = user_->permissions;
     const std::string dir_letters(perms.letters_for(*p));
     const auto file_perm = proto::mlsx_perm(FileType::file, dir_letters);
@@ -301,7 +331,6 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       }
     }
   } else {
-    const bool long_form = verb == Verb::LIST || la.long_form;
     auto single = [&](FileInfo fi) {
       if (long_form) {
         proto::append_list_line(out, fi, now, utc);
@@ -312,6 +341,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
     Result<std::vector<FileInfo>> entries = std::errc::not_a_directory;
     if (!la.directory) entries = storage_->list(*p);
     if (entries) {
+      entry_count = entries->size();
       out.reserve(entries->size() * (long_form ? 72 : 24));
       for (const auto& e : *entries) {
         if (long_form) {
@@ -321,6 +351,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
         }
       }
     } else if (entries.error() == std::errc::not_a_directory) {
+      version.reset();  // a single file's line: not a directory listing
       auto st = storage_->stat(*p);
       if (!st) {
         reply_storage_error(st.error());
@@ -333,8 +364,14 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       return false;
     }
   }
+  // Small directories are cheap to list again; the cache keeps the big ones.
+  if (version && entry_count >= kCachedListingMinEntries) {
+    t.listing = core_.listings.put(*version, std::move(variant), std::move(out));
+  } else {
+    t.listing = std::make_shared<const std::string>(std::move(out));
+  }
   t.kind = Transfer::Kind::listing;
-  t.size = out.size();
+  t.size = t.listing->size();
   t.path = std::move(*p);
   return true;
 }
@@ -436,8 +473,8 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
 asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
   std::error_code ec;
   if (t.kind == Transfer::Kind::listing) {
-    co_await asio::async_write(t.data, asio::buffer(t.listing), asio::redirect_error(use_awaitable, ec));
-    if (!ec) t.bytes = t.listing.size();
+    co_await asio::async_write(t.data, asio::buffer(*t.listing), asio::redirect_error(use_awaitable, ec));
+    if (!ec) t.bytes = t.listing->size();
     co_return ec;
   }
   auto lease = core_.buffers.take();

@@ -155,9 +155,13 @@ struct LocalStorageOptions {
 
 // Local files, every access relative to the root's directory descriptor with
 // openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (an O_NOFOLLOW walk where the kernel lacks it).
+// A storage made here alone has no listing_version() (always nullopt): versions come from an
+// inotify instance, a scarce per-user resource (128 by default), shared only among the storages
+// of one factory (make_local_storage_factory).
 Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options);
 
-// Uses User::home as the root of a local storage.
+// Uses User::home as the root of a local storage. The storages it makes share one inotify
+// instance for listing_version(), made on the first call (none if listings are never asked).
 std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads = false,
                                                            bool create_root = false);
 

@@ -1,7 +1,6 @@
 // feitp storage: directory version tokens from inotify (see dir_watch.hpp for the contract).
 #include "storage/dir_watch.hpp"
 
-#include <pthread.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -21,16 +20,9 @@ constexpr std::uint32_t kMask = IN_ATTRIB | IN_CREATE | IN_DELETE | IN_DELETE_SE
                                 IN_MOVE_SELF | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                 IN_ONLYDIR;
 
-// Process-wide, so that tokens of different DirWatch objects never collide either.
+// An ID generator (like a sequence), process-wide so tokens of two DirWatch objects never collide.
 std::atomic<std::uint64_t> g_next_token{1};
 std::uint64_t fresh_token() { return g_next_token.fetch_add(1, std::memory_order_relaxed); }
-
-// Bumped in the child after fork(): an inherited inotify descriptor is the parent's queue, and
-// draining it in the child would steal the parent's events. Every DirWatch compares its own
-// generation with this one and starts over when they differ.
-std::atomic<unsigned> g_fork_generation{0};
-void on_fork_child() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
-std::once_flag g_atfork_once;
 
 // File systems where every change goes through this kernel's VFS, so inotify sees it. Anything
 // else (NFS, SMB/CIFS, FUSE, Ceph, 9p, /proc, sysfs, ...) can change without an event here:
@@ -74,18 +66,10 @@ std::size_t DirWatch::DevInoHash::operator()(const DevIno& k) const noexcept {
 }
 
 DirWatch::DirWatch(std::size_t max_watches, Clock::duration max_age)
-    : max_watches_(max_watches == 0 ? 1 : max_watches), max_age_(max_age) {
-  std::call_once(g_atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &on_fork_child); });
-  fork_generation_ = g_fork_generation.load(std::memory_order_relaxed);
-}
+    : max_watches_(max_watches == 0 ? 1 : max_watches), max_age_(max_age) {}
 
 // Closing the inotify descriptor removes all its watches.
 DirWatch::~DirWatch() = default;
-
-DirWatch& DirWatch::process() {
-  static DirWatch instance;
-  return instance;
-}
 
 std::size_t DirWatch::watch_count() const {
   std::lock_guard lock(mu_);
@@ -104,13 +88,12 @@ void DirWatch::reset() {
 }
 
 bool DirWatch::ensure_instance() {
-  const unsigned gen = g_fork_generation.load(std::memory_order_relaxed);
-  if (gen != fork_generation_) {
-    reset();
-    fork_generation_ = gen;
+  const pid_t pid = ::getpid();
+  if (ifd_ || init_failed_) {
+    if (pid == owner_pid_) return static_cast<bool>(ifd_);
+    reset();  // inherited across fork(): the state and the queue are the parent's
   }
-  if (ifd_) return true;
-  if (init_failed_) return false;
+  owner_pid_ = pid;
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
     init_failed_ = true;

@@ -16,14 +16,28 @@
 // exact for everything else. File systems whose changes may come from elsewhere (NFS, SMB,
 // FUSE, ...) or that are synthetic (/proc) are not watched at all: version() returns nullopt.
 //
-// Tokens come from one process-wide counter: a value is never reused, for another directory or
-// for another state of the same one. One inotify instance (non-blocking, close-on-exec) is made
-// lazily per DirWatch; if that fails, or a watch cannot be added (the per-user watch limit, no
-// /proc), version() returns nullopt and the caller simply does not cache. At most max_watches
-// directories are watched; the least recently asked-about one is dropped beyond that. After a
-// fork() the child starts over with its own instance (the parent's queue is not shared).
+// Tokens come from one process-wide counter: a value is never reused, for another directory,
+// for another state of the same one, or by another DirWatch (so a listing cache keyed by the
+// token alone stays exact even when several DirWatch objects feed it, e.g. an embedder's
+// StorageFactory that delegates to two local factories). One inotify instance (non-blocking,
+// close-on-exec) is made lazily per DirWatch, on the first version() call: a DirWatch that is
+// never asked costs no descriptor (the per-user inotify instance limit is 128). If that fails,
+// or a watch cannot be added (the per-user watch limit, no /proc), version() returns nullopt
+// and the caller simply does not cache. At most max_watches directories are watched; the least
+// recently asked-about one is dropped beyond that.
 //
-// Cost of a call on a directory already watched: fstat() and one read() that returns EAGAIN.
+// Owner: whoever constructs it. LocalStorageFactory owns one and shares it with every
+// LocalStorage it creates; there is no process-wide instance (no global mutable state outside
+// src/runtime/).
+//
+// fork(): an inherited inotify descriptor is the parent's queue, and draining it would steal
+// the parent's events. The instance remembers the pid that made it; a call from another
+// process (a child that calls version() on an object it inherited) drops the inherited state
+// and starts over with its own instance. feitpd makes its factory in each worker after the
+// fork, so this only matters to embedders that fork.
+//
+// Cost of a call on a directory already watched: fstat(), getpid() and one read() that returns
+// EAGAIN.
 // All methods are thread-safe (one mutex).
 #pragma once
 
@@ -53,9 +67,6 @@ class DirWatch {
   ~DirWatch();
   DirWatch(const DirWatch&) = delete;
   DirWatch& operator=(const DirWatch&) = delete;
-
-  // The instance LocalStorage uses: one per process, made on first use.
-  static DirWatch& process();
 
   // The current token of the directory open as dir_fd (any kind of descriptor, O_PATH too);
   // nullopt when dir_fd is not a directory, its file system cannot be watched exactly, or
@@ -93,7 +104,7 @@ class DirWatch {
   mutable std::mutex mu_;
   UniqueFd ifd_;
   bool init_failed_ = false;
-  unsigned fork_generation_ = 0;
+  pid_t owner_pid_ = 0;  // the process that made (or failed to make) ifd_
   std::unordered_map<int, Watch> by_wd_;
   std::unordered_map<DevIno, int, DevInoHash> by_inode_;
   std::list<int> lru_;

@@ -332,10 +332,16 @@ class LocalWriteFile final : public WriteFile {
 
 class LocalStorage final : public Storage {
  public:
-  LocalStorage(UniqueFd root, bool use_openat2, const LocalStorageOptions& o)
-      : LocalStorage(std::make_shared<const UniqueFd>(std::move(root)), use_openat2, o) {}
-  LocalStorage(std::shared_ptr<const UniqueFd> root, bool use_openat2, const LocalStorageOptions& o)
+  // watch: the factory's DirWatch, shared by every storage it makes; nullptr for a storage
+  // made alone (make_local_storage), whose listing_version() is then always nullopt.
+  LocalStorage(UniqueFd root, bool use_openat2, const LocalStorageOptions& o,
+               std::shared_ptr<DirWatch> watch)
+      : LocalStorage(std::make_shared<const UniqueFd>(std::move(root)), use_openat2, o,
+                     std::move(watch)) {}
+  LocalStorage(std::shared_ptr<const UniqueFd> root, bool use_openat2, const LocalStorageOptions& o,
+               std::shared_ptr<DirWatch> watch)
       : root_(std::move(root)),
+        watch_(std::move(watch)),
         use_openat2_(use_openat2),
         atomic_(o.atomic_uploads),
         file_mode_(static_cast<mode_t>(o.file_mode & 0777)),
@@ -416,14 +422,16 @@ class LocalStorage final : public Storage {
   }
 
   // Resolves the path beneath the root as list() does (O_PATH: only the inode is needed) and
-  // asks the process-wide inotify watch. Any error, or a path that is not a directory: nullopt.
+  // asks the factory's DirWatch. No DirWatch (a storage not made by a factory), any error, or a
+  // path that is not a directory: nullopt.
   std::optional<std::uint64_t> listing_version(std::string_view path) override {
+    if (!watch_) return std::nullopt;
     PathBuf p;
     if (parse_path(path, p)) return std::nullopt;
-    if (p.root) return DirWatch::process().version(root_->get());
+    if (p.root) return watch_->version(root_->get());
     auto fd = open_beneath(p.rel.data(), O_PATH | O_DIRECTORY, 0);
     if (!fd) return std::nullopt;
-    return DirWatch::process().version(fd->get());
+    return watch_->version(fd->get());
   }
 
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
@@ -742,6 +750,7 @@ class LocalStorage final : public Storage {
   }
 
   std::shared_ptr<const UniqueFd> root_;
+  std::shared_ptr<DirWatch> watch_;  // may be null
   bool use_openat2_;
   bool atomic_;
   mode_t file_mode_;
@@ -761,51 +770,10 @@ std::error_code make_dirs(const std::string& path, mode_t mode) {
   return {};
 }
 
-// Sessions of the same home share one root descriptor: a login costs no open() while another
-// session of that home is open, and 10,000 sessions need 10,000 descriptors, not 20,000. (A
-// home replaced on disk while sessions of it are open is seen by logins after they all end.)
-class LocalStorageFactory final : public StorageFactory {
- public:
-  LocalStorageFactory(bool atomic, bool create_root) : atomic_(atomic), create_root_(create_root) {}
-  Result<std::unique_ptr<Storage>> create(const User& user) override {
-    LocalStorageOptions o;
-    o.root = user.home;
-    o.atomic_uploads = atomic_;
-    o.create_root = create_root_;
-    std::lock_guard lock(mu_);
-    if (auto it = roots_.find(user.home); it != roots_.end()) {
-      if (auto root = it->second.fd.lock()) {
-        return std::unique_ptr<Storage>(std::make_unique<LocalStorage>(std::move(root), it->second.openat2, o));
-      }
-    }
-    auto made = feitp::make_local_storage(o);
-    if (made) {
-      const auto* local = static_cast<const LocalStorage*>(made->get());
-      if (roots_.size() >= 4096) prune();
-      roots_[user.home] = Entry{local->root_fd(), local->uses_openat2()};
-    }
-    return made;
-  }
-
- private:
-  struct Entry {
-    std::weak_ptr<const UniqueFd> fd;
-    bool openat2 = false;
-  };
-  void prune() {
-    std::erase_if(roots_, [](const auto& kv) { return kv.second.fd.expired(); });
-  }
-
-  bool atomic_;
-  bool create_root_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry> roots_;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options,
-                                                    Resolver resolver) {
+// Opens (or creates) the root and makes the storage; watch may be null (see LocalStorage).
+Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& options,
+                                                 Resolver resolver,
+                                                 std::shared_ptr<DirWatch> watch) {
   if (options.root.empty() || options.root.find('\0') != std::string::npos) {
     return errno_code(EINVAL);
   }
@@ -841,8 +809,60 @@ Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& o
     }
     use_openat2 = known == 1;
   }
-  return std::unique_ptr<Storage>(
-      std::make_unique<LocalStorage>(std::move(root), use_openat2, options));
+  return std::make_unique<LocalStorage>(std::move(root), use_openat2, options, std::move(watch));
+}
+
+// Sessions of the same home share one root descriptor: a login costs no open() while another
+// session of that home is open, and 10,000 sessions need 10,000 descriptors, not 20,000. (A
+// home replaced on disk while sessions of it are open is seen by logins after they all end.)
+// Every storage it makes shares its one DirWatch (listing_version); the DirWatch makes its
+// inotify instance on the first version() call, so a server that never asks pays nothing.
+class LocalStorageFactory final : public StorageFactory {
+ public:
+  LocalStorageFactory(bool atomic, bool create_root)
+      : atomic_(atomic), create_root_(create_root), watch_(std::make_shared<DirWatch>()) {}
+  Result<std::unique_ptr<Storage>> create(const User& user) override {
+    LocalStorageOptions o;
+    o.root = user.home;
+    o.atomic_uploads = atomic_;
+    o.create_root = create_root_;
+    std::lock_guard lock(mu_);
+    if (auto it = roots_.find(user.home); it != roots_.end()) {
+      if (auto root = it->second.fd.lock()) {
+        return std::unique_ptr<Storage>(
+            std::make_unique<LocalStorage>(std::move(root), it->second.openat2, o, watch_));
+      }
+    }
+    auto made = open_local(o, Resolver::automatic, watch_);
+    if (!made) return made.error();
+    if (roots_.size() >= 4096) prune();
+    roots_[user.home] = Entry{(*made)->root_fd(), (*made)->uses_openat2()};
+    return std::unique_ptr<Storage>(std::move(*made));
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<const UniqueFd> fd;
+    bool openat2 = false;
+  };
+  void prune() {
+    std::erase_if(roots_, [](const auto& kv) { return kv.second.fd.expired(); });
+  }
+
+  bool atomic_;
+  bool create_root_;
+  std::shared_ptr<DirWatch> watch_;  // never null; shared with the storages made
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> roots_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options,
+                                                    Resolver resolver) {
+  auto made = open_local(options, resolver, nullptr);
+  if (!made) return made.error();
+  return std::unique_ptr<Storage>(std::move(*made));
 }
 
 }  // namespace feitp::storage

@@ -1,5 +1,6 @@
 // Directory version tokens (inotify) on real files: every kind of change to a directory's
 // listing gives a new token, nothing else does, and the bounds (watch count, max age) hold.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,12 +31,41 @@ using storage::DirWatch;
 using storage::UniqueFd;
 using namespace std::chrono_literals;
 
+// A storage made alone (no DirWatch: listing_version() is always nullopt).
 std::unique_ptr<Storage> local(const std::string& root) {
   LocalStorageOptions o;
   o.root = root;
   auto s = make_local_storage(o);
   EXPECT_TRUE(s.ok()) << root;
   return s ? std::move(*s) : nullptr;
+}
+
+// A storage made by a factory, as the server makes them (it shares the factory's DirWatch).
+std::unique_ptr<Storage> from(StorageFactory& factory, const std::string& home) {
+  User u;
+  u.name = "u";
+  u.home = home;
+  auto s = factory.create(u);
+  EXPECT_TRUE(s.ok()) << home;
+  return s ? std::move(*s) : nullptr;
+}
+
+// inotify instances this process holds open.
+int inotify_instances() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  while (const dirent* e = ::readdir(d)) {
+    std::array<char, 64> target{};
+    const std::string link = std::string("/proc/self/fd/") + e->d_name;
+    const ssize_t len = ::readlink(link.c_str(), target.data(), target.size() - 1);
+    if (len > 0 && std::string_view(target.data(), static_cast<std::size_t>(len)) ==
+                       "anon_inode:inotify") {
+      ++n;
+    }
+  }
+  ::closedir(d);
+  return n;
 }
 
 UniqueFd open_dir(const std::string& path) {
@@ -200,6 +230,20 @@ TEST_F(DirWatchTest, TokensDifferBetweenDirectoriesAndInstances) {
   EXPECT_NE(*c, *b);
 }
 
+TEST_F(DirWatchTest, InotifyInstanceIsMadeOnTheFirstCallOnly) {
+  const int before = inotify_instances();
+  ASSERT_GE(before, 0);
+  DirWatch lazy;
+  EXPECT_EQ(inotify_instances(), before);  // constructing costs no descriptor
+  EXPECT_EQ(lazy.watch_count(), 0u);
+  ASSERT_TRUE(lazy.version(dir_.get()).has_value());
+  EXPECT_EQ(inotify_instances(), before + 1);
+  const UniqueFd other = open_dir(tmp_ / "other");
+  ASSERT_TRUE(lazy.version(other.get()).has_value());
+  EXPECT_EQ(inotify_instances(), before + 1);  // one instance for every directory
+  EXPECT_EQ(lazy.watch_count(), 2u);
+}
+
 TEST_F(DirWatchTest, NotADirectoryGivesNothing) {
   const UniqueFd f(::open((tmp_ / "d/file").c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(f.valid());
@@ -307,10 +351,11 @@ class LocalListingVersionTest : public ::testing::Test {
     ASSERT_EQ(::symlink("/tmp", (tmp_ / "root/escape").c_str()), 0);
     ASSERT_EQ(::symlink("sub", (tmp_ / "root/inner").c_str()), 0);
     write_disk(tmp_ / "root/file", "x");
-    s_ = local(tmp_ / "root");
+    s_ = from(*factory_, tmp_ / "root");
     ASSERT_TRUE(s_);
   }
   TempDir tmp_;
+  std::shared_ptr<StorageFactory> factory_ = make_local_storage_factory();
   std::unique_ptr<Storage> s_;
 };
 
@@ -337,8 +382,52 @@ TEST_F(LocalListingVersionTest, NothingForFilesMissingPathsAndEscapes) {
   EXPECT_FALSE(s_->listing_version("/sub/../..").has_value());
 }
 
+TEST_F(LocalListingVersionTest, StorageMadeAloneHasNoVersion) {
+  ASSERT_TRUE(s_->listing_version("/").has_value());  // the same directory, through the factory
+  const int before = inotify_instances();
+  const auto alone = local(tmp_ / "root");
+  ASSERT_TRUE(alone);
+  EXPECT_FALSE(alone->listing_version("/").has_value());
+  EXPECT_FALSE(alone->listing_version("/sub").has_value());
+  EXPECT_TRUE(alone->list("/").ok());
+  EXPECT_EQ(inotify_instances(), before);
+}
+
+TEST_F(LocalListingVersionTest, FactoryStoragesShareOneLazyInstance) {
+  ASSERT_EQ(::mkdir((tmp_ / "home2").c_str(), 0755), 0);
+  const int before = inotify_instances();
+  ASSERT_GE(before, 0);
+  auto factory = make_local_storage_factory();
+  auto a = from(*factory, tmp_ / "root");
+  auto b = from(*factory, tmp_ / "root");   // same home: the shared root descriptor
+  auto c = from(*factory, tmp_ / "home2");  // another home
+  ASSERT_TRUE(a && b && c);
+  ASSERT_TRUE(a->list("/").ok());
+  EXPECT_EQ(inotify_instances(), before);  // nothing asked a version yet: no instance
+
+  const auto va = a->listing_version("/sub");
+  ASSERT_TRUE(va.has_value());
+  EXPECT_EQ(inotify_instances(), before + 1);
+  EXPECT_EQ(b->listing_version("/sub"), va);  // the same watch answers for every storage
+  ASSERT_TRUE(c->listing_version("/").has_value());
+  EXPECT_EQ(inotify_instances(), before + 1);
+
+  // A change made through one storage is seen through another.
+  ASSERT_TRUE(put(*b, "/sub/new", "x").ok());
+  EXPECT_NE(a->listing_version("/sub"), va);
+
+  // Storages keep the DirWatch alive after their factory is gone.
+  factory.reset();
+  const auto again = a->listing_version("/sub");
+  ASSERT_TRUE(again.has_value());
+  a.reset();
+  b.reset();
+  c.reset();
+  EXPECT_EQ(inotify_instances(), before);  // the last owner closed it
+}
+
 TEST_F(LocalListingVersionTest, RestrictedStorageDoesNotForward) {
-  auto inner = local(tmp_ / "root");
+  auto inner = from(*factory_, tmp_ / "root");
   ASSERT_TRUE(inner);
   ASSERT_TRUE(inner->listing_version("/").has_value());
   const auto r = make_restricted_storage(std::move(inner), Permissions(Permissions::kAll));

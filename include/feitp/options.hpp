@@ -47,6 +47,8 @@ struct Options {
   std::chrono::seconds data_stall_timeout{60};   // no byte moved on the data connection
 
   // Transfers.
+  // Bytes per read on downloads and per receive on uploads (at most 256 KiB: bigger receives
+  // cost more per byte); big binary uploads to local storage move with splice() instead.
   std::uint32_t transfer_buffer = 256 * 1024;
   bool listing_utc = true;
   std::string default_hash = "SHA-256";

@@ -65,7 +65,7 @@ BufferPool::Lease BufferPool::take() {
 }
 
 void BufferPool::give_back(std::unique_ptr<std::byte[]> b) {
-  if (free_.size() < 64) free_.push_back(std::move(b));
+  if (free_.size() < 16) free_.push_back(std::move(b));  // keep a few, not a past peak's worth
 }
 
 ServerCore::ServerCore(Options o)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -153,6 +154,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   asio::awaitable<std::error_code> open_data_connection(Transfer& t);
   asio::awaitable<std::error_code> send_data(Transfer& t);
   asio::awaitable<std::error_code> receive_data(Transfer& t);
+  // The rest of a big upload by splice(); nullopt when splice() cannot be used (then any bytes
+  // it took are already written, through `buf`).
+  asio::awaitable<std::optional<std::error_code>> receive_spliced(Transfer& t, std::span<std::byte> buf);
   asio::awaitable<void> finish_transfer(Transfer& t, std::error_code ec, bool connected);
   asio::awaitable<void> wait_transfer_done();
   void abort_transfer();

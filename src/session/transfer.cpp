@@ -1,8 +1,11 @@
 // The data channel (PORT/EPRT/PASV/EPSV) and transfers (RETR, STOR, STOU, APPE, LIST, NLST,
 // MLSD). A transfer runs as its own coroutine so the control connection stays readable; every
 // way it ends sends exactly one final reply and fires exactly one completion event.
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
+
+#include <fcntl.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,6 +41,12 @@ Clock::time_point after(std::chrono::seconds s) {
 
 // Listings of directories with fewer entries are not cached.
 constexpr std::size_t kCachedListingMinEntries = 64;
+
+// Uploads: at most this much per receive call; past kSpliceAfter bytes, splice() through a
+// pipe of kSplicePipe bytes (feitp-copy-bench measured these best here).
+constexpr std::size_t kMaxReceive = 256 * 1024;
+constexpr std::uint64_t kSpliceAfter = 1 << 20;
+constexpr std::size_t kSplicePipe = 64 * 1024;
 
 }  // namespace
 
@@ -513,7 +522,12 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
 asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   std::error_code ec;
   auto lease = core_.buffers.take();
-  const std::size_t cap = core_.buffers.size();
+  // Reads bigger than this cost more CPU per byte here (feitp-copy-bench): the buffer no longer
+  // stays in the CPU cache between the receive and the write.
+  const std::size_t cap = std::min<std::size_t>(core_.buffers.size(), kMaxReceive);
+  // Big binary uploads to a back-end with a kernel descriptor continue with splice() once
+  // they pass kSpliceAfter; small ones never pay for the pipe.
+  bool may_splice = !t.ascii && !storage_blocking_ && t.writer->native_handle() >= 0;
   proto::FromCrlf from_crlf;
   std::string converted;
   auto write_all = [&](const std::byte* data, std::size_t n) {
@@ -529,6 +543,12 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
     co_return ok;
   };
   for (;;) {
+    if (may_splice && t.bytes >= kSpliceAfter) {
+      may_splice = false;
+      auto end = co_await receive_spliced(t, std::span<std::byte>(lease.data(), cap));
+      if (end) co_return *end;
+      // splice() does not work here: carry on with receive and write.
+    }
     const std::size_t n = co_await t.data.async_read_some(asio::buffer(lease.data(), cap),
                                                           asio::redirect_error(use_awaitable, ec));
     if (n > 0) {
@@ -568,6 +588,90 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
     }
   }
   co_return std::error_code{};
+}
+
+namespace {
+
+// Both ends of a pipe, closed on every way out.
+struct Pipe {
+  int r = -1;
+  int w = -1;
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
+      r = fds[0];
+      w = fds[1];
+    }
+  }
+  ~Pipe() {
+    if (r >= 0) ::close(r);
+    if (w >= 0) ::close(w);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+};
+
+}  // namespace
+
+asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfer& t,
+                                                                         std::span<std::byte> buf) {
+  // Socket -> pipe -> file: the bytes are not copied to user space (measured with
+  // feitp-copy-bench: about a fifth less CPU per MiB than receive + write here). The default
+  // 64 KiB pipe measured better than a bigger one.
+  const int file = t.writer->native_handle();
+  const int flags = ::fcntl(file, F_GETFL);
+  if (flags < 0 || (flags & O_APPEND) != 0) co_return std::nullopt;  // splice() refuses O_APPEND
+  Pipe pipe;
+  if (pipe.r < 0) co_return std::nullopt;
+  bool moved = false;  // whether a byte went to the file this way
+  for (;;) {
+    if (!t.data.is_open()) co_return asio::error::operation_aborted;  // ABOR or a timeout
+    const ssize_t n = ::splice(t.data.native_handle(), nullptr, pipe.w, nullptr, kSplicePipe,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n == 0) co_return std::error_code{};  // the client's end of file
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN) {
+        std::error_code ec;
+        co_await t.data.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return ec;
+        continue;
+      }
+      if (!moved && (err == EINVAL || err == ENOSYS)) co_return std::nullopt;
+      co_return std::error_code(err, std::system_category());
+    }
+    t.bytes += static_cast<std::uint64_t>(n);
+    deadline_ = after(core_.opts.data_stall_timeout);
+    auto left = static_cast<std::size_t>(n);
+    while (left > 0) {
+      const ssize_t w = ::splice(pipe.r, nullptr, file, nullptr, left, SPLICE_F_MOVE);
+      if (w > 0) {
+        left -= static_cast<std::size_t>(w);
+        moved = true;
+        continue;
+      }
+      const int err = w == 0 ? ENOSPC : errno;
+      if (err == EINTR) continue;
+      if (!moved && (err == EINVAL || err == ENOSYS)) {
+        // This file cannot take splice(): what is in the pipe goes through write(), and the
+        // caller goes on with receive and write.
+        while (left > 0) {
+          const ssize_t r = ::read(pipe.r, buf.data(), std::min(left, buf.size()));
+          if (r <= 0) co_return std::error_code(r < 0 ? errno : EIO, std::system_category());
+          auto wr = t.writer->write(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(r)));
+          if (!wr) {
+            t.local_error = wr.error();
+            co_return t.local_error;
+          }
+          left -= static_cast<std::size_t>(r);
+        }
+        co_return std::nullopt;
+      }
+      t.local_error = errno_code(err);  // disk full, quota, I/O error
+      co_return t.local_error;
+    }
+  }
 }
 
 asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {

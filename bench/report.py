@@ -329,6 +329,11 @@ def main():
               "(vsftpd via PAM), each login paying one SHA-512-crypt verification.\n"
               "- feitp-bench's own CPU use is in `results.tsv` (bench_cpu_pct) for every run; the generator is one "
               "epoll loop with no per-transaction allocation.\n")
+    # The profiling record (hand-written, kept with the charts) follows the generated tables.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiling-notes.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            md.append(f.read().rstrip() + "\n")
     with open(a.out, "w") as f:
         f.write("\n".join(md))
     return 0

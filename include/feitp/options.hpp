@@ -51,6 +51,9 @@ struct Options {
   // cost more per byte); big binary uploads to local storage move with splice() instead.
   std::uint32_t transfer_buffer = 256 * 1024;
   bool listing_utc = true;
+  // Keep the formatted listings of big directories and reuse them while the storage reports
+  // the directory unchanged (Storage::listing_version).
+  bool listing_cache = true;
   std::string default_hash = "SHA-256";
 
   // Threads for blocking hooks/auth/storage.

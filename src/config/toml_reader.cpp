@@ -260,11 +260,12 @@ void read_security(const toml::table& t, DaemonConfig& cfg) {
 
 void read_storage(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "storage";
-  known_keys(t, p, {"atomic_uploads", "create_homes", "transfer_buffer", "listing_utc", "default_hash"});
+  known_keys(t, p, {"atomic_uploads", "create_homes", "transfer_buffer", "listing_utc", "listing_cache", "default_hash"});
   get_bool(t, p, "atomic_uploads", cfg.atomic_uploads);
   get_bool(t, p, "create_homes", cfg.create_homes);
   get_int(t, p, "transfer_buffer", 4096, 64 << 20, cfg.server.transfer_buffer);
   get_bool(t, p, "listing_utc", cfg.server.listing_utc);
+  get_bool(t, p, "listing_cache", cfg.server.listing_cache);
   if (get_string(t, p, "default_hash", cfg.server.default_hash) &&
       !valid_hash_name(cfg.server.default_hash)) {
     fail(join(p, "default_hash"), "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " +

@@ -296,7 +296,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   // user's), LIST's or NLST's form.
   std::optional<std::uint64_t> version;
   std::string variant;
-  if (!la.directory) {
+  if (!la.directory && core_.opts.listing_cache) {
     version = storage_->listing_version(*p);
     if (version) {
       if (verb == Verb::MLSD) {

@@ -74,6 +74,7 @@ atomic_uploads = true
 create_homes = false
 transfer_buffer = 65536
 listing_utc = false
+listing_cache = false
 default_hash = "SHA-512"
 
 [log]
@@ -145,6 +146,7 @@ queue = 32
   EXPECT_FALSE(c.create_homes);
   EXPECT_EQ(c.server.transfer_buffer, 65536U);
   EXPECT_FALSE(c.server.listing_utc);
+  EXPECT_FALSE(c.server.listing_cache);
   EXPECT_EQ(c.server.default_hash, "SHA-512");
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.format, "json");

@@ -27,6 +27,7 @@
 #include "proto/text.hpp"
 #include "session/offload.hpp"
 #include "session/session.hpp"
+#include "storage/unique_fd.hpp"
 
 namespace feitp::session {
 
@@ -552,17 +553,21 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
     }
     const std::size_t n = co_await t.data.async_read_some(asio::buffer(lease.data(), cap),
                                                           asio::redirect_error(use_awaitable, ec));
-    if (n > 0) {
-      t.bytes += n;
-      deadline_ = after(core_.opts.data_stall_timeout);
-      const std::byte* data = lease.data();
-      std::size_t len = n;
-      if (t.ascii) {
-        converted.clear();
-        from_crlf.convert(std::string_view(reinterpret_cast<const char*>(lease.data()), n), converted);
-        data = reinterpret_cast<const std::byte*>(converted.data());
-        len = converted.size();
-      }
+    const bool end = ec == asio::error::eof;
+    if (ec && !end) co_return ec;
+    t.bytes += n;
+    if (n > 0) deadline_ = after(core_.opts.data_stall_timeout);
+    const std::byte* data = lease.data();
+    std::size_t len = n;
+    if (t.ascii) {
+      // ASCII: the converter may hold back a CR until it sees what follows, or the end.
+      converted.clear();
+      from_crlf.convert(std::string_view(reinterpret_cast<const char*>(lease.data()), n), converted);
+      if (end) from_crlf.finish(converted);
+      data = reinterpret_cast<const std::byte*>(converted.data());
+      len = converted.size();
+    }
+    if (len > 0) {
       bool ok;
       if (storage_blocking_) {
         ok = co_await store(data, len);
@@ -571,45 +576,23 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
       }
       if (!ok) co_return t.local_error;
     }
-    if (ec == asio::error::eof) break;
-    if (ec) co_return ec;
+    if (end) co_return std::error_code{};
   }
-  if (t.ascii) {
-    converted.clear();
-    from_crlf.finish(converted);
-    if (!converted.empty()) {
-      const auto* data = reinterpret_cast<const std::byte*>(converted.data());
-      bool ok;
-      if (storage_blocking_) {
-        ok = co_await store(data, converted.size());
-      } else {
-        ok = write_all(data, converted.size());
-      }
-      if (!ok) co_return t.local_error;
-    }
-  }
-  co_return std::error_code{};
 }
 
 namespace {
 
 // Both ends of a pipe, closed on every way out.
 struct Pipe {
-  int r = -1;
-  int w = -1;
+  storage::UniqueFd r;
+  storage::UniqueFd w;
   Pipe() {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
-      r = fds[0];
-      w = fds[1];
+      r.reset(fds[0]);
+      w.reset(fds[1]);
     }
   }
-  ~Pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
 };
 
 }  // namespace
@@ -623,12 +606,12 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
   const int flags = ::fcntl(file, F_GETFL);
   if (flags < 0 || (flags & O_APPEND) != 0) co_return std::nullopt;  // splice() refuses O_APPEND
   Pipe pipe;
-  if (pipe.r < 0) co_return std::nullopt;
-  (void)::fcntl(pipe.w, F_SETPIPE_SZ, static_cast<int>(kSplicePipe));  // best effort
+  if (!pipe.r) co_return std::nullopt;
+  (void)::fcntl(pipe.w.get(), F_SETPIPE_SZ, static_cast<int>(kSplicePipe));  // best effort
   bool moved = false;  // whether a byte went to the file this way
   for (;;) {
     if (!t.data.is_open()) co_return asio::error::operation_aborted;  // ABOR or a timeout
-    const ssize_t n = ::splice(t.data.native_handle(), nullptr, pipe.w, nullptr, kSplicePipe,
+    const ssize_t n = ::splice(t.data.native_handle(), nullptr, pipe.w.get(), nullptr, kSplicePipe,
                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n == 0) co_return std::error_code{};  // the client's end of file
     if (n < 0) {
@@ -647,7 +630,7 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
     deadline_ = after(core_.opts.data_stall_timeout);
     auto left = static_cast<std::size_t>(n);
     while (left > 0) {
-      const ssize_t w = ::splice(pipe.r, nullptr, file, nullptr, left, SPLICE_F_MOVE);
+      const ssize_t w = ::splice(pipe.r.get(), nullptr, file, nullptr, left, SPLICE_F_MOVE);
       if (w > 0) {
         left -= static_cast<std::size_t>(w);
         moved = true;
@@ -659,7 +642,7 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
         // This file cannot take splice(): what is in the pipe goes through write(), and the
         // caller goes on with receive and write.
         while (left > 0) {
-          const ssize_t r = ::read(pipe.r, buf.data(), std::min(left, buf.size()));
+          const ssize_t r = ::read(pipe.r.get(), buf.data(), std::min(left, buf.size()));
           if (r <= 0) co_return std::error_code(r < 0 ? errno : EIO, std::system_category());
           auto wr = t.writer->write(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(r)));
           if (!wr) {

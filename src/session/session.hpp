@@ -23,6 +23,7 @@
 #include "proto/line.hpp"
 #include "session/core.hpp"
 #include "session/offload.hpp"
+#include "storage/unique_fd.hpp"
 
 namespace feitp::session {
 
@@ -217,8 +218,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   enum class DataMode : std::uint8_t { none, passive, active };
   DataMode data_mode_ = DataMode::none;
   // The passive listener: a raw descriptor (pasv_fd_), handed to pasv_ only when the transfer
-  // must wait for the client to connect; pasv_ then owns it.
-  int pasv_fd_ = -1;
+  // must wait for the client to connect; pasv_ then owns it and pasv_fd_ is empty.
+  storage::UniqueFd pasv_fd_;
   asio::ip::tcp::acceptor pasv_;
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;

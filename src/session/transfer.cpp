@@ -56,12 +56,9 @@ constexpr std::size_t kSplicePipe = 1024 * 1024;
 
 void Session::close_passive() {
   std::error_code ec;
-  if (pasv_.is_open()) {
-    pasv_.close(ec);  // owns pasv_fd_; wakes a transfer waiting for the client to connect
-  } else if (pasv_fd_ >= 0) {
-    ::close(pasv_fd_);
-  }
-  pasv_fd_ = -1;
+  // Closing pasv_ wakes a transfer waiting for the client to connect.
+  if (pasv_.is_open()) pasv_.close(ec);
+  pasv_fd_.reset();
 }
 
 void Session::close_data_channel() {
@@ -149,9 +146,9 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
   close_passive();
   std::uint16_t port = 0;
   std::error_code ec;
-  pasv_fd_ = net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
-                                      core_.opts.passive_port_max, core_.rng, port, ec);
-  if (pasv_fd_ < 0) {
+  pasv_fd_.reset(net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
+                                          core_.opts.passive_port_max, core_.rng, port, ec));
+  if (!pasv_fd_) {
     spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
     reply(425, "Can't open passive connection: no port available.");
     return;
@@ -435,18 +432,20 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
     // Clients usually connect before they send the transfer command, so try accept4() at once;
     // only when nobody is there yet does the listener join the event loop to wait.
     for (;;) {
-      if (pasv_fd_ < 0) co_return asio::error::operation_aborted;
+      const int listener = pasv_.is_open() ? pasv_.native_handle() : pasv_fd_.get();
+      if (listener < 0) co_return asio::error::operation_aborted;
       asio::ip::tcp::endpoint remote;
       socklen_t len = static_cast<socklen_t>(remote.capacity());
-      const int fd = ::accept4(pasv_fd_, remote.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd = ::accept4(listener, remote.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         const int err = errno;
         if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
           co_return std::error_code(err, std::system_category());
         }
         if (!pasv_.is_open()) {
-          pasv_.assign(local_addr_.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), pasv_fd_, ec);
+          pasv_.assign(local_addr_.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), pasv_fd_.get(), ec);
           if (ec) co_return ec;
+          (void)pasv_fd_.release();  // pasv_ owns it now
         }
         co_await pasv_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
         if (ec) co_return ec;  // closed by ABOR, a timeout or the session's end

@@ -26,7 +26,6 @@
 #include <array>
 #include <unordered_map>
 #include <mutex>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -771,9 +770,12 @@ std::error_code make_dirs(const std::string& path, mode_t mode) {
 }
 
 // Opens (or creates) the root and makes the storage; watch may be null (see LocalStorage).
+// `openat2_known` caches whether the kernel has openat2 (-1: not asked yet; 0 or 1), so that a
+// factory asks the kernel once; null asks every time.
 Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& options,
                                                  Resolver resolver,
-                                                 std::shared_ptr<DirWatch> watch) {
+                                                 std::shared_ptr<DirWatch> watch,
+                                                 int* openat2_known) {
   if (options.root.empty() || options.root.find('\0') != std::string::npos) {
     return errno_code(EINVAL);
   }
@@ -789,9 +791,8 @@ Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& opti
   UniqueFd root(fd);
   bool use_openat2 = false;
   if (resolver == Resolver::automatic) {
-    // Whether the kernel has openat2 does not change while we run: ask it once per process.
-    static std::atomic<int> kernel_has_openat2{-1};
-    int known = kernel_has_openat2.load(std::memory_order_relaxed);
+    // Whether the kernel has openat2 does not change while we run.
+    int known = openat2_known != nullptr ? *openat2_known : -1;
     if (known < 0) {
       open_how how{};
       how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
@@ -805,7 +806,7 @@ Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& opti
       } else {
         return errno_code(errno);
       }
-      kernel_has_openat2.store(known, std::memory_order_relaxed);
+      if (openat2_known != nullptr) *openat2_known = known;
     }
     use_openat2 = known == 1;
   }
@@ -833,7 +834,7 @@ class LocalStorageFactory final : public StorageFactory {
             std::make_unique<LocalStorage>(std::move(root), it->second.openat2, o, watch_));
       }
     }
-    auto made = open_local(o, Resolver::automatic, watch_);
+    auto made = open_local(o, Resolver::automatic, watch_, &openat2_known_);
     if (!made) return made.error();
     if (roots_.size() >= 4096) prune();
     roots_[user.home] = Entry{(*made)->root_fd(), (*made)->uses_openat2()};
@@ -854,13 +855,14 @@ class LocalStorageFactory final : public StorageFactory {
   std::shared_ptr<DirWatch> watch_;  // never null; shared with the storages made
   std::mutex mu_;
   std::unordered_map<std::string, Entry> roots_;
+  int openat2_known_ = -1;  // under mu_: whether the kernel has openat2, once asked
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options,
                                                     Resolver resolver) {
-  auto made = open_local(options, resolver, nullptr);
+  auto made = open_local(options, resolver, nullptr, nullptr);
   if (!made) return made.error();
   return std::unique_ptr<Storage>(std::move(*made));
 }

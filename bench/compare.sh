@@ -625,7 +625,15 @@ if [[ " $ACTIVE " == *" feitpd-2 "* ]] && ! "$FEITPD" --help 2>&1 | grep -q -- '
   FEITPD_NOTE="feitpd rejected --workers: only feitpd with 1 worker was measured."
 fi
 
+# Upload folders of earlier runs slow file creation here (ext4 allocates inodes more slowly as
+# they pile up, and for about 5 minutes after a big deletion): say so, and record it.
+EARLIER=$(find "$CACHE/work" -mindepth 1 -maxdepth 1 -type d ! -name "$STAMP" 2>/dev/null | wc -l)
+if ((EARLIER > 0)); then
+  log "warning: $EARLIER earlier upload folder(s) in $CACHE/work slow down uploads; for figures to quote, run bench/compare.sh --clean and wait 5 minutes first"
+fi
+
 cat >"$RESULTS/meta.txt" <<EOF
+earlier_uploads=$EARLIER
 date=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
 cores=$(nproc)

@@ -215,7 +215,7 @@ def main():
     for k, label in [("date", "date"), ("cpu", "CPU"), ("cores", "cores"), ("memory", "memory"), ("kernel", "kernel"),
                      ("os", "system"), ("compiler", "compiler"), ("commit", "feitp commit"), ("runs", "runs per measurement"),
                      ("duration", "seconds measured per run"), ("clients", "clients"), ("cpu_source", "server CPU time from"),
-                     ("local_port_range", "client ephemeral ports"), ("reserved_ports", "passive range (reserved during the run)"),
+                     ("local_port_range", "client ephemeral ports"), ("earlier_uploads", "upload folders of earlier runs on the disk"), ("reserved_ports", "passive range (reserved during the run)"),
                      ("vsftpd", "vsftpd"), ("proftpd", "ProFTPD"), ("pureftpd", "Pure-FTPd"), ("pyftpdlib", "pyftpdlib"),
                      ("python", "Python")]:
         if meta.get(k):

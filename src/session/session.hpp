@@ -72,6 +72,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // timeout closes the session; an accept or stall timeout ends the transfer).
   void check_deadline(Clock::time_point now) {
     if (now >= deadline_) expire();
+    if (now >= pasv_kept_until_) close_passive();  // a kept passive listener nobody reused
   }
 
   // feitp::Session
@@ -164,6 +165,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void transfer_status();
   void close_data_channel();
   void close_passive();
+  // Takes back the listener kept after the last transfer, when it is still fresh and nobody is
+  // queued on it; false means a new one must be opened.
+  bool reuse_kept_passive();
 
   // Hook helpers.
   template <class F>
@@ -221,6 +225,10 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // must wait for the client to connect; pasv_ then owns it and pasv_fd_ is empty.
   storage::UniqueFd pasv_fd_;
   asio::ip::tcp::acceptor pasv_;
+  std::uint16_t pasv_port_ = 0;
+  // After a data connection was accepted at once, the listener stays open until this time, so
+  // that the session's next PASV/EPSV can offer it again instead of opening a new one.
+  Clock::time_point pasv_kept_until_ = Clock::time_point::max();
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;
   asio::steady_timer xfer_done_;  // fires (is cancelled) when the transfer ends

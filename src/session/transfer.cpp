@@ -49,6 +49,8 @@ constexpr std::size_t kCachedListingMinEntries = 64;
 constexpr std::size_t kMaxReceive = 256 * 1024;
 constexpr std::uint64_t kSpliceAfter = 1 << 20;
 constexpr std::size_t kSplicePipe = 1024 * 1024;
+// How long a passive listener stays open for the session's next PASV/EPSV after a transfer.
+constexpr std::chrono::seconds kKeepPassive{2};
 
 }  // namespace
 
@@ -59,6 +61,20 @@ void Session::close_passive() {
   // Closing pasv_ wakes a transfer waiting for the client to connect.
   if (pasv_.is_open()) pasv_.close(ec);
   pasv_fd_.reset();
+  pasv_kept_until_ = Clock::time_point::max();
+}
+
+bool Session::reuse_kept_passive() {
+  if (!pasv_fd_ || pasv_kept_until_ == Clock::time_point::max()) return false;
+  pasv_kept_until_ = Clock::time_point::max();
+  // Nobody has been told this port for the coming transfer, so a connection queued on it now
+  // was not asked for (a late or stray connect): then start afresh on a new port.
+  const int fd = ::accept4(pasv_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return false;
+  }
+  return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
 void Session::close_data_channel() {
@@ -143,16 +159,18 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
       return;
     }
   }
-  close_passive();
-  std::uint16_t port = 0;
-  std::error_code ec;
-  pasv_fd_.reset(net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
-                                          core_.opts.passive_port_max, core_.rng, port, ec));
-  if (!pasv_fd_) {
-    spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
-    reply(425, "Can't open passive connection: no port available.");
-    return;
+  if (!reuse_kept_passive()) {
+    close_passive();
+    std::error_code ec;
+    pasv_fd_.reset(net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
+                                            core_.opts.passive_port_max, core_.rng, pasv_port_, ec));
+    if (!pasv_fd_) {
+      spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
+      reply(425, "Can't open passive connection: no port available.");
+      return;
+    }
   }
+  const std::uint16_t port = pasv_port_;
   data_mode_ = DataMode::passive;
   if (extended) {
     reply(229, proto::epsv_reply_text(port));
@@ -465,7 +483,12 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
                    net::address_text(remote.address()), peer_ip_);
       ::close(fd);
     }
-    close_passive();
+    if (pasv_.is_open()) {
+      close_passive();  // it waited in the event loop; taking it back would cost more than a new one
+    } else {
+      // Keep it for the session's next transfer: socket, bind, listen and close saved.
+      pasv_kept_until_ = Clock::now() + kKeepPassive;
+    }
   } else {
     t.data.open(active_target_.protocol(), ec);
     if (ec) co_return ec;

@@ -1,0 +1,134 @@
+"""The passive listener kept between transfers: the session's next PASV/EPSV offers the same port
+for a short while (no new socket, bind and listen), but never hands a connection nobody asked
+for to a transfer, and the port closes once the session stops using it."""
+import socket
+import time
+
+import pytest
+
+from feitp_harness import Raw, parse_227, parse_229, random_bytes, recv_all
+
+
+def passive(r: Raw, cmd: str) -> tuple[int, socket.socket]:
+    code, text = r.cmd(cmd)
+    assert code == (229 if cmd == "EPSV" else 227), text
+    port = parse_229(text) if cmd == "EPSV" else parse_227(text)[1]
+    return port, socket.create_connection((r.server.host, port), timeout=10)
+
+
+def upload(r: Raw, data_sock: socket.socket, name: str, data: bytes) -> None:
+    r.send(f"STOR {name}")
+    code, text = r.reply()
+    assert code == 150, text
+    data_sock.sendall(data)
+    data_sock.close()
+    code, text = r.reply()
+    assert code == 226, text
+
+
+def refused(server, port: int) -> bool:
+    try:
+        s = socket.create_connection((server.host, port), timeout=3)
+    except ConnectionRefusedError:
+        return True
+    s.close()
+    return False
+
+
+@pytest.mark.parametrize("cmd", ["EPSV", "PASV"])
+def test_next_transfer_gets_the_same_port(server, cmd):
+    with Raw(server) as r:
+        r.login()
+        assert r.cmd("TYPE I")[0] == 200
+        ports = []
+        for i in range(3):
+            port, d = passive(r, cmd)
+            ports.append(port)
+            upload(r, d, f"f{i}.bin", random_bytes(3000 + i, seed=i))
+        assert ports[0] == ports[1] == ports[2]
+        # Downloads reuse it as well, and the bytes are right.
+        port, d = passive(r, cmd)
+        assert port == ports[0]
+        r.send("RETR f1.bin")
+        assert r.reply()[0] == 150
+        assert recv_all(d) == random_bytes(3001, seed=1)
+        d.close()
+        assert r.reply()[0] == 226
+    for i in range(3):
+        assert (server.root / f"f{i}.bin").read_bytes() == random_bytes(3000 + i, seed=i)
+
+
+def test_stray_connection_on_kept_port_is_never_used(server):
+    """A connection that arrives on the kept port before the client asked for a new transfer
+    is not the client's next data connection: the next EPSV offers a fresh port."""
+    with Raw(server) as r:
+        r.login()
+        assert r.cmd("TYPE I")[0] == 200
+        port1, d = passive(r, "EPSV")
+        upload(r, d, "first.bin", b"first")
+        stray = socket.create_connection((server.host, port1), timeout=5)
+        stray.sendall(b"bytes that must not land in a file")
+        time.sleep(0.2)
+        port2, d = passive(r, "EPSV")
+        assert port2 != port1
+        data = random_bytes(4096, seed=9)
+        upload(r, d, "second.bin", data)
+        stray.settimeout(5)
+        try:
+            assert stray.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        stray.close()
+        assert r.cmd("NOOP")[0] == 200
+    assert (server.root / "second.bin").read_bytes() == data
+    assert (server.root / "first.bin").read_bytes() == b"first"
+
+
+def test_kept_port_closes_when_not_reused(server):
+    with Raw(server, timeout=15) as r:
+        r.login()
+        port, d = passive(r, "EPSV")
+        upload(r, d, "x.bin", b"x")
+        # Kept for about 2 seconds, checked once a second.
+        deadline = time.monotonic() + 6
+        while not refused(server, port):
+            assert time.monotonic() < deadline, "the kept passive port stayed open"
+            time.sleep(0.5)
+        port2, d = passive(r, "EPSV")
+        upload(r, d, "y.bin", b"y")
+    assert (server.root / "y.bin").read_bytes() == b"y"
+
+
+def test_active_mode_closes_kept_port(server):
+    with Raw(server) as r:
+        r.login()
+        port, d = passive(r, "EPSV")
+        upload(r, d, "a.bin", b"a")
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        lst.settimeout(10)
+        lport = lst.getsockname()[1]
+        assert r.cmd(f"EPRT |1|127.0.0.1|{lport}|")[0] == 200
+        assert refused(server, port)
+        r.send("STOR b.bin")
+        conn, _ = lst.accept()
+        assert r.reply()[0] == 150
+        conn.sendall(b"active")
+        conn.close()
+        assert r.reply()[0] == 226
+        lst.close()
+    assert (server.root / "b.bin").read_bytes() == b"active"
+
+
+def test_session_end_closes_kept_port(server):
+    r = Raw(server)
+    r.login()
+    port, d = passive(r, "EPSV")
+    upload(r, d, "q.bin", b"q")
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    deadline = time.monotonic() + 5
+    while not refused(server, port):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

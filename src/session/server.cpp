@@ -139,6 +139,7 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
   std::error_code lec;
   const auto listen_ep = acc.local_endpoint(lec);
   const bool local_known = !lec && !listen_ep.address().is_unspecified();
+  const std::string listen_text = local_known ? net::address_text(listen_ep.address()) : std::string();
   for (;;) {
     std::error_code ec;
     asio::ip::tcp::socket sock(core.io);
@@ -158,7 +159,7 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
     }
     const auto local = local_known ? listen_ep : sock.local_endpoint(ec);
     if (ec) continue;  // already gone
-    const std::string ip = net::address_text(peer.address());
+    std::string ip = net::address_text(peer.address());
     if (core.admission->banned(ip)) {
       refuse(sock, "Too many failed logins from your address, try again later.");
       continue;
@@ -167,7 +168,9 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
       refuse(sock, "Too many connections, try again later.");
       continue;
     }
-    auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local);
+    auto s = std::make_shared<session::Session>(
+        core, std::move(sock), next_id++, peer, local, std::move(ip),
+        local_known ? listen_text : net::address_text(local.address()));
     asio::co_spawn(
         core.io,
         [s]() -> asio::awaitable<void> {

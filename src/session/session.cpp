@@ -29,7 +29,8 @@ Clock::time_point after(std::chrono::seconds s) {
 }  // namespace
 
 Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
-                 const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local)
+                 const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
+                 std::string peer_text, std::string local_text)
     : core_(core),
       ctrl_(std::move(socket)),
       id_(id),
@@ -39,8 +40,8 @@ Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t i
       xfer_done_(core.io) {
   peer_addr_ = net::unmapped(peer.address());
   local_addr_ = local.address();
-  peer_ip_ = peer_addr_.to_string();
-  local_ip_ = net::address_text(local_addr_);
+  peer_ip_ = std::move(peer_text);
+  local_ip_ = std::move(local_text);
   peer_port_ = peer.port();
   // TCP_NODELAY and SO_OOBINLINE come from the listening socket (see Server::run).
   std::error_code ec;

@@ -55,9 +55,11 @@ struct Transfer {
 class Session final : public feitp::Session, public std::enable_shared_from_this<Session> {
  public:
   // `peer` and `local` are the control connection's addresses, as the accept loop knows them
-  // (so the session need not ask the kernel again).
+  // (so the session need not ask the kernel again), with their text (net::address_text), which
+  // the accept loop has made already.
   Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
-          const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local);
+          const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
+          std::string peer_text, std::string local_text);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

@@ -55,9 +55,11 @@ std::error_code sys_error(int e) { return errno_code(map_errno(e)); }
 std::error_code last_error() { return sys_error(errno); }
 
 // A checked path, split for the *at() calls, in fixed buffers (no allocation per call).
+// Filled only by parse_path() and read only after it succeeded, so the arrays are left
+// uninitialised: zeroing 8 KiB cost more than the rest of an upload's storage calls together.
 struct PathBuf {
-  std::array<char, PATH_MAX> rel{};     // "a/b/c", or "." for the root
-  std::array<char, PATH_MAX> parent{};  // "a/b", or "." when the parent is the root
+  std::array<char, PATH_MAX> rel;     // "a/b/c", or "." for the root
+  std::array<char, PATH_MAX> parent;  // "a/b", or "." when the parent is the root
   const char* name = ".";               // "c" (points into rel)
   bool root = true;
   bool parent_is_root = true;
@@ -69,7 +71,8 @@ std::error_code parse_path(std::string_view path, PathBuf& out) {
   if (path.empty()) {
     out.rel[0] = '.';
     out.rel[1] = '\0';
-    out.parent = out.rel;
+    out.parent[0] = '.';
+    out.parent[1] = '\0';
     out.name = out.rel.data();
     out.root = true;
     out.parent_is_root = true;

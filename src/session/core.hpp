@@ -104,6 +104,8 @@ struct ServerCore {
   ListingCache listings;
 
   std::unordered_set<Session*> sessions;
+  // Passive listeners this loop's sessions keep for a next transfer (see Session::keep_passive).
+  unsigned kept_passives = 0;
   bool stopping = false;
   std::chrono::steady_clock::time_point drain_deadline{};
 

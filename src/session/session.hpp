@@ -170,6 +170,11 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // Takes back the listener kept after the last transfer, when it is still fresh and nobody is
   // queued on it; false means a new one must be opened.
   bool reuse_kept_passive();
+  // After a transfer: keeps the listener for the session's next PASV/EPSV (2 s), unless the
+  // range is small or this loop keeps enough already; then closes it.
+  void keep_passive();
+  // Closes the listeners that this loop's sessions keep for a next transfer; true if any.
+  bool release_kept_passives();
 
   // Hook helpers.
   template <class F>

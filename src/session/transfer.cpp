@@ -51,6 +51,8 @@ constexpr std::uint64_t kSpliceAfter = 1 << 20;
 constexpr std::size_t kSplicePipe = 1024 * 1024;
 // How long a passive listener stays open for the session's next PASV/EPSV after a transfer.
 constexpr std::chrono::seconds kKeepPassive{2};
+// Ranges smaller than this keep no listener after a transfer.
+constexpr int kKeepPassiveMinPorts = 100;
 
 }  // namespace
 
@@ -61,12 +63,42 @@ void Session::close_passive() {
   // Closing pasv_ wakes a transfer waiting for the client to connect.
   if (pasv_.is_open()) pasv_.close(ec);
   pasv_fd_.reset();
-  pasv_kept_until_ = Clock::time_point::max();
+  if (pasv_kept_until_ != Clock::time_point::max()) {
+    --core_.kept_passives;
+    pasv_kept_until_ = Clock::time_point::max();
+  }
+}
+
+void Session::keep_passive() {
+  // A small range is left to the transfers that need a port now, and kept listeners never take
+  // more than an eighth of a range per worker.
+  const auto& o = core_.opts;
+  if (o.passive_port_min != 0) {
+    const int span = o.passive_port_max - o.passive_port_min + 1;
+    if (span < kKeepPassiveMinPorts || core_.kept_passives >= static_cast<unsigned>(span / 8)) {
+      close_passive();
+      return;
+    }
+  }
+  ++core_.kept_passives;
+  pasv_kept_until_ = Clock::now() + kKeepPassive;
+}
+
+bool Session::release_kept_passives() {
+  bool any = false;
+  for (Session* s : core_.sessions) {
+    if (s->pasv_fd_ && s->pasv_kept_until_ != Clock::time_point::max()) {
+      s->close_passive();
+      any = true;
+    }
+  }
+  return any;
 }
 
 bool Session::reuse_kept_passive() {
   if (!pasv_fd_ || pasv_kept_until_ == Clock::time_point::max()) return false;
   pasv_kept_until_ = Clock::time_point::max();
+  --core_.kept_passives;
   // Nobody has been told this port for the coming transfer, so a connection queued on it now
   // was not asked for (a late or stray connect): then start afresh on a new port.
   const int fd = ::accept4(pasv_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -162,8 +194,14 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
   if (!reuse_kept_passive()) {
     close_passive();
     std::error_code ec;
-    pasv_fd_.reset(net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
-                                            core_.opts.passive_port_max, core_.rng, pasv_port_, ec));
+    auto open = [&] {
+      pasv_fd_.reset(net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
+                                              core_.opts.passive_port_max, core_.rng, pasv_port_, ec));
+    };
+    open();
+    // Every port of the range taken: the listeners other sessions keep for a next transfer
+    // yield to one needed now.
+    if (!pasv_fd_ && release_kept_passives()) open();
     if (!pasv_fd_) {
       spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
       reply(425, "Can't open passive connection: no port available.");
@@ -484,10 +522,9 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
       ::close(fd);
     }
     if (pasv_.is_open()) {
-      close_passive();  // it waited in the event loop; taking it back would cost more than a new one
+      close_passive();  // it waited in the event loop; taking it back costs more than a new one
     } else {
-      // Keep it for the session's next transfer: socket, bind, listen and close saved.
-      pasv_kept_until_ = Clock::now() + kKeepPassive;
+      keep_passive();  // for the session's next transfer: socket, bind, listen and close saved
     }
   } else {
     t.data.open(active_target_.protocol(), ec);

@@ -1,6 +1,7 @@
 """The passive listener kept between transfers: the session's next PASV/EPSV offers the same port
 for a short while (no new socket, bind and listen), but never hands a connection nobody asked
-for to a transfer, and the port closes once the session stops using it."""
+for to a transfer, the port closes once the session stops using it, and a port needed now
+always wins over a kept one. Ranges under 100 ports keep nothing."""
 import socket
 import time
 
@@ -26,6 +27,12 @@ def upload(r: Raw, data_sock: socket.socket, name: str, data: bytes) -> None:
     assert code == 226, text
 
 
+@pytest.fixture
+def wide(start_server):
+    """A server whose passive range is big enough for kept listeners (>= 100 ports)."""
+    return start_server(pasv_ports=200)
+
+
 def refused(server, port: int) -> bool:
     try:
         s = socket.create_connection((server.host, port), timeout=3)
@@ -36,8 +43,8 @@ def refused(server, port: int) -> bool:
 
 
 @pytest.mark.parametrize("cmd", ["EPSV", "PASV"])
-def test_next_transfer_gets_the_same_port(server, cmd):
-    with Raw(server) as r:
+def test_next_transfer_gets_the_same_port(wide, cmd):
+    with Raw(wide) as r:
         r.login()
         assert r.cmd("TYPE I")[0] == 200
         ports = []
@@ -55,18 +62,18 @@ def test_next_transfer_gets_the_same_port(server, cmd):
         d.close()
         assert r.reply()[0] == 226
     for i in range(3):
-        assert (server.root / f"f{i}.bin").read_bytes() == random_bytes(3000 + i, seed=i)
+        assert (wide.root / f"f{i}.bin").read_bytes() == random_bytes(3000 + i, seed=i)
 
 
-def test_stray_connection_on_kept_port_is_never_used(server):
+def test_stray_connection_on_kept_port_is_never_used(wide):
     """A connection that arrives on the kept port before the client asked for a new transfer
     is not the client's next data connection: the next EPSV offers a fresh port."""
-    with Raw(server) as r:
+    with Raw(wide) as r:
         r.login()
         assert r.cmd("TYPE I")[0] == 200
         port1, d = passive(r, "EPSV")
         upload(r, d, "first.bin", b"first")
-        stray = socket.create_connection((server.host, port1), timeout=5)
+        stray = socket.create_connection((wide.host, port1), timeout=5)
         stray.sendall(b"bytes that must not land in a file")
         time.sleep(0.2)
         port2, d = passive(r, "EPSV")
@@ -80,27 +87,27 @@ def test_stray_connection_on_kept_port_is_never_used(server):
             pass
         stray.close()
         assert r.cmd("NOOP")[0] == 200
-    assert (server.root / "second.bin").read_bytes() == data
-    assert (server.root / "first.bin").read_bytes() == b"first"
+    assert (wide.root / "second.bin").read_bytes() == data
+    assert (wide.root / "first.bin").read_bytes() == b"first"
 
 
-def test_kept_port_closes_when_not_reused(server):
-    with Raw(server, timeout=15) as r:
+def test_kept_port_closes_when_not_reused(wide):
+    with Raw(wide, timeout=15) as r:
         r.login()
         port, d = passive(r, "EPSV")
         upload(r, d, "x.bin", b"x")
         # Kept for about 2 seconds, checked once a second.
         deadline = time.monotonic() + 6
-        while not refused(server, port):
+        while not refused(wide, port):
             assert time.monotonic() < deadline, "the kept passive port stayed open"
             time.sleep(0.5)
         port2, d = passive(r, "EPSV")
         upload(r, d, "y.bin", b"y")
-    assert (server.root / "y.bin").read_bytes() == b"y"
+    assert (wide.root / "y.bin").read_bytes() == b"y"
 
 
-def test_active_mode_closes_kept_port(server):
-    with Raw(server) as r:
+def test_active_mode_closes_kept_port(wide):
+    with Raw(wide) as r:
         r.login()
         port, d = passive(r, "EPSV")
         upload(r, d, "a.bin", b"a")
@@ -110,7 +117,7 @@ def test_active_mode_closes_kept_port(server):
         lst.settimeout(10)
         lport = lst.getsockname()[1]
         assert r.cmd(f"EPRT |1|127.0.0.1|{lport}|")[0] == 200
-        assert refused(server, port)
+        assert refused(wide, port)
         r.send("STOR b.bin")
         conn, _ = lst.accept()
         assert r.reply()[0] == 150
@@ -118,17 +125,63 @@ def test_active_mode_closes_kept_port(server):
         conn.close()
         assert r.reply()[0] == 226
         lst.close()
-    assert (server.root / "b.bin").read_bytes() == b"active"
+    assert (wide.root / "b.bin").read_bytes() == b"active"
 
 
-def test_session_end_closes_kept_port(server):
-    r = Raw(server)
+def test_session_end_closes_kept_port(wide):
+    r = Raw(wide)
     r.login()
     port, d = passive(r, "EPSV")
     upload(r, d, "q.bin", b"q")
     assert r.cmd("QUIT")[0] == 221
     r.close()
     deadline = time.monotonic() + 5
-    while not refused(server, port):
+    while not refused(wide, port):
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_small_range_keeps_no_listener(server):
+    """The default test range has 40 ports: the listener closes right after the accept."""
+    assert server.pasv[1] - server.pasv[0] + 1 < 100
+    with Raw(server) as r:
+        r.login()
+        port, d = passive(r, "EPSV")
+        upload(r, d, "s.bin", b"small")
+        assert refused(server, port)
+    assert (server.root / "s.bin").read_bytes() == b"small"
+
+
+def test_port_needed_now_takes_a_kept_one(start_server):
+    """All 100 ports of the range busy, one of them only kept: a new PASV gets that one. (One
+    worker: a worker can take back only the listeners its own sessions keep.)"""
+    srv = start_server(pasv_ports=100, extra=["--max-per-ip", "0", "--workers", "1"])
+    keeper = Raw(srv)
+    holders = []
+    try:
+        keeper.login()
+        kept_port, d = passive(keeper, "EPSV")
+        upload(keeper, d, "k.bin", b"kept")
+        for _ in range(99):
+            h = Raw(srv)
+            h.login()
+            code, text = h.cmd("EPSV")
+            assert code == 229, text
+            holders.append(h)
+        with Raw(srv) as late:
+            late.login()
+            port, d = passive(late, "EPSV")
+            assert port == kept_port
+            upload(late, d, "late.bin", b"needed now")
+        # The keeper's next transfer still works, on whatever port is free.
+        h = holders.pop()
+        h.close()
+        time.sleep(0.2)
+        _, d = passive(keeper, "EPSV")
+        upload(keeper, d, "k2.bin", b"again")
+    finally:
+        for h in holders:
+            h.close()
+        keeper.close()
+    assert (srv.root / "late.bin").read_bytes() == b"needed now"
+    assert (srv.root / "k2.bin").read_bytes() == b"again"

@@ -67,7 +67,7 @@ def test_next_transfer_gets_the_same_port(wide, cmd):
 
 def test_stray_connection_on_kept_port_is_never_used(wide):
     """A connection that arrives on the kept port before the client asked for a new transfer
-    is not the client's next data connection: the next EPSV offers a fresh port."""
+    is not the client's next data connection: the next EPSV opens a fresh listener."""
     with Raw(wide) as r:
         r.login()
         assert r.cmd("TYPE I")[0] == 200
@@ -76,8 +76,8 @@ def test_stray_connection_on_kept_port_is_never_used(wide):
         stray = socket.create_connection((wide.host, port1), timeout=5)
         stray.sendall(b"bytes that must not land in a file")
         time.sleep(0.2)
-        port2, d = passive(r, "EPSV")
-        assert port2 != port1
+        # (A fresh random port, which may by chance be the same number again.)
+        _, d = passive(r, "EPSV")
         data = random_bytes(4096, seed=9)
         upload(r, d, "second.bin", data)
         stray.settimeout(5)

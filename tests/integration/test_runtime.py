@@ -453,7 +453,8 @@ def test_workers_drop_to_run_as(start_server):
     srv = start_server(config_text=text)
     kids = workers(srv.proc.pid, 2)
     assert uid_of(srv.proc.pid) == 0
-    assert all(uid_of(k) != 0 for k in kids)
+    # A worker is named before it drops its privileges, so give it the moment in between.
+    wait_for(lambda: all(uid_of(k) != 0 for k in kids), 10, what="workers running as nobody")
     s, code, _ = greet(srv.host, srv.port)
     s.close()
     assert code == 220

@@ -223,7 +223,9 @@ def main():
     loads = [float(r["load1"]) for r in rows if r.get("load1") not in (None, "", "-")]
     if loads:
         md.append(f"- 1-minute load average when each measurement started: {min(loads):.1f} to {max(loads):.1f} "
-                  f"(median {statistics.median(loads):.1f}; above 2 means other work shared this 2-core machine)")
+                  f"(median {statistics.median(loads):.1f}; a 1-minute average, which stays high for a minute or two after "
+                  f"the idle scenario's thousand per-session processes of the forking servers; otherwise above 2 means "
+                  f"other work shared this 2-core machine)")
     md.append(f"- command: `{meta.get('command', 'bench/compare.sh').strip()}`")
     if meta.get("note"):
         md.append(f"- note: {meta['note']}")

@@ -167,8 +167,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void transfer_status();
   void close_data_channel();
   void close_passive();
-  // Takes back the listener kept after the last transfer, when it is still fresh and nobody is
-  // queued on it; false means a new one must be opened.
+  // Takes back the listener kept after the last transfer (the once-a-second sweep closes it after
+  // 2-3 s) when nobody is queued on it; false means a new one must be opened.
   bool reuse_kept_passive();
   // After a transfer: keeps the listener for the session's next PASV/EPSV (2 s), unless the
   // range is small or this loop keeps enough already; then closes it.

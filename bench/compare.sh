@@ -321,21 +321,15 @@ server_command() {
       echo "$LIMIT --port $port --passive-ports $PASV_MIN-$PASV_MAX --retr-size $BIG_SIZE --list-lines $LIST_ENTRIES" ;;
     feitpd-1|feitpd-2)
       local workers=${server#feitpd-}
+      # Only what the README's quick start sets (listen, passive range, one user with write
+      # permissions) plus the worker count: every limit, timeout and the log level stay at their
+      # defaults, as a new user runs it. The user gets the same hash as the peers' users.
       cat >"$dir/feitpd.toml" <<EOF
 [server]
 listen = ["127.0.0.1:$port"]
 workers = $workers
 [passive]
 ports = "$PASV_MIN-$PASV_MAX"
-[limits]
-max_connections = 0
-max_per_ip = 0
-[timeouts]
-idle = 600
-[log]
-level = "off"
-[anonymous]
-enabled = false
 [users.$BENCH_USER]
 password_hash = "$HASH"
 home = "$home"

@@ -209,7 +209,9 @@ def main():
     md.append("Written by `bench/compare.sh` (do not edit by hand: run it again). Every figure below comes from "
               "one invocation on one machine: the servers were measured interleaved, in the same run, with the same "
               "load generator (`feitp-bench`), the same user with the same SHA-512-crypt hash (pyftpdlib: plaintext "
-              "comparison, its own authorizer), the same passive port range and logging off. Ratios between servers "
+              "comparison, its own authorizer) and the same passive port range; the peers log nothing, while feitpd runs "
+              "with its defaults (the quick start's settings: info-level log, every limit and timeout as shipped). "
+              "Ratios between servers "
               "are what carry over to other machines; absolute figures do not.\n")
     md.append("## Machine and run\n")
     for k, label in [("date", "date"), ("cpu", "CPU"), ("cores", "cores"), ("memory", "memory"), ("kernel", "kernel"),

@@ -9,6 +9,7 @@ PACKAGES=(
   libssl-dev libcrypt-dev zlib1g-dev libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-timeout
   curl lftp wget
+  ccache  # used by the build scripts when present: rebuilds in CI and sanitizer builds are faster
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proto/args.hpp"
 #include "proto/listing.hpp"
 #include "proto/path.hpp"
 #include "proto/reply.hpp"
@@ -288,26 +289,13 @@ void Session::handle_sync(const proto::Command& cmd) {
       cmd_rnto(arg);
       return;
     case Verb::REST: {
-      std::uint64_t v = 0;
-      bool ok = !arg.empty() && arg.size() <= 20;
-      for (char c : arg) {
-        if (c < '0' || c > '9') {
-          ok = false;
-          break;
-        }
-        const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-          ok = false;
-          break;
-        }
-        v = v * 10 + d;
-      }
-      if (!ok) {
+      const auto v = proto::parse_rest_arg(arg);
+      if (!v) {
         reply(501, "REST requires a non-negative byte offset.");
         return;
       }
-      rest_ = v;
-      reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", v));
+      rest_ = *v;
+      reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
       return;
     }
     case Verb::ALLO:
@@ -496,20 +484,20 @@ void Session::cmd_mdtm(std::string_view arg) {
 }
 
 void Session::cmd_mfmt(std::string_view arg) {
-  auto [time_text, path_text] = split_word(arg);
-  auto t = proto::parse_time_val(time_text);
-  if (!t || path_text.empty()) {
+  const auto m = proto::parse_mfmt_arg(arg);
+  if (!m) {
     reply(501, "Syntax: MFMT YYYYMMDDHHMMSS path");
     return;
   }
-  auto p = path_arg(path_text);
+  const auto t = m->mtime;
+  auto p = path_arg(m->path);
   if (!p || !allowed('T', *p)) return;
   if (!storage_->capabilities().set_mtime) {
     reply(502, "Command not implemented for this storage.");
     return;
   }
-  if (!done_or_reply(storage_->set_mtime(*p, *t))) return;
-  reply(213, fmt::format("Modify={}; {}", proto::format_time_val(*t), *p));
+  if (!done_or_reply(storage_->set_mtime(*p, t))) return;
+  reply(213, fmt::format("Modify={}; {}", proto::format_time_val(t), *p));
 }
 
 void Session::cmd_mlst(std::string_view arg) {

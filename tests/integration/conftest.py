@@ -17,7 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from feitp_harness import (  # noqa: E402
-    Server, build_argv, feitpd_binary, free_port, passive_range,
+    Server, build_argv, feitpd_binary, free_port, passive_range, sanitizer_log_reports,
+    sanitizer_report,
 )
 
 DEFAULT_USER = "alice"
@@ -83,8 +84,31 @@ def start_server(request, tmp_path_factory):
         return srv
 
     yield _start
+    reports = []
     for srv in started:
         srv.stop()
+        # A sanitizer report (builds of scripts/sanitize.sh) is a failure even when every reply
+        # was right: the memory error or race is there all the same.
+        report = sanitizer_report(srv.log())
+        if report:
+            reports.append(f"feitpd ({' '.join(srv.argv)}):\n{report}")
+    if reports:
+        pytest.fail("sanitizer report:\n" + "\n".join(reports), pytrace=False)
+
+
+_SEEN_SANITIZER_LOGS: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_log_reports():
+    """Fails the test during which a sanitized program wrote a report file (see
+    feitp_harness.sanitizer_log_reports); autouse fixtures are torn down after the fixtures that
+    stop the programs, so reports written at exit (leaks) are seen too."""
+    sanitizer_log_reports(_SEEN_SANITIZER_LOGS)  # older ones belong to someone else
+    yield
+    reports = sanitizer_log_reports(_SEEN_SANITIZER_LOGS)
+    if reports:
+        pytest.fail("sanitizer report:\n" + "\n".join(reports), pytrace=False)
 
 
 @pytest.fixture

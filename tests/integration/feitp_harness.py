@@ -25,6 +25,41 @@ START_TIMEOUT = 15.0     # feitpd must accept within this
 STOP_TIMEOUT = 10.0      # SIGTERM grace before SIGKILL
 
 
+# What a sanitizer prints when it finds something (scripts/sanitize.sh builds with ASan+UBSan or
+# TSan). Any of these in a server's output fails the test that ran it.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer",
+                     "ERROR: LeakSanitizer")
+
+
+def sanitizer_report(text: str) -> str | None:
+    """The sanitizer report in `text` (from its first marker line on), or None."""
+    starts = [i for i in (text.find(m) for m in SANITIZER_MARKERS) if i >= 0]
+    if not starts:
+        return None
+    start = text.rfind("\n", 0, min(starts)) + 1
+    report = text[start:]
+    return report if len(report) <= 20000 else report[:20000] + "\n..."
+
+
+def sanitizer_log_reports(seen: set[str]) -> list[str]:
+    """Reports the sanitizers wrote as files since the last call: scripts/sanitize.sh sets
+    log_path in ASAN_OPTIONS/TSAN_OPTIONS to $FEITP_SANITIZER_LOG_DIR/report, so that every
+    sanitized program the tests start (feitpd, hook_probe, the examples, feitpd --check), not
+    only the servers this harness starts, is checked. `seen` collects the files already shown."""
+    d = os.environ.get("FEITP_SANITIZER_LOG_DIR")
+    if not d or not os.path.isdir(d):
+        return []
+    out = []
+    for name in sorted(os.listdir(d)):
+        path = os.path.join(d, name)
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        with open(path, errors="replace") as f:
+            out.append(f"{path}:\n{f.read()[:20000]}")
+    return out
+
+
 def feitpd_binary() -> Path:
     return Path(os.environ.get("FEITPD", str(DEFAULT_BINARY)))
 

@@ -15,6 +15,7 @@
 #include <feitp/feitp.hpp>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <csignal>
@@ -212,6 +213,10 @@ int main(int argc, char** argv) {
   app.add_flag("--atomic", atomic);
   app.add_option("--program-hooks", program_hooks);
   CLI11_PARSE(app, argc, argv);
+  // Make spdlog's registry here, before the server starts threads, as feitpd does through
+  // obs::setup_logging: it is a static inside the uninstrumented libspdlog, and TSan would
+  // report the first log line of another thread against its construction on the hooks thread.
+  spdlog::default_logger_raw();
   if (!answer.empty()) {
     const auto a = answer.find(':');
     const auto b = answer.find(':', a + 1);

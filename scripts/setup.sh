@@ -9,6 +9,9 @@ PACKAGES=(
   libssl-dev libcrypt-dev zlib1g-dev libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-timeout
   curl lftp wget
+  # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest
+  # Debian roots (mmdebstrap --variant=apt, some container images) do not have.
+  mount
 )
 
 missing=()

@@ -25,6 +25,7 @@
 set -euo pipefail
 # Everything runs inside main, which bash reads whole before running any of it: editing or
 # checking out this file during the long run cannot change what the run does.
+# shellcheck disable=SC2317  # cleanup and its helpers run from the EXIT trap
 main() {
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 port="${FEITP_PORT:-2121}"
@@ -99,6 +100,7 @@ done
 work="$(mktemp -d "$work_parent/feitp-fresh-root.XXXXXX")"
 root="$work/root"
 qs_pid=""
+fg_pid=""
 tmp_tar=""
 
 mounts_under_root() {
@@ -120,6 +122,10 @@ cleanup() {
   ((${#timings[@]})) && { echo "fresh-root: timings:"; printf '  %s\n' "${timings[@]}"; }
   [[ -n "$tmp_tar" ]] && rm -f "$tmp_tar"
   [[ -n "$qs_pid" ]] && stop_group "$qs_pid"
+  if [[ -n "$fg_pid" ]]; then # timeout passes the TERM on, and KILLs 30 s later
+    kill -TERM "$fg_pid" 2>/dev/null
+    wait "$fg_pid" 2>/dev/null
+  fi
   # Anything still running inside the root (a stray server of a killed test) must go before
   # its mounts can.
   for m in /proc/[0-9]*; do
@@ -135,15 +141,27 @@ cleanup() {
   else
     rm -rf --one-file-system "$work"
   fi
-  exit $rc
+  exit "$rc"
 }
 trap cleanup EXIT
+
+# Runs a long command (at most $1 seconds) in the background and waits for it: bash runs a
+# trap only between foreground commands, and a TERM (a CI timeout) must tear down at once.
+bounded() {
+  local secs=$1 rc=0
+  shift
+  timeout --kill-after=30 "$secs" "$@" &
+  fg_pid=$!
+  wait "$fg_pid" || rc=$?
+  fg_pid=""
+  return $rc
+}
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- the root -----------------------------------------------------------------------------------
 mmdebstrap_to() { # target (a directory or a .tar)
-  timeout 1800 mmdebstrap --quiet --mode=root --variant="$variant" "${aptopts[@]}" \
+  bounded 1800 mmdebstrap --quiet --mode=root --variant="$variant" "${aptopts[@]}" \
     "$release" "$1" "${mirrors[@]}" || die "mmdebstrap failed (or took over 30 min)"
 }
 
@@ -262,14 +280,14 @@ phase_done "quickstart again"
 case "$suite" in
   full)
     say "running ./scripts/test.sh in the root (up to ${test_timeout}s)"
-    timeout --kill-after=30 "$test_timeout" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
+    bounded "$test_timeout" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       /bin/bash -c 'cd /src && exec ./scripts/test.sh' </dev/null ||
       die "./scripts/test.sh failed in the fresh root (or took over ${test_timeout}s)"
     ;;
   quick)
     say "running setup, build, unit tests and ${quick_tests[*]} in the root"
-    timeout --kill-after=30 "$test_timeout" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
+    bounded "$test_timeout" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       /bin/bash -c 'set -e; cd /src; ./scripts/setup.sh; ./scripts/build.sh
         ctest --test-dir build --output-on-failure --timeout 300
@@ -283,6 +301,7 @@ esac
 phase_done "tests ($suite)"
 
 say "all passed in $((SECONDS - t_start))s"
+exit 0 # here, so bash never reads on in this file after main
 }
 
 main "$@"

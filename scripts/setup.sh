@@ -10,6 +10,9 @@ PACKAGES=(
   python3 python3-pytest python3-pytest-timeout
   curl lftp wget
   ccache  # used by the build scripts when present: rebuilds in CI and sanitizer builds are faster
+  # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest
+  # Debian roots (mmdebstrap --variant=apt, some container images) do not have.
+  mount
 )
 
 missing=()

@@ -4,7 +4,7 @@
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$repo/build}"
-cd "$repo"
+cd "$repo" || exit 1
 
 "$repo/scripts/setup.sh" || { echo "test: setup failed" >&2; exit 1; }
 BUILD_DIR="$build" "$repo/scripts/build.sh" || { echo "test: build failed" >&2; exit 1; }

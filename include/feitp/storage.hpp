@@ -56,7 +56,9 @@ class WriteFile {
   // keep_partial: the client went away mid-upload and may resume it (REST+STOR), so keep what
   // arrived (ignored for atomic uploads, whose temporary file is always removed). When false
   // (disk full, vetoed upload) a file this upload created is removed, and a file it replaced is
-  // restored where the back-end can (atomic uploads).
+  // restored where the back-end can (atomic uploads). A back-end must never remove bytes that
+  // another upload wrote (a concurrent APPE that already got 226): the local one keeps a failed
+  // append's own bytes rather than risk that.
   virtual void abort(bool keep_partial) = 0;
   [[nodiscard]] virtual int native_handle() const { return -1; }
 

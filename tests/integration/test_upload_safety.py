@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from feitp_harness import Raw, random_bytes, sha256_bytes, sha256_file, stor_bytes
+from feitp_harness import Raw, random_bytes, raw_stor, sha256_bytes, sha256_file, stor_bytes
 from runtime_helpers import children, comm, wait_for, workers
+from test_hooks import start_probe  # noqa: F401  (the hook_probe fixture)
 
 pytestmark = pytest.mark.skipif(os.environ.get("FEITP_TEST_AGAINST") == "pyftpdlib",
                                 reason="feitpd's own storage and process model")
@@ -243,3 +244,29 @@ def test_bad_umask_flag_is_refused(start_server):
     with pytest.raises(RuntimeError) as e:
         start_server(extra=["--umask", "0888"])
     assert "--umask: must be an octal string" in str(e.value)
+
+
+def test_refused_append_keeps_another_sessions_append(start_probe):
+    """F4 through check_upload: A appends to reject.log and keeps its data connection open; B
+    appends to the same file (through a symlink, so that the probe's check accepts B) and gets
+    226; A's upload is then refused (550). B's bytes must still be in the file: A used to cut
+    the file back to its own start size."""
+    probe = start_probe("--refuse-check", "reject")
+    head, mine, theirs = b"o" * 100, b"a" * 10, b"b" * 1000
+    log = probe.root / "reject.log"
+    log.write_bytes(head)
+    (probe.root / "alias.log").symlink_to("reject.log")
+    with Raw(probe) as a:
+        a.login()
+        assert a.cmd("TYPE I")[0] == 200
+        data = a.pasv()
+        code, text = a.cmd("APPE reject.log")
+        assert code in (125, 150), text
+        data.sendall(mine)
+        wait_for(lambda: log.stat().st_size == len(head) + len(mine), 10.0, what="A's bytes")
+        code, text = raw_stor(probe, "alias.log", theirs, "APPE")
+        assert code == 226, text
+        data.close()
+        code, text = a.reply()
+        assert code == 550, text
+    assert log.read_bytes() == head + mine + theirs

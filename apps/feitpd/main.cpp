@@ -41,6 +41,7 @@ struct Flags {
   std::optional<std::uint32_t> max_per_ip;
   std::optional<std::string> log_level;
   std::optional<std::uint32_t> workers;
+  std::optional<std::string> umask;
   bool hash_password = false;
   std::string hash_method = "yescrypt";
 };
@@ -109,6 +110,9 @@ std::string apply_flags(const Flags& f, feitp::config::DaemonConfig& cfg) {
   if (f.max_per_ip) cfg.server.max_per_ip = *f.max_per_ip;
   if (f.log_level) cfg.log.level = *f.log_level;
   if (f.workers) cfg.workers = *f.workers;
+  if (f.umask) {
+    if (auto p = feitp::config::parse_umask(*f.umask, cfg.umask); !p.empty()) return "--umask: " + p;
+  }
 
   if (f.root && f.users.empty() && !f.anonymous) {
     return "--root sets the home of --user and --anonymous; give one of them too";
@@ -190,6 +194,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", f.log_level, "trace debug info warn error critical off");
   app.add_option("--workers", f.workers, "Worker processes (0 = one per core)")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--umask", f.umask, "Mode bits removed from new files (0666) and dirs (0777), octal (default 022)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")

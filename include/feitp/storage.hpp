@@ -56,7 +56,9 @@ class WriteFile {
   // keep_partial: the client went away mid-upload and may resume it (REST+STOR), so keep what
   // arrived (ignored for atomic uploads, whose temporary file is always removed). When false
   // (disk full, vetoed upload) a file this upload created is removed, and a file it replaced is
-  // restored where the back-end can (atomic uploads).
+  // restored where the back-end can (atomic uploads). A back-end must never remove bytes that
+  // another upload wrote (a concurrent APPE that already got 226): the local one keeps a failed
+  // append's own bytes rather than risk that.
   virtual void abort(bool keep_partial) = 0;
   [[nodiscard]] virtual int native_handle() const { return -1; }
 
@@ -147,10 +149,17 @@ class StorageFactory {
 
 struct LocalStorageOptions {
   std::string root;             // directory on disk that is "/" for the user
-  bool atomic_uploads = false;  // write to a temporary name, rename on commit()
+  // STOR and STOU write to a temporary name (".feitp-upload.*", in the target's directory) and
+  // rename it over the final name on commit(): the final name always holds a complete file,
+  // the old one or the new one, even when the process is killed or the disk fills up. APPE and
+  // REST+STOR always write in place. false: STOR truncates the file in place.
+  bool atomic_uploads = true;
   bool create_root = false;     // mkdir -p the root if missing
-  std::uint32_t file_mode = 0644;
-  std::uint32_t dir_mode = 0755;
+  // New files get file_mode & ~umask, new directories dir_mode & ~umask, whatever the
+  // process umask is (the modes are set explicitly when the process umask would narrow them).
+  std::uint32_t file_mode = 0666;
+  std::uint32_t dir_mode = 0777;
+  std::uint32_t umask = 022;
 };
 
 // Local files, every access relative to the root's directory descriptor with
@@ -162,8 +171,19 @@ Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& o
 
 // Uses User::home as the root of a local storage. The storages it makes share one inotify
 // instance for listing_version(), made on the first call (none if listings are never asked).
-std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads = false,
+// The first time a factory opens a home it sweeps stale upload temporaries from it (see
+// sweep_upload_temporaries); later logins to that home cost nothing extra.
+std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads = true,
                                                            bool create_root = false);
+// The same with every option; `options.root` is ignored (each user's home is the root).
+std::shared_ptr<StorageFactory> make_local_storage_factory(const LocalStorageOptions& options);
+
+// Removes upload temporaries (".feitp-upload.*") left under `root` by processes that are gone
+// (killed mid-upload, or a previous boot). A temporary whose writer is still alive is kept, so
+// this is safe while other processes upload. Walks the tree without following symlinks or
+// crossing into other file systems, and stops after `max_entries` directory entries.
+// Returns how many files it removed.
+std::size_t sweep_upload_temporaries(const std::string& root, std::size_t max_entries = 1000000);
 
 // A storage held in memory (tests, embedders). Every Storage the factory creates sees the same
 // tree, whatever the user; it is safe to use from several threads.

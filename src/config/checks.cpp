@@ -113,6 +113,20 @@ std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uin
   return {};
 }
 
+std::string parse_umask(std::string_view text, std::uint32_t& out) {
+  const std::string problem = "must be an octal string of 1 to 4 digits, at most 0777 (e.g. \"022\" "
+                              "or \"0077\"), got " + quote(text);
+  if (text.empty() || text.size() > 4) return problem;
+  std::uint32_t v = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '7') return problem;
+    v = v * 8 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (v > 0777) return problem;
+  out = v;
+  return {};
+}
+
 const std::vector<std::string_view>& hook_event_names() {
   static const std::vector<std::string_view> kNames = {
       "on_connect",        "on_disconnect",           "on_login",

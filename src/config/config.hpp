@@ -34,8 +34,9 @@ struct DaemonConfig {
   Options server;                          // listen, banner, passive, limits, timeouts
   std::vector<UserEntry> users;
   std::optional<AnonymousEntry> anonymous;
-  bool atomic_uploads = false;
+  bool atomic_uploads = true;              // STOR writes a temporary and renames it when complete
   bool create_homes = true;                // mkdir -p user homes at start
+  std::uint32_t umask = 022;               // new files 0666 & ~umask, directories 0777 & ~umask
 
   // Runtime (multi-process).
   std::uint32_t workers = 0;               // 0 = one per core; 1 = single process
@@ -75,6 +76,8 @@ std::string check_listen_address(std::string_view text);
 // Parses "MIN-MAX" (1..65535, MIN <= MAX; "" or "0" = let the kernel pick: 0/0).
 // "" on success, else what is wrong.
 std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uint16_t& max);
+// Parses a umask: "022", "0077", "7" (octal digits, at most 0777). "" or what is wrong.
+std::string parse_umask(std::string_view text, std::uint32_t& out);
 // The event names accepted in [hooks]: the method names of feitp::Hooks.
 const std::vector<std::string_view>& hook_event_names();
 

@@ -260,8 +260,14 @@ void read_security(const toml::table& t, DaemonConfig& cfg) {
 
 void read_storage(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "storage";
-  known_keys(t, p, {"atomic_uploads", "create_homes", "transfer_buffer", "listing_utc", "listing_cache", "default_hash"});
+  known_keys(t, p, {"atomic_uploads", "create_homes", "transfer_buffer", "listing_utc", "listing_cache", "default_hash",
+                    "umask"});
   get_bool(t, p, "atomic_uploads", cfg.atomic_uploads);
+  if (const toml::node* n = t.get("umask")) {
+    // A string: a bare TOML integer 022 is not octal (and is refused by TOML itself).
+    if (!n->is_string()) fail(join(p, "umask"), "must be an octal string like \"022\", got " + show(*n));
+    check_or_fail(join(p, "umask"), parse_umask(n->as_string()->get(), cfg.umask));
+  }
   get_bool(t, p, "create_homes", cfg.create_homes);
   get_int(t, p, "transfer_buffer", 4096, 64 << 20, cfg.server.transfer_buffer);
   get_bool(t, p, "listing_utc", cfg.server.listing_utc);

@@ -31,11 +31,28 @@ std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
     if (u.max_sessions == 0) u.max_sessions = cfg.max_sessions_per_user;
   }
   server->set_authenticator(make_user_table_authenticator(std::move(users), cfg.anonymous));
-  server->set_storage_factory(make_local_storage_factory(cfg.atomic_uploads, cfg.create_homes));
+  LocalStorageOptions storage;
+  storage.atomic_uploads = cfg.atomic_uploads;
+  storage.create_root = cfg.create_homes;
+  storage.umask = cfg.umask;
+  server->set_storage_factory(make_local_storage_factory(storage));
   // [hooks] programs and the transfer log are Hooks like an embedder's own.
   for (auto& h : ext::make_program_hooks(cfg.hooks)) server->add_hooks(std::move(h));
   if (!cfg.log.xferlog.empty()) server->add_hooks(obs::make_xferlog_hooks(cfg.log.xferlog));
   return server;
+}
+
+void sweep_homes(const config::DaemonConfig& cfg) {
+  std::vector<std::string> homes;
+  for (const auto& u : cfg.users) homes.push_back(u.home);
+  if (cfg.anonymous) homes.push_back(cfg.anonymous->home);
+  std::sort(homes.begin(), homes.end());
+  homes.erase(std::unique(homes.begin(), homes.end()), homes.end());
+  for (const auto& home : homes) {
+    if (const std::size_t n = sweep_upload_temporaries(home); n > 0) {
+      spdlog::info("removed {} stale upload temporaries under {}", n, home);
+    }
+  }
 }
 
 std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
@@ -93,6 +110,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
     }
   }
 
+  sweep_homes(cfg);
   std::unique_ptr<Server> server;
   std::shared_ptr<SharedState> state;
   try {

@@ -22,6 +22,10 @@ std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, 
 std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, std::uint32_t slot,
                                           const config::DaemonConfig& cfg);
 
+// Removes stale upload temporaries (writers gone) from every configured home, once each; a
+// temporary that a live process is still writing stays. Runs at start, before any worker.
+void sweep_homes(const config::DaemonConfig& cfg);
+
 // Binds, prints one line naming the addresses, serves until SIGINT/SIGTERM/SIGQUIT, then stops
 // with cfg.shutdown_grace (a second signal stops at once); SIGUSR1 reopens the log file.
 // Applies max_open_files, pid_file and run_as (after binding) like the master does. Returns the

@@ -586,6 +586,8 @@ unsigned worker_count(const config::DaemonConfig& cfg) {
 }
 
 int serve_master(const config::DaemonConfig& cfg, ConfigLoader reload) {
+  // After a reload, the new workers sweep each home as their storage factory first opens it.
+  sweep_homes(cfg);
   Master master(cfg, std::move(reload));
   return master.run();
 }

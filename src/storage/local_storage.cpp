@@ -16,6 +16,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -24,7 +26,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 #include <unordered_map>
+#include <unordered_set>
 #include <mutex>
 #include <cerrno>
 #include <climits>
@@ -87,6 +91,9 @@ std::error_code parse_path(std::string_view path, PathBuf& out) {
       const std::string_view comp = path.substr(start, i - start);
       if (comp.empty() || comp == "." || comp == "..") return errno_code(EINVAL);
       if (comp.size() > NAME_MAX) return errno_code(ENAMETOOLONG);
+      // Upload temporaries belong to the server: a client may neither read a half-received
+      // upload nor keep files that listings hide (audit F5).
+      if (comp.starts_with(kUploadTempPrefix)) return errno_code(EACCES);
       if (i < path.size()) last_slash = i;
       start = i + 1;
     }
@@ -153,6 +160,57 @@ class DirRef {
   std::shared_ptr<const UniqueFd> root_;
 };
 
+// The process umask, read once from /proc: umask() cannot be read without setting it, which
+// would race other threads creating files. When unknown, assume it may narrow anything, so
+// that modes are always set explicitly.
+mode_t process_umask() {
+  static const mode_t cached = [] {
+    mode_t m = 0777;
+    if (std::FILE* f = std::fopen("/proc/self/status", "re")) {
+      std::array<char, 256> line{};
+      while (std::fgets(line.data(), static_cast<int>(line.size()), f) != nullptr) {
+        unsigned v = 0;
+        if (std::sscanf(line.data(), "Umask: %o", &v) == 1) {
+          m = static_cast<mode_t>(v & 0777);
+          break;
+        }
+      }
+      std::fclose(f);
+    }
+    return m;
+  }();
+  return cached;
+}
+
+// Gives a file or directory just created by this upload or MKD the configured mode, when the
+// process umask took bits from the mode passed to open()/mkdir() (rare: costs nothing else).
+void fix_created_mode(int fd, mode_t wanted) {
+  if ((wanted & process_umask()) != 0) (void)::fchmod(fd, wanted);
+}
+void fix_created_mode_at(int dir, const char* name, mode_t wanted) {
+  if ((wanted & process_umask()) != 0) (void)::fchmodat(dir, name, wanted, AT_SYMLINK_NOFOLLOW);
+}
+
+// The first 8 hex digits of this boot's id, so that a temporary from an earlier boot is never
+// mistaken for the live upload of a process that now happens to have the same pid.
+const std::string& boot_tag() {
+  static const std::string tag = [] {
+    std::string t = "00000000";
+    if (std::FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "re")) {
+      std::array<char, 64> buf{};
+      if (std::fgets(buf.data(), static_cast<int>(buf.size()), f) != nullptr &&
+          std::strlen(buf.data()) >= 8) {
+        t.assign(buf.data(), 8);
+      }
+      std::fclose(f);
+    }
+    return t;
+  }();
+  return tag;
+}
+
+// PREFIX<boot>-<pid>-<16 hex>: the writer's boot and pid let a sweep tell a stale temporary
+// (its writer is gone) from a live one (another worker, or the old generation after a reload).
 std::string temp_name() {
   std::array<unsigned char, 8> rnd{};
   if (::getrandom(rnd.data(), rnd.size(), GRND_NONBLOCK) != static_cast<ssize_t>(rnd.size())) {
@@ -165,12 +223,81 @@ std::string temp_name() {
     std::memcpy(rnd.data(), &v, rnd.size());
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string name(kUploadTempPrefix);
+  std::string name;
+  name.reserve(kUploadTempPrefix.size() + 48);
+  name.append(kUploadTempPrefix).append(boot_tag()).push_back('-');
+  name.append(std::to_string(::getpid())).push_back('-');
   for (const unsigned char c : rnd) {
     name.push_back(kHex[c >> 4]);
     name.push_back(kHex[c & 15]);
   }
   return name;
+}
+
+// Whether the writer of a temporary is gone. Any name under the prefix that is not ours (an
+// older feitp's, or a client's from before such paths were refused) has no live writer either.
+// A pid that was reused keeps its temporaries until that process ends: a leak, never a loss.
+bool temp_is_stale(std::string_view name) {
+  name.remove_prefix(kUploadTempPrefix.size());
+  const std::size_t d1 = name.find('-');
+  if (d1 == std::string_view::npos || name.substr(0, d1) != boot_tag()) return true;
+  name.remove_prefix(d1 + 1);
+  const std::size_t d2 = name.find('-');
+  if (d2 == std::string_view::npos) return true;
+  int pid = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + d2, pid);
+  if (ec != std::errc{} || end != name.data() + d2 || pid <= 0) return true;
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+struct SweepState {
+  dev_t dev = 0;
+  std::size_t budget = 0;
+  std::size_t removed = 0;
+};
+
+// Depth-first over one directory (owned fd), never following symlinks or leaving the file
+// system; at most 64 levels deep, so at most 64 descriptors are open at once.
+void sweep_dir(UniqueFd fd, SweepState& sw, int depth) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd.get()), &::closedir);
+  if (!dir) return;
+  fd.release();  // the DIR owns it now
+  const int dfd = ::dirfd(dir.get());
+  while (sw.budget > 0) {
+    const dirent* e = ::readdir(dir.get());
+    if (e == nullptr) return;
+    const std::string_view name(e->d_name);
+    if (name == "." || name == "..") continue;
+    --sw.budget;
+    struct stat st {};
+    if (name.starts_with(kUploadTempPrefix)) {
+      if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+          temp_is_stale(name) && ::unlinkat(dfd, e->d_name, 0) == 0) {
+        ++sw.removed;
+      }
+      continue;
+    }
+    if (depth >= 64 || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)) continue;
+    const int child = ::openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) continue;
+    UniqueFd owned(child);
+    if (::fstat(child, &st) != 0 || st.st_dev != sw.dev) continue;
+    sweep_dir(std::move(owned), sw, depth + 1);
+  }
+}
+
+// Sweeps beneath a directory descriptor (O_PATH is enough).
+std::size_t sweep_at(int root, std::size_t max_entries) {
+  const int fd = ::openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  UniqueFd owned(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return 0;
+  SweepState sw;
+  sw.dev = st.st_dev;
+  sw.budget = max_entries;
+  sweep_dir(std::move(owned), sw, 0);
+  return sw.removed;
 }
 
 // --- Files ----------------------------------------------------------------------------------
@@ -197,13 +324,20 @@ struct WriteState {
   std::string name;         // last component of the target
   std::string temp;         // atomic uploads: the temporary name, else empty
   bool exclusive = false;   // atomic commit must not replace an existing target
-  bool created = false;     // non-atomic: this upload created the file
-  off_t start_size = 0;     // non-atomic: size to restore on abort(false)
+  bool created = false;     // in place: this upload created the file
+  bool append = false;      // in place: opened with O_APPEND
+  off_t start_size = 0;     // in place: where this upload's bytes begin
 };
 
+// In-place writers (APPE, REST+STOR, STOR with atomic_uploads = false) hold a shared flock on
+// the file while they write; see drop_own_bytes().
 class LocalWriteFile final : public WriteFile {
  public:
-  explicit LocalWriteFile(WriteState st) : s_(std::move(st)) {}
+  explicit LocalWriteFile(WriteState st) : s_(std::move(st)) {
+    // Non-blocking: a local process holding an exclusive lock must not stall the event loop;
+    // without the lock, drop_own_bytes() is merely less sure that no one else is writing.
+    if (s_.temp.empty()) (void)::flock(s_.fd.get(), LOCK_SH | LOCK_NB);
+  }
   ~LocalWriteFile() override {
     if (!done_) abort(true);
     if (!backup_.empty()) ::unlinkat(s_.parent.get(), backup_.c_str(), 0);
@@ -222,6 +356,7 @@ class LocalWriteFile final : public WriteFile {
       }
       if (n == 0) return errno_code(ENOSPC);
       total += static_cast<std::size_t>(n);
+      written_ += static_cast<std::uint64_t>(n);
     }
     return total;
   }
@@ -229,66 +364,26 @@ class LocalWriteFile final : public WriteFile {
   Status commit() override {
     if (done_) return errno_code(EBADF);
     done_ = true;
-    if (s_.temp.empty() && keep_previous_ && s_.start_size > 0) {
-      return {};  // keep the descriptor: revert() may still cut the file back
-    }
-    const int close_err = s_.fd.close();
     if (s_.temp.empty()) {
-      if (close_err != 0) return errno_code(close_err);
+      // In place: keep the descriptor (and the lock) while revert() may still need them.
+      if (keep_previous_ && (s_.start_size > 0 || s_.created)) return {};
+      if (const int e = s_.fd.close(); e != 0) return errno_code(e);
       return {};
     }
-    if (close_err != 0) {
-      ::unlinkat(s_.parent.get(), s_.temp.c_str(), 0);
-      return errno_code(close_err);
-    }
-    const int dir = s_.parent.get();
-    if (keep_previous_ && !s_.exclusive) {
-      // A second name for the file about to be replaced, so revert() can bring it back.
-      std::string backup = temp_name();
-      if (::linkat(dir, s_.name.c_str(), dir, backup.c_str(), 0) == 0) backup_ = std::move(backup);
-    }
-    int rc = ::renameat2(dir, s_.temp.c_str(), dir, s_.name.c_str(),
-                         s_.exclusive ? RENAME_NOREPLACE : 0);
-    if (rc != 0 && s_.exclusive && errno == EINVAL) {
-      // The file system lacks RENAME_NOREPLACE: link() refuses to replace as well.
-      rc = ::linkat(dir, s_.temp.c_str(), dir, s_.name.c_str(), 0);
-      if (rc == 0) ::unlinkat(dir, s_.temp.c_str(), 0);
-    }
-    if (rc != 0) {
-      const int e = errno;
-      ::unlinkat(dir, s_.temp.c_str(), 0);
-      return sys_error(e);
-    }
-    return {};
+    return commit_atomic();
   }
 
   void abort(bool keep_partial) override {
     if (done_) return;
     done_ = true;
-    const int dir = s_.parent.get();
     if (!s_.temp.empty()) {
       s_.fd.reset();
-      ::unlinkat(dir, s_.temp.c_str(), 0);
+      ::unlinkat(s_.parent.get(), s_.temp.c_str(), 0);
       return;
     }
-    if (keep_partial) {
-      s_.fd.reset();
-      return;
-    }
-    if (s_.created) {
-      // Remove the name only while it is still the file this upload made.
-      struct stat mine {};
-      struct stat now {};
-      if (::fstat(s_.fd.get(), &mine) == 0 &&
-          ::fstatat(dir, s_.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-          mine.st_dev == now.st_dev && mine.st_ino == now.st_ino) {
-        ::unlinkat(dir, s_.name.c_str(), 0);
-      }
-      s_.fd.reset();
-      return;
-    }
-    // Appended or resumed: drop what this upload added.
-    (void)::ftruncate(s_.fd.get(), s_.start_size);
+    // In place: a failed upload removes its own bytes only when that cannot touch anyone
+    // else's; otherwise they stay, as after a dropped connection (REST+STOR resumes them).
+    if (!keep_partial) (void)drop_own_bytes();
     s_.fd.reset();
   }
 
@@ -306,17 +401,16 @@ class LocalWriteFile final : public WriteFile {
       if (rc != 0) return sys_error(e);
       return {};
     }
-    if (!s_.temp.empty() || s_.created) {
-      // A file this upload created: remove it.
+    if (!s_.temp.empty()) {
+      // An atomic upload that created the file: remove it.
       if (::unlinkat(dir, s_.name.c_str(), 0) != 0 && errno != ENOENT) return sys_error(errno);
       return {};
     }
-    if (s_.start_size > 0 && s_.fd.get() >= 0) {
-      // Appended or resumed: cut back to the size it had before this upload.
-      const int rc = ::ftruncate(s_.fd.get(), s_.start_size);
-      const int e = errno;
+    if (s_.fd.get() >= 0 && (s_.start_size > 0 || s_.created)) {
+      // Appended, resumed or created in place. Success even when the bytes must stay (someone
+      // else wrote after them): the server would otherwise remove the whole file by its path.
+      (void)drop_own_bytes();
       s_.fd.reset();
-      if (rc != 0) return sys_error(e);
       return {};
     }
     // Replaced in place: the old bytes are gone; the server removes the file by its path.
@@ -324,10 +418,73 @@ class LocalWriteFile final : public WriteFile {
   }
 
  private:
+  Status commit_atomic() {
+    const int close_err = s_.fd.close();
+    const int dir = s_.parent.get();
+    if (close_err != 0) {
+      ::unlinkat(dir, s_.temp.c_str(), 0);
+      return errno_code(close_err);
+    }
+    if (keep_previous_ && !s_.exclusive) {
+      // A second name for the file about to be replaced, so revert() can bring it back.
+      std::string backup = temp_name();
+      if (::linkat(dir, s_.name.c_str(), dir, backup.c_str(), 0) == 0) backup_ = std::move(backup);
+    }
+    // No fsync: the rename comes after every byte was written, so a process killed at any
+    // point (kill -9 of a worker or of the master) leaves the old file or the new one whole.
+    // Only a power loss could expose a renamed file whose data blocks never reached the disk;
+    // ext4 (auto_da_alloc) and xfs flush a file replaced by rename, and an fsync per upload
+    // would cost more than the whole rest of a small upload.
+    int rc = ::renameat2(dir, s_.temp.c_str(), dir, s_.name.c_str(),
+                         s_.exclusive ? RENAME_NOREPLACE : 0);
+    if (rc != 0 && s_.exclusive && errno == EINVAL) {
+      // The file system lacks RENAME_NOREPLACE: link() refuses to replace as well.
+      rc = ::linkat(dir, s_.temp.c_str(), dir, s_.name.c_str(), 0);
+      if (rc == 0) ::unlinkat(dir, s_.temp.c_str(), 0);
+    }
+    if (rc != 0) {
+      const int e = errno;
+      ::unlinkat(dir, s_.temp.c_str(), 0);
+      return sys_error(e);
+    }
+    return {};
+  }
+
+  // In place: removes the bytes this upload wrote (the file itself, if this upload created
+  // it), but only when that provably removes nothing of anyone else's (audit F4: a failed
+  // APPE must not cut off another session's append that already got 226). Every in-place
+  // writer holds a shared flock while it writes, so taking it exclusively without waiting
+  // shows that no one else is writing now; a size of exactly start + our bytes shows that no
+  // one wrote after us. Our bytes: counted by write() for O_APPEND (never spliced), the file
+  // offset otherwise (splice() advances it too). Returns whether it dropped them.
+  bool drop_own_bytes() {
+    const int fd = s_.fd.get();
+    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) return false;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return false;
+    off_t end = 0;
+    if (s_.append) {
+      end = s_.start_size + static_cast<off_t>(written_);
+    } else if ((end = ::lseek(fd, 0, SEEK_CUR)) < 0) {
+      return false;
+    }
+    if (st.st_size != end) return false;
+    if (!s_.created) return ::ftruncate(fd, s_.start_size) == 0;
+    // Remove the name only while it is still the file this upload made.
+    const int dir = s_.parent.get();
+    struct stat now {};
+    if (::fstatat(dir, s_.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+        now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+      return false;
+    }
+    return ::unlinkat(dir, s_.name.c_str(), 0) == 0;
+  }
+
   WriteState s_;
   bool done_ = false;
   bool keep_previous_ = false;
-  std::string backup_;  // atomic commit: a link to the file the upload replaced
+  std::uint64_t written_ = 0;  // bytes that went through write()
+  std::string backup_;         // atomic commit: a link to the file the upload replaced
 };
 
 // --- The storage ----------------------------------------------------------------------------
@@ -346,8 +503,8 @@ class LocalStorage final : public Storage {
         watch_(std::move(watch)),
         use_openat2_(use_openat2),
         atomic_(o.atomic_uploads),
-        file_mode_(static_cast<mode_t>(o.file_mode & 0777)),
-        dir_mode_(static_cast<mode_t>(o.dir_mode & 07777)) {}
+        file_mode_(static_cast<mode_t>(o.file_mode & ~o.umask & 0777)),
+        dir_mode_(static_cast<mode_t>(o.dir_mode & ~o.umask & 0777)) {}
 
   [[nodiscard]] const std::shared_ptr<const UniqueFd>& root_fd() const { return root_; }
   [[nodiscard]] bool uses_openat2() const { return use_openat2_; }
@@ -480,6 +637,7 @@ class LocalStorage final : public Storage {
     auto dir = open_parent(p);
     if (!dir) return dir.error();
     if (::mkdirat(dir->get(), p.name, dir_mode_) != 0) return last_error();
+    fix_created_mode_at(dir->get(), p.name, dir_mode_);
     return {};
   }
 
@@ -646,17 +804,22 @@ class LocalStorage final : public Storage {
   }
 
   // Creates the file, failing with EEXIST when it is there (never follows a final symlink).
-  Result<std::unique_ptr<WriteFile>> open_create(const PathBuf& p) const {
+  // append: O_APPEND, so that a concurrent APPE to the new file is never overwritten.
+  Result<std::unique_ptr<WriteFile>> open_create(const PathBuf& p, bool append = false) const {
     auto dir = open_parent(p);
     if (!dir) return dir.error();
-    const int fd = ::openat(dir->get(), p.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+    const int fd = ::openat(dir->get(), p.name,
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+                                (append ? O_APPEND : 0),
                             file_mode_);
     if (fd < 0) return last_error();
     WriteState st;
     st.fd.reset(fd);
+    fix_created_mode(fd, file_mode_);
     st.parent = std::move(*dir);
     st.name = p.name;
     st.created = true;
+    st.append = append;
     return make_writer(std::move(st));
   }
 
@@ -672,7 +835,7 @@ class LocalStorage final : public Storage {
       }
       if (auto ec = check_regular(fd->get(), nullptr)) return ec;
       // The old content is gone already: abort(false) can only truncate back to empty, so the
-      // parent and name are not needed (they are for created files and temporaries).
+      // parent is not needed (it is for created files and temporaries).
       WriteState st;
       st.fd = std::move(*fd);
       st.parent = DirRef(root_);
@@ -687,7 +850,7 @@ class LocalStorage final : public Storage {
       auto fd = open_beneath(p.rel.data(), O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY, 0);
       if (!fd) {
         if (fd.error() != std::errc::no_such_file_or_directory) return fd.error();
-        auto created = open_create(p);  // APPE creates a missing file
+        auto created = open_create(p, true);  // APPE creates a missing file
         if (created || created.error() != std::errc::file_exists) return created;
         continue;
       }
@@ -696,6 +859,7 @@ class LocalStorage final : public Storage {
       st.fd = std::move(*fd);
       st.parent = DirRef(root_);
       st.name = p.name;
+      st.append = true;
       return make_writer(std::move(st));
     }
     return errno_code(EACCES);
@@ -726,22 +890,27 @@ class LocalStorage final : public Storage {
     auto dir = open_parent(p);
     if (!dir) return dir.error();
     struct stat cur {};
+    mode_t mode = file_mode_;
     if (::fstatat(dir->get(), p.name, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
       if (exclusive) return errno_code(EEXIST);
       if (S_ISDIR(cur.st_mode)) return errno_code(EISDIR);
+      // The new version keeps the permissions of the file it replaces, as a write in place
+      // would (a SITE CHMOD survives an overwrite).
+      if (S_ISREG(cur.st_mode)) mode = cur.st_mode & 0777;
     } else if (errno != ENOENT) {
       return last_error();
     }
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::string temp = temp_name();
       const int fd = ::openat(dir->get(), temp.c_str(),
-                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode_);
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
       if (fd < 0) {
         if (errno == EEXIST) continue;
         return last_error();
       }
       WriteState st;
       st.fd.reset(fd);
+      fix_created_mode(fd, mode);
       st.parent = std::move(*dir);
       st.name = p.name;
       st.temp = std::move(temp);
@@ -785,7 +954,8 @@ Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& opti
   // Logins are frequent: open the root first and create it only when it is missing.
   int fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT && options.create_root) {
-    if (auto ec = make_dirs(options.root, static_cast<mode_t>(options.dir_mode & 07777))) {
+    if (auto ec = make_dirs(options.root,
+                            static_cast<mode_t>(options.dir_mode & ~options.umask & 0777))) {
       return ec;
     }
     fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -823,13 +993,11 @@ Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& opti
 // inotify instance on the first version() call, so a server that never asks pays nothing.
 class LocalStorageFactory final : public StorageFactory {
  public:
-  LocalStorageFactory(bool atomic, bool create_root)
-      : atomic_(atomic), create_root_(create_root), watch_(std::make_shared<DirWatch>()) {}
+  explicit LocalStorageFactory(const LocalStorageOptions& o)
+      : options_(o), watch_(std::make_shared<DirWatch>()) {}
   Result<std::unique_ptr<Storage>> create(const User& user) override {
-    LocalStorageOptions o;
+    LocalStorageOptions o = options_;
     o.root = user.home;
-    o.atomic_uploads = atomic_;
-    o.create_root = create_root_;
     std::lock_guard lock(mu_);
     if (auto it = roots_.find(user.home); it != roots_.end()) {
       if (auto root = it->second.fd.lock()) {
@@ -839,6 +1007,7 @@ class LocalStorageFactory final : public StorageFactory {
     }
     auto made = open_local(o, Resolver::automatic, watch_, &openat2_known_);
     if (!made) return made.error();
+    sweep_once(user.home, (*made)->root_fd()->get());
     if (roots_.size() >= 4096) prune();
     roots_[user.home] = Entry{(*made)->root_fd(), (*made)->uses_openat2()};
     return std::unique_ptr<Storage>(std::move(*made));
@@ -852,12 +1021,23 @@ class LocalStorageFactory final : public StorageFactory {
   void prune() {
     std::erase_if(roots_, [](const auto& kv) { return kv.second.fd.expired(); });
   }
+  // Stale upload temporaries go the first time this factory opens a home. The daemon makes a
+  // factory in each worker, and a reload starts new workers, so each home is swept once per
+  // worker process at most (never per login), and again after each reload. The set is capped:
+  // forgetting it only costs a second sweep.
+  void sweep_once(const std::string& home, int root) {
+    if (swept_.size() >= 65536) swept_.clear();
+    if (swept_.insert(home).second) (void)sweep_at(root, kFactorySweepEntries);
+  }
+  // Bounds the sweep a login may pay for (a few milliseconds); feitpd also sweeps the
+  // configured homes without this bound at start.
+  static constexpr std::size_t kFactorySweepEntries = 100000;
 
-  bool atomic_;
-  bool create_root_;
+  LocalStorageOptions options_;
   std::shared_ptr<DirWatch> watch_;  // never null; shared with the storages made
   std::mutex mu_;
   std::unordered_map<std::string, Entry> roots_;
+  std::unordered_set<std::string> swept_;
   int openat2_known_ = -1;  // under mu_: whether the kernel has openat2, once asked
 };
 
@@ -879,7 +1059,21 @@ Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& o
 }
 
 std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads, bool create_root) {
-  return std::make_shared<storage::LocalStorageFactory>(atomic_uploads, create_root);
+  LocalStorageOptions o;
+  o.atomic_uploads = atomic_uploads;
+  o.create_root = create_root;
+  return make_local_storage_factory(o);
+}
+
+std::shared_ptr<StorageFactory> make_local_storage_factory(const LocalStorageOptions& options) {
+  return std::make_shared<storage::LocalStorageFactory>(options);
+}
+
+std::size_t sweep_upload_temporaries(const std::string& root, std::size_t max_entries) {
+  const int fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const storage::UniqueFd owned(fd);
+  return storage::sweep_at(fd, max_entries);
 }
 
 }  // namespace feitp

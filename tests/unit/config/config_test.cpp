@@ -186,6 +186,25 @@ TEST(Config, DefaultsWithMinimalFile) {
   EXPECT_EQ(r.config->log.level, "info");
 }
 
+TEST(Config, StorageUmaskAndAtomicDefaults) {
+  // Audit F3 and F16: uploads are atomic and new files 0644 unless the operator says otherwise.
+  auto r = parse_config(minimal_user(), "feitpd.toml");
+  ASSERT_TRUE(r.config.has_value()) << r.error;
+  EXPECT_TRUE(r.config->atomic_uploads);
+  EXPECT_EQ(r.config->umask, 022U);
+  for (const auto& [text, value] : {std::pair{"077", 077U}, {"0027", 027U}, {"0", 0U}}) {
+    auto u = parse_config(std::string("[storage]\numask = \"") + text + "\"\n" + minimal_user(), "f");
+    ASSERT_TRUE(u.config.has_value()) << u.error;
+    EXPECT_EQ(u.config->umask, value) << text;
+  }
+  EXPECT_EQ(error_of("[storage]\numask = \"0999\"\n" + minimal_user()),
+            "feitpd.toml: storage.umask: must be an octal string of 1 to 4 digits, at most 0777 "
+            "(e.g. \"022\" or \"0077\"), got \"0999\"");
+  EXPECT_EQ(error_of("[storage]\numask = \"7777\"\n" + minimal_user()).rfind("feitpd.toml: storage.umask: ", 0), 0U);
+  EXPECT_EQ(error_of("[storage]\numask = 18\n" + minimal_user()),
+            "feitpd.toml: storage.umask: must be an octal string like \"022\", got 18");
+}
+
 TEST(Config, SamplePackagingFileParses) {
   auto path = std::filesystem::path(__FILE__).parent_path() / "../../../packaging/feitpd.toml";
   auto r = load_config_file(path.lexically_normal().string());

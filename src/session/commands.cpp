@@ -521,11 +521,15 @@ void Session::cmd_mlst(std::string_view arg) {
     return;
   }
   const auto perm = proto::mlsx_perm(st->type, user_->permissions.letters_for(*p));
+  // The path is the client's text: control characters go out escaped (F17).
   out_ += "250-Listing ";
-  out_ += *p;
+  proto::append_escaped(out_, *p);
   out_ += "\r\n ";
-  proto::append_mlsx_line(out_, *st, mlst_facts_, perm, *p);
-  out_ += "250 End.\r\n";
+  std::string line;
+  proto::append_mlsx_line(line, *st, mlst_facts_, perm, *p);
+  if (line.ends_with("\r\n")) line.resize(line.size() - 2);
+  proto::append_escaped(out_, line);
+  out_ += "\r\n250 End.\r\n";
 }
 
 void Session::cmd_stat(std::string_view arg) {
@@ -564,8 +568,9 @@ void Session::cmd_stat(std::string_view arg) {
   } else {
     for (const auto& e : *entries) proto::append_list_line(body, e, now, core_.opts.listing_utc);
   }
+  // Paths and names are client text: control characters go out escaped (F17).
   out_ += "213-Status of ";
-  out_ += *p;
+  proto::append_escaped(out_, *p);
   out_ += ":\r\n";
   // Each line starts with a type letter, never a digit, so it cannot end the reply early.
   std::size_t start = 0;
@@ -573,7 +578,7 @@ void Session::cmd_stat(std::string_view arg) {
     auto end = body.find("\r\n", start);
     if (end == std::string::npos) end = body.size();
     out_ += ' ';
-    out_.append(body, start, end - start);
+    proto::append_escaped(out_, std::string_view(body).substr(start, end - start));
     out_ += "\r\n";
     start = end + 2;
   }

@@ -101,10 +101,32 @@ std::optional<std::string> Session::path_arg(std::string_view arg) {
   return p;
 }
 
-bool Session::allowed(char letter, std::string_view path) {
-  if (user_ && user_->permissions.allows(letter, path)) return true;
-  reply(550, "Permission denied.");
-  return false;
+bool Session::allowed(char letter, std::string_view path, Reach reach) {
+  if (!user_ || !storage_) {
+    reply(550, "Permission denied.");
+    return false;
+  }
+  const Permissions& perms = user_->permissions;
+  const auto ok = [&](std::string_view p) {
+    return reach == Reach::tree ? perms.allows_tree(letter, p) : perms.allows(letter, p);
+  };
+  if (!ok(path)) {
+    reply(550, "Permission denied.");
+    return false;
+  }
+  // Storage follows in-root symlinks, so rules must hold where the path really leads (F1). A
+  // user without per-directory rules has the same letters everywhere: no lookup at all.
+  if (!perms.has_overrides()) return true;
+  auto real = storage_->real_path(path, reach == Reach::follow);
+  if (!real) {
+    reply_storage_error(real.error());
+    return false;
+  }
+  if (*real != path && !ok(*real)) {
+    reply(550, "Permission denied.");
+    return false;
+  }
+  return true;
 }
 
 // --- login ----------------------------------------------------------------------------------
@@ -409,7 +431,7 @@ void Session::cmd_cwd(std::string_view arg) {
 
 void Session::cmd_mkd(std::string_view arg) {
   auto p = path_arg(arg);
-  if (!p || !allowed('m', *p)) return;
+  if (!p || !allowed('m', *p, Reach::name)) return;
   if (!done_or_reply(storage_->mkdir(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_mkdir(*this, *p); });
   reply(257, proto::quote_path(*p) + " created.");
@@ -422,7 +444,7 @@ void Session::cmd_rmd(std::string_view arg) {
     reply(550, "Cannot remove the root directory.");
     return;
   }
-  if (!allowed('d', *p)) return;
+  if (!allowed('d', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rmdir(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Remove directory operation successful.");
@@ -430,7 +452,7 @@ void Session::cmd_rmd(std::string_view arg) {
 
 void Session::cmd_dele(std::string_view arg) {
   auto p = path_arg(arg);
-  if (!p || !allowed('d', *p)) return;
+  if (!p || !allowed('d', *p, Reach::name)) return;
   if (!done_or_reply(storage_->remove(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Delete operation successful.");
@@ -438,7 +460,7 @@ void Session::cmd_dele(std::string_view arg) {
 
 void Session::cmd_rnfr(std::string_view arg) {
   auto p = path_arg(arg);
-  if (!p || !allowed('f', *p)) return;
+  if (!p || !allowed('f', *p, Reach::tree)) return;
   if (*p == "/") {
     reply(550, "Cannot rename the root directory.");
     return;
@@ -459,7 +481,8 @@ void Session::cmd_rnto(std::string_view arg) {
   const std::string from = std::move(rename_from_);
   rename_from_.clear();
   auto p = path_arg(arg);
-  if (!p || !allowed('f', *p)) return;
+  // Both ends again: what RNFR saw may have changed since (another session's rename).
+  if (!p || !allowed('f', from, Reach::tree) || !allowed('f', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rename(from, *p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_rename(*this, from, *p); });
   reply(250, "Rename successful.");

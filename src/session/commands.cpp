@@ -526,9 +526,15 @@ void Session::cmd_mfmt(std::string_view arg) {
     return;
   }
   auto p = path_arg(path_text);
-  if (!p || !allowed('T', *p)) return;
+  if (!p || !allowed('T', *p, Reach::name)) return;
   if (!storage_->capabilities().set_mtime) {
     reply(502, "Command not implemented for this storage.");
+    return;
+  }
+  // Like MDTM: a symlink must lead somewhere beneath the root (F23); set_mtime itself would
+  // change the link's own time.
+  if (auto st = storage_->stat(*p); !st) {
+    reply_storage_error(st.error());
     return;
   }
   if (!done_or_reply(storage_->set_mtime(*p, *t))) return;
@@ -640,12 +646,34 @@ void Session::cmd_site(std::string_view arg) {
       reply(501, "Syntax: SITE CHMOD <octal mode> <path>");
       return;
     }
+    if ((mode & 07000) != 0) {
+      reply(504, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
+      return;
+    }
     auto p = path_arg(path_text);
-    if (!p || !allowed('M', *p)) return;
+    if (!p) return;
+    // vsftpd's rule: anonymous users never change modes, whatever letters they were given.
+    if (user_->anonymous) {
+      reply(550, "Permission denied.");
+      return;
+    }
+    // Mode 000 on the home would lock the user (and the server) out of it (F2).
+    if (*p == "/") {
+      reply(550, "Cannot change the mode of the home directory.");
+      return;
+    }
+    if (!allowed('M', *p, Reach::name)) return;
     if (!storage_->capabilities().chmod) {
       reply(502, "Command not implemented for this storage.");
       return;
     }
+    auto st = storage_->stat(*p);
+    if (!st) {
+      reply_storage_error(st.error());
+      return;
+    }
+    // The owner (the server's own user) keeps its access: rwx on directories, rw on files.
+    mode |= st->type == FileType::directory ? 0700U : 0600U;
     if (!done_or_reply(storage_->chmod(*p, mode))) return;
     reply(200, "SITE CHMOD command successful.");
     return;

@@ -3,7 +3,7 @@
 // make_restricted_storage() in include/feitp/storage.hpp; stat() and free_space() are never
 // refused, so a client can still navigate and the server can still check sizes, and 'e'
 // (change directory) is the session's to check, not the storage's. Rules are matched on the
-// typed path and on where it really leads (Storage::real_path), see may().
+// typed path and on where it really leads (Storage::real_path), see check().
 #include <memory>
 #include <utility>
 
@@ -26,7 +26,7 @@ class RestrictedStorage final : public Storage {
   Result<FileInfo> stat(std::string_view path) override { return inner_->stat(path); }
 
   Result<std::vector<FileInfo>> list(std::string_view path) override {
-    if (!may('l', path, Reach::follow)) return denied();
+    if (auto ec = check('l', path, Reach::follow)) return ec;
     return inner_->list(path);
   }
 
@@ -36,49 +36,50 @@ class RestrictedStorage final : public Storage {
 
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
                                               std::uint64_t offset) override {
-    if (!may('r', path, Reach::follow)) return denied();
+    if (auto ec = check('r', path, Reach::follow)) return ec;
     return inner_->open_read(path, offset);
   }
 
   Result<std::unique_ptr<WriteFile>> open_write(std::string_view path, WriteMode mode,
                                                 std::uint64_t offset) override {
-    if (!may(mode == WriteMode::append ? 'a' : 'w', path, Reach::follow)) return denied();
+    if (auto ec = check(mode == WriteMode::append ? 'a' : 'w', path, Reach::follow)) return ec;
     return inner_->open_write(path, mode, offset);
   }
 
   Status mkdir(std::string_view path) override {
-    if (!may('m', path, Reach::name)) return denied();
+    if (auto ec = check('m', path, Reach::name)) return ec;
     return inner_->mkdir(path);
   }
 
   Status rmdir(std::string_view path) override {
-    if (!may('d', path, Reach::tree)) return denied();
+    if (auto ec = check('d', path, Reach::tree)) return ec;
     return inner_->rmdir(path);
   }
 
   Status remove(std::string_view path) override {
-    if (!may('d', path, Reach::name)) return denied();
+    if (auto ec = check('d', path, Reach::name)) return ec;
     return inner_->remove(path);
   }
 
   Status rename(std::string_view from, std::string_view to) override {
-    if (!may('f', from, Reach::tree) || !may('f', to, Reach::tree)) return denied();
+    if (auto ec = check('f', from, Reach::tree)) return ec;
+    if (auto ec = check('f', to, Reach::tree)) return ec;
     return inner_->rename(from, to);
   }
 
   Status set_mtime(std::string_view path, std::int64_t mtime) override {
-    if (!may('T', path, Reach::name)) return denied();
+    if (auto ec = check('T', path, Reach::name)) return ec;
     return inner_->set_mtime(path, mtime);
   }
 
   Status chmod(std::string_view path, std::uint32_t mode) override {
-    if (!may('M', path, Reach::name)) return denied();
+    if (auto ec = check('M', path, Reach::name)) return ec;
     return inner_->chmod(path, mode);
   }
 
   Result<std::string> hash(std::string_view path, HashAlgo algo, std::uint64_t from,
                            std::uint64_t to) override {
-    if (!may('r', path, Reach::follow)) return denied();
+    if (auto ec = check('r', path, Reach::follow)) return ec;
     return inner_->hash(path, algo, from, to);
   }
 
@@ -99,14 +100,17 @@ class RestrictedStorage final : public Storage {
 
   // The letter on the typed path and, when there are per-directory rules, on the real one
   // (a symlink into a restricted directory carries its rules). Without rules: no lookup.
-  bool may(char letter, std::string_view path, Reach reach) {
+  // Returns the refusal (EACCES, or why the real path could not be found), or no error.
+  std::error_code check(char letter, std::string_view path, Reach reach) {
     const auto ok = [&](std::string_view p) {
       return reach == Reach::tree ? perms_.allows_tree(letter, p) : perms_.allows(letter, p);
     };
-    if (!ok(path)) return false;
-    if (!perms_.has_overrides()) return true;
+    if (!ok(path)) return denied();
+    if (!perms_.has_overrides()) return {};
     auto real = inner_->real_path(path, reach == Reach::follow);
-    return real && (*real == path || ok(*real));
+    if (!real) return real.error();
+    if (*real != path && !ok(*real)) return denied();
+    return {};
   }
 
   std::unique_ptr<Storage> inner_;

@@ -672,6 +672,17 @@ TEST_P(Escapes, RealPathResolvesLinksBeneathTheRoot) {
   EXPECT_EQ(s_->real_path("/loop", true).error(), std::errc::too_many_symbolic_link_levels);
   EXPECT_EQ(s_->real_path("/nothere/x", false).error(), std::errc::no_such_file_or_directory);
   EXPECT_EQ(s_->real_path("/mine/x", false).error(), std::errc::not_a_directory);
+
+  // The restricting decorator matches rules there too: the link carries the archive's rules.
+  Permissions perms(Permissions::kAll);
+  perms.set_override("/data/archive", "elr");
+  auto r = make_restricted_storage(open_storage(false), perms);
+  EXPECT_TRUE(refused(r->remove("/shortcut/record.txt").error()));
+  EXPECT_TRUE(refused(r->open_write("/shortcut/new.txt", WriteMode::truncate, 0).error()));
+  EXPECT_TRUE(refused(r->rename("/data", "/moved").error()));
+  EXPECT_EQ(get(*r, "/shortcut/record.txt"), "r");
+  EXPECT_TRUE(r->remove("/shortcut").ok());  // the link itself lives in /
+  EXPECT_EQ(read_disk(at("data/archive/record.txt")), "r");
 }
 
 // --- Disk full ------------------------------------------------------------------------------

@@ -231,6 +231,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", problem.c_str());
     return 1;
   }
+  for (const auto& w : feitp::config::warnings(cfg)) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (f.check) {
     std::printf("%s: configuration OK\n", cfg.source.empty() ? "command line" : cfg.source.c_str());
     return 0;

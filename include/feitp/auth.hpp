@@ -31,8 +31,18 @@ class Permissions {
   void set_override(std::string_view dir, std::string_view letters);
 
   [[nodiscard]] bool allows(char letter, std::string_view path) const;
+  // allows(letter, dir), and every override strictly below dir grants the letter too: what
+  // moving or removing the whole directory needs (it would carry those areas along).
+  [[nodiscard]] bool allows_tree(char letter, std::string_view dir) const;
   [[nodiscard]] const std::string& letters() const { return defaults_; }
   [[nodiscard]] std::string_view letters_for(std::string_view path) const;
+  // False for plain users: no per-directory rule, so the path never matters (and the server
+  // need not find out where a path really leads).
+  [[nodiscard]] bool has_overrides() const { return !overrides_.empty(); }
+  // (directory, letters), longest directory first.
+  [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& overrides() const {
+    return overrides_;
+  }
 
   // "" when every letter is one of kAll, else a message naming the first bad letter.
   static std::string validate(std::string_view letters);

@@ -113,6 +113,16 @@ class Storage {
   virtual std::optional<std::uint64_t> listing_version(std::string_view /*path*/) {
     return std::nullopt;
   }
+  // Optional: where `path` really leads beneath the root, as a normalised FTP path: each
+  // symlink on the way (beneath the root) replaced by what it leads to, the last component too
+  // when follow_last (false for calls that act on the name itself: remove, rmdir, rename,
+  // mkdir, chmod, set_mtime). A missing last component is kept as given (it may be about to be
+  // created). Per-directory permission rules are matched on it as well as on the typed path,
+  // so a link into a restricted directory carries that directory's rules; the server asks only
+  // for users with such rules. The default suits back-ends without symlinks: the path itself.
+  virtual Result<std::string> real_path(std::string_view path, bool /*follow_last*/) {
+    return std::string(path);
+  }
   virtual Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) = 0;
   virtual Result<std::unique_ptr<WriteFile>> open_write(std::string_view path, WriteMode mode,
                                                         std::uint64_t offset) = 0;
@@ -211,6 +221,8 @@ class Permissions;
 // path of each call: r open_read and hash; w open_write (truncate, exclusive, at_offset); a
 // open_write (append); l list; d remove and rmdir; m mkdir; f rename (both paths); M chmod;
 // T set_mtime. stat and free_space stay allowed so that navigation and size checks work.
+// With per-directory rules, the letter is also needed on the inner storage's real_path(), and
+// rmdir and rename need it in every rule below the directory (Permissions::allows_tree).
 std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms);
 
 }  // namespace feitp

@@ -61,6 +61,18 @@ bool Permissions::allows(char letter, std::string_view path) const {
   return letters_for(path).find(letter) != std::string_view::npos;
 }
 
+bool Permissions::allows_tree(char letter, std::string_view dir) const {
+  if (!allows(letter, dir)) return false;
+  if (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  for (const auto& [area, letters] : overrides_) {
+    if (area.size() > dir.size() && covers(dir, area) &&
+        letters.find(letter) == std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string Permissions::validate(std::string_view letters) {
   for (char c : letters) {
     if (kAll.find(c) == std::string_view::npos) {

@@ -203,7 +203,40 @@ namespace {
 
 std::string check_permissions(const Permissions& p) { return Permissions::validate(p.letters()); }
 
+// The write letters (everything but e, l, r) granted anywhere: "\"w\" below /incoming, \"M\"".
+std::string write_grants(const Permissions& p) {
+  const auto writes = [](std::string_view letters) {
+    std::string w;
+    for (char c : letters) {
+      if (Permissions::kReadOnly.find(c) == std::string_view::npos) w.push_back(c);
+    }
+    return w;
+  };
+  std::string out;
+  const auto add = [&](const std::string& w, std::string_view where) {
+    if (w.empty()) return;
+    if (!out.empty()) out += ", ";
+    out += quote(w);
+    if (!where.empty()) out.append(" below ").append(where);
+  };
+  add(writes(p.letters()), "");
+  for (const auto& [dir, letters] : p.overrides()) add(writes(letters), dir);
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> warnings(const DaemonConfig& cfg) {
+  std::vector<std::string> out;
+  if (cfg.anonymous) {
+    if (auto w = write_grants(cfg.anonymous->permissions); !w.empty()) {
+      std::string line = cfg.source.empty() ? std::string() : cfg.source + ": ";
+      line += "anonymous.allow_write: anonymous users may write (" + w + ")";
+      out.push_back(std::move(line));
+    }
+  }
+  return out;
+}
 
 std::string validate(const DaemonConfig& cfg) { return validate(cfg, true); }
 
@@ -285,6 +318,11 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
     if (auto p = check_home(cfg.anonymous->home); !p.empty()) return fail("anonymous.home", p);
     if (auto p = check_permissions(cfg.anonymous->permissions); !p.empty()) {
       return fail("anonymous.permissions", p);
+    }
+    // Anonymous write access is one typo away from "elr": it takes an explicit opt-in (F18).
+    if (auto w = write_grants(cfg.anonymous->permissions); !w.empty() && !cfg.anonymous_allow_write) {
+      return fail("anonymous.permissions", "grants anonymous users write access (" + w +
+                                               "); set anonymous.allow_write = true if intended");
     }
   }
   std::vector<std::string_view> seen;

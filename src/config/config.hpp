@@ -34,6 +34,7 @@ struct DaemonConfig {
   Options server;                          // listen, banner, passive, limits, timeouts
   std::vector<UserEntry> users;
   std::optional<AnonymousEntry> anonymous;
+  bool anonymous_allow_write = false;      // [anonymous] allow_write: may grant a, d, f, m, w, M, T
   bool atomic_uploads = true;              // STOR writes a temporary and renames it when complete
   bool create_homes = true;                // mkdir -p user homes at start
   std::uint32_t umask = 022;               // new files 0666 & ~umask, directories 0777 & ~umask
@@ -68,6 +69,9 @@ std::string validate(const DaemonConfig& cfg);
 // from the command line (--user, --anonymous): parse_config() uses it, and feitpd validates
 // again after applying its flags.
 std::string validate(const DaemonConfig& cfg, bool require_login);
+// What a valid config does that an operator should know about (one line each, naming the file
+// and key): feitpd prints them at --check and at start. Today: anonymous users who may write.
+std::vector<std::string> warnings(const DaemonConfig& cfg);
 
 // --- Helpers shared with the command line (feitpd's flags use the same rules) -------------
 

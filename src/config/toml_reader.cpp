@@ -316,9 +316,10 @@ Permissions read_permissions(const toml::table& t, const std::string& p, std::st
 
 void read_anonymous(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "anonymous";
-  known_keys(t, p, {"enabled", "home", "permissions", "directories"});
+  known_keys(t, p, {"enabled", "home", "permissions", "directories", "allow_write"});
   bool enabled = true;  // a present [anonymous] table turns it on unless enabled = false
   get_bool(t, p, "enabled", enabled);
+  get_bool(t, p, "allow_write", cfg.anonymous_allow_write);
   AnonymousEntry anon;
   bool has_home = get_string(t, p, "home", anon.home);
   anon.permissions = read_permissions(t, p, Permissions::kReadOnly);

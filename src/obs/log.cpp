@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "proto/text.hpp"
+
 namespace feitp::obs {
 
 namespace {
@@ -43,6 +45,27 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   }
   [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+// %* in the text pattern: the message payload with control characters escaped as \xNN.
+// Messages carry client text (user names, paths); a raw CR or LF would forge a log line, an
+// ESC would drive the terminal of whoever reads the log (audit F17). One scan per line; a copy
+// only when something needs escaping.
+class TextEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    if (!proto::has_controls(text)) {
+      dest.append(text.data(), text.data() + text.size());
+      return;
+    }
+    const std::string escaped = proto::escape_controls(text);
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<TextEscapedMessage>();
   }
 };
 
@@ -84,7 +107,8 @@ void setup_logging(const std::string& level, const std::string& format, const st
     formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"thread":%t,"msg":"%*"})");
   } else {
-    formatter = std::make_unique<spdlog::pattern_formatter>("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+    formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<TextEscapedMessage>('*').set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %*");
   }
   sink->set_formatter(std::move(formatter));
 

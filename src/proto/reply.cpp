@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "proto/text.hpp"
+
 namespace feitp::proto {
 namespace {
 
@@ -14,18 +16,9 @@ void append_code(std::string& out, int code, char sep) {
   out.push_back(sep);
 }
 
-// Appends text with CR and NUL turned into spaces (they would corrupt the control stream).
-void append_clean(std::string& out, std::string_view text) {
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r' || text[i] == '\0') {
-      out.append(text.data() + start, i - start);
-      out.push_back(' ');
-      start = i + 1;
-    }
-  }
-  out.append(text.data() + start, text.size() - start);
-}
+// Appends one line of text with every control character escaped (\xNN): replies echo client
+// text (paths, names), and a CR, NUL or ESC would corrupt the control stream or the terminal.
+void append_clean(std::string& out, std::string_view text) { append_escaped(out, text); }
 
 }  // namespace
 

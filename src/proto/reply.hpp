@@ -8,8 +8,9 @@ namespace feitp::proto {
 
 // Appends "CODE TEXT\r\n"; when text has '\n', a multi-line reply:
 // "CODE-first\r\n", middle lines as-is (a middle line that starts with a digit gets a leading
-// space so clients cannot mistake it for the end), "CODE last\r\n". CR and NUL in the text are
-// replaced by spaces; a trailing '\n' is ignored.
+// space so clients cannot mistake it for the end), "CODE last\r\n". Other control characters in
+// the text (CR, NUL, TAB, ESC...) are escaped as \xNN (proto/text.hpp, append_escaped); a
+// trailing '\n' is ignored.
 void append_reply(std::string& out, int code, std::string_view text);
 std::string format_reply(int code, std::string_view text);
 

@@ -100,6 +100,41 @@ std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end,
   return out;
 }
 
+namespace {
+constexpr bool is_control(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+}  // namespace
+
+void append_escaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (!is_control(text[i])) continue;
+    const auto u = static_cast<unsigned char>(text[i]);
+    out.append(text.data() + start, i - start);
+    const char esc[4] = {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+    out.append(esc, 4);
+    start = i + 1;
+  }
+  out.append(text.data() + start, text.size() - start);
+}
+
+std::string escape_controls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_escaped(out, text);
+  return out;
+}
+
+bool has_controls(std::string_view text) {
+  for (char c : text) {
+    if (is_control(c)) return true;
+  }
+  return false;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {

@@ -36,6 +36,16 @@ std::string hash_feat_value(HashAlgo selected);
 std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end,
                             std::string_view hex, std::string_view path);
 
+// Client text made safe to echo in a reply or write to a log: each control character (0x00 to
+// 0x1f and 0x7f: CR, LF, TAB, ESC, NUL...) becomes "\xNN" (lowercase hex), the rest is kept
+// (UTF-8 included). A raw CR could forge a reply or log line, an ESC drives the terminal of
+// whoever reads it (audit F17). A backslash is kept as is: the result is for reading, not for
+// parsing back.
+void append_escaped(std::string& out, std::string_view text);
+std::string escape_controls(std::string_view text);
+// True when the text holds a character append_escaped() would change.
+bool has_controls(std::string_view text);
+
 // Case-insensitive ASCII compare.
 bool iequals(std::string_view a, std::string_view b);
 

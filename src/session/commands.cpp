@@ -102,10 +102,32 @@ std::optional<std::string> Session::path_arg(std::string_view arg) {
   return p;
 }
 
-bool Session::allowed(char letter, std::string_view path) {
-  if (user_ && user_->permissions.allows(letter, path)) return true;
-  reply(550, "Permission denied.");
-  return false;
+bool Session::allowed(char letter, std::string_view path, Reach reach) {
+  if (!user_ || !storage_) {
+    reply(550, "Permission denied.");
+    return false;
+  }
+  const Permissions& perms = user_->permissions;
+  const auto ok = [&](std::string_view p) {
+    return reach == Reach::tree ? perms.allows_tree(letter, p) : perms.allows(letter, p);
+  };
+  if (!ok(path)) {
+    reply(550, "Permission denied.");
+    return false;
+  }
+  // Storage follows in-root symlinks, so rules must hold where the path really leads (F1). A
+  // user without per-directory rules has the same letters everywhere: no lookup at all.
+  if (!perms.has_overrides()) return true;
+  auto real = storage_->real_path(path, reach == Reach::follow);
+  if (!real) {
+    reply_storage_error(real.error());
+    return false;
+  }
+  if (*real != path && !ok(*real)) {
+    reply(550, "Permission denied.");
+    return false;
+  }
+  return true;
 }
 
 // --- login ----------------------------------------------------------------------------------
@@ -397,7 +419,7 @@ void Session::cmd_cwd(std::string_view arg) {
 
 void Session::cmd_mkd(std::string_view arg) {
   auto p = path_arg(arg);
-  if (!p || !allowed('m', *p)) return;
+  if (!p || !allowed('m', *p, Reach::name)) return;
   if (!done_or_reply(storage_->mkdir(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_mkdir(*this, *p); });
   reply(257, proto::quote_path(*p) + " created.");
@@ -410,7 +432,7 @@ void Session::cmd_rmd(std::string_view arg) {
     reply(550, "Cannot remove the root directory.");
     return;
   }
-  if (!allowed('d', *p)) return;
+  if (!allowed('d', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rmdir(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Remove directory operation successful.");
@@ -418,7 +440,7 @@ void Session::cmd_rmd(std::string_view arg) {
 
 void Session::cmd_dele(std::string_view arg) {
   auto p = path_arg(arg);
-  if (!p || !allowed('d', *p)) return;
+  if (!p || !allowed('d', *p, Reach::name)) return;
   if (!done_or_reply(storage_->remove(*p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Delete operation successful.");
@@ -426,7 +448,7 @@ void Session::cmd_dele(std::string_view arg) {
 
 void Session::cmd_rnfr(std::string_view arg) {
   auto p = path_arg(arg);
-  if (!p || !allowed('f', *p)) return;
+  if (!p || !allowed('f', *p, Reach::tree)) return;
   if (*p == "/") {
     reply(550, "Cannot rename the root directory.");
     return;
@@ -447,7 +469,8 @@ void Session::cmd_rnto(std::string_view arg) {
   const std::string from = std::move(rename_from_);
   rename_from_.clear();
   auto p = path_arg(arg);
-  if (!p || !allowed('f', *p)) return;
+  // Both ends again: what RNFR saw may have changed since (another session's rename).
+  if (!p || !allowed('f', from, Reach::tree) || !allowed('f', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rename(from, *p))) return;
   if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_rename(*this, from, *p); });
   reply(250, "Rename successful.");
@@ -491,9 +514,15 @@ void Session::cmd_mfmt(std::string_view arg) {
   }
   const auto t = m->mtime;
   auto p = path_arg(m->path);
-  if (!p || !allowed('T', *p)) return;
+  if (!p || !allowed('T', *p, Reach::name)) return;
   if (!storage_->capabilities().set_mtime) {
     reply(502, "Command not implemented for this storage.");
+    return;
+  }
+  // Like MDTM: a symlink must lead somewhere beneath the root (F23); set_mtime itself would
+  // change the link's own time.
+  if (auto st = storage_->stat(*p); !st) {
+    reply_storage_error(st.error());
     return;
   }
   if (!done_or_reply(storage_->set_mtime(*p, t))) return;
@@ -509,11 +538,15 @@ void Session::cmd_mlst(std::string_view arg) {
     return;
   }
   const auto perm = proto::mlsx_perm(st->type, user_->permissions.letters_for(*p));
+  // The path is the client's text: control characters go out escaped (F17).
   out_ += "250-Listing ";
-  out_ += *p;
+  proto::append_escaped(out_, *p);
   out_ += "\r\n ";
-  proto::append_mlsx_line(out_, *st, mlst_facts_, perm, *p);
-  out_ += "250 End.\r\n";
+  std::string line;
+  proto::append_mlsx_line(line, *st, mlst_facts_, perm, *p);
+  if (line.ends_with("\r\n")) line.resize(line.size() - 2);
+  proto::append_escaped(out_, line);
+  out_ += "\r\n250 End.\r\n";
 }
 
 void Session::cmd_stat(std::string_view arg) {
@@ -552,8 +585,9 @@ void Session::cmd_stat(std::string_view arg) {
   } else {
     for (const auto& e : *entries) proto::append_list_line(body, e, now, core_.opts.listing_utc);
   }
+  // Paths and names are client text: control characters go out escaped (F17).
   out_ += "213-Status of ";
-  out_ += *p;
+  proto::append_escaped(out_, *p);
   out_ += ":\r\n";
   // Each line starts with a type letter, never a digit, so it cannot end the reply early.
   std::size_t start = 0;
@@ -561,7 +595,7 @@ void Session::cmd_stat(std::string_view arg) {
     auto end = body.find("\r\n", start);
     if (end == std::string::npos) end = body.size();
     out_ += ' ';
-    out_.append(body, start, end - start);
+    proto::append_escaped(out_, std::string_view(body).substr(start, end - start));
     out_ += "\r\n";
     start = end + 2;
   }
@@ -600,12 +634,34 @@ void Session::cmd_site(std::string_view arg) {
       reply(501, "Syntax: SITE CHMOD <octal mode> <path>");
       return;
     }
+    if ((mode & 07000) != 0) {
+      reply(504, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
+      return;
+    }
     auto p = path_arg(path_text);
-    if (!p || !allowed('M', *p)) return;
+    if (!p) return;
+    // vsftpd's rule: anonymous users never change modes, whatever letters they were given.
+    if (user_->anonymous) {
+      reply(550, "Permission denied.");
+      return;
+    }
+    // Mode 000 on the home would lock the user (and the server) out of it (F2).
+    if (*p == "/") {
+      reply(550, "Cannot change the mode of the home directory.");
+      return;
+    }
+    if (!allowed('M', *p, Reach::name)) return;
     if (!storage_->capabilities().chmod) {
       reply(502, "Command not implemented for this storage.");
       return;
     }
+    auto st = storage_->stat(*p);
+    if (!st) {
+      reply_storage_error(st.error());
+      return;
+    }
+    // The owner (the server's own user) keeps its access: rwx on directories, rw on files.
+    mode |= st->type == FileType::directory ? 0700U : 0600U;
     if (!done_or_reply(storage_->chmod(*p, mode))) return;
     reply(200, "SITE CHMOD command successful.");
     return;

@@ -142,7 +142,13 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
 
   // Resolves a client path; replies 550/501 and returns nullopt when it cannot.
   std::optional<std::string> path_arg(std::string_view arg);
-  bool allowed(char letter, std::string_view path);
+  // What a permission check covers: the path with a final symlink followed (open, list, cd),
+  // the name itself (delete, mkdir, chmod, mtime), or the name and all below it (rename or
+  // remove a directory: the restricted areas inside would move or go with it).
+  enum class Reach : std::uint8_t { follow, name, tree };
+  // True when the user's letters allow it on the typed path and, for users with per-directory
+  // rules, on the real one (Storage::real_path); otherwise replies 550 (or the lookup's error).
+  bool allowed(char letter, std::string_view path, Reach reach = Reach::follow);
   void reply_storage_error(std::error_code ec, bool writing = false);
   // True when a storage action succeeded; otherwise replies with its error.
   bool done_or_reply(const Status& status);

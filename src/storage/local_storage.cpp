@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <unordered_map>
@@ -145,6 +146,19 @@ void fill_info(FileInfo& info, const struct stat& st, int dirfd, const char* nam
     const ssize_t n = ::readlinkat(dirfd, name, buf.data(), buf.size());
     if (n > 0) info.link_target.assign(buf.data(), static_cast<std::size_t>(n));
   }
+}
+
+// Pushes the components of "a/b/c" on a stack so that "a" is on top (empty ones skipped).
+void push_components(std::vector<std::string>& stack, std::string_view path) {
+  const std::size_t base = stack.size();
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > start) stack.emplace_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  std::reverse(stack.begin() + static_cast<std::ptrdiff_t>(base), stack.end());
 }
 
 // A directory descriptor that is either owned or the shared root.
@@ -591,6 +605,57 @@ class LocalStorage final : public Storage {
     auto fd = open_beneath(p.rel.data(), O_PATH | O_DIRECTORY, 0);
     if (!fd) return std::nullopt;
     return watch_->version(fd->get());
+  }
+
+  // Follows symlinks by hand the way openat2(RESOLVE_BENEATH) does: relative targets only, no
+  // ".." above the root, at most 40 links. Each step is an fstatat (and a readlinkat for a
+  // link) beneath the root on a prefix that holds no symlink. Only users with per-directory
+  // rules pay for it. The walk fallback refuses every symlink, so there the typed path is real.
+  Result<std::string> real_path(std::string_view path, bool follow_last) override {
+    PathBuf p;
+    if (auto ec = parse_path(path, p)) return ec;
+    if (p.root) return std::string("/");
+    if (!use_openat2_) return "/" + std::string(p.rel.data());
+    std::vector<std::string> todo;  // components still to resolve; the next one is at the back
+    push_components(todo, p.rel.data());
+    std::string done;  // resolved so far, relative to the root ("a/b"), free of symlinks
+    int links = 0;
+    while (!todo.empty()) {
+      std::string comp = std::move(todo.back());
+      todo.pop_back();
+      if (comp == ".") continue;
+      if (comp == "..") {
+        if (done.empty()) return errno_code(EACCES);  // above the root: RESOLVE_BENEATH's EXDEV
+        const auto slash = done.rfind('/');
+        done.erase(slash == std::string::npos ? 0 : slash);
+        continue;
+      }
+      const std::size_t mark = done.size();
+      if (!done.empty()) done.push_back('/');
+      done += comp;
+      const bool last = todo.empty();
+      if (last && !follow_last) break;
+      struct stat st {};
+      if (::fstatat(root_->get(), done.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT && last) break;  // about to be created
+        return last_error();
+      }
+      if (S_ISLNK(st.st_mode)) {
+        if (++links > 40) return errno_code(ELOOP);
+        std::array<char, PATH_MAX> buf{};
+        const ssize_t n = ::readlinkat(root_->get(), done.c_str(), buf.data(), buf.size());
+        if (n < 0) return last_error();
+        // An absolute target leaves the root for RESOLVE_BENEATH; so does a truncated one here.
+        if (n == 0 || buf[0] == '/' || n >= static_cast<ssize_t>(buf.size())) {
+          return errno_code(EACCES);
+        }
+        done.erase(mark);
+        push_components(todo, std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        continue;
+      }
+      if (!last && !S_ISDIR(st.st_mode)) return errno_code(ENOTDIR);
+    }
+    return "/" + done;
   }
 
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,

@@ -64,3 +64,22 @@ TEST(Permissions, Validate) {
   Permissions p;
   EXPECT_THROW(p.set_override("/a", "q"), std::invalid_argument);
 }
+
+// F1: moving or removing a directory carries the areas below it along, so it needs their letters.
+TEST(Permissions, AllowsTreeNeedsTheLetterInEveryAreaBelow) {
+  Permissions p("elradfmwMT");
+  EXPECT_FALSE(p.has_overrides());
+  EXPECT_TRUE(p.allows_tree('f', "/data"));
+  p.set_override("/data/archive", "elr");
+  p.set_override("/data/incoming", "elrwf");
+  EXPECT_TRUE(p.has_overrides());
+  EXPECT_FALSE(p.allows_tree('f', "/data"));
+  EXPECT_FALSE(p.allows_tree('f', "/data/"));
+  EXPECT_FALSE(p.allows_tree('f', "/"));
+  EXPECT_FALSE(p.allows_tree('f', "/data/archive"));  // the area itself
+  EXPECT_TRUE(p.allows_tree('f', "/data/incoming"));
+  EXPECT_TRUE(p.allows_tree('f', "/dat"));            // a name prefix is not a parent
+  EXPECT_TRUE(p.allows_tree('f', "/data2"));
+  EXPECT_TRUE(p.allows_tree('r', "/data"));           // every area below grants 'r'
+  EXPECT_FALSE(p.allows_tree('w', "/data"));
+}

@@ -86,6 +86,7 @@ xferlog = "/var/log/xferlog"
 [anonymous]
 home = "/srv/ftp/pub"
 permissions = "el"
+allow_write = true
 [anonymous.directories]
 "/incoming" = "elw"
 

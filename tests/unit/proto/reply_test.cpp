@@ -29,9 +29,15 @@ TEST(Reply, MiddleLineStartingWithDigitIsIndented) {
             "211-Status\r\n 230 fake end\r\n 42\r\n211 End\r\n");
 }
 
-TEST(Reply, CrAndNulBecomeSpaces) {
-  EXPECT_EQ(format_reply(550, std::string("a\rb\0c", 5)), "550 a b c\r\n");
-  EXPECT_EQ(format_reply(550, "x\r\ny"), "550-x \r\n550 y\r\n");
+// F17: client text echoed in a reply carries no raw control character.
+TEST(Reply, ControlCharactersAreEscaped) {
+  EXPECT_EQ(format_reply(550, std::string("a\rb\0c", 5)), "550 a\\x0db\\x00c\r\n");
+  EXPECT_EQ(format_reply(550, "x\r\ny"), "550-x\\x0d\r\n550 y\r\n");
+  EXPECT_EQ(format_reply(257, "\"/esc\x1b[31mred\tx\" created."),
+            "257 \"/esc\\x1b[31mred\\x09x\" created.\r\n");
+  std::string out;
+  append_reply_items(out, 211, "h\x1b", "a\rb\nc\x7f", "e\x01");
+  EXPECT_EQ(out, "211-h\\x1b\r\n a\\x0db\r\n c\\x7f\r\n211 e\\x01\r\n");
 }
 
 TEST(Reply, QuotePath) {

@@ -99,3 +99,19 @@ TEST(Text, Iequals) {
   EXPECT_FALSE(iequals("abc", "ab"));
   EXPECT_FALSE(iequals("[", "{"));  // only letters fold
 }
+
+// F17: one helper escapes client text for replies and logs.
+TEST(Text, EscapeControls) {
+  EXPECT_EQ(escape_controls("plain /path é"), "plain /path é");
+  EXPECT_EQ(escape_controls(""), "");
+  EXPECT_EQ(escape_controls("a\rb\nc\td"), "a\\x0db\\x0ac\\x09d");
+  EXPECT_EQ(escape_controls("\x1b[2K"), "\\x1b[2K");
+  EXPECT_EQ(escape_controls(std::string("\0\x1f\x7f\x20", 4)), "\\x00\\x1f\\x7f ");
+  EXPECT_EQ(escape_controls("back\\slash"), "back\\slash");
+  std::string out = "x:";
+  append_escaped(out, "\r");
+  EXPECT_EQ(out, "x:\\x0d");
+  EXPECT_TRUE(has_controls("a\x1b"));
+  EXPECT_TRUE(has_controls(std::string("\0", 1)));
+  EXPECT_FALSE(has_controls("caf\xc3\xa9 ~"));
+}

@@ -640,6 +640,51 @@ TEST_P(Escapes, LinksInsideTheRoot) {
   EXPECT_TRUE(exists_disk(at("sub/d")));
 }
 
+// F1: real_path() names where a path leads, so permission rules can be matched there.
+TEST_P(Escapes, RealPathResolvesLinksBeneathTheRoot) {
+  ASSERT_EQ(::mkdir(at("data").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(at("data/archive").c_str(), 0755), 0);
+  write_disk(at("data/archive/record.txt"), "r");
+  ASSERT_EQ(::symlink("data/archive", at("shortcut").c_str()), 0);
+  ASSERT_EQ(::symlink("../shortcut/record.txt", at("data/rec").c_str()), 0);
+  ASSERT_EQ(::symlink("loop", at("loop").c_str()), 0);
+  const auto real = [&](std::string_view p, bool follow) -> std::string {
+    auto r = s_->real_path(p, follow);
+    return r ? *r : "error: " + r.error().message();
+  };
+  EXPECT_EQ(real("/", true), "/");
+  EXPECT_EQ(real("/data/archive/record.txt", true), "/data/archive/record.txt");
+  EXPECT_EQ(real("/mine", true), "/mine");
+  if (walking()) {
+    // The walk refuses every symlink: the typed path is the only one an operation can reach.
+    EXPECT_EQ(real("/shortcut/record.txt", true), "/shortcut/record.txt");
+    return;
+  }
+  EXPECT_EQ(real("/shortcut/record.txt", true), "/data/archive/record.txt");
+  EXPECT_EQ(real("/shortcut/record.txt", false), "/data/archive/record.txt");
+  EXPECT_EQ(real("/shortcut/new.txt", false), "/data/archive/new.txt");  // not there yet
+  EXPECT_EQ(real("/shortcut", true), "/data/archive");
+  EXPECT_EQ(real("/shortcut", false), "/shortcut");  // the link itself
+  EXPECT_EQ(real("/data/rec", true), "/data/archive/record.txt");  // a link to a link, via ..
+  EXPECT_TRUE(refused(s_->real_path("/up/secret", true).error()));   // ../ above the root
+  EXPECT_TRUE(refused(s_->real_path("/abs/secret", true).error()));  // absolute target
+  EXPECT_EQ(real("/abs", false), "/abs");
+  EXPECT_EQ(s_->real_path("/loop", true).error(), std::errc::too_many_symbolic_link_levels);
+  EXPECT_EQ(s_->real_path("/nothere/x", false).error(), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(s_->real_path("/mine/x", false).error(), std::errc::not_a_directory);
+
+  // The restricting decorator matches rules there too: the link carries the archive's rules.
+  Permissions perms(Permissions::kAll);
+  perms.set_override("/data/archive", "elr");
+  auto r = make_restricted_storage(open_storage(false), perms);
+  EXPECT_TRUE(refused(r->remove("/shortcut/record.txt").error()));
+  EXPECT_TRUE(refused(r->open_write("/shortcut/new.txt", WriteMode::truncate, 0).error()));
+  EXPECT_TRUE(refused(r->rename("/data", "/moved").error()));
+  EXPECT_EQ(get(*r, "/shortcut/record.txt"), "r");
+  EXPECT_TRUE(r->remove("/shortcut").ok());  // the link itself lives in /
+  EXPECT_EQ(read_disk(at("data/archive/record.txt")), "r");
+}
+
 // --- Disk full ------------------------------------------------------------------------------
 
 TEST_P(LocalStorageTest, DiskFullIsReportedAndCleanedUp) {

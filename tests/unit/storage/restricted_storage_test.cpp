@@ -87,5 +87,18 @@ TEST_F(RestrictedStorageTest, DirectoryOverridesAndRenameChecksBothPaths) {
   EXPECT_TRUE(s->remove("/incoming/renamed").ok());
 }
 
+// F1: renaming or removing a directory needs the letter in every rule below it.
+TEST_F(RestrictedStorageTest, RenameAndRmdirNeedTheLettersOfAreasBelow) {
+  ASSERT_TRUE(full_->mkdir("/pub/archive").ok());
+  Permissions p(Permissions::kAll);
+  p.set_override("/pub/archive", "elr");
+  auto s = restricted(p);
+  EXPECT_TRUE(denied(s->rename("/pub", "/moved").error()));
+  EXPECT_TRUE(denied(s->rename("/incoming", "/pub/archive/x").error()));
+  EXPECT_TRUE(denied(s->rmdir("/pub/archive").error()));
+  EXPECT_TRUE(s->stat("/pub/archive").ok());
+  EXPECT_TRUE(s->rename("/incoming", "/moved").ok());
+}
+
 }  // namespace
 }  // namespace feitp::test

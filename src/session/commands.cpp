@@ -139,8 +139,8 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     closing_ = true;
     co_return;
   }
-  AuthResult result = AuthResult::failure(checked ? "no authenticator configured"
-                                                  : "refused without a check: too many failed logins from the address");
+  AuthResult result = AuthResult::failure(
+      checked ? "no authenticator configured" : "not checked: too many failed logins from this address");
   if (checked && core_.auth) {
     const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, false};
     if (auto fast = core_.auth->authenticate_inline(request)) {
@@ -151,7 +151,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
   }
 
-  if (checked && result.user && core_.admission) core_.admission->login_succeeded(peer_ip_, *result.user);
+  if (checked && result.user && core_.admission) {
+    core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
+  }
   if (result.user) {
     if (core_.admission && !core_.admission->user_login(result.user->name, result.user->max_sessions)) {
       reply(530, "Too many sessions for this user, try again later.");
@@ -196,8 +198,8 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     });
   }
   // Slow down guessing: the reply comes only after a delay (longer for a throttled address).
-  const auto wait = core_.opts.login_failure_delay +
-                    (core_.admission ? core_.admission->failure_delay(peer_ip_) : std::chrono::milliseconds{0});
+  auto wait = core_.opts.login_failure_delay;
+  if (core_.admission) wait += core_.admission->failure_delay(peer_ip_);
   if (wait.count() > 0) {
     asio::steady_timer delay(core_.io, wait);
     std::error_code ec;

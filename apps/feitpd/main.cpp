@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
   app.add_option("--data-timeout", f.data_timeout,
                  "Data connection accept and stall timeout, seconds")
       ->check(CLI::Range(0, 7 * 24 * 3600));
-  app.add_option("--max-per-ip", f.max_per_ip, "Connections per client address (0 = unlimited)")
+  app.add_option("--max-per-ip", f.max_per_ip, "Connections per client address (default 0 = unlimited)")
       ->check(CLI::Range(0, 100000));
   app.add_option("--log-level", f.log_level, "trace debug info warn error critical off");
   app.add_option("--workers", f.workers, "Worker processes (0 = one per core)")

@@ -36,9 +36,20 @@ class Admission {
   // Called on accept; false = refuse with 421 "too many connections, try again later".
   virtual bool admit(std::string_view peer_address) = 0;
   virtual void release(std::string_view peer_address) = 0;
-  // Temporarily banned addresses (repeated login failures).
+  // Temporarily banned addresses (repeated login failures): refused at connect with 421.
   virtual bool banned(std::string_view /*peer_address*/) { return false; }
+  // Each PASS: login_attempt() before the password is checked; false = answer 530 without
+  // asking the Authenticator (or 421 and close when banned()). After a true, exactly one of
+  // login_succeeded() / login_failed() follows, so an implementation can count checks in flight.
+  virtual bool login_attempt(std::string_view peer_address) { return !banned(peer_address); }
+  // `user` tells who logged in (an anonymous login proves nothing about the address).
+  virtual void login_succeeded(std::string_view /*peer_address*/, const User& /*user*/) {}
   virtual void login_failed(std::string_view /*peer_address*/) {}
+  // Extra delay before the 530 of a failed login, on top of Options::login_failure_delay (a
+  // throttle for addresses that must not be banned).
+  virtual std::chrono::milliseconds failure_delay(std::string_view /*peer_address*/) {
+    return std::chrono::milliseconds{0};
+  }
   // Per-user session cap; false = refuse the login.
   virtual bool user_login(std::string_view /*user*/, std::uint32_t /*max*/) { return true; }
   virtual void user_logout(std::string_view /*user*/) {}

@@ -292,7 +292,7 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
     return fail("storage.default_hash", "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " +
                                             quote(o.default_hash));
   }
-  if (cfg.ban_after_failures > 0 && cfg.ban_window.count() <= 0) {
+  if (o.ban_after_failures > 0 && o.ban_window.count() <= 0) {
     return fail("limits.ban_window", "must be at least 1 second when ban_after_failures is set");
   }
 

@@ -45,9 +45,9 @@ struct DaemonConfig {
   std::string pid_file;
   std::chrono::seconds shutdown_grace{30};
   std::uint64_t max_open_files = 0;        // RLIMIT_NOFILE to set (0 = leave)
-  std::uint32_t ban_after_failures = 10;   // failed logins from one address within ban_window
-  std::chrono::seconds ban_window{600};
-  std::chrono::seconds ban_time{300};      // first ban; doubles for repeat offenders
+  // Entries of the shared address table (connection counts per address, ban records);
+  // 0 = derived from max_connections. Bans live in Options (server.ban_*).
+  std::uint32_t address_table_size = 0;
   std::uint32_t max_sessions_per_user = 0; // default for users without their own
 
   LogConfig log;

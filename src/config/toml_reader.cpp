@@ -224,7 +224,8 @@ void read_limits(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "limits";
   known_keys(t, p, {"max_connections", "max_per_ip", "max_sessions_per_user", "max_login_attempts",
                     "login_failure_delay_ms", "max_unknown_before_login", "max_line",
-                    "ban_after_failures", "ban_window", "ban_time", "max_open_files"});
+                    "ban_after_failures", "ban_window", "ban_time", "max_open_files",
+                    "address_table_size"});
   Options& o = cfg.server;
   get_int(t, p, "max_connections", 0, 1000000, o.max_connections);
   get_int(t, p, "max_per_ip", 0, 100000, o.max_per_ip);
@@ -235,9 +236,10 @@ void read_limits(const toml::table& t, DaemonConfig& cfg) {
   o.login_failure_delay = std::chrono::milliseconds{delay};
   get_int(t, p, "max_unknown_before_login", 0, 100000, o.max_unknown_before_login);
   get_int(t, p, "max_line", 256, 65536, o.max_line);
-  get_int(t, p, "ban_after_failures", 0, 1000000, cfg.ban_after_failures);
-  get_seconds(t, p, "ban_window", 1, cfg.ban_window);
-  get_seconds(t, p, "ban_time", 1, cfg.ban_time);
+  get_int(t, p, "ban_after_failures", 0, 1000000, o.ban_after_failures);
+  get_seconds(t, p, "ban_window", 1, o.ban_window);
+  get_seconds(t, p, "ban_time", 1, o.ban_time);
+  get_int(t, p, "address_table_size", 0, 1 << 20, cfg.address_table_size);
   get_int(t, p, "max_open_files", 0, 1 << 30, cfg.max_open_files);
 }
 

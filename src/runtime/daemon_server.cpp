@@ -56,10 +56,14 @@ void sweep_homes(const config::DaemonConfig& cfg) {
 }
 
 std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
-  // Room for every connection's address four times over (so probes stay short and ban
-  // records fit beside them), within [4096, 65536] entries.
+  // Address entries hold per-address connection counts (only with max_per_ip) and login
+  // records (only with bans): room for every connection's address four times over, within
+  // [4096, 65536] entries (about 7 MiB of entries at most, touched only as they are used),
+  // unless limits.address_table_size says otherwise. A full table evicts or fails open.
   const std::uint64_t conns = cfg.server.max_connections ? cfg.server.max_connections : 16384;
-  const auto addresses = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(conns * 4, 4096, 65536));
+  const auto addresses = cfg.address_table_size != 0
+                             ? cfg.address_table_size
+                             : static_cast<std::uint32_t>(std::clamp<std::uint64_t>(conns * 4, 4096, 65536));
   const auto users = static_cast<std::uint32_t>(
       std::clamp<std::uint64_t>(std::max<std::uint64_t>(conns, cfg.users.size() * 2), 1024, 65536));
   return std::make_shared<SharedState>(slots, addresses, users);
@@ -67,12 +71,8 @@ std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, 
 
 std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, std::uint32_t slot,
                                           const config::DaemonConfig& cfg) {
-  BanPolicy bans;
-  bans.after_failures = cfg.ban_after_failures;
-  bans.window = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ban_window);
-  bans.first_ban = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.ban_time);
   return std::make_shared<SharedAdmission>(std::move(state), slot, cfg.server.max_connections,
-                                           cfg.server.max_per_ip, bans);
+                                           cfg.server.max_per_ip, session::login_policy(cfg.server));
 }
 
 int serve_single_process(const config::DaemonConfig& cfg) {

@@ -127,6 +127,7 @@ class Master {
   std::vector<Seat> seats_;
   std::map<pid_t, Worker> workers_;
   std::vector<bool> slot_used_;
+  std::vector<std::uint32_t> uncleared_;  // dead workers' slots still to clear
   std::shared_ptr<SharedState> state_;
   LogReopener logs_;
   int log_fd_ = -1;
@@ -242,6 +243,13 @@ void Master::handle_ready(Worker& w) {
 }
 
 void Master::reap() {
+  // Slots whose clearing found the shared mutex taken: retried here (at least once a second,
+  // the poll timeout) and kept out of use until done; a respawn takes another free slot.
+  std::erase_if(uncleared_, [&](std::uint32_t slot) {
+    if (!state_->clear_slot(slot)) return false;
+    slot_used_[slot] = false;
+    return true;
+  });
   for (;;) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
@@ -252,8 +260,13 @@ void Master::reap() {
     workers_.erase(it);
     if (w.ready_fd >= 0) ::close(w.ready_fd);
     // Whatever the dead worker held (its connections, per-address and per-user counts) goes.
-    state_->clear_slot(w.slot);
-    slot_used_[w.slot] = false;
+    if (state_->clear_slot(w.slot)) {
+      slot_used_[w.slot] = false;
+    } else {
+      spdlog::warn("worker slot {}: the shared state is locked by another process; clearing it later",
+                   w.slot);
+      uncleared_.push_back(w.slot);
+    }
     const auto now = Clock::now();
     const long long lived = ms_between(w.started, now);
     const std::string how = describe_status(status);
@@ -566,11 +579,11 @@ int Master::run() {
     }
   }
 
-  const Counters totals = state_->counters();
-  std::string summary;
-  for (std::size_t c = 0; c < kCounters; ++c) {
+  const std::optional<Counters> totals = state_->counters();
+  std::string summary = totals ? "" : "unavailable (the shared state stayed locked)";
+  for (std::size_t c = 0; totals && c < kCounters; ++c) {
     summary += (summary.empty() ? "" : ", ") + std::string(counter_name(static_cast<Counter>(c))) + " " +
-               std::to_string(totals[c]);
+               std::to_string((*totals)[c]);
   }
   spdlog::info("stopped; totals: {}", summary);
   ::close(sigfd_);

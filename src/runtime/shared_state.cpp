@@ -1,13 +1,19 @@
 // The shared admission state: layout, the two open-addressing tables (linear probing with
 // backward-shift deletion, so no tombstones pile up) and the decisions made on them.
+//
+// Everything read from the mapping may have been written by a compromised worker (F9): indices
+// are masked with this process's private capacity, loops are bounded by it, and values are only
+// compared or summed, never used to compute an address.
 #include "runtime/shared_state.hpp"
 
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <system_error>
 
@@ -17,9 +23,9 @@ namespace feitp::runtime {
 
 namespace {
 
-constexpr std::uint32_t kMagic = 0x66745331;  // "ftS1"
-constexpr std::int64_t kRememberOffenderMs = 24LL * 3600 * 1000;
-constexpr std::int64_t kMaxBanMs = 24LL * 3600 * 1000;
+constexpr std::uint32_t kMagic = 0x66745332;  // "ftS2"
+// How far from its home slot a new address looks for a ban record to evict when the table is full.
+constexpr std::uint32_t kEvictScan = 256;
 
 std::int64_t now_ms() {
   timespec ts{};
@@ -50,14 +56,10 @@ struct SlotRow {
 
 struct AddrEntry {
   std::uint64_t hash = 0;
-  char key[48] = {};        // the address as text (INET6_ADDRSTRLEN fits)
+  char key[48] = {};  // the address as text (INET6_ADDRSTRLEN fits), or an IPv6 "prefix::/64"
   std::uint32_t used = 0;
-  std::uint32_t fails = 0;  // failed logins in the current window
-  std::int64_t fails_expire = 0;
-  std::int64_t ban_until = 0;
-  std::int64_t forget_at = 0;  // when a past offender's ban level is forgotten
-  std::uint32_t level = 0;     // bans so far (the next one lasts first_ban << level)
   std::uint32_t pad = 0;
+  session::LoginRecord login;  // failures, checks in flight, ban, trust
 };
 
 struct UserEntry {
@@ -78,69 +80,79 @@ bool key_equals(const char* key, std::size_t cap, std::string_view s) {
   return std::strncmp(key, s.data(), n) == 0 && key[n] == '\0';
 }
 
+std::size_t align64(std::size_t n) { return (n + 63) & ~std::size_t{63}; }
+
 }  // namespace
 
+// Only what must be shared; the geometry is deliberately not here (see SharedState).
 struct SharedState::Layout {
-  std::uint32_t magic = kMagic;
-  std::uint32_t slots = 0, addr_cap = 0, user_cap = 0;
-  std::uint32_t addr_used = 0, user_used = 0;
-  std::size_t slot_off = 0, addr_off = 0, addr_counts_off = 0, user_off = 0, user_counts_off = 0;
   pthread_mutex_t mu;
+  std::uint32_t magic = kMagic;
+  std::uint32_t addr_used = 0, user_used = 0;  // advisory: only compared, never trusted as a bound
+  std::uint32_t pad = 0;
   Counters retired{};  // counters of workers that have exited
-
-  template <class T>
-  T* at(std::size_t off) {
-    return reinterpret_cast<T*>(reinterpret_cast<char*>(this) + off);
-  }
-  SlotRow* slot_rows() { return at<SlotRow>(slot_off); }
-  AddrEntry* addrs() { return at<AddrEntry>(addr_off); }
-  std::uint32_t* addr_counts(std::uint32_t i) { return at<std::uint32_t>(addr_counts_off) + std::size_t{i} * slots; }
-  UserEntry* users() { return at<UserEntry>(user_off); }
-  std::uint32_t* user_counts(std::uint32_t i) { return at<std::uint32_t>(user_counts_off) + std::size_t{i} * slots; }
-
-  std::uint32_t sum(const std::uint32_t* row) const {
-    std::uint32_t s = 0;
-    for (std::uint32_t i = 0; i < slots; ++i) s += row[i];
-    return s;
-  }
 };
 
 namespace {
 
 using Layout = SharedState::Layout;
 
+// Takes the mutex, recovering it from a worker that died inside a critical section (every
+// update below is a few stores that leave the tables readable; the master clears that
+// worker's column when it reaps it). With a timeout (the master), it may fail: check ok().
 class Lock {
  public:
-  explicit Lock(Layout* l) : m_(&l->mu) {
-    if (::pthread_mutex_lock(m_) == EOWNERDEAD) {
-      // A worker died inside a critical section. Every update below is a few stores that
-      // leave the tables readable; the master clears that worker's column when it reaps it.
-      ::pthread_mutex_consistent(m_);
-    }
+  explicit Lock(Layout* l) : m_(&l->mu) { ok_ = settle(::pthread_mutex_lock(m_)); }
+  Lock(Layout* l, std::chrono::milliseconds timeout) : m_(&l->mu) {
+    timespec until{};
+    ::clock_gettime(CLOCK_MONOTONIC, &until);
+    const auto ns = until.tv_nsec + std::chrono::nanoseconds(timeout).count();
+    until.tv_sec += static_cast<time_t>(ns / 1'000'000'000);
+    until.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    ok_ = settle(::pthread_mutex_clocklock(m_, CLOCK_MONOTONIC, &until));
   }
-  ~Lock() { ::pthread_mutex_unlock(m_); }
+  ~Lock() {
+    if (ok_) ::pthread_mutex_unlock(m_);
+  }
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
+  [[nodiscard]] bool ok() const { return ok_; }
 
  private:
+  bool settle(int rc) {
+    if (rc == EOWNERDEAD) {
+      ::pthread_mutex_consistent(m_);
+      return true;
+    }
+    return rc == 0;
+  }
   pthread_mutex_t* m_;
+  bool ok_ = false;
 };
 
-// One open-addressing table over Entry with a parallel counts array (one row per entry).
+// One open-addressing table over Entry with a parallel counts array (one row of `slots` per
+// entry). cap and slots come from the private geometry; every probe is masked and bounded.
 template <class Entry, std::size_t KeyCap>
 class Table {
  public:
-  Table(Layout* l, Entry* entries, std::uint32_t cap, std::uint32_t& used,
-        std::uint32_t* (Layout::*row)(std::uint32_t))
-      : l_(l), e_(entries), mask_(cap - 1), used_(used), row_(row) {}
+  Table(Entry* entries, std::uint32_t* counts, std::uint32_t cap, std::uint32_t slots, std::uint32_t& used)
+      : e_(entries), counts_(counts), mask_(cap - 1), slots_(slots), used_(used) {}
 
-  std::uint32_t* counts(std::uint32_t i) { return (l_->*row_)(i); }
-  Entry& entry(std::uint32_t i) { return e_[i]; }
+  std::uint32_t capacity() const { return mask_ + 1; }
+  std::uint32_t* counts(std::uint32_t i) { return counts_ + std::size_t{i & mask_} * slots_; }
+  Entry& entry(std::uint32_t i) { return e_[i & mask_]; }
+  std::uint32_t sum(std::uint32_t i) {
+    const std::uint32_t* row = counts(i);
+    std::uint32_t s = 0;
+    for (std::uint32_t k = 0; k < slots_; ++k) s += row[k];
+    return s;
+  }
+  std::uint32_t home(std::uint64_t h) const { return static_cast<std::uint32_t>(h) & mask_; }
 
   // Index of the entry for `key`, or -1.
   std::int64_t find(std::string_view key) {
     const std::uint64_t h = fnv1a(key);
-    for (std::uint32_t i = static_cast<std::uint32_t>(h) & mask_, n = 0; n <= mask_; i = (i + 1) & mask_, ++n) {
+    for (std::uint32_t i = home(h), n = 0; n <= mask_; i = (i + 1) & mask_, ++n) {
       Entry& e = e_[i];
       if (!e.used) return -1;
       if (e.hash == h && key_equals(e.key, KeyCap, key)) return i;
@@ -148,48 +160,60 @@ class Table {
     return -1;
   }
 
-  // Index of the entry for `key`, made if missing; -1 when the table is full.
+  // A new entry for `key` (not present); -1 when no free entry is found.
+  std::int64_t insert(std::string_view key) {
+    const std::uint64_t h = fnv1a(key);
+    for (std::uint32_t i = home(h), n = 0; n <= mask_; i = (i + 1) & mask_, ++n) {
+      if (e_[i].used) continue;
+      e_[i] = Entry{};
+      e_[i].used = 1;
+      e_[i].hash = h;
+      set_key(e_[i].key, KeyCap, key);
+      std::fill_n(counts(i), slots_, 0U);
+      ++used_;
+      return i;
+    }
+    return -1;
+  }
+
+  // Index of the entry for `key`, made if missing (after sweeping idle entries above 3/4 load
+  // and entries that hold little above 7/8); -1 when the table is full.
   template <class Strict, class Pressure>
   std::int64_t find_or_insert(std::string_view key, Strict idle_strict, Pressure idle_pressure) {
     if (auto i = find(key); i >= 0) return i;
     const std::uint32_t cap = mask_ + 1;
     if (used_ >= cap / 4 * 3) sweep(idle_strict);
     if (used_ >= cap / 8 * 7) sweep(idle_pressure);
-    if (used_ + 1 >= cap) return -1;
-    const std::uint64_t h = fnv1a(key);
-    std::uint32_t i = static_cast<std::uint32_t>(h) & mask_;
-    while (e_[i].used) i = (i + 1) & mask_;
-    e_[i] = Entry{};
-    e_[i].used = 1;
-    e_[i].hash = h;
-    set_key(e_[i].key, KeyCap, key);
-    std::fill_n(counts(i), l_->slots, 0U);
-    ++used_;
-    return i;
+    if (used_ + 1 >= cap) return -1;  // keep one hole so probes end
+    return insert(key);
   }
 
   // Backward-shift deletion: later entries of the same probe run move into the hole.
   void erase(std::uint32_t i) {
+    i &= mask_;
     std::uint32_t j = i;
-    for (;;) {
+    for (std::uint32_t n = 0; n < mask_; ++n) {
       j = (j + 1) & mask_;
       if (!e_[j].used) break;
-      const std::uint32_t home = static_cast<std::uint32_t>(e_[j].hash) & mask_;
-      const bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+      const std::uint32_t h = home(e_[j].hash);
+      const bool stays = (i <= j) ? (i < h && h <= j) : (i < h || h <= j);
       if (stays) continue;
       e_[i] = e_[j];
-      std::copy_n(counts(j), l_->slots, counts(i));
+      std::copy_n(counts(j), slots_, counts(i));
       i = j;
     }
     e_[i] = Entry{};
-    --used_;
+    std::fill_n(counts(i), slots_, 0U);
+    if (used_ != 0) --used_;
   }
 
   template <class Idle>
   void sweep(Idle idle) {
-    for (std::uint32_t i = 0; i <= mask_;) {
+    // Each erase empties one entry, so at most cap erases: the loop ends even on garbage.
+    for (std::uint32_t i = 0, erased = 0; i <= mask_ && erased <= mask_;) {
       if (e_[i].used && idle(i)) {
         erase(i);  // another entry may have moved into i: look again
+        ++erased;
       } else {
         ++i;
       }
@@ -197,28 +221,48 @@ class Table {
   }
 
  private:
-  Layout* l_;
   Entry* e_;
+  std::uint32_t* counts_;
   std::uint32_t mask_;
+  std::uint32_t slots_;
   std::uint32_t& used_;
-  std::uint32_t* (Layout::*row_)(std::uint32_t);
 };
 
 using AddrTable = Table<AddrEntry, sizeof(AddrEntry::key)>;
 using UserTable = Table<UserEntry, sizeof(UserEntry::key)>;
 
-AddrTable addr_table(Layout* l) { return AddrTable(l, l->addrs(), l->addr_cap, l->addr_used, &Layout::addr_counts); }
-UserTable user_table(Layout* l) { return UserTable(l, l->users(), l->user_cap, l->user_used, &Layout::user_counts); }
-
-// An address entry that holds nothing worth keeping.
-bool addr_idle(Layout* l, AddrTable& t, std::uint32_t i, std::int64_t now, bool pressure) {
-  const AddrEntry& e = t.entry(i);
-  if (l->sum(t.counts(i)) != 0 || e.ban_until > now) return false;
-  if (pressure) return true;  // forget failure scores and past offences before refusing work
-  return e.fails_expire <= now && (e.level == 0 || e.forget_at <= now);
+// An address entry that holds nothing worth keeping. Under pressure, failure scores and
+// remembered offences go too; live bans, trust and checks in flight stay.
+bool addr_idle(AddrTable& t, std::uint32_t i, std::int64_t now, bool pressure) {
+  const auto& r = t.entry(i).login;
+  if (t.sum(i) != 0) return false;
+  if (pressure) return r.ban_until <= now && r.trusted_until <= now && r.inflight_expire <= now;
+  return session::login_idle(r, now);
 }
 
-std::size_t align64(std::size_t n) { return (n + 63) & ~std::size_t{63}; }
+// The table is full of live records: evict, near `key`'s home, the entry without connections
+// whose ban ends first (untrusted before trusted). -1 when every scanned entry holds connections.
+std::int64_t evict_for(AddrTable& t, std::string_view key, std::int64_t now) {
+  std::int64_t best = -1;
+  std::int64_t best_score = std::numeric_limits<std::int64_t>::max();
+  const std::uint32_t start = t.home(fnv1a(key));
+  const std::uint32_t scan = std::min(kEvictScan, t.capacity());
+  for (std::uint32_t n = 0; n < scan; ++n) {
+    const std::uint32_t i = (start + n) & (t.capacity() - 1);
+    if (!t.entry(i).used || t.sum(i) != 0) continue;
+    const auto& r = t.entry(i).login;
+    const bool trusted = r.trusted_until > now;
+    // Trusted records are the last to go: they are what keeps a shared address usable.
+    const std::int64_t score = trusted ? std::numeric_limits<std::int64_t>::max() - 1 : r.ban_until;
+    if (best < 0 || score < best_score) {
+      best = i;
+      best_score = score;
+    }
+  }
+  if (best < 0) return -1;
+  t.erase(static_cast<std::uint32_t>(best));
+  return t.insert(key);
+}
 
 }  // namespace
 
@@ -241,37 +285,40 @@ const char* counter_name(Counter c) {
 }
 
 SharedState::SharedState(std::uint32_t slots, std::uint32_t addresses, std::uint32_t users) {
-  slots = std::max<std::uint32_t>(slots, 1);
-  const std::uint32_t addr_cap = round_pow2(std::max<std::uint32_t>(addresses, 64));
-  const std::uint32_t user_cap = round_pow2(std::max<std::uint32_t>(users, 64));
+  g_.slots = std::max<std::uint32_t>(slots, 1);
+  g_.addr_cap = round_pow2(std::max<std::uint32_t>(addresses, 64));
+  g_.user_cap = round_pow2(std::max<std::uint32_t>(users, 64));
   std::size_t off = align64(sizeof(Layout));
-  const std::size_t slot_off = off;
-  off = align64(off + sizeof(SlotRow) * slots);
-  const std::size_t addr_off = off;
-  off = align64(off + sizeof(AddrEntry) * addr_cap);
-  const std::size_t addr_counts_off = off;
-  off = align64(off + sizeof(std::uint32_t) * std::size_t{addr_cap} * slots);
-  const std::size_t user_off = off;
-  off = align64(off + sizeof(UserEntry) * user_cap);
-  const std::size_t user_counts_off = off;
-  off = align64(off + sizeof(std::uint32_t) * std::size_t{user_cap} * slots);
+  g_.slot_off = off;
+  off = align64(off + sizeof(SlotRow) * g_.slots);
+  g_.addr_off = off;
+  off = align64(off + sizeof(AddrEntry) * g_.addr_cap);
+  g_.addr_counts_off = off;
+  off = align64(off + sizeof(std::uint32_t) * std::size_t{g_.addr_cap} * g_.slots);
+  g_.user_off = off;
+  off = align64(off + sizeof(UserEntry) * g_.user_cap);
+  g_.user_counts_off = off;
+  off = align64(off + sizeof(std::uint32_t) * std::size_t{g_.user_cap} * g_.slots);
 
-  void* p = ::mmap(nullptr, off, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  // Guard pages on both sides: a stray access just outside the tables faults instead of
+  // reaching the master's other memory.
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  bytes_ = (off + page - 1) / page * page;
+  region_bytes_ = bytes_ + 2 * page;
+  void* p = ::mmap(nullptr, region_bytes_, PROT_NONE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     throw std::system_error(errno, std::generic_category(),
-                            "cannot map " + std::to_string(off) + " bytes of shared memory");
+                            "cannot map " + std::to_string(region_bytes_) + " bytes of shared memory");
   }
-  bytes_ = off;
+  region_ = p;
+  char* base = static_cast<char*>(p) + page;
+  if (::mprotect(base, bytes_, PROT_READ | PROT_WRITE) != 0) {
+    const int err = errno;
+    ::munmap(p, region_bytes_);
+    throw std::system_error(err, std::generic_category(), "cannot make shared memory writable");
+  }
   // The mapping is zero-filled; the tables and rows start empty.
-  map_ = new (p) Layout;
-  map_->slots = slots;
-  map_->addr_cap = addr_cap;
-  map_->user_cap = user_cap;
-  map_->slot_off = slot_off;
-  map_->addr_off = addr_off;
-  map_->addr_counts_off = addr_counts_off;
-  map_->user_off = user_off;
-  map_->user_counts_off = user_counts_off;
+  map_ = new (base) Layout;
 
   pthread_mutexattr_t attr;
   ::pthread_mutexattr_init(&attr);
@@ -280,49 +327,76 @@ SharedState::SharedState(std::uint32_t slots, std::uint32_t addresses, std::uint
   const int rc = ::pthread_mutex_init(&map_->mu, &attr);
   ::pthread_mutexattr_destroy(&attr);
   if (rc != 0) {
-    ::munmap(p, off);
+    ::munmap(p, region_bytes_);
     throw std::system_error(rc, std::generic_category(), "cannot make the shared-memory mutex");
   }
 }
 
 SharedState::~SharedState() {
   // The mutex lives on in children that still map the region; only unmap here.
-  if (map_ != nullptr) ::munmap(map_, bytes_);
+  if (region_ != nullptr) ::munmap(region_, region_bytes_);
 }
 
-std::uint32_t SharedState::slots() const { return map_->slots; }
+namespace {
+
+// The tables of a mapping through a private geometry (offsets and sizes never come from the
+// mapping itself).
+struct View {
+  SlotRow* rows;
+  AddrTable addrs;
+  UserTable users;
+};
+
+View view_of(Layout* map, const SharedState::Geometry& g) {
+  char* base = reinterpret_cast<char*>(map);
+  return View{reinterpret_cast<SlotRow*>(base + g.slot_off),
+              AddrTable(reinterpret_cast<AddrEntry*>(base + g.addr_off),
+                        reinterpret_cast<std::uint32_t*>(base + g.addr_counts_off), g.addr_cap, g.slots,
+                        map->addr_used),
+              UserTable(reinterpret_cast<UserEntry*>(base + g.user_off),
+                        reinterpret_cast<std::uint32_t*>(base + g.user_counts_off), g.user_cap, g.slots,
+                        map->user_used)};
+}
+
+}  // namespace
 
 bool SharedState::admit(std::uint32_t slot, std::string_view address, std::uint32_t max_total,
                         std::uint32_t max_per_address) {
   Lock lock(map_);
-  SlotRow& me = map_->slot_rows()[slot];
+  View v = view_of(map_, g_);
+  slot %= g_.slots;
+  SlotRow& me = v.rows[slot];
   if (max_total != 0) {
     std::uint32_t total = 0;
-    for (std::uint32_t s = 0; s < map_->slots; ++s) total += map_->slot_rows()[s].total;
+    for (std::uint32_t s = 0; s < g_.slots; ++s) total += v.rows[s].total;
     if (total >= max_total) {
       ++me.counters[static_cast<std::size_t>(Counter::refused_limit)];
       return false;
     }
   }
-  auto t = addr_table(map_);
-  const std::int64_t now = now_ms();
-  auto strict = [&](std::uint32_t i) { return addr_idle(map_, t, i, now, false); };
-  auto pressure = [&](std::uint32_t i) { return addr_idle(map_, t, i, now, true); };
-  const std::int64_t i = t.find_or_insert(address, strict, pressure);
-  if (i < 0) {
-    // Table full of live entries: without a per-address cap the connection is still fine.
-    if (max_per_address != 0) {
-      ++me.counters[static_cast<std::size_t>(Counter::refused_limit)];
-      return false;
+  if (max_per_address != 0) {
+    auto& t = v.addrs;
+    const std::int64_t now = now_ms();
+    auto strict = [&](std::uint32_t i) { return addr_idle(t, i, now, false); };
+    auto pressure = [&](std::uint32_t i) { return addr_idle(t, i, now, true); };
+    std::int64_t i = t.find_or_insert(address, strict, pressure);
+    if (i < 0) i = evict_for(t, address, now);
+    if (i < 0) {
+      // Full of live connections: admit uncounted rather than refuse every new address (F12).
+      if (!warned_full_) {
+        warned_full_ = true;
+        spdlog::warn("address table full ({} entries): admitting new addresses without a "
+                     "per-address count (raise limits.address_table_size)", g_.addr_cap);
+      }
+    } else {
+      std::uint32_t* row = t.counts(static_cast<std::uint32_t>(i));
+      if (t.sum(static_cast<std::uint32_t>(i)) >= max_per_address) {
+        ++me.counters[static_cast<std::size_t>(Counter::refused_limit)];
+        if (addr_idle(t, static_cast<std::uint32_t>(i), now, false)) t.erase(static_cast<std::uint32_t>(i));
+        return false;
+      }
+      ++row[slot];
     }
-  } else {
-    std::uint32_t* row = t.counts(static_cast<std::uint32_t>(i));
-    if (max_per_address != 0 && map_->sum(row) >= max_per_address) {
-      ++me.counters[static_cast<std::size_t>(Counter::refused_limit)];
-      if (addr_idle(map_, t, static_cast<std::uint32_t>(i), now, false)) t.erase(static_cast<std::uint32_t>(i));
-      return false;
-    }
-    ++row[slot];
   }
   ++me.total;
   ++me.counters[static_cast<std::size_t>(Counter::admitted)];
@@ -331,142 +405,197 @@ bool SharedState::admit(std::uint32_t slot, std::string_view address, std::uint3
 
 void SharedState::release(std::uint32_t slot, std::string_view address) {
   Lock lock(map_);
-  SlotRow& me = map_->slot_rows()[slot];
+  View v = view_of(map_, g_);
+  slot %= g_.slots;
+  SlotRow& me = v.rows[slot];
   if (me.total != 0) --me.total;
-  auto t = addr_table(map_);
+  auto& t = v.addrs;
   const std::int64_t i = t.find(address);
   if (i < 0) return;
   std::uint32_t* row = t.counts(static_cast<std::uint32_t>(i));
   // Only this worker's own column: a count it never took is never given back.
   if (row[slot] != 0) --row[slot];
-  if (addr_idle(map_, t, static_cast<std::uint32_t>(i), now_ms(), false)) t.erase(static_cast<std::uint32_t>(i));
+  if (addr_idle(t, static_cast<std::uint32_t>(i), now_ms(), false)) t.erase(static_cast<std::uint32_t>(i));
 }
 
 bool SharedState::banned(std::uint32_t slot, std::string_view address) {
+  const std::string key = session::login_key(address);
   Lock lock(map_);
-  auto t = addr_table(map_);
-  const std::int64_t i = t.find(address);
-  if (i < 0) return false;
-  if (t.entry(static_cast<std::uint32_t>(i)).ban_until <= now_ms()) return false;
-  ++map_->slot_rows()[slot].counters[static_cast<std::size_t>(Counter::refused_banned)];
+  View v = view_of(map_, g_);
+  const std::int64_t i = v.addrs.find(key);
+  if (i < 0 || !session::login_banned(v.addrs.entry(static_cast<std::uint32_t>(i)).login, now_ms())) {
+    return false;
+  }
+  ++v.rows[slot % g_.slots].counters[static_cast<std::size_t>(Counter::refused_banned)];
   return true;
 }
 
-std::chrono::milliseconds SharedState::login_failed(std::uint32_t slot, std::string_view address,
-                                                    const BanPolicy& policy) {
+namespace {
+
+// The login record of `key`, made if missing (evicting the oldest ban when full); nullptr when
+// there is no room at all (then nothing is counted: fail open).
+session::LoginRecord* login_record(AddrTable& t, const std::string& key, std::int64_t now) {
+  auto strict = [&](std::uint32_t i) { return addr_idle(t, i, now, false); };
+  auto pressure = [&](std::uint32_t i) { return addr_idle(t, i, now, true); };
+  std::int64_t i = t.find_or_insert(key, strict, pressure);
+  if (i < 0) i = evict_for(t, key, now);
+  return i < 0 ? nullptr : &t.entry(static_cast<std::uint32_t>(i)).login;
+}
+
+}  // namespace
+
+bool SharedState::login_attempt(std::uint32_t slot, std::string_view address,
+                                const session::LoginPolicy& policy) {
+  if (policy.after_failures == 0) return true;
+  const std::string key = session::login_key(address);
   Lock lock(map_);
-  SlotRow& me = map_->slot_rows()[slot];
+  View v = view_of(map_, g_);
+  const std::int64_t now = now_ms();
+  session::LoginRecord* r = login_record(v.addrs, key, now);
+  if (r == nullptr || session::login_attempt(*r, policy, now)) return true;
+  ++v.rows[slot % g_.slots].counters[static_cast<std::size_t>(Counter::refused_banned)];
+  return false;
+}
+
+void SharedState::login_succeeded(std::uint32_t /*slot*/, std::string_view address,
+                                  const session::LoginPolicy& policy, bool trust) {
+  if (policy.after_failures == 0) return;
+  const std::string key = session::login_key(address);
+  Lock lock(map_);
+  View v = view_of(map_, g_);
+  const std::int64_t now = now_ms();
+  if (auto* r = login_record(v.addrs, key, now)) session::login_succeeded(*r, policy, now, trust);
+}
+
+std::chrono::milliseconds SharedState::login_failed(std::uint32_t slot, std::string_view address,
+                                                    const session::LoginPolicy& policy) {
+  const std::string key = session::login_key(address);
+  Lock lock(map_);
+  View v = view_of(map_, g_);
+  SlotRow& me = v.rows[slot % g_.slots];
   ++me.counters[static_cast<std::size_t>(Counter::login_failures)];
   if (policy.after_failures == 0) return std::chrono::milliseconds{0};
-  auto t = addr_table(map_);
   const std::int64_t now = now_ms();
-  auto strict = [&](std::uint32_t i) { return addr_idle(map_, t, i, now, false); };
-  auto pressure = [&](std::uint32_t i) { return addr_idle(map_, t, i, now, true); };
-  const std::int64_t i = t.find_or_insert(address, strict, pressure);
+  session::LoginRecord* r = login_record(v.addrs, key, now);
+  if (r == nullptr) return std::chrono::milliseconds{0};
+  const std::int64_t ban = session::login_failed(*r, policy, now);
+  if (ban > 0) ++me.counters[static_cast<std::size_t>(Counter::bans)];
+  return std::chrono::milliseconds{ban};
+}
+
+std::chrono::milliseconds SharedState::failure_delay(std::string_view address,
+                                                     const session::LoginPolicy& policy) {
+  if (policy.after_failures == 0) return std::chrono::milliseconds{0};
+  const std::string key = session::login_key(address);
+  Lock lock(map_);
+  View v = view_of(map_, g_);
+  const std::int64_t i = v.addrs.find(key);
   if (i < 0) return std::chrono::milliseconds{0};
-  AddrEntry& e = t.entry(static_cast<std::uint32_t>(i));
-  if (e.fails_expire <= now) {
-    e.fails = 0;
-    e.fails_expire = now + policy.window.count();
-  }
-  if (++e.fails < policy.after_failures) return std::chrono::milliseconds{0};
-  // Banned: first_ban, doubled for each earlier ban still remembered, at most a day.
-  if (e.level != 0 && e.forget_at <= now) e.level = 0;
-  std::int64_t length = policy.first_ban.count();
-  for (std::uint32_t k = 0; k < e.level && length < kMaxBanMs; ++k) length *= 2;
-  length = std::min(length, kMaxBanMs);
-  e.ban_until = now + length;
-  e.forget_at = e.ban_until + kRememberOffenderMs;
-  ++e.level;
-  e.fails = 0;
-  e.fails_expire = 0;
-  ++me.counters[static_cast<std::size_t>(Counter::bans)];
-  return std::chrono::milliseconds{length};
+  return std::chrono::milliseconds{
+      session::login_throttle_ms(v.addrs.entry(static_cast<std::uint32_t>(i)).login, policy, now_ms())};
 }
 
 bool SharedState::user_login(std::uint32_t slot, std::string_view user, std::uint32_t max) {
   Lock lock(map_);
-  auto t = user_table(map_);
-  auto idle = [&](std::uint32_t i) { return map_->sum(t.counts(i)) == 0; };
+  View v = view_of(map_, g_);
+  slot %= g_.slots;
+  auto& t = v.users;
+  auto idle = [&](std::uint32_t i) { return t.sum(i) == 0; };
   const std::int64_t i = t.find_or_insert(user, idle, idle);
   if (i < 0) return max == 0;
-  std::uint32_t* row = t.counts(static_cast<std::uint32_t>(i));
-  if (max != 0 && map_->sum(row) >= max) {
-    if (map_->sum(row) == 0) t.erase(static_cast<std::uint32_t>(i));
+  const auto u = static_cast<std::uint32_t>(i);
+  if (max != 0 && t.sum(u) >= max) {
+    if (t.sum(u) == 0) t.erase(u);
     return false;
   }
-  ++row[slot];
+  ++t.counts(u)[slot];
   return true;
 }
 
 void SharedState::user_logout(std::uint32_t slot, std::string_view user) {
   Lock lock(map_);
-  auto t = user_table(map_);
+  View v = view_of(map_, g_);
+  slot %= g_.slots;
+  auto& t = v.users;
   const std::int64_t i = t.find(user);
   if (i < 0) return;
-  std::uint32_t* row = t.counts(static_cast<std::uint32_t>(i));
-  if (row[slot] != 0) --row[slot];
-  if (map_->sum(row) == 0) t.erase(static_cast<std::uint32_t>(i));
+  const auto u = static_cast<std::uint32_t>(i);
+  if (t.counts(u)[slot] != 0) --t.counts(u)[slot];
+  if (t.sum(u) == 0) t.erase(u);
 }
 
 void SharedState::set_counter(std::uint32_t slot, Counter c, std::uint64_t value) {
   Lock lock(map_);
-  map_->slot_rows()[slot].counters[static_cast<std::size_t>(c)] = value;
+  View v = view_of(map_, g_);
+  v.rows[slot % g_.slots].counters[static_cast<std::size_t>(c)] = value;
 }
 
 std::uint32_t SharedState::connections() {
   Lock lock(map_);
+  View v = view_of(map_, g_);
   std::uint32_t total = 0;
-  for (std::uint32_t s = 0; s < map_->slots; ++s) total += map_->slot_rows()[s].total;
+  for (std::uint32_t s = 0; s < g_.slots; ++s) total += v.rows[s].total;
   return total;
 }
 
 std::uint32_t SharedState::connections(std::string_view address) {
   Lock lock(map_);
-  auto t = addr_table(map_);
-  const std::int64_t i = t.find(address);
-  return i < 0 ? 0 : map_->sum(t.counts(static_cast<std::uint32_t>(i)));
+  View v = view_of(map_, g_);
+  const std::int64_t i = v.addrs.find(address);
+  return i < 0 ? 0 : v.addrs.sum(static_cast<std::uint32_t>(i));
 }
 
 std::uint32_t SharedState::sessions(std::string_view user) {
   Lock lock(map_);
-  auto t = user_table(map_);
-  const std::int64_t i = t.find(user);
-  return i < 0 ? 0 : map_->sum(t.counts(static_cast<std::uint32_t>(i)));
+  View v = view_of(map_, g_);
+  const std::int64_t i = v.users.find(user);
+  return i < 0 ? 0 : v.users.sum(static_cast<std::uint32_t>(i));
 }
 
-Counters SharedState::counters() {
-  Lock lock(map_);
+std::optional<Counters> SharedState::counters() {
+  Lock lock(map_, kMasterLockTimeout);
+  if (!lock.ok()) return std::nullopt;
+  View v = view_of(map_, g_);
   Counters out = map_->retired;
-  for (std::uint32_t s = 0; s < map_->slots; ++s) {
-    for (std::size_t c = 0; c < kCounters; ++c) out[c] += map_->slot_rows()[s].counters[c];
+  for (std::uint32_t s = 0; s < g_.slots; ++s) {
+    for (std::size_t c = 0; c < kCounters; ++c) out[c] += v.rows[s].counters[c];
   }
   return out;
 }
 
-void SharedState::clear_slot(std::uint32_t slot) {
-  Lock lock(map_);
-  SlotRow& row = map_->slot_rows()[slot];
+bool SharedState::clear_slot(std::uint32_t slot) {
+  if (slot >= g_.slots) return true;  // nothing of ours there
+  Lock lock(map_, kMasterLockTimeout);
+  if (!lock.ok()) return false;
+  View v = view_of(map_, g_);
+  SlotRow& row = v.rows[slot];
   for (std::size_t c = 0; c < kCounters; ++c) map_->retired[c] += row.counters[c];
   row = SlotRow{};
   const std::int64_t now = now_ms();
-  auto a = addr_table(map_);
-  for (std::uint32_t i = 0; i < map_->addr_cap; ++i) {
+  auto& a = v.addrs;
+  for (std::uint32_t i = 0; i < g_.addr_cap; ++i) {
     if (a.entry(i).used) a.counts(i)[slot] = 0;
   }
-  a.sweep([&](std::uint32_t i) { return addr_idle(map_, a, i, now, false); });
-  auto u = user_table(map_);
-  for (std::uint32_t i = 0; i < map_->user_cap; ++i) {
+  a.sweep([&](std::uint32_t i) { return addr_idle(a, i, now, false); });
+  auto& u = v.users;
+  for (std::uint32_t i = 0; i < g_.user_cap; ++i) {
     if (u.entry(i).used) u.counts(i)[slot] = 0;
   }
-  u.sweep([&](std::uint32_t i) { return map_->sum(u.counts(i)) == 0; });
+  u.sweep([&](std::uint32_t i) { return u.sum(i) == 0; });
+  return true;
 }
+
+std::span<std::byte> SharedState::mapping_for_test() const {
+  return {reinterpret_cast<std::byte*>(map_), bytes_};
+}
+
+pthread_mutex_t* SharedState::mutex_for_test() const { return &map_->mu; }
 
 // --- SharedAdmission -------------------------------------------------------------------------
 
 SharedAdmission::SharedAdmission(std::shared_ptr<SharedState> state, std::uint32_t slot,
                                  std::uint32_t max_total, std::uint32_t max_per_address,
-                                 BanPolicy bans)
+                                 session::LoginPolicy bans)
     : state_(std::move(state)), slot_(slot), max_total_(max_total),
       max_per_address_(max_per_address), bans_(bans) {}
 
@@ -476,14 +605,28 @@ bool SharedAdmission::admit(std::string_view peer) {
 
 void SharedAdmission::release(std::string_view peer) { state_->release(slot_, peer); }
 
-bool SharedAdmission::banned(std::string_view peer) { return state_->banned(slot_, peer); }
+bool SharedAdmission::banned(std::string_view peer) {
+  return bans_.after_failures != 0 && state_->banned(slot_, peer);
+}
+
+bool SharedAdmission::login_attempt(std::string_view peer) {
+  return state_->login_attempt(slot_, peer, bans_);
+}
+
+void SharedAdmission::login_succeeded(std::string_view peer, const User& user) {
+  state_->login_succeeded(slot_, peer, bans_, !user.anonymous);
+}
 
 void SharedAdmission::login_failed(std::string_view peer) {
   const auto ban = state_->login_failed(slot_, peer, bans_);
   if (ban.count() > 0) {
-    spdlog::warn("banning {} for {} s after {} failed logins", peer, (ban.count() + 999) / 1000,
-                 bans_.after_failures);
+    spdlog::warn("banning {} for {} s after {} failed logins", session::login_key(peer),
+                 (ban.count() + 999) / 1000, bans_.after_failures);
   }
+}
+
+std::chrono::milliseconds SharedAdmission::failure_delay(std::string_view peer) {
+  return state_->failure_delay(peer, bans_);
 }
 
 bool SharedAdmission::user_login(std::string_view user, std::uint32_t max) {

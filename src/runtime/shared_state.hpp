@@ -1,10 +1,16 @@
 // Cluster-wide admission state in one shared anonymous mapping, made by the master before any
 // fork, so every worker sees the same connection counts, per-user session counts, failed-login
-// scores and bans. One process-shared robust mutex guards it (a worker that dies holding it does
+// records and bans. One process-shared robust mutex guards it (a worker that dies holding it does
 // not wedge the others).
 //
 // Counts are kept in one column per worker slot and summed on read, so when a worker dies the
 // master zeroes its column and the entries it held are released exactly.
+//
+// The mapping is writable by every (unprivileged) worker, so nothing in it is trusted (F9): the
+// geometry (slot count, table capacities, offsets) lives in this object, in each process's
+// private memory, copied at fork; every index read from the mapping is masked or bounded, every
+// loop over it is bounded by the capacity; the master only ever takes the mutex with a short
+// timeout; and the mapping sits between two inaccessible guard pages.
 #pragma once
 
 #include <pthread.h>
@@ -15,9 +21,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string_view>
 
 #include "feitp/server.hpp"
+#include "session/login_guard.hpp"
 
 namespace feitp::runtime {
 
@@ -40,32 +49,34 @@ inline constexpr std::size_t kCounters = static_cast<std::size_t>(Counter::count
 using Counters = std::array<std::uint64_t, kCounters>;
 const char* counter_name(Counter c);
 
-struct BanPolicy {
-  std::uint32_t after_failures = 10;  // 0 = never ban
-  std::chrono::milliseconds window{600'000};
-  std::chrono::milliseconds first_ban{300'000};  // doubles for each repeat, capped at one day
-};
-
 class SharedState {
  public:
-  // slots: worker columns; addresses/users: table capacities (rounded up to powers of two).
-  // Throws std::system_error when the mapping cannot be made.
+  // slots: worker columns; addresses/users: table capacities (rounded up to powers of two, at
+  // least 64). Throws std::system_error when the mapping cannot be made.
   SharedState(std::uint32_t slots, std::uint32_t addresses, std::uint32_t users);
   ~SharedState();
   SharedState(const SharedState&) = delete;
   SharedState& operator=(const SharedState&) = delete;
 
-  [[nodiscard]] std::uint32_t slots() const;
+  [[nodiscard]] std::uint32_t slots() const { return g_.slots; }
+  [[nodiscard]] std::uint32_t address_capacity() const { return g_.addr_cap; }
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
 
   // --- Used by SharedAdmission (any process) ---------------------------------------------
+  // max_per_address = 0 keeps no per-address count. A full table never refuses: the oldest
+  // ban record is evicted, else the connection is admitted uncounted (fails open, F12).
   bool admit(std::uint32_t slot, std::string_view address, std::uint32_t max_total,
              std::uint32_t max_per_address);
   void release(std::uint32_t slot, std::string_view address);
+  // Login records are keyed by session::login_key (IPv4 address, IPv6 /64).
   bool banned(std::uint32_t slot, std::string_view address);
+  bool login_attempt(std::uint32_t slot, std::string_view address, const session::LoginPolicy& policy);
+  void login_succeeded(std::uint32_t slot, std::string_view address, const session::LoginPolicy& policy,
+                       bool trust);
   // Returns the ban length when this failure started a ban (0 = no ban).
   std::chrono::milliseconds login_failed(std::uint32_t slot, std::string_view address,
-                                         const BanPolicy& policy);
+                                         const session::LoginPolicy& policy);
+  std::chrono::milliseconds failure_delay(std::string_view address, const session::LoginPolicy& policy);
   bool user_login(std::uint32_t slot, std::string_view user, std::uint32_t max);
   void user_logout(std::uint32_t slot, std::string_view user);
   void set_counter(std::uint32_t slot, Counter c, std::uint64_t value);
@@ -74,28 +85,49 @@ class SharedState {
   [[nodiscard]] std::uint32_t connections();                       // cluster total
   [[nodiscard]] std::uint32_t connections(std::string_view address);
   [[nodiscard]] std::uint32_t sessions(std::string_view user);
-  [[nodiscard]] Counters counters();  // every worker's column, plus those of dead workers
+  // Every worker's column, plus those of dead workers; nullopt when the mutex stays taken
+  // (the master never waits on a worker).
+  [[nodiscard]] std::optional<Counters> counters();
 
   // --- Master only --------------------------------------------------------------------------
   // Releases everything the (dead) worker in `slot` held and keeps its counters in the total.
-  void clear_slot(std::uint32_t slot);
+  // false = the mutex stayed taken for kMasterLockTimeout (a stopped or hostile worker holds
+  // it): nothing was cleared, call again later and keep the slot out of use until then.
+  [[nodiscard]] bool clear_slot(std::uint32_t slot);
+  static constexpr std::chrono::milliseconds kMasterLockTimeout{20};
+
+  // --- Tests only: the bytes a worker can write, and the mutex -----------------------------
+  [[nodiscard]] std::span<std::byte> mapping_for_test() const;
+  [[nodiscard]] pthread_mutex_t* mutex_for_test() const;
 
   struct Layout;
+  struct Geometry {
+    std::uint32_t slots = 0, addr_cap = 0, user_cap = 0;
+    std::size_t slot_off = 0, addr_off = 0, addr_counts_off = 0, user_off = 0, user_counts_off = 0;
+  };
 
  private:
   Layout* map_ = nullptr;
+  void* region_ = nullptr;  // the mapping with its guard pages
+  std::size_t region_bytes_ = 0;
   std::size_t bytes_ = 0;
+  // Private geometry (never read back from the mapping).
+  Geometry g_;
+  bool warned_full_ = false;  // "table full, admitting uncounted" is logged once per process
 };
 
 // The Admission a worker's Server uses: decisions against the shared state, in its own column.
 class SharedAdmission final : public Admission {
  public:
   SharedAdmission(std::shared_ptr<SharedState> state, std::uint32_t slot, std::uint32_t max_total,
-                  std::uint32_t max_per_address, BanPolicy bans);
+                  std::uint32_t max_per_address, session::LoginPolicy bans);
   bool admit(std::string_view peer_address) override;
   void release(std::string_view peer_address) override;
   bool banned(std::string_view peer_address) override;
+  bool login_attempt(std::string_view peer_address) override;
+  void login_succeeded(std::string_view peer_address, const User& user) override;
   void login_failed(std::string_view peer_address) override;
+  std::chrono::milliseconds failure_delay(std::string_view peer_address) override;
   bool user_login(std::string_view user, std::uint32_t max) override;
   void user_logout(std::string_view user) override;
 
@@ -103,7 +135,7 @@ class SharedAdmission final : public Admission {
   std::shared_ptr<SharedState> state_;
   std::uint32_t slot_;
   std::uint32_t max_total_, max_per_address_;
-  BanPolicy bans_;
+  session::LoginPolicy bans_;
 };
 
 }  // namespace feitp::runtime

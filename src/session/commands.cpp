@@ -153,14 +153,18 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     co_return;
   }
   user_given_ = false;
-  // A ban can start while this connection is open (failures on other connections).
-  if (core_.admission && core_.admission->banned(peer_ip_)) {
+  // Asked before every check, so failures and checks in flight on other connections count
+  // (F11); a refused PASS never reaches the authenticator.
+  const bool checked = !core_.admission || core_.admission->login_attempt(peer_ip_);
+  if (!checked && core_.admission->banned(peer_ip_)) {
+    // A ban can start while this connection is open (failures on other connections).
     reply(421, "Too many failed logins from your address, try again later.");
     closing_ = true;
     co_return;
   }
-  AuthResult result = AuthResult::failure("no authenticator configured");
-  if (core_.auth) {
+  AuthResult result = AuthResult::failure(
+      checked ? "no authenticator configured" : "not checked: too many failed logins from this address");
+  if (checked && core_.auth) {
     const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, false};
     if (auto fast = core_.auth->authenticate_inline(request)) {
       result = std::move(*fast);
@@ -170,6 +174,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
   }
 
+  if (checked && result.user && core_.admission) {
+    core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
+  }
   if (result.user) {
     if (core_.admission && !core_.admission->user_login(result.user->name, result.user->max_sessions)) {
       reply(530, "Too many sessions for this user, try again later.");
@@ -205,17 +212,19 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
 
   ++login_failures_;
   core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
-  if (core_.admission) core_.admission->login_failed(peer_ip_);
-  spdlog::info("session {}: failed login for '{}' from {}: {}", id_, pending_user_, peer_ip_,
-               result.reason);
+  if (checked && core_.admission) core_.admission->login_failed(peer_ip_);
+  spdlog::info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
+               pending_user_, peer_ip_, result.reason);
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] {
       for_hooks([&](Hooks& h) { h.on_login_failed(*this, pending_user_); });
     });
   }
-  // Slow down guessing: the reply comes only after a delay.
-  if (core_.opts.login_failure_delay.count() > 0) {
-    asio::steady_timer delay(core_.io, core_.opts.login_failure_delay);
+  // Slow down guessing: the reply comes only after a delay (longer for a throttled address).
+  auto wait = core_.opts.login_failure_delay;
+  if (core_.admission) wait += core_.admission->failure_delay(peer_ip_);
+  if (wait.count() > 0) {
+    asio::steady_timer delay(core_.io, wait);
     std::error_code ec;
     co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }

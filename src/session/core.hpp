@@ -22,6 +22,7 @@
 
 #include "feitp/server.hpp"
 #include "session/listing_cache.hpp"
+#include "session/login_guard.hpp"
 
 namespace feitp::session {
 
@@ -38,21 +39,34 @@ struct AtomicStats {
       uploads{0}, downloads{0}, bytes_in{0}, bytes_out{0};
 };
 
-// Counts connections in this process (the default Admission).
+// Counts connections and keeps login records in this process (the default Admission), with
+// the same rules as the daemon's SharedAdmission (session/login_guard.hpp).
 class LocalAdmission final : public Admission {
  public:
-  LocalAdmission(std::uint32_t max_total, std::uint32_t max_per_ip)
-      : max_total_(max_total), max_per_ip_(max_per_ip) {}
+  explicit LocalAdmission(const Options& o);
   bool admit(std::string_view peer) override;
   void release(std::string_view peer) override;
+  bool banned(std::string_view peer) override;
+  bool login_attempt(std::string_view peer) override;
+  void login_succeeded(std::string_view peer, const User& user) override;
+  void login_failed(std::string_view peer) override;
+  std::chrono::milliseconds failure_delay(std::string_view peer) override;
   bool user_login(std::string_view user, std::uint32_t max) override;
   void user_logout(std::string_view user) override;
 
+  // At most this many login records; beyond it idle ones go, then the ban that ends first,
+  // and when every record is live the address is not counted (fails open, like F12's fix).
+  static constexpr std::size_t kMaxLoginRecords = 65536;
+
  private:
+  LoginRecord* login_record(const std::string& key, std::int64_t now);
+
   std::uint32_t max_total_, max_per_ip_;
+  LoginPolicy policy_;
   std::uint32_t total_ = 0;
   std::unordered_map<std::string, std::uint32_t> per_ip_;
   std::unordered_map<std::string, std::uint32_t> per_user_;
+  std::unordered_map<std::string, LoginRecord> logins_;
 };
 
 // Reusable transfer buffers, so a transfer does not allocate on the hot path.

@@ -22,6 +22,77 @@ namespace feitp {
 
 namespace session {
 
+namespace {
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+LocalAdmission::LocalAdmission(const Options& o)
+    : max_total_(o.max_connections), max_per_ip_(o.max_per_ip), policy_(login_policy(o)) {}
+
+LoginRecord* LocalAdmission::login_record(const std::string& key, std::int64_t now) {
+  if (auto it = logins_.find(key); it != logins_.end()) return &it->second;
+  if (logins_.size() >= kMaxLoginRecords) {
+    std::erase_if(logins_, [&](const auto& kv) { return login_idle(kv.second, now); });
+  }
+  if (logins_.size() >= kMaxLoginRecords) {
+    // Evict the ban that ends first; trusted records are what keeps a shared address usable.
+    auto victim = logins_.end();
+    for (auto it = logins_.begin(); it != logins_.end(); ++it) {
+      if (it->second.trusted_until > now) continue;
+      if (victim == logins_.end() || it->second.ban_until < victim->second.ban_until) victim = it;
+    }
+    if (victim == logins_.end()) return nullptr;
+    logins_.erase(victim);
+  }
+  return &logins_[key];
+}
+
+bool LocalAdmission::banned(std::string_view peer) {
+  if (policy_.after_failures == 0) return false;
+  auto it = logins_.find(login_key(peer));
+  return it != logins_.end() && login_banned(it->second, steady_ms());
+}
+
+bool LocalAdmission::login_attempt(std::string_view peer) {
+  if (policy_.after_failures == 0) return true;
+  const std::int64_t now = steady_ms();
+  LoginRecord* r = login_record(login_key(peer), now);
+  return r == nullptr || session::login_attempt(*r, policy_, now);
+}
+
+void LocalAdmission::login_succeeded(std::string_view peer, const User& user) {
+  if (policy_.after_failures == 0) return;
+  const std::int64_t now = steady_ms();
+  if (LoginRecord* r = login_record(login_key(peer), now)) {
+    session::login_succeeded(*r, policy_, now, !user.anonymous);
+  }
+}
+
+void LocalAdmission::login_failed(std::string_view peer) {
+  if (policy_.after_failures == 0) return;
+  const std::int64_t now = steady_ms();
+  const std::string key = login_key(peer);
+  LoginRecord* r = login_record(key, now);
+  if (r == nullptr) return;
+  if (const std::int64_t ban = session::login_failed(*r, policy_, now); ban > 0) {
+    spdlog::warn("banning {} for {} s after {} failed logins", key, (ban + 999) / 1000,
+                 policy_.after_failures);
+  }
+}
+
+std::chrono::milliseconds LocalAdmission::failure_delay(std::string_view peer) {
+  if (policy_.after_failures == 0) return std::chrono::milliseconds{0};
+  auto it = logins_.find(login_key(peer));
+  if (it == logins_.end()) return std::chrono::milliseconds{0};
+  return std::chrono::milliseconds{login_throttle_ms(it->second, policy_, steady_ms())};
+}
+
 bool LocalAdmission::admit(std::string_view peer) {
   if (max_total_ && total_ >= max_total_) return false;
   auto& n = per_ip_[std::string(peer)];
@@ -209,7 +280,7 @@ void Server::Impl::shutdown(std::chrono::seconds grace) {
 
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
   auto& o = impl_->core.opts;
-  impl_->core.admission = std::make_shared<session::LocalAdmission>(o.max_connections, o.max_per_ip);
+  impl_->core.admission = std::make_shared<session::LocalAdmission>(o);
 }
 
 Server::~Server() = default;
@@ -275,7 +346,7 @@ void Server::run() {
   bind();
   auto& core = impl_->core;
   if (!core.admission) {
-    core.admission = std::make_shared<session::LocalAdmission>(core.opts.max_connections, core.opts.max_per_ip);
+    core.admission = std::make_shared<session::LocalAdmission>(core.opts);
   }
   for (auto& acc : impl_->acceptors) {
     Impl::prepare_listener(acc);

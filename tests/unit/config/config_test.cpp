@@ -132,9 +132,9 @@ queue = 32
   EXPECT_EQ(c.server.login_failure_delay.count(), 250);
   EXPECT_EQ(c.server.max_unknown_before_login, 3U);
   EXPECT_EQ(c.server.max_line, 4096U);
-  EXPECT_EQ(c.ban_after_failures, 20U);
-  EXPECT_EQ(c.ban_window.count(), 60);
-  EXPECT_EQ(c.ban_time.count(), 120);
+  EXPECT_EQ(c.server.ban_after_failures, 20U);
+  EXPECT_EQ(c.server.ban_window.count(), 60);
+  EXPECT_EQ(c.server.ban_time.count(), 120);
   EXPECT_EQ(c.max_open_files, 65536U);
   EXPECT_EQ(c.server.idle_timeout.count(), 100);
   EXPECT_EQ(c.server.login_timeout.count(), 20);

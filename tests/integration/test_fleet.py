@@ -1,0 +1,64 @@
+"""A fleet behind one address (carrier NAT): feitpd started with the README's quick-start flags
+(--listen, --root, --user, --write, --passive-ports; no config, no --max-per-ip) must serve
+many simultaneous clients from one address. The old defaults (max_per_ip = 32) answered them
+421; these tests pin the new defaults (max_per_ip = 0, max_connections = 20000).
+"""
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+from feitp_harness import sha256_file
+from test_bench_smoke import run_bench
+
+SESSIONS = 200
+
+
+def _login(server) -> ftplib.FTP:
+    return server.connect(timeout=30)
+
+
+def test_200_simultaneous_sessions_from_one_address(start_server):
+    """200 logged-in sessions at once from 127.0.0.1, each uploads and downloads its own file."""
+    # The quick-start range has 101 passive ports; transfers run 32 at a time below it.
+    srv = start_server(pasv_ports=101)
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        sessions = list(pool.map(lambda _: _login(srv), range(SESSIONS)))
+    try:
+        assert len(sessions) == SESSIONS
+        # All 200 are logged in at the same time: each answers a command now.
+        for ftp in sessions:
+            assert ftp.voidcmd("NOOP").startswith("200")
+
+        def transfer(i: int) -> str:
+            ftp = sessions[i]
+            data = hashlib.sha256(str(i).encode()).digest() * (64 + i)
+            ftp.storbinary(f"STOR fleet-{i}.bin", io.BytesIO(data))
+            back = io.BytesIO()
+            ftp.retrbinary(f"RETR fleet-{i}.bin", back.write)
+            assert back.getvalue() == data, f"session {i}: download differs"
+            return hashlib.sha256(data).hexdigest()
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            digests = list(pool.map(transfer, range(SESSIONS)))
+    finally:
+        for ftp in sessions:
+            try:
+                ftp.quit()
+            except (OSError, ftplib.Error):
+                ftp.close()
+    for i, digest in enumerate(digests):
+        assert sha256_file(srv.root / f"fleet-{i}.bin") == digest, f"fleet-{i}.bin differs on disk"
+    assert srv.alive()
+
+
+def test_seed_workload_fifty_reconnecting_clients(start_server):
+    """The seed workload: 50 clients from one address, a new connection per 1-4 KiB upload, 10 s."""
+    srv = start_server(pasv_ports=101)
+    r = run_bench(srv.port, "seed", "--clients", "50", "--verify-dir", str(srv.root),
+                  user=srv.user, password=srv.password, duration=10.0)
+    # run_bench asserts zero failures; every reported upload is on disk with its exact size.
+    assert r["uploads_checked"] >= r["transactions"] > 0, r
+    assert srv.alive()

@@ -1,5 +1,9 @@
 // TOML text -> DaemonConfig. Every problem becomes one line: "FILE: KEY: problem"
 // (syntax errors: "FILE:LINE:COL: description"). Unknown keys are errors, to catch typos.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -152,7 +156,7 @@ void check_or_fail(const std::string& key, const std::string& problem) {
 void read_server(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "server";
   known_keys(t, p, {"listen", "banner", "workers", "run_as", "pid_file", "shutdown_grace",
-                    "blocking_threads"});
+                    "blocking_threads", "sandbox"});
   if (const toml::node* n = t.get("listen")) {
     std::vector<std::string> listen;
     if (n->is_string()) {
@@ -175,6 +179,7 @@ void read_server(const toml::table& t, DaemonConfig& cfg) {
     fail(join(p, "run_as"), "must name a system user (or be left out)");
   }
   get_string(t, p, "pid_file", cfg.pid_file);
+  get_bool(t, p, "sandbox", cfg.sandbox);
   get_seconds(t, p, "shutdown_grace", 0, cfg.shutdown_grace);
   get_int(t, p, "blocking_threads", 1, 256, cfg.server.blocking_threads);
 }

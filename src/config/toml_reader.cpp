@@ -433,21 +433,55 @@ LoadResult parse_config(std::string_view toml_text, std::string_view source) {
   return result;
 }
 
+namespace {
+
+// F22: root runs the hook programs the file names, so only root may be able to change it
+// (vsftpd: "config file not owned by correct user, or not a file"). "" or what is wrong.
+std::string refuse_unsafe_config(const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (::geteuid() != 0) return {};
+  if (st.st_uid != 0) {
+    return "owned by uid " + std::to_string(st.st_uid) + ", not root (feitpd runs as root: " +
+           "chown root it)";
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return std::string("writable by ") + ((st.st_mode & S_IWOTH) != 0 ? "others" : "its group") +
+           " (feitpd runs as root: chmod go-w it)";
+  }
+  return {};
+}
+
+}  // namespace
+
 LoadResult load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult r;
+  LoadResult r;
+  // O_NONBLOCK: a FIFO is refused below instead of waiting here for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
     r.error = path + ": cannot open: " + std::strerror(errno);
     return r;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    LoadResult r;
-    r.error = path + ": cannot read the file";
+  struct stat st {};
+  std::string problem = ::fstat(fd, &st) != 0 ? std::string("cannot stat: ") + std::strerror(errno)
+                                              : refuse_unsafe_config(st);
+  std::string text;
+  char buf[65536];
+  for (ssize_t n = 0; problem.empty();) {
+    n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      problem = std::string("cannot read the file: ") + std::strerror(errno);
+    }
+  }
+  ::close(fd);
+  if (!problem.empty()) {
+    r.error = path + ": " + problem;
     return r;
   }
-  return parse_config(text.str(), path);
+  return parse_config(text, path);
 }
 
 }  // namespace feitp::config

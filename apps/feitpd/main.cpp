@@ -3,6 +3,7 @@
 //   feitpd --root /srv/ftp --user alice:secret  quick start without a file (the password is
 //                                               scrubbed from argv; --password-file is better)
 //   feitpd --hash-password < pw.txt             print a crypt(3) hash for the file
+#include <fcntl.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -14,8 +15,6 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +57,47 @@ int fail(const std::string& message) {
   return 1;
 }
 
+// Overwrites a secret in place (explicit_bzero is not optimised away), then empties it.
+void wipe(std::string& secret) {
+  ::explicit_bzero(secret.data(), secret.size());
+  secret.clear();
+}
+
+constexpr std::size_t kMaxSecretLine = 4096;
+
+// One line from `fd`, a byte at a time into storage reserved up front: no stdio buffer and no
+// reallocation leaves a copy of a password behind in freed memory. nullopt at end of file
+// before any byte, or when the line is too long (`error` says which).
+std::optional<std::string> read_secret_line(int fd, std::string& error) {
+  std::string line;
+  line.reserve(kMaxSecretLine);
+  char c = 0;
+  bool any = false;
+  for (;;) {
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = std::strerror(errno);
+      wipe(line);
+      return std::nullopt;
+    }
+    if (n == 0 || c == '\n') break;
+    any = true;
+    if (line.size() + 1 >= kMaxSecretLine) {
+      error = "line longer than " + std::to_string(kMaxSecretLine - 1) + " bytes";
+      wipe(line);
+      return std::nullopt;
+    }
+    line.push_back(c);
+  }
+  if (!any && line.empty()) {
+    error = "empty";
+    return std::nullopt;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
 // One line from standard input, without echo when it is a terminal.
 std::optional<std::string> read_password() {
   const bool tty = ::isatty(STDIN_FILENO) != 0;
@@ -70,21 +110,13 @@ std::optional<std::string> read_password() {
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
-  std::string line;
-  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  std::string error;
+  auto line = read_secret_line(STDIN_FILENO, error);
   if (tty) {
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
     std::fprintf(stderr, "\n");
   }
-  if (!got && line.empty()) return std::nullopt;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
-}
-
-// Overwrites a secret in place (explicit_bzero is not optimised away), then empties it.
-void wipe(std::string& secret) {
-  ::explicit_bzero(secret.data(), secret.size());
-  secret.clear();
 }
 
 // F13: /proc/PID/cmdline (mode 0444, inherited by every worker) shows the original argv
@@ -105,13 +137,14 @@ void scrub_passwords_from_argv(int argc, char** argv, const std::vector<std::str
 
 // The first line of `path`, without its line end.
 std::optional<std::string> read_password_file(const std::string& path, std::string& error) {
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) {
-    error = "--password-file " + path + ": " + (in ? "empty" : std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = "--password-file " + path + ": " + std::strerror(errno);
     return std::nullopt;
   }
-  if (!line.empty() && line.back() == '\r') line.pop_back();
+  auto line = read_secret_line(fd, error);
+  ::close(fd);
+  if (!line) error = "--password-file " + path + ": " + error;
   return line;
 }
 

@@ -190,6 +190,7 @@ std::string confine(const Confinement& c, std::string& active) {
   const bool root = ::geteuid() == 0;
   if (c.identity != Identity::full_root) {
     if (const int n = thread_count(); n != 1) {
+      if (n == 0) return "cannot count this process's threads (is /proc mounted?)";
       return "cannot drop capabilities: " + std::to_string(n) +
              " threads are running (capabilities are per thread)";
     }

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build g++ pkg-config
   libasio-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-  libssl-dev libcrypt-dev zlib1g-dev libgtest-dev libgmock-dev
+  libssl-dev libcrypt-dev zlib1g-dev libseccomp-dev libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-timeout
   curl lftp wget
   ccache  # used by the build scripts when present: rebuilds in CI and sanitizer builds are faster

@@ -1,16 +1,20 @@
 // feitpd: the feitp FTP daemon's command line.
 //   feitpd --config /etc/feitpd.toml            serve from a configuration file
-//   feitpd --root /srv/ftp --user alice:secret  quick start without a file
+//   feitpd --root /srv/ftp --user alice:secret  quick start without a file (the password is
+//                                               scrubbed from argv; --password-file is better)
 //   feitpd --hash-password < pw.txt             print a crypt(3) hash for the file
+#include <fcntl.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +36,10 @@ struct Flags {
   bool check = false;
   std::vector<std::string> listen;
   std::optional<std::string> root;
-  std::vector<std::string> users;  // NAME:PASSWORD
+  std::vector<std::string> users;  // NAME:PASSWORD or NAME (password from a file or stdin)
+  std::optional<std::string> password_file;
+  bool password_stdin = false;
+  std::optional<std::string> run_as;
   bool write = false;
   bool anonymous = false;
   std::optional<std::string> passive_ports;
@@ -51,6 +58,47 @@ int fail(const std::string& message) {
   return 1;
 }
 
+// Overwrites a secret in place (explicit_bzero is not optimised away), then empties it.
+void wipe(std::string& secret) {
+  ::explicit_bzero(secret.data(), secret.size());
+  secret.clear();
+}
+
+constexpr std::size_t kMaxSecretLine = 4096;
+
+// One line from `fd`, a byte at a time into storage reserved up front: no stdio buffer and no
+// reallocation leaves a copy of a password behind in freed memory. nullopt at end of file
+// before any byte, or when the line is too long (`error` says which).
+std::optional<std::string> read_secret_line(int fd, std::string& error) {
+  std::string line;
+  line.reserve(kMaxSecretLine);
+  char c = 0;
+  bool any = false;
+  for (;;) {
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = std::strerror(errno);
+      wipe(line);
+      return std::nullopt;
+    }
+    if (n == 0 || c == '\n') break;
+    any = true;
+    if (line.size() + 1 >= kMaxSecretLine) {
+      error = "line longer than " + std::to_string(kMaxSecretLine - 1) + " bytes";
+      wipe(line);
+      return std::nullopt;
+    }
+    line.push_back(c);
+  }
+  if (!any && line.empty()) {
+    error = "empty";
+    return std::nullopt;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
 // One line from standard input, without echo when it is a terminal.
 std::optional<std::string> read_password() {
   const bool tty = ::isatty(STDIN_FILENO) != 0;
@@ -63,14 +111,41 @@ std::optional<std::string> read_password() {
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
-  std::string line;
-  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  std::string error;
+  auto line = read_secret_line(STDIN_FILENO, error);
   if (tty) {
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
     std::fprintf(stderr, "\n");
   }
-  if (!got && line.empty()) return std::nullopt;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+// F13: /proc/PID/cmdline (mode 0444, inherited by every worker) shows the original argv
+// memory. Overwrite the PASSWORD part of every NAME:PASSWORD there, once CLI11 has copied it.
+void scrub_passwords_from_argv(int argc, char** argv, const std::vector<std::string>& users) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::size_t skip = 0;
+    if (arg.starts_with("--user=")) skip = 7;
+    for (const auto& spec : users) {
+      const auto colon = spec.find(':');
+      if (colon == std::string::npos || arg.substr(skip) != spec) continue;
+      std::memset(argv[i] + skip + colon + 1, '*', spec.size() - colon - 1);
+      break;
+    }
+  }
+}
+
+// The first line of `path`, without its line end.
+std::optional<std::string> read_password_file(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = "--password-file " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  auto line = read_secret_line(fd, error);
+  ::close(fd);
+  if (!line) error = "--password-file " + path + ": " + error;
   return line;
 }
 
@@ -85,9 +160,91 @@ int hash_password_command(const std::string& method) {
   return 0;
 }
 
+// The --user and --anonymous accounts, hashed once at start: a reload re-applies these, so no
+// plaintext password stays in memory (and --password-stdin is not read twice).
+struct CommandLineLogins {
+  std::vector<feitp::UserEntry> users;
+  std::optional<feitp::AnonymousEntry> anonymous;
+};
+
+// Hashes the --user passwords (from NAME:PASSWORD, --password-file or --password-stdin) and
+// wipes the plaintext from `f`. Returns "" or a one-line problem.
+std::string prepare_logins(Flags& f, CommandLineLogins& out) {
+  namespace fs = std::filesystem;
+  if (f.root && f.users.empty() && !f.anonymous) {
+    return "--root sets the home of --user and --anonymous; give one of them too";
+  }
+  const bool bare_name = std::any_of(f.users.begin(), f.users.end(), [](const std::string& u) {
+    return u.find(':') == std::string::npos;
+  });
+  if (f.password_file && f.password_stdin) return "give --password-file or --password-stdin, not both";
+  if ((f.password_file || f.password_stdin) && !bare_name) {
+    return std::string(f.password_file ? "--password-file" : "--password-stdin") +
+           ": no --user NAME (without :PASSWORD) to use it for";
+  }
+  std::optional<std::string> shared;
+  if (bare_name) {
+    std::string error;
+    if (f.password_file) {
+      shared = read_password_file(*f.password_file, error);
+    } else if (f.password_stdin) {
+      shared = read_password();
+      if (!shared) error = "--password-stdin: no password on standard input";
+    } else {
+      error = "--user NAME needs a password: NAME:PASSWORD, --password-file FILE or --password-stdin";
+    }
+    if (!shared) return error;
+    if (shared->empty()) return "--user: the password is empty";
+  }
+  if (f.users.empty() && !f.anonymous) return {};
+
+  std::error_code ec;
+  fs::path root = fs::absolute(f.root.value_or("."), ec);
+  if (ec) return "--root: " + ec.message();
+  root = root.lexically_normal();
+  if (root.has_filename() == false && root != root.root_path()) root = root.parent_path();
+  if (!f.users.empty()) {
+    fs::create_directories(root, ec);
+    if (ec) return "--root: cannot create " + root.string() + ": " + ec.message();
+  }
+  if (!fs::is_directory(root, ec)) return "--root: " + root.string() + " is not a directory";
+
+  const std::string_view letters =
+      f.write ? feitp::Permissions::kAll : feitp::Permissions::kReadOnly;
+  std::string problem;
+  for (auto& spec : f.users) {
+    const auto colon = spec.find(':');
+    if (colon == 0) {
+      problem = "--user: expected NAME:PASSWORD or NAME, got an empty NAME";
+      break;
+    }
+    feitp::UserEntry u;
+    u.name = spec.substr(0, colon);
+    u.home = root.string();
+    u.permissions = feitp::Permissions(letters);
+    std::string password = colon == std::string::npos ? *shared : spec.substr(colon + 1);
+    try {
+      u.password_hash = feitp::hash_password(password);
+    } catch (const std::exception& e) {
+      problem = std::string("--user: ") + e.what();
+    }
+    wipe(password);
+    if (!problem.empty()) break;
+    std::erase_if(out.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
+    out.users.push_back(std::move(u));
+  }
+  if (shared) wipe(*shared);
+  for (auto& spec : f.users) wipe(spec);
+  f.users.clear();
+  if (!problem.empty()) return problem;
+  if (f.anonymous) out.anonymous = feitp::AnonymousEntry{root.string(), feitp::Permissions{}};
+  return {};
+}
+
 // Applies the command-line flags over the file's (or the default) configuration.
 // Returns "" or a one-line problem.
-std::string apply_flags(const Flags& f, feitp::config::DaemonConfig& cfg) {
+std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
+                        feitp::config::DaemonConfig& cfg) {
   namespace fs = std::filesystem;
   if (!f.listen.empty()) {
     for (const auto& l : f.listen) {
@@ -113,57 +270,28 @@ std::string apply_flags(const Flags& f, feitp::config::DaemonConfig& cfg) {
   if (f.umask) {
     if (auto p = feitp::config::parse_umask(*f.umask, cfg.umask); !p.empty()) return "--umask: " + p;
   }
-
-  if (f.root && f.users.empty() && !f.anonymous) {
-    return "--root sets the home of --user and --anonymous; give one of them too";
-  }
-  if (f.users.empty() && !f.anonymous) return {};
-
-  std::error_code ec;
-  fs::path root = fs::absolute(f.root.value_or("."), ec);
-  if (ec) return "--root: " + ec.message();
-  root = root.lexically_normal();
-  if (root.has_filename() == false && root != root.root_path()) root = root.parent_path();
-  if (!f.users.empty()) {
-    fs::create_directories(root, ec);
-    if (ec) return "--root: cannot create " + root.string() + ": " + ec.message();
-  }
-  if (!fs::is_directory(root, ec)) return "--root: " + root.string() + " is not a directory";
-
-  const std::string_view letters =
-      f.write ? feitp::Permissions::kAll : feitp::Permissions::kReadOnly;
-  for (const auto& spec : f.users) {
-    auto colon = spec.find(':');
-    if (colon == std::string::npos || colon == 0) return "--user: expected NAME:PASSWORD, got \"" + spec + "\"";
-    feitp::UserEntry u;
-    u.name = spec.substr(0, colon);
-    u.home = root.string();
-    u.permissions = feitp::Permissions(letters);
-    try {
-      u.password_hash = feitp::hash_password(spec.substr(colon + 1));
-    } catch (const std::exception& e) {
-      return std::string("--user: ") + e.what();
-    }
+  if (f.run_as) cfg.run_as = *f.run_as;
+  for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
-    cfg.users.push_back(std::move(u));
+    cfg.users.push_back(u);
   }
-  if (f.anonymous) cfg.anonymous = feitp::AnonymousEntry{root.string(), feitp::Permissions{}};
+  if (logins.anonymous) cfg.anonymous = logins.anonymous;
   return {};
 }
 
 // The one place that decides how the daemon runs: workers = 1 serves in this process; any
 // other count (0 = one per core) runs the master, which re-reads the file and re-applies these
 // flags on SIGHUP.
-int run(const feitp::config::DaemonConfig& cfg, const Flags& f) {
+int run(const feitp::config::DaemonConfig& cfg, const Flags& f, const CommandLineLogins& logins) {
   if (cfg.workers == 1) return feitp::runtime::serve_single_process(cfg);
-  auto reload = [f]() -> feitp::config::LoadResult {
+  auto reload = [f, logins]() -> feitp::config::LoadResult {
     feitp::config::DaemonConfig next;
     if (!f.config.empty()) {
       auto loaded = feitp::config::load_config_file(f.config);
       if (!loaded.config) return loaded;
       next = std::move(*loaded.config);
     }
-    if (auto problem = apply_flags(f, next); !problem.empty()) return {std::nullopt, problem};
+    if (auto problem = apply_flags(f, logins, next); !problem.empty()) return {std::nullopt, problem};
     if (auto problem = feitp::config::validate(next); !problem.empty()) return {std::nullopt, problem};
     return {std::move(next), {}};
   };
@@ -180,7 +308,16 @@ int main(int argc, char** argv) {
   app.add_flag("--check", f.check, "Validate the configuration and exit (0 = valid)");
   app.add_option("--listen", f.listen, "Control address ADDR:PORT or [V6]:PORT (repeatable)");
   app.add_option("--root", f.root, "Home of --user and --anonymous (default: current directory)");
-  app.add_option("--user", f.users, "NAME:PASSWORD, hashed in memory at start (repeatable)");
+  app.add_option("--user", f.users,
+                 "NAME:PASSWORD or NAME (with --password-file/--password-stdin), hashed in memory "
+                 "at start (repeatable)");
+  app.add_option("--password-file", f.password_file,
+                 "Password of each --user NAME given without one: the file's first line");
+  app.add_flag("--password-stdin", f.password_stdin,
+               "Read the password of each --user NAME given without one from standard input");
+  app.add_option("--run-as", f.run_as,
+                 "Serve as this system user when started as root (server.run_as; \"root\" keeps "
+                 "full root)");
   app.add_flag("--write", f.write, "--user users may write (elradfmwMT instead of elr)");
   app.add_flag("--anonymous", f.anonymous, "Allow read-only anonymous login rooted at --root");
   app.add_option("--passive-ports", f.passive_ports, "Passive port range MIN-MAX");
@@ -209,6 +346,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(e.what());
   }
+  scrub_passwords_from_argv(argc, argv, f.users);
+  // CLI11 keeps its own copies of what it parsed.
+  if (auto* opt = app.get_option_no_throw("--user")) {
+    for (auto& r : const_cast<CLI::results_t&>(opt->results())) wipe(r);
+  }
 
   if (f.hash_password) return hash_password_command(f.hash_method);
 
@@ -225,7 +367,9 @@ int main(int argc, char** argv) {
                 "(with --root DIR, default the current directory)");
   }
 
-  if (auto problem = apply_flags(f, cfg); !problem.empty()) return fail(problem);
+  CommandLineLogins logins;
+  if (auto problem = prepare_logins(f, logins); !problem.empty()) return fail(problem);
+  if (auto problem = apply_flags(f, logins, cfg); !problem.empty()) return fail(problem);
   if (auto problem = feitp::config::validate(cfg); !problem.empty()) {
     if (cfg.source.empty()) return fail(problem);
     std::fprintf(stderr, "%s\n", problem.c_str());
@@ -242,5 +386,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-  return run(cfg, f);
+  return run(cfg, f, logins);
 }

@@ -42,6 +42,7 @@ struct DaemonConfig {
   // Runtime (multi-process).
   std::uint32_t workers = 0;               // 0 = one per core; 1 = single process
   std::string run_as;                      // drop privileges to this user when started as root
+  bool sandbox = true;                     // no_new_privs + seccomp filter in serving processes
   std::string pid_file;
   std::chrono::seconds shutdown_grace{30};
   std::uint64_t max_open_files = 0;        // RLIMIT_NOFILE to set (0 = leave)

@@ -1,5 +1,9 @@
 // TOML text -> DaemonConfig. Every problem becomes one line: "FILE: KEY: problem"
 // (syntax errors: "FILE:LINE:COL: description"). Unknown keys are errors, to catch typos.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -152,7 +156,7 @@ void check_or_fail(const std::string& key, const std::string& problem) {
 void read_server(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "server";
   known_keys(t, p, {"listen", "banner", "workers", "run_as", "pid_file", "shutdown_grace",
-                    "blocking_threads"});
+                    "blocking_threads", "sandbox"});
   if (const toml::node* n = t.get("listen")) {
     std::vector<std::string> listen;
     if (n->is_string()) {
@@ -175,6 +179,7 @@ void read_server(const toml::table& t, DaemonConfig& cfg) {
     fail(join(p, "run_as"), "must name a system user (or be left out)");
   }
   get_string(t, p, "pid_file", cfg.pid_file);
+  get_bool(t, p, "sandbox", cfg.sandbox);
   get_seconds(t, p, "shutdown_grace", 0, cfg.shutdown_grace);
   get_int(t, p, "blocking_threads", 1, 256, cfg.server.blocking_threads);
 }
@@ -437,21 +442,55 @@ LoadResult parse_config(std::string_view toml_text, std::string_view source) {
   return result;
 }
 
+namespace {
+
+// F22: root runs the hook programs the file names, so only root may be able to change it
+// (vsftpd: "config file not owned by correct user, or not a file"). "" or what is wrong.
+std::string refuse_unsafe_config(const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  if (::geteuid() != 0) return {};
+  if (st.st_uid != 0) {
+    return "owned by uid " + std::to_string(st.st_uid) + ", not root (feitpd runs as root: " +
+           "chown root it)";
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return std::string("writable by ") + ((st.st_mode & S_IWOTH) != 0 ? "others" : "its group") +
+           " (feitpd runs as root: chmod go-w it)";
+  }
+  return {};
+}
+
+}  // namespace
+
 LoadResult load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult r;
+  LoadResult r;
+  // O_NONBLOCK: a FIFO is refused below instead of waiting here for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
     r.error = path + ": cannot open: " + std::strerror(errno);
     return r;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    LoadResult r;
-    r.error = path + ": cannot read the file";
+  struct stat st {};
+  std::string problem = ::fstat(fd, &st) != 0 ? std::string("cannot stat: ") + std::strerror(errno)
+                                              : refuse_unsafe_config(st);
+  std::string text;
+  char buf[65536];
+  for (ssize_t n = 0; problem.empty();) {
+    n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      problem = std::string("cannot read the file: ") + std::strerror(errno);
+    }
+  }
+  ::close(fd);
+  if (!problem.empty()) {
+    r.error = path + ": " + problem;
     return r;
   }
-  return parse_config(text.str(), path);
+  return parse_config(text, path);
 }
 
 }  // namespace feitp::config

@@ -20,6 +20,7 @@
 #include "obs/xferlog.hpp"
 #include "runtime/listeners.hpp"
 #include "runtime/privileges.hpp"
+#include "runtime/sandbox.hpp"
 #include "runtime/signals.hpp"
 
 namespace feitp::runtime {
@@ -87,20 +88,17 @@ int serve_single_process(const config::DaemonConfig& cfg) {
     std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
     return 1;
   }
-  std::optional<RunAs> run_as;
-  if (!cfg.run_as.empty()) {
-    std::string problem;
-    run_as = resolve_run_as(cfg.run_as, problem);
-    if (!run_as) {
+  if (auto warning = open_files_warning(cfg.server.max_connections); !warning.empty()) {
+    spdlog::warn("{}", warning);
+  }
+  Confinement confinement;
+  {
+    std::string note;
+    if (auto problem = plan_confinement(cfg.run_as, cfg.sandbox, confinement, note); !problem.empty()) {
       std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
       return 1;
     }
-    if (::geteuid() != 0) {
-      spdlog::warn("server.run_as = \"{}\" ignored: not started as root", cfg.run_as);
-      run_as.reset();
-    }
-  } else if (::geteuid() == 0) {
-    spdlog::warn("running as root: set server.run_as to serve as an unprivileged user");
+    if (!note.empty()) spdlog::warn("{}", note);
   }
   PidFile pid_file;
   if (!cfg.pid_file.empty()) {
@@ -122,12 +120,17 @@ int serve_single_process(const config::DaemonConfig& cfg) {
     std::fprintf(stderr, "feitpd: %s\n", e.what());
     return 1;
   }
-  if (run_as) {
-    if (auto problem = drop_privileges(*run_as); !problem.empty()) {
-      std::fprintf(stderr, "feitpd: cannot switch to user %s: %s\n", run_as->name.c_str(), problem.c_str());
-      return 1;
-    }
+  // Bound: give up privileges like a worker does. Without a master nothing is left to bind
+  // again, which is why SIGHUP does not reload here. spdlog's flusher thread would keep its
+  // capabilities (they are per thread): stopped across the drop, restarted after.
+  std::string active;
+  spdlog::flush_every(std::chrono::seconds{0});
+  if (auto problem = confine(confinement, active); !problem.empty()) {
+    std::fprintf(stderr, "feitpd: cannot drop privileges: %s\n", problem.c_str());
+    return 1;
   }
+  if (!cfg.log.file.empty()) spdlog::flush_every(std::chrono::seconds{1});
+  spdlog::info("privileges: {}", active);
 
   const std::string where = describe_listeners(cfg.server.listen, server->ports());
   std::printf("feitpd listening on %s (single process, pid %d)\n", where.c_str(),

@@ -30,6 +30,7 @@
 #include "runtime/listeners.hpp"
 #include "runtime/notify.hpp"
 #include "runtime/privileges.hpp"
+#include "runtime/sandbox.hpp"
 #include "runtime/shared_state.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/worker.hpp"
@@ -62,7 +63,7 @@ struct Generation {
   unsigned workers = 0;
   std::vector<std::shared_ptr<OwnedSet>> sets;  // index = worker number
   std::vector<std::uint16_t> ports;
-  std::optional<RunAs> run_as;
+  Confinement confinement;  // what its workers give up (runtime/sandbox.hpp)
 };
 
 struct Worker {
@@ -150,16 +151,11 @@ void Master::setup_master_logging(const config::LogConfig& log) {
 std::string Master::prepare_generation(Generation& gen, const Generation* previous) {
   const config::DaemonConfig& cfg = *gen.cfg;
   gen.workers = worker_count(cfg);
-  gen.run_as.reset();
-  if (!cfg.run_as.empty()) {
-    std::string problem;
-    gen.run_as = resolve_run_as(cfg.run_as, problem);
-    if (!gen.run_as) return problem;
-    if (::geteuid() != 0) {
-      spdlog::warn("server.run_as = \"{}\" ignored: not started as root", cfg.run_as);
-      gen.run_as.reset();
-    }
+  std::string note;
+  if (auto problem = plan_confinement(cfg.run_as, cfg.sandbox, gen.confinement, note); !problem.empty()) {
+    return problem;
   }
+  if (!note.empty()) spdlog::warn("{}", note);
   try {
     const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen;
     if (same_addresses) gen.ports = previous->ports;
@@ -206,7 +202,7 @@ void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
     spec.slot = slot;
     spec.index = index;
     spec.generation = gen->id;
-    spec.run_as = gen->run_as;
+    spec.confinement = gen->confinement;
     spec.ready_fd = pipefd[1];
     spec.log_fd = log_fd_;
     spec.master = self_;
@@ -478,8 +474,8 @@ int Master::run() {
     }
   }
   setup_master_logging(cfg.log);
-  if (cfg.run_as.empty() && ::geteuid() == 0) {
-    spdlog::warn("workers run as root: set server.run_as to serve as an unprivileged user");
+  if (auto warning = open_files_warning(cfg.server.max_connections); !warning.empty()) {
+    spdlog::warn("{}", warning);
   }
 
   current_->id = next_gen_++;

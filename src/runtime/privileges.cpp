@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -46,6 +47,14 @@ std::optional<RunAs> resolve_run_as(const std::string& name, std::string& error)
   return who;
 }
 
+bool names_root(const std::string& name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  return found != nullptr && pw.pw_uid == 0;
+}
+
 std::string drop_privileges(const RunAs& who) {
   if (::setgroups(who.groups.size(), who.groups.data()) != 0) {
     return std::string("setgroups: ") + std::strerror(errno);
@@ -59,8 +68,49 @@ std::string drop_privileges(const RunAs& who) {
   return {};
 }
 
+namespace {
+
+// The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open); an "unlimited" hard limit means this.
+rlim_t nr_open() {
+  rlim_t n = 1048576;
+  if (std::FILE* f = std::fopen("/proc/sys/fs/nr_open", "re")) {
+    unsigned long long v = 0;
+    if (std::fscanf(f, "%llu", &v) == 1 && v > 0) n = static_cast<rlim_t>(v);
+    std::fclose(f);
+  }
+  return n;
+}
+
+std::string raise_soft_to_hard() {
+  rlimit cur{};
+  if (::getrlimit(RLIMIT_NOFILE, &cur) != 0) return std::string("getrlimit: ") + std::strerror(errno);
+  const rlim_t top = cur.rlim_max == RLIM_INFINITY ? nr_open() : cur.rlim_max;
+  if (cur.rlim_cur != RLIM_INFINITY && cur.rlim_cur >= top) return {};
+  rlimit want{top, cur.rlim_max};
+  if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+    return "raising the open-files soft limit to " + std::to_string(top) + ": " + std::strerror(errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string open_files_warning(std::uint32_t max_connections) {
+  if (max_connections == 0) return {};
+  rlimit cur{};
+  if (::getrlimit(RLIMIT_NOFILE, &cur) != 0 || cur.rlim_cur == RLIM_INFINITY) return {};
+  // A session in a transfer holds its control socket, its data socket and an open file;
+  // 64 more for listeners, logs, hooks and the shared state.
+  const std::uint64_t need = std::uint64_t{max_connections} * 3 + 64;
+  if (cur.rlim_cur >= need) return {};
+  return "limits.max_connections = " + std::to_string(max_connections) + " may need " +
+         std::to_string(need) + " open files in one worker (3 per connection + 64), but the limit "
+         "is " + std::to_string(cur.rlim_cur) + ": raise the hard limit (systemd LimitNOFILE=, "
+         "ulimit -Hn) or set limits.max_open_files";
+}
+
 std::string apply_open_files_limit(std::uint64_t n) {
-  if (n == 0) return {};
+  if (n == 0) return raise_soft_to_hard();
   rlimit cur{};
   ::getrlimit(RLIMIT_NOFILE, &cur);
   rlimit want{static_cast<rlim_t>(n), cur.rlim_max};

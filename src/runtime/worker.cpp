@@ -1,5 +1,6 @@
-// The worker process: close what it must not hold, build the Server, drop privileges, tell the
-// master it serves, then serve until SIGTERM (drain) and exit.
+// The worker process: close what it must not hold, build the Server, drop privileges and enter
+// the sandbox (runtime/sandbox.hpp), tell the master it serves, then serve until SIGTERM
+// (drain) and exit.
 #include "runtime/worker.hpp"
 
 #include <dirent.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "runtime/daemon_server.hpp"
+#include "runtime/sandbox.hpp"
 #include "runtime/signals.hpp"
 
 namespace feitp::runtime {
@@ -79,11 +81,11 @@ int serve(WorkerSpec& spec) {
     return kWorkerStartFailed;
   }
 
-  if (spec.run_as) {
-    if (auto problem = drop_privileges(*spec.run_as); !problem.empty()) {
-      spdlog::critical("worker {}: cannot switch to user {}: {}", spec.index, spec.run_as->name, problem);
-      return kWorkerStartFailed;
-    }
+  // Give up privileges before the first client byte, while this is the only thread.
+  std::string active;
+  if (auto problem = confine(spec.confinement, active); !problem.empty()) {
+    spdlog::critical("worker {}: cannot drop privileges: {}", spec.index, problem);
+    return kWorkerStartFailed;
   }
   // Drain when the master disappears (set after the uid change, which would clear it).
   ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -118,8 +120,8 @@ int serve(WorkerSpec& spec) {
       },
       [srv, state, slot] { publish_stats(*state, slot, *srv); }, std::chrono::milliseconds{1000});
 
-  spdlog::info("worker {} (pid {}, generation {}) serving{}", spec.index, ::getpid(), spec.generation,
-               spec.run_as ? " as " + spec.run_as->name : std::string());
+  spdlog::info("worker {} (pid {}, generation {}) serving: {}", spec.index, ::getpid(), spec.generation,
+               active);
   if (spec.ready_fd >= 0) {
     const char ready = 'R';
     (void)!::write(spec.ready_fd, &ready, 1);

@@ -11,7 +11,7 @@
 
 #include "config/config.hpp"
 #include "runtime/listeners.hpp"
-#include "runtime/privileges.hpp"
+#include "runtime/sandbox.hpp"
 #include "runtime/shared_state.hpp"
 
 namespace feitp::runtime {
@@ -23,7 +23,7 @@ struct WorkerSpec {
   std::uint32_t slot = 0;            // column in the shared state
   unsigned index = 0;                // worker number within its generation
   unsigned generation = 0;
-  std::optional<RunAs> run_as;       // drop to this user (when running as root)
+  Confinement confinement;           // identity and sandbox to take before serving
   int ready_fd = -1;                 // write end of the readiness pipe: one byte when serving
   int log_fd = -1;                   // the log file's descriptor (kept open), -1 = stderr
   pid_t master = 0;

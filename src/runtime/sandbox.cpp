@@ -1,0 +1,231 @@
+// Capabilities, NO_NEW_PRIVS and the seccomp deny-list of a serving process.
+#include "runtime/sandbox.hpp"
+
+#include <dirent.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace feitp::runtime {
+
+namespace {
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Capabilities belong to threads, not processes: a thread started before the drop would keep
+// them (and a hook program spawned from it would inherit them). So the drop insists on one.
+int thread_count() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+
+bool capabilities_empty() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  std::array<__user_cap_data_struct, 2> data{};
+  if (::syscall(SYS_capget, &header, data.data()) != 0) return false;
+  for (const auto& d : data) {
+    if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0) return false;
+  }
+  return ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_ADMIN, 0, 0) != 1;
+}
+
+std::string clear_capability_sets() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  std::array<__user_cap_data_struct, 2> data{};
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return errno_text("clearing the ambient capabilities");
+  }
+  if (::syscall(SYS_capset, &header, data.data()) != 0) return errno_text("capset");
+  if (!capabilities_empty()) return "capabilities still present after capset";
+  return {};
+}
+
+// Empties the bounding set, so nothing executed later can get a capability back (needs
+// CAP_SETPCAP, which root has until the end of drop_all_capabilities).
+std::string clear_bounding_set() {
+  for (unsigned long cap = 0; cap < 64; ++cap) {
+    if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // EINVAL: past the last capability
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno_text("PR_CAPBSET_DROP");
+  }
+  return {};
+}
+
+// System calls a worker (and a hook program it starts) never needs. Denied with EPERM, not
+// killed: a case forgotten here becomes an error reply, not a dead worker. Names the running
+// kernel or architecture lacks are skipped.
+constexpr std::array kDenied = {
+    // other processes' memory
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    // the file-system namespace
+    "mount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick",
+    "move_mount", "open_tree", "mount_setattr", "unshare", "setns",
+    // the machine
+    "swapon", "swapoff", "reboot", "kexec_load", "kexec_file_load", "init_module",
+    "finit_module", "delete_module", "create_module", "acct", "quotactl", "quotactl_fd",
+    "iopl", "ioperm", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "sethostname", "setdomainname", "syslog", "vhangup", "uselib", "nfsservctl", "sysfs",
+    "_sysctl", "lookup_dcookie", "personality", "modify_ldt", "vm86", "vm86old",
+    // kernel attack surface an FTP server does not use
+    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
+    "fanotify_init", "open_by_handle_at", "name_to_handle_at", "io_uring_setup",
+    "io_uring_enter", "io_uring_register",
+    // identity: fixed before the filter goes in
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
+    "setfsuid", "setfsgid", "capset",
+};
+
+// clone() flags that make a namespace (unshare() by another name).
+constexpr std::array<unsigned long, 7> kNamespaceFlags = {
+    CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWCGROUP};
+
+struct FilterDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+
+std::string rule_error(const char* what, int rc) {
+  return std::string("seccomp rule for ") + what + ": " + std::strerror(-rc);
+}
+
+}  // namespace
+
+std::string plan_confinement(const std::string& run_as, bool sandbox, Confinement& out,
+                             std::string& note) {
+  out = Confinement{};
+  out.sandbox = sandbox;
+  note.clear();
+  if (::geteuid() != 0) {
+    if (!run_as.empty()) note = "server.run_as = \"" + run_as + "\" ignored: not started as root";
+    return {};
+  }
+  if (run_as.empty()) {
+    out.identity = Identity::root_without_caps;
+    note = "serving as root without capabilities: set server.run_as to an unprivileged user "
+           "(recommended), or to \"root\" to keep full root";
+    return {};
+  }
+  if (names_root(run_as)) {
+    out.identity = Identity::full_root;  // named explicitly: the operator's choice
+    note = "server.run_as = \"" + run_as + "\": serving as root with every capability";
+    return {};
+  }
+  std::string problem;
+  auto who = resolve_run_as(run_as, problem);
+  if (!who) return problem;
+  out.identity = Identity::run_as_user;
+  out.run_as = std::move(who);
+  return {};
+}
+
+std::string drop_all_capabilities() {
+  // No exec may give root its capabilities back, and setuid() may not add or drop any.
+  const unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                             SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                             SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+  if (::prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) return errno_text("PR_SET_SECUREBITS");
+  if (auto problem = clear_bounding_set(); !problem.empty()) return problem;
+  return clear_capability_sets();
+}
+
+std::string set_no_new_privs() {
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno_text("PR_SET_NO_NEW_PRIVS");
+  return {};
+}
+
+std::string install_syscall_filter(int& denied) {
+  denied = 0;
+  std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
+  if (!ctx) return "seccomp_init failed";
+  // Every thread gets the filter, whatever started before.
+  if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc != 0) {
+    return rule_error("TSYNC", rc);
+  }
+  for (const char* name : kDenied) {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) continue;
+    const int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
+    if (rc == -EDOM || rc == -EOPNOTSUPP) continue;  // not a real call on this architecture
+    if (rc != 0) return rule_error(name, rc);
+    ++denied;
+  }
+  for (unsigned long flag : kNamespaceFlags) {
+    const int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                                    SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+    if (rc != 0) return rule_error("clone", rc);
+  }
+  // clone3 passes its flags in memory, where a filter cannot look: ENOSYS makes glibc fall
+  // back to clone(), whose flags the rules above see.
+  if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); rc != 0) {
+    return rule_error("clone3", rc);
+  }
+  // Typing into a terminal the daemon was started from.
+  if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                                SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, TIOCSTI));
+      rc != 0) {
+    return rule_error("ioctl", rc);
+  }
+  if (int rc = seccomp_load(ctx.get()); rc != 0) return rule_error("loading the filter", rc);
+  return {};
+}
+
+std::string confine(const Confinement& c, std::string& active) {
+  active.clear();
+  const bool root = ::geteuid() == 0;
+  if (c.identity != Identity::full_root) {
+    if (const int n = thread_count(); n != 1) {
+      if (n == 0) return "cannot count this process's threads (is /proc mounted?)";
+      return "cannot drop capabilities: " + std::to_string(n) +
+             " threads are running (capabilities are per thread)";
+    }
+  }
+  switch (c.identity) {
+    case Identity::run_as_user:
+      if (root) {
+        if (auto problem = clear_bounding_set(); !problem.empty()) return problem;
+      }
+      if (auto problem = drop_privileges(*c.run_as); !problem.empty()) return problem;
+      if (auto problem = clear_capability_sets(); !problem.empty()) return problem;
+      active = "user " + c.run_as->name + ", no capabilities";
+      break;
+    case Identity::root_without_caps:
+      if (auto problem = drop_all_capabilities(); !problem.empty()) return problem;
+      active = "root without capabilities";
+      break;
+    case Identity::full_root:
+      active = "root with every capability (run_as = root)";
+      break;
+    case Identity::unchanged:
+      if (auto problem = clear_capability_sets(); !problem.empty()) return problem;
+      active = "uid " + std::to_string(::geteuid()) + ", no capabilities";
+      break;
+  }
+  if (!c.sandbox) {
+    active += "; sandbox off (server.sandbox = false)";
+    return {};
+  }
+  if (auto problem = set_no_new_privs(); !problem.empty()) return problem;
+  int denied = 0;
+  if (auto problem = install_syscall_filter(denied); !problem.empty()) return problem;
+  active += "; no_new_privs; seccomp deny-list (" + std::to_string(denied) +
+            " system calls, namespace clone flags)";
+  return {};
+}
+
+}  // namespace feitp::runtime

@@ -185,6 +185,14 @@ void Session::expire() {
   }
 }
 
+bool Session::count_refused_before_login() {
+  const auto limit = core_.opts.max_unknown_before_login;
+  if (user_ || limit == 0 || ++refused_before_login_ <= limit) return true;
+  reply(421, "Too many unknown or refused commands before login, closing control connection.");
+  closing_ = true;
+  return false;
+}
+
 // --- replies --------------------------------------------------------------------------------
 
 void Session::reply(int code, std::string_view text) { proto::append_reply(out_, code, text); }
@@ -267,19 +275,13 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
   }
 
   if (cmd.verb == Verb::unknown) {
-    if (!user_ && core_.opts.max_unknown_before_login &&
-        ++unknown_commands_ > core_.opts.max_unknown_before_login) {
-      reply(421, "Too many unknown commands, closing control connection.");
-      closing_ = true;
-      co_return;
-    }
-    reply(500, "Unknown command.");
+    if (count_refused_before_login()) reply(500, "Unknown command.");
     co_return;
   }
 
   const auto info = proto::verb_info(cmd.verb);
   if (info.needs_login && !user_) {
-    reply(530, "Please login with USER and PASS.");
+    if (count_refused_before_login()) reply(530, "Please login with USER and PASS.");
     co_return;
   }
   if (info.needs_arg && cmd.arg.empty()) {

@@ -97,6 +97,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // --- control channel (session.cpp) ---
   void expire();
   void touch();  // a command arrived: restart the idle clock
+  // Counts a command refused before login (unknown, or 530); false (after replying 421 and
+  // closing) when that makes more than max_unknown_before_login.
+  bool count_refused_before_login();
   void reply(int code, std::string_view text);
   asio::awaitable<void> flush();
   void close_control();
@@ -214,7 +217,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool storage_blocking_ = false;
   bool counted_user_ = false;
   std::uint32_t login_failures_ = 0;
-  std::uint32_t unknown_commands_ = 0;
+  std::uint32_t refused_before_login_ = 0;  // unknown or 530 before login
 
   // Transfer parameters.
   std::string cwd_ = "/";

@@ -132,7 +132,7 @@ asio::awaitable<void> Session::run() {
 void Session::close_control() {
   closing_ = true;
   std::error_code ec;
-  deadline_ = Clock::time_point::max();
+  idle_deadline_ = Clock::time_point::max();
   // close() alone sends the FIN (a shutdown() first would only cost a system call).
   if (ctrl_.is_open()) ctrl_.close(ec);
   close_data_channel();
@@ -164,25 +164,55 @@ void Session::hang_up(std::string_view text) {
 void Session::touch() {
   auto t = after(core_.opts.idle_timeout);
   if (!user_) t = std::min(t, login_deadline_);
-  deadline_ = t;
+  idle_deadline_ = t;
 }
 
-void Session::expire() {
-  deadline_ = Clock::time_point::max();
+void Session::check_deadline(Clock::time_point now) {
   if (closing_) return;
-  if (phase_ == Phase::command) {
-    const bool login = !user_ && login_deadline_ <= Clock::now();
-    spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
-    hang_up(login ? "Login timeout: closing control connection."
-                  : "Idle timeout: closing control connection.");
+  if (xfer_) {
+    // A session with a transfer in flight is busy, not idle: only the data clocks run.
+    check_data_deadline(now);
+  } else if (now >= idle_deadline_) {
+    expire_control();
     return;
   }
-  // Waiting for the data connection, or no byte moved for too long: end the transfer (the
-  // transfer replies 425 or 426 and the session goes on).
-  if (xfer_) {
-    xfer_->timed_out = true;
-    close_data_channel();
+  if (now >= pasv_kept_until_) close_passive();  // a kept passive listener nobody reused
+}
+
+void Session::check_data_deadline(Clock::time_point now) {
+  auto& t = *xfer_;
+  if (phase_ == Phase::accepting) {
+    if (now >= accept_deadline_) expire_data();
+    return;
   }
+  if (phase_ != Phase::transferring) return;
+  // Sampled here rather than stamped on every write: the hot path only counts bytes, and a
+  // download's progress is what the client took, which a blocked writer cannot see.
+  const std::uint64_t mark = data_progress(t);
+  if (mark != t.progress_mark) {
+    t.progress_mark = mark;
+    t.progress_at = now;
+    return;
+  }
+  const auto stall = core_.opts.data_stall_timeout;
+  if (stall.count() > 0 && now - t.progress_at >= stall) expire_data();
+}
+
+void Session::expire_control() {
+  idle_deadline_ = Clock::time_point::max();
+  const bool login = !user_ && login_deadline_ <= Clock::now();
+  spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
+  hang_up(login ? "Login timeout: closing control connection."
+                : "Idle timeout: closing control connection.");
+}
+
+void Session::expire_data() {
+  // Waiting for the data connection, or no byte moved for too long: end the transfer (it
+  // replies 425 or 426, releases the passive port, and the session goes on).
+  accept_deadline_ = Clock::time_point::max();
+  spdlog::debug("session {}: data {} timeout", id_, phase_ == Phase::accepting ? "accept" : "stall");
+  xfer_->timed_out = true;
+  close_data_channel();
 }
 
 bool Session::count_refused_before_login() {

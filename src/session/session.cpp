@@ -176,7 +176,15 @@ void Session::check_deadline(Clock::time_point now) {
     expire_control();
     return;
   }
-  if (now >= pasv_kept_until_) close_passive();  // a kept passive listener nobody reused
+  if (now >= pasv_kept_until_) {
+    close_passive();  // a kept passive listener nobody reused
+  } else if (!xfer_ && now >= pasv_offered_until_) {
+    // Offered by PASV/EPSV and never used: give the port back. A later transfer command gets
+    // 425 (no data connection set up) and the client sends PASV/EPSV again.
+    spdlog::debug("session {}: passive port {} unused for the accept timeout, closed", id_, pasv_port_);
+    close_passive();
+    data_mode_ = DataMode::none;
+  }
 }
 
 void Session::check_data_deadline(Clock::time_point now) {

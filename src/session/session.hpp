@@ -76,8 +76,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void drain(bool after_transfer);
 
   // Called by the loop's once-a-second sweep: acts on an expired deadline (idle or login
-  // timeout closes the session; an accept or stall timeout ends the transfer; a kept passive
-  // listener nobody reused is closed).
+  // timeout closes the session; an accept or stall timeout ends the transfer; an offered or
+  // kept passive listener nobody used is closed).
   void check_deadline(Clock::time_point now);
 
   // feitp::Session
@@ -254,6 +254,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // After a data connection was accepted at once, the listener stays open until this time, so
   // that the session's next PASV/EPSV can offer it again instead of opening a new one.
   Clock::time_point pasv_kept_until_ = Clock::time_point::max();
+  // A listener offered by PASV/EPSV and not yet taken by a transfer command is closed at this
+  // time (data_accept_timeout after the reply), so idle sessions cannot hold the port range.
+  Clock::time_point pasv_offered_until_ = Clock::time_point::max();
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;
   asio::steady_timer xfer_done_;  // fires (is cancelled) when the transfer ends

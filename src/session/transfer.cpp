@@ -64,6 +64,7 @@ void Session::close_passive() {
   // Closing pasv_ wakes a transfer waiting for the client to connect.
   if (pasv_.is_open()) pasv_.close(ec);
   pasv_fd_.reset();
+  pasv_offered_until_ = Clock::time_point::max();
   if (pasv_kept_until_ != Clock::time_point::max()) {
     --core_.kept_passives;
     pasv_kept_until_ = Clock::time_point::max();
@@ -211,6 +212,7 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
   }
   const std::uint16_t port = pasv_port_;
   data_mode_ = DataMode::passive;
+  pasv_offered_until_ = after(core_.opts.data_accept_timeout);
   if (extended) {
     reply(229, proto::epsv_reply_text(port));
     return;
@@ -484,8 +486,9 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
 
 asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
   std::error_code ec;
-  // The accept clock runs from the transfer command.
+  // The accept clock runs from the transfer command; the offer's own clock stops here.
   accept_deadline_ = after(core_.opts.data_accept_timeout);
+  pasv_offered_until_ = Clock::time_point::max();
   if (data_mode_ == DataMode::passive) {
     // Clients usually connect before they send the transfer command, so try accept4() at once;
     // only when nobody is there yet does the listener join the event loop to wait.

@@ -132,7 +132,7 @@ asio::awaitable<void> Session::run() {
 void Session::close_control() {
   closing_ = true;
   std::error_code ec;
-  deadline_ = Clock::time_point::max();
+  idle_deadline_ = Clock::time_point::max();
   // close() alone sends the FIN (a shutdown() first would only cost a system call).
   if (ctrl_.is_open()) ctrl_.close(ec);
   close_data_channel();
@@ -164,25 +164,71 @@ void Session::hang_up(std::string_view text) {
 void Session::touch() {
   auto t = after(core_.opts.idle_timeout);
   if (!user_) t = std::min(t, login_deadline_);
-  deadline_ = t;
+  idle_deadline_ = t;
 }
 
-void Session::expire() {
-  deadline_ = Clock::time_point::max();
+void Session::check_deadline(Clock::time_point now) {
   if (closing_) return;
-  if (phase_ == Phase::command) {
-    const bool login = !user_ && login_deadline_ <= Clock::now();
-    spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
-    hang_up(login ? "Login timeout: closing control connection."
-                  : "Idle timeout: closing control connection.");
+  if (xfer_) {
+    // A session with a transfer in flight is busy, not idle: only the data clocks run.
+    check_data_deadline(now);
+  } else if (now >= idle_deadline_) {
+    expire_control();
     return;
   }
-  // Waiting for the data connection, or no byte moved for too long: end the transfer (the
-  // transfer replies 425 or 426 and the session goes on).
-  if (xfer_) {
-    xfer_->timed_out = true;
-    close_data_channel();
+  if (now >= pasv_kept_until_) {
+    close_passive();  // a kept passive listener nobody reused
+  } else if (!xfer_ && now >= pasv_offered_until_) {
+    // Offered by PASV/EPSV and never used: give the port back. A later transfer command gets
+    // 425 (no data connection set up) and the client sends PASV/EPSV again.
+    spdlog::debug("session {}: passive port {} unused for the accept timeout, closed", id_, pasv_port_);
+    close_passive();
+    data_mode_ = DataMode::none;
   }
+}
+
+void Session::check_data_deadline(Clock::time_point now) {
+  auto& t = *xfer_;
+  if (phase_ == Phase::accepting) {
+    if (now >= accept_deadline_) expire_data();
+    return;
+  }
+  if (phase_ != Phase::transferring) return;
+  // Sampled here rather than stamped on every write: the hot path only counts bytes, and a
+  // download's progress is what the client took, which a blocked writer cannot see.
+  const std::uint64_t mark = data_progress(t);
+  if (mark != t.progress_mark) {
+    t.progress_mark = mark;
+    t.progress_at = now;
+    return;
+  }
+  const auto stall = core_.opts.data_stall_timeout;
+  if (stall.count() > 0 && now - t.progress_at >= stall) expire_data();
+}
+
+void Session::expire_control() {
+  idle_deadline_ = Clock::time_point::max();
+  const bool login = !user_ && login_deadline_ <= Clock::now();
+  spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
+  hang_up(login ? "Login timeout: closing control connection."
+                : "Idle timeout: closing control connection.");
+}
+
+void Session::expire_data() {
+  // Waiting for the data connection, or no byte moved for too long: end the transfer (it
+  // replies 425 or 426, releases the passive port, and the session goes on).
+  accept_deadline_ = Clock::time_point::max();
+  spdlog::debug("session {}: data {} timeout", id_, phase_ == Phase::accepting ? "accept" : "stall");
+  xfer_->timed_out = true;
+  close_data_channel();
+}
+
+bool Session::count_refused_before_login() {
+  const auto limit = core_.opts.max_unknown_before_login;
+  if (user_ || limit == 0 || ++refused_before_login_ <= limit) return true;
+  reply(421, "Too many unknown or refused commands before login, closing control connection.");
+  closing_ = true;
+  return false;
 }
 
 // --- replies --------------------------------------------------------------------------------
@@ -267,19 +313,13 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
   }
 
   if (cmd.verb == Verb::unknown) {
-    if (!user_ && core_.opts.max_unknown_before_login &&
-        ++unknown_commands_ > core_.opts.max_unknown_before_login) {
-      reply(421, "Too many unknown commands, closing control connection.");
-      closing_ = true;
-      co_return;
-    }
-    reply(500, "Unknown command.");
+    if (count_refused_before_login()) reply(500, "Unknown command.");
     co_return;
   }
 
   const auto info = proto::verb_info(cmd.verb);
   if (info.needs_login && !user_) {
-    reply(530, "Please login with USER and PASS.");
+    if (count_refused_before_login()) reply(530, "Please login with USER and PASS.");
     co_return;
   }
   if (info.needs_arg && cmd.arg.empty()) {

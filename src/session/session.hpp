@@ -41,6 +41,11 @@ struct Transfer {
   std::uint64_t offset = 0;         // REST offset or APPE start
   std::uint64_t size = 0;           // expected bytes (RETR), for STAT
   std::uint64_t bytes = 0;          // moved so far
+  std::uint64_t sent = 0;           // bytes handed to the data socket (downloads, listings)
+  // The stall clock: the sweep samples how far the data has got (progress_mark) and notes when
+  // it last changed (progress_at); no byte moved for the stall timeout ends the transfer.
+  std::uint64_t progress_mark = 0;
+  Clock::time_point progress_at{};
   bool ascii = false;
   std::string stou_name;            // STOU: the name chosen
   Clock::time_point started{};
@@ -71,11 +76,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void drain(bool after_transfer);
 
   // Called by the loop's once-a-second sweep: acts on an expired deadline (idle or login
-  // timeout closes the session; an accept or stall timeout ends the transfer).
-  void check_deadline(Clock::time_point now) {
-    if (now >= deadline_) expire();
-    if (now >= pasv_kept_until_) close_passive();  // a kept passive listener nobody reused
-  }
+  // timeout closes the session; an accept or stall timeout ends the transfer; an offered or
+  // kept passive listener nobody used is closed).
+  void check_deadline(Clock::time_point now);
 
   // feitp::Session
   [[nodiscard]] std::uint64_t id() const override { return id_; }
@@ -92,11 +95,17 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::any& app_data() override { return app_data_; }
 
  private:
-  enum class Phase : std::uint8_t { command, accepting, transferring };
+  // finishing: the data has moved (or failed); the reply and events are being made.
+  enum class Phase : std::uint8_t { command, accepting, transferring, finishing };
 
   // --- control channel (session.cpp) ---
-  void expire();
+  void expire_control();  // idle or login timeout: 421 and close
+  void expire_data();     // accept or stall timeout: the transfer ends (425/426)
+  void check_data_deadline(Clock::time_point now);
   void touch();  // a command arrived: restart the idle clock
+  // Counts a command refused before login (unknown, or 530); false (after replying 421 and
+  // closing) when that makes more than max_unknown_before_login.
+  bool count_refused_before_login();
   void reply(int code, std::string_view text);
   asio::awaitable<void> flush();
   void close_control();
@@ -163,6 +172,11 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   asio::awaitable<void> run_transfer(std::shared_ptr<Session> self);
   asio::awaitable<std::error_code> open_data_connection(Transfer& t);
   asio::awaitable<std::error_code> send_data(Transfer& t);
+  // Writes all of `out` a partial write at a time, each counted in t.sent (stall progress).
+  asio::awaitable<std::error_code> write_data(Transfer& t, asio::const_buffer out);
+  // How far the data has got, for the stall clock: for a download the bytes the client's TCP
+  // has taken (handed to the socket minus still queued), for an upload the bytes received.
+  static std::uint64_t data_progress(Transfer& t);
   asio::awaitable<std::error_code> receive_data(Transfer& t);
   // The rest of a big upload by splice(); nullopt when splice() cannot be used (then any bytes
   // it took are already written, through `buf`).
@@ -206,9 +220,13 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool quit_after_transfer_ = false;
   bool admitted_ = false;
 
-  // One deadline serves the idle, login, accept and stall timeouts; the loop's sweep checks it.
-  Clock::time_point deadline_ = Clock::time_point::max();
+  // The control clock (idle, or login before a login) and the data clocks are separate, so
+  // that control commands never extend a data timeout (and idle = 0 disables none of them).
+  // The loop's once-a-second sweep checks them all. The idle clock does not run while a
+  // transfer is in flight; the stall clock is Transfer::progress_at.
+  Clock::time_point idle_deadline_ = Clock::time_point::max();
   Clock::time_point login_deadline_ = Clock::time_point::max();
+  Clock::time_point accept_deadline_ = Clock::time_point::max();  // the data connection
   Phase phase_ = Phase::command;
 
   // Login state.
@@ -220,7 +238,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool storage_blocking_ = false;
   bool counted_user_ = false;
   std::uint32_t login_failures_ = 0;
-  std::uint32_t unknown_commands_ = 0;
+  std::uint32_t refused_before_login_ = 0;  // unknown or 530 before login
 
   // Transfer parameters.
   std::string cwd_ = "/";
@@ -242,6 +260,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // After a data connection was accepted at once, the listener stays open until this time, so
   // that the session's next PASV/EPSV can offer it again instead of opening a new one.
   Clock::time_point pasv_kept_until_ = Clock::time_point::max();
+  // A listener offered by PASV/EPSV and not yet taken by a transfer command is closed at this
+  // time (data_accept_timeout after the reply), so idle sessions cannot hold the port range.
+  Clock::time_point pasv_offered_until_ = Clock::time_point::max();
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;
   asio::steady_timer xfer_done_;  // fires (is cancelled) when the transfer ends

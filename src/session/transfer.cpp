@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/endpoint.hpp"
+#include "net/send_queue.hpp"
 #include "proto/address.hpp"
 #include "proto/listing.hpp"
 #include "proto/path.hpp"
@@ -63,6 +64,7 @@ void Session::close_passive() {
   // Closing pasv_ wakes a transfer waiting for the client to connect.
   if (pasv_.is_open()) pasv_.close(ec);
   pasv_fd_.reset();
+  pasv_offered_until_ = Clock::time_point::max();
   if (pasv_kept_until_ != Clock::time_point::max()) {
     --core_.kept_passives;
     pasv_kept_until_ = Clock::time_point::max();
@@ -210,6 +212,7 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
   }
   const std::uint16_t port = pasv_port_;
   data_mode_ = DataMode::passive;
+  pasv_offered_until_ = after(core_.opts.data_accept_timeout);
   if (extended) {
     reply(229, proto::epsv_reply_text(port));
     return;
@@ -476,7 +479,6 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   xfer_ = std::move(t);
   xfer_done_.expires_at(Clock::time_point::max());
   phase_ = Phase::accepting;
-  deadline_ = after(core_.opts.data_accept_timeout);
   asio::co_spawn(core_.io, run_transfer(shared_from_this()), asio::detached);
 }
 
@@ -484,6 +486,9 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
 
 asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
   std::error_code ec;
+  // The accept clock runs from the transfer command; the offer's own clock stops here.
+  accept_deadline_ = after(core_.opts.data_accept_timeout);
+  pasv_offered_until_ = Clock::time_point::max();
   if (data_mode_ == DataMode::passive) {
     // Clients usually connect before they send the transfer command, so try accept4() at once;
     // only when nobody is there yet does the listener join the event loop to wait.
@@ -540,11 +545,36 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
   co_return std::error_code{};
 }
 
+asio::awaitable<std::error_code> Session::write_data(Transfer& t, asio::const_buffer out) {
+  // Partial writes, not one async_write: each one moves the stall clock's measure, whatever
+  // the size of the buffer and however long a blocked writer waits for the kernel to wake it.
+  // async_write_some tries the write at once, so this costs no more than async_write.
+  std::error_code ec;
+  while (out.size() > 0) {
+    const std::size_t n = co_await t.data.async_write_some(out, asio::redirect_error(use_awaitable, ec));
+    t.sent += n;
+    out += n;
+    if (ec) co_return ec;
+  }
+  co_return ec;
+}
+
+std::uint64_t Session::data_progress(Transfer& t) {
+  if (t.kind == Transfer::Kind::stor) return t.bytes;
+  // Bytes still in our send queue have not reached the client: a client that stops reading
+  // leaves them there. (A blocked writer is woken only when a third of the send buffer, up to
+  // megabytes, has drained, so the writes alone do not show a slow reader's progress.)
+  const auto queued = net::unacked_bytes(t.data.is_open() ? t.data.native_handle() : -1);
+  return queued && *queued <= t.sent ? t.sent - *queued : t.sent;
+}
+
 asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
   std::error_code ec;
   if (t.kind == Transfer::Kind::listing) {
-    co_await asio::async_write(t.data, asio::buffer(*t.listing), asio::redirect_error(use_awaitable, ec));
-    if (!ec) t.bytes = t.listing->size();
+    // A listing (megabytes for a big directory) goes out the same way as a file: the kernel
+    // takes what fits each time and every partial write counts as progress.
+    ec = co_await write_data(t, asio::buffer(*t.listing));
+    t.bytes = t.sent;
     co_return ec;
   }
   auto lease = core_.buffers.take();
@@ -572,10 +602,9 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
       to_crlf.convert(std::string_view(reinterpret_cast<const char*>(buf.data()), n), converted);
       out = asio::buffer(converted);
     }
-    co_await asio::async_write(t.data, out, asio::redirect_error(use_awaitable, ec));
+    ec = co_await write_data(t, out);
     if (ec) co_return ec;
     t.bytes += n;
-    deadline_ = after(core_.opts.data_stall_timeout);
   }
   co_return ec;
 }
@@ -614,8 +643,7 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
                                                           asio::redirect_error(use_awaitable, ec));
     const bool end = ec == asio::error::eof;
     if (ec && !end) co_return ec;
-    t.bytes += n;
-    if (n > 0) deadline_ = after(core_.opts.data_stall_timeout);
+    t.bytes += n;  // the stall clock's progress (sampled by the sweep)
     const std::byte* data = lease.data();
     std::size_t len = n;
     if (t.ascii) {
@@ -686,7 +714,6 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
       co_return std::error_code(err, std::system_category());
     }
     t.bytes += static_cast<std::uint64_t>(n);
-    deadline_ = after(core_.opts.data_stall_timeout);
     auto left = static_cast<std::size_t>(n);
     while (left > 0) {
       const ssize_t w = ::splice(pipe.r.get(), nullptr, file, nullptr, left, SPLICE_F_MOVE);
@@ -726,7 +753,8 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
   const bool connected = !ec;
   if (connected && !t.abort_requested && !closing_) {
     phase_ = Phase::transferring;
-    deadline_ = after(core_.opts.data_stall_timeout);
+    accept_deadline_ = Clock::time_point::max();
+    t.progress_at = Clock::now();
     switch (t.kind) {
       case Transfer::Kind::retr:
         reply(150, fmt::format("Opening {} mode data connection for {} ({} bytes).",
@@ -758,6 +786,10 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
       t.data.shutdown(asio::socket_base::shutdown_send, ignored);
     }
   }
+  // The data has moved (or failed): no data clock runs while the reply and events are made
+  // (a check_upload hook may take long).
+  phase_ = Phase::finishing;
+  accept_deadline_ = Clock::time_point::max();
   co_await finish_transfer(t, ec, connected);
   std::error_code ignored;
   t.data.close(ignored);

@@ -185,3 +185,61 @@ def test_port_needed_now_takes_a_kept_one(start_server):
         keeper.close()
     assert (srv.root / "late.bin").read_bytes() == b"needed now"
     assert (srv.root / "k2.bin").read_bytes() == b"again"
+
+
+def test_unused_passive_ports_are_released_after_accept_timeout(start_server):
+    """F15: with a 4-port range, 4 sessions that send EPSV and never use it hold every port only
+    until the accept timeout (2 s here): then a 5th session's EPSV and transfer work, and the
+    idle sessions' next RETR gets 425 (their port is gone; they must send PASV/EPSV again)."""
+    srv = start_server(pasv_ports=4, extra=["--data-timeout", "2", "--max-per-ip", "0"])
+    (srv.root / "f.bin").write_bytes(b"content")
+    idle = []
+    try:
+        for _ in range(4):
+            r = Raw(srv, timeout=10)
+            idle.append(r)
+            r.login()
+            assert r.cmd("EPSV")[0] == 229
+        with Raw(srv, timeout=10) as late:
+            late.login()
+            # Every port is taken now (the precondition of the test).
+            code, text = late.cmd("EPSV")
+            assert code == 425, text
+            deadline = time.monotonic() + 8
+            while True:
+                code, text = late.cmd("EPSV")
+                if code == 229:
+                    break
+                assert code == 425, text
+                assert time.monotonic() < deadline, "passive ports still taken after the accept timeout"
+                time.sleep(0.5)
+            d = socket.create_connection((srv.host, parse_229(text)), timeout=10)
+            upload(late, d, "late.bin", b"a port again")
+        for r in idle:
+            code, text = r.cmd("RETR f.bin")
+            assert code == 425, text
+            # A fresh EPSV works for them too.
+            port, d = passive(r, "EPSV")
+            r.send("RETR f.bin")
+            assert r.reply()[0] == 150
+            assert recv_all(d) == b"content"
+            d.close()
+            assert r.reply()[0] == 226
+    finally:
+        for r in idle:
+            r.close()
+    assert (srv.root / "late.bin").read_bytes() == b"a port again"
+
+
+def test_offered_port_is_not_closed_early(start_server):
+    """The accept timeout counts from the PASV/EPSV reply: a client that connects within it
+    (here after 1 s of a 3 s timeout) gets its transfer."""
+    srv = start_server(extra=["--data-timeout", "3"])
+    with Raw(srv, timeout=10) as r:
+        r.login()
+        code, text = r.cmd("EPSV")
+        assert code == 229, text
+        time.sleep(1)
+        d = socket.create_connection((srv.host, parse_229(text)), timeout=10)
+        upload(r, d, "in-time.bin", b"in time")
+    assert (srv.root / "in-time.bin").read_bytes() == b"in time"

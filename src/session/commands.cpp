@@ -142,8 +142,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     if (auto fast = core_.auth->authenticate_inline(request)) {
       result = std::move(*fast);
     } else {
-      co_await maybe_offload(core_.auth->blocking(),
-                             [&] { result = core_.auth->authenticate(request); });
+      // The logins' own pool: a password check never queues behind HASH or hooks (F6).
+      co_await offload_if(core_.auth->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+                          [&result, &request, auth = core_.auth.get()] { result = auth->authenticate(request); });
     }
   }
 
@@ -154,8 +155,10 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
     std::optional<Result<std::unique_ptr<Storage>>> made;
     if (core_.storage_factory) {
-      co_await maybe_offload(core_.storage_factory->blocking(),
-                             [&] { made.emplace(core_.storage_factory->create(*result.user)); });
+      co_await offload_if(core_.storage_factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+                          [&made, &user = *result.user, factory = core_.storage_factory.get()] {
+                            made.emplace(factory->create(user));
+                          });
     }
     if (!made || !*made) {
       if (core_.admission) core_.admission->user_logout(result.user->name);

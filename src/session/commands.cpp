@@ -1,6 +1,7 @@
 // The commands that need no data connection: login, navigation, file management, status.
 #include <cstring>
 #include <ctime>
+#include <span>
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -556,6 +557,8 @@ void Session::cmd_stat(std::string_view arg) {
   std::string body;
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   auto entries = storage_->list(*p);
+  std::size_t shown = 0;
+  std::string note;  // the cap's note (F14)
   if (!entries) {
     auto st = storage_->stat(*p);
     if (!st) {
@@ -565,7 +568,11 @@ void Session::cmd_stat(std::string_view arg) {
     st->name = std::string(proto::base_name(*p));
     proto::append_list_line(body, *st, now, core_.opts.listing_utc);
   } else {
-    for (const auto& e : *entries) proto::append_list_line(body, e, now, core_.opts.listing_utc);
+    shown = listing_limit(entries->size());
+    if (shown < entries->size()) note = " (" + truncated_note(shown, entries->size()) + ")";
+    for (const auto& e : std::span(*entries).first(shown)) {
+      proto::append_list_line(body, e, now, core_.opts.listing_utc);
+    }
   }
   out_ += "213-Status of ";
   out_ += *p;
@@ -580,7 +587,7 @@ void Session::cmd_stat(std::string_view arg) {
     out_ += "\r\n";
     start = end + 2;
   }
-  out_ += "213 End of status.\r\n";
+  out_ += "213 End of status" + (note.empty() ? std::string(".") : note) + "\r\n";
 }
 
 void Session::cmd_site(std::string_view arg) {

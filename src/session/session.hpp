@@ -36,6 +36,7 @@ struct Transfer {
   proto::Verb verb = proto::Verb::RETR;
   std::string path;                 // absolute FTP path (for events, STAT)
   std::shared_ptr<const std::string> listing;  // prepared LIST/NLST/MLSD text
+  std::string listing_note;         // "listing truncated ..." for the final reply, or empty
   std::unique_ptr<ReadFile> reader;
   std::unique_ptr<WriteFile> writer;
   std::uint64_t offset = 0;         // REST offset or APPE start
@@ -154,6 +155,10 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool prepare_retr(Transfer& t, std::string_view arg);
   bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg);
   bool prepare_listing(Transfer& t, proto::Verb verb, std::string_view arg);
+  // How many of a directory's `entries` a listing shows (Options::max_listing_entries), and what
+  // the final reply says when that is fewer.
+  [[nodiscard]] std::size_t listing_limit(std::size_t entries) const;
+  static std::string truncated_note(std::size_t shown, std::size_t entries);
   asio::awaitable<void> run_transfer(std::shared_ptr<Session> self);
   asio::awaitable<std::error_code> open_data_connection(Transfer& t);
   asio::awaitable<std::error_code> send_data(Transfer& t);

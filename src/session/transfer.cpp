@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <span>
 
 #include <fcntl.h>
 
@@ -226,6 +227,15 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
 
 // --- preparing a transfer (checks and opening files; runs before any data moves) ------------
 
+std::size_t Session::listing_limit(std::size_t entries) const {
+  const std::size_t cap = core_.opts.max_listing_entries;
+  return cap != 0 ? std::min(entries, cap) : entries;
+}
+
+std::string Session::truncated_note(std::size_t shown, std::size_t entries) {
+  return fmt::format("listing truncated to {} of {} entries (limits.max_listing_entries).", shown, entries);
+}
+
 bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('r', *p)) return false;
@@ -369,6 +379,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   }
   std::string out;
   std::size_t entry_count = 0;
+  std::size_t shown = 0;  // entries in the text: at most Options::max_listing_entries (F14)
 
   if (verb == Verb::MLSD) {
     auto entries = storage_->list(*p);
@@ -381,11 +392,12 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       return false;
     }
     entry_count = entries->size();
+    shown = listing_limit(entry_count);
     const auto& perms = user_->permissions;
     const std::string dir_letters(perms.letters_for(*p));
     const auto file_perm = proto::mlsx_perm(FileType::file, dir_letters);
-    out.reserve(entries->size() * 96);
-    for (const auto& e : *entries) {
+    out.reserve(shown * 96);
+    for (const auto& e : std::span(*entries).first(shown)) {
       if (e.type == FileType::directory) {
         const auto sub = proto::join_path(*p, e.name);
         proto::append_mlsx_line(out, e, mlst_facts_,
@@ -406,8 +418,9 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
     if (!la.directory) entries = storage_->list(*p);
     if (entries) {
       entry_count = entries->size();
-      out.reserve(entries->size() * (long_form ? 72 : 24));
-      for (const auto& e : *entries) {
+      shown = listing_limit(entry_count);
+      out.reserve(shown * (long_form ? 72 : 24));
+      for (const auto& e : std::span(*entries).first(shown)) {
         if (long_form) {
           proto::append_list_line(out, e, now, utc);
         } else {
@@ -428,8 +441,14 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       return false;
     }
   }
-  // Small directories are cheap to list again; the cache keeps the big ones.
-  if (version && entry_count >= kCachedListingMinEntries) {
+  const bool truncated = shown < entry_count;
+  if (truncated) {
+    t.listing_note = truncated_note(shown, entry_count);
+    spdlog::info("session {}: listing of {} truncated to {} of {} entries", id_, *p, shown, entry_count);
+  }
+  // Small directories are cheap to list again; the cache keeps the big ones. A truncated text
+  // is not kept: it is the cap's answer, not the directory's.
+  if (version && !truncated && entry_count >= kCachedListingMinEntries) {
     t.listing = core_.listings.put(*version, std::move(variant), std::move(out));
   } else {
     t.listing = std::make_shared<const std::string>(std::move(out));
@@ -866,7 +885,7 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     } else if (t.kind == Transfer::Kind::retr) {
       core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
     }
-    reply(226, "Transfer complete.");
+    reply(226, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
   } else {
     reply(code, text);
   }

@@ -139,6 +139,11 @@ void Session::close_control() {
 }
 
 void Session::drain(bool after_transfer) {
+  if (lent_ != 0) {
+    // Its work is on a pool thread: close when it returns (the stronger request wins).
+    drain_pending_ = drain_pending_.value_or(true) && after_transfer;
+    return;
+  }
   if (after_transfer && xfer_) {
     quit_after_transfer_ = true;
     return;
@@ -160,6 +165,19 @@ void Session::hang_up(std::string_view text) {
 }
 
 // --- timeouts -------------------------------------------------------------------------------
+
+void Session::returned() {
+  if (drain_pending_) {
+    const bool after_transfer = *drain_pending_;
+    drain_pending_.reset();
+    drain(after_transfer);
+    return;
+  }
+  // A deadline that fell due while the server worked for the client is not the client's
+  // idleness: the idle clock restarts (the login timeout still holds, see touch()). Transfer
+  // deadlines are left to the sweep.
+  if (phase_ == Phase::command && deadline_ <= Clock::now() && !closing_) touch();
+}
 
 void Session::touch() {
   auto t = after(core_.opts.idle_timeout);

@@ -74,6 +74,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // Called by the loop's once-a-second sweep: acts on an expired deadline (idle or login
   // timeout closes the session; an accept or stall timeout ends the transfer).
   void check_deadline(Clock::time_point now) {
+    if (lent_ != 0) return;  // its work is on a pool thread; returned() catches up
     if (now >= deadline_) expire();
     if (now >= pasv_kept_until_) close_passive();  // a kept passive listener nobody reused
   }
@@ -106,15 +107,32 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   asio::awaitable<void> handle_line(std::string_view line);
   asio::awaitable<void> dispatch(const proto::Command& cmd);
   asio::awaitable<bool> run_before_command(const proto::Command& cmd);
-  // Runs f inline, or on the thread pool when `blocking` (user code that may block).
+  // Runs f inline, or on the thread pool when `blocking` (user code that may block). While f
+  // runs on the pool the session is "lent" to it (audit F20): the loop's other entry points
+  // (the deadline sweep, drain at shutdown, another session taking back kept passive
+  // listeners) leave this session alone and catch up when f returns, so no session state is
+  // ever touched by two threads at once. Prefer lambdas that capture values and the user
+  // object; handle_sync() and the transfer's hooks still run whole on the pool, guarded so.
   template <class F>
   asio::awaitable<void> maybe_offload(bool blocking, F&& f) {
     if (!blocking) {
       f();
       co_return;
     }
+    Lend lend(*this);
     co_await offload(core_.pool(), std::forward<F>(f));
   }
+  struct Lend {
+    Session& s;
+    explicit Lend(Session& session) : s(session) { ++s.lent_; }
+    ~Lend() {
+      if (--s.lent_ == 0) s.returned();
+    }
+    Lend(const Lend&) = delete;
+    Lend& operator=(const Lend&) = delete;
+  };
+  // Back from the pool: what the loop put off meanwhile (see maybe_offload).
+  void returned();
 
   // --- commands (commands.cpp) ---
   void handle_sync(const proto::Command& cmd);
@@ -153,7 +171,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void cmd_pasv(bool extended, std::string_view arg);
   asio::awaitable<void> cmd_transfer(const proto::Command& cmd);
   bool prepare_retr(Transfer& t, std::string_view arg);
-  bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg);
+  // `stou_seed`: drawn from core_.rng on the loop (prepare_stor may run on a pool thread).
+  bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg, std::uint32_t stou_seed);
   bool prepare_listing(Transfer& t, proto::Verb verb, std::string_view arg);
   // How many of a directory's `entries` a listing shows (Options::max_listing_entries), and what
   // the final reply says when that is fewer.
@@ -204,6 +223,10 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool closing_ = false;
   bool quit_after_transfer_ = false;
   bool admitted_ = false;
+  // Loop thread only. Offloads in flight that may touch this session (maybe_offload), and a
+  // drain() that had to wait for them.
+  unsigned lent_ = 0;
+  std::optional<bool> drain_pending_;
 
   // One deadline serves the idle, login, accept and stall timeouts; the loop's sweep checks it.
   Clock::time_point deadline_ = Clock::time_point::max();

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <random>
 #include <span>
 
 #include <fcntl.h>
@@ -88,7 +89,7 @@ void Session::keep_passive() {
 bool Session::release_kept_passives() {
   bool any = false;
   for (Session* s : core_.sessions) {
-    if (s->pasv_fd_ && s->pasv_kept_until_ != Clock::time_point::max()) {
+    if (s->lent_ == 0 && s->pasv_fd_ && s->pasv_kept_until_ != Clock::time_point::max()) {
       s->close_passive();
       any = true;
     }
@@ -273,7 +274,7 @@ bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   return true;
 }
 
-bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg) {
+bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::uint32_t stou_seed) {
   std::optional<std::string> p;
   WriteMode mode = WriteMode::truncate;
   std::uint64_t offset = 0;
@@ -305,8 +306,9 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg) {
   if (verb == Verb::STOU) {
     // A fresh name next to the requested one: "name.XXXXXXXX".
     const std::string base = std::move(*p);
+    std::minstd_rand names(stou_seed);  // not core_.rng: this may run on a pool thread
     for (int attempt = 0; attempt < 16; ++attempt) {
-      auto candidate = fmt::format("{}.{:08x}", base, core_.rng());
+      auto candidate = fmt::format("{}.{:08x}", base, names());
       auto f = storage_->open_write(candidate, WriteMode::exclusive, 0);
       if (f) {
         t.writer = std::move(f.value());
@@ -469,7 +471,8 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   t->verb = cmd.verb;
   t->ascii = ascii_;
   bool ok = false;
-  const bool offload = storage_blocking_ || core_.hooks_blocking;
+  const bool blocking = storage_blocking_ || core_.hooks_blocking;
+  const std::uint32_t stou_seed = cmd.verb == Verb::STOU ? static_cast<std::uint32_t>(core_.rng()) : 0;
   auto prepare = [&] {
     switch (cmd.verb) {
       case Verb::RETR:
@@ -478,18 +481,15 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
       case Verb::STOR:
       case Verb::STOU:
       case Verb::APPE:
-        ok = prepare_stor(*t, cmd.verb, cmd.arg);
+        ok = prepare_stor(*t, cmd.verb, cmd.arg, stou_seed);
         break;
       default:
         ok = prepare_listing(*t, cmd.verb, cmd.arg);
         break;
     }
   };
-  if (offload) {
-    co_await session::offload(core_.pool(), prepare);
-  } else {
-    prepare();
-  }
+  // On the pool the session is lent (maybe_offload): the loop leaves it alone meanwhile.
+  co_await maybe_offload(blocking, prepare);
   rest_ = 0;
   if (!ok) co_return;
   xfer_ = std::move(t);

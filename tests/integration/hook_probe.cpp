@@ -7,7 +7,9 @@
 //   --refuse-upload S         before_upload refuses paths containing S
 //   --refuse-download S       before_download refuses paths containing S
 //   --refuse-check S          check_upload refuses paths containing S
-//   --sleep-path S            a second, blocking Hooks sleeps 2 s in check_upload on paths with S
+//   --sleep-path S            a second, blocking Hooks sleeps 2 s in check_upload and 3 s in
+//                             on_mkdir on paths with S
+//   --idle-timeout N          idle timeout, seconds (default 300)
 //   --blocking                the recorder declares itself blocking (runs on the thread pool)
 //   --atomic                  atomic uploads
 //   --program-hooks FILE      also the daemon's [hooks] programs and [log] xferlog from a feitpd
@@ -171,11 +173,14 @@ class Recorder final : public feitp::Hooks {
   std::mutex mu_;
 };
 
-// A blocking hook that takes 2 s over uploads to some paths.
+// A blocking hook that takes 2 s over uploads to some paths, and 3 s over making such a directory.
 class Sleeper final : public feitp::Hooks {
  public:
   explicit Sleeper(std::string path) : path_(std::move(path)) {}
   [[nodiscard]] bool blocking() const override { return true; }
+  void on_mkdir(feitp::Session&, std::string_view path) override {
+    if (path.find(path_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(3));
+  }
   feitp::Decision check_upload(feitp::Session&, const feitp::TransferEvent& ev) override {
     if (ev.path.find(path_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(2));
     return feitp::Decision::proceed();
@@ -197,6 +202,7 @@ int main(int argc, char** argv) {
   std::string sleep_path;
   bool atomic = false;
   std::string program_hooks;
+  int idle_timeout = 300;
   Settings s;
   app.add_option("--listen", listen);
   app.add_option("--user", user)->required();
@@ -211,6 +217,7 @@ int main(int argc, char** argv) {
   app.add_flag("--blocking", s.blocking);
   app.add_flag("--atomic", atomic);
   app.add_option("--program-hooks", program_hooks);
+  app.add_option("--idle-timeout", idle_timeout);
   CLI11_PARSE(app, argc, argv);
   if (!answer.empty()) {
     const auto a = answer.find(':');
@@ -244,6 +251,7 @@ int main(int argc, char** argv) {
   options.listen = {listen};
   options.login_failure_delay = std::chrono::milliseconds(100);
   options.max_per_ip = 0;
+  options.idle_timeout = std::chrono::seconds(idle_timeout);
   feitp::Server server(options);
   feitp::UserEntry entry;
   entry.name = user.substr(0, colon);

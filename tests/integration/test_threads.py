@@ -220,3 +220,43 @@ def test_concurrent_big_mlsd_keep_memory_bounded(start_server):
         for s in socks:
             s.close()
         close_all(sessions)
+
+
+# --- F20: the loop leaves a session alone while its work is on a pool thread --------------------
+
+@pytest.fixture
+def start_probe(tmp_path_factory):
+    """hook_probe (see test_hooks.py) with the given arguments; stopped after the test."""
+    from test_hooks import Probe, probe_binary
+    if not probe_binary().exists():
+        pytest.fail(f"{probe_binary()} not built")
+    probes = []
+
+    def _start(*args: str):
+        p = Probe(tmp_path_factory.mktemp("probe"), list(args))
+        probes.append(p)
+        return p
+
+    yield _start
+    for p in probes:
+        p.stop()
+        print(f"--- hook_probe log ({' '.join(p.argv)}):\n{p.log()[-20000:]}")
+
+
+def test_idle_timeout_does_not_fire_inside_a_blocking_hook(start_probe):
+    """F20: MKD runs on a pool thread (the hooks are blocking) and its on_mkdir hook takes 3 s,
+    longer than the 1 s idle timeout. Before, the loop's sweep expired the session meanwhile and
+    wrote 421 into the same reply buffer the pool thread was using (a data race: TSan reports
+    it). Now the loop leaves the session alone until its work returns: MKD gets its 257, the
+    idle clock restarts after it, and the idle timeout still closes a truly idle session."""
+    p = start_probe("--blocking", "--sleep-path", "slowdir", "--idle-timeout", "1")
+    with Raw(p, timeout=15) as r:
+        r.login()
+        code, text = r.cmd("MKD /slowdir")
+        assert code == 257, text
+        assert (p.root / "slowdir").is_dir()
+        code, text = r.cmd("NOOP")
+        assert code == 200, text
+        time.sleep(3.5)
+        code, text = r.reply()
+        assert code == 421 and "Idle timeout" in text, text

@@ -260,3 +260,51 @@ def test_idle_timeout_does_not_fire_inside_a_blocking_hook(start_probe):
         time.sleep(3.5)
         code, text = r.reply()
         assert code == 421 and "Idle timeout" in text, text
+
+
+def test_blocking_storage_commands_and_transfers(start_probe):
+    """F20: with a blocking storage (and blocking hooks) every command and transfer step goes
+    through the pools; a whole session's worth of them works (the ThreadSanitizer build runs
+    this test and test_hooks.py without a data race report), and STOU draws fresh names."""
+    p = start_probe("--blocking", "--blocking-storage")
+    payload = os.urandom(300_000)
+    with Raw(p, timeout=15) as r:
+        r.login()
+        assert r.cmd("MKD /d")[0] == 257
+        assert r.cmd("CWD /d")[0] == 250
+        d = r.epsv()
+        assert r.cmd("STOR up.bin")[0] == 150
+        d.sendall(payload)
+        d.close()
+        assert r.reply()[0] == 226
+        assert (p.root / "d" / "up.bin").read_bytes() == payload
+        names = set()
+        for _ in range(3):
+            d = r.epsv()
+            code, text = r.cmd("STOU up.bin")
+            assert code == 150, text
+            d.sendall(b"stou")
+            d.close()
+            assert r.reply()[0] == 226
+            names.add(text.split("FILE: ", 1)[1].strip())
+        assert len(names) == 3 and all((p.root / "d" / n).read_bytes() == b"stou" for n in names)
+        d = r.epsv()
+        assert r.cmd("RETR up.bin")[0] == 150
+        assert recv_all(d) == payload
+        d.close()
+        assert r.reply()[0] == 226
+        d = r.epsv()
+        assert r.cmd("NLST")[0] == 150
+        listed = set(recv_all(d).decode().split())
+        d.close()
+        assert r.reply()[0] == 226
+        assert listed == {"up.bin", *names}
+        code, text = r.cmd("XSHA256 up.bin")
+        assert code == 250 and text.split()[1] == hashlib.sha256(payload).hexdigest(), text
+        assert r.cmd("SIZE up.bin") == (213, "213 300000\r\n")
+        assert r.cmd("RNFR up.bin")[0] == 350
+        assert r.cmd("RNTO moved.bin")[0] == 250
+        assert r.cmd("STAT moved.bin")[0] == 213
+        assert r.cmd("DELE moved.bin")[0] == 250
+        assert not (p.root / "d" / "moved.bin").exists()
+        assert r.cmd("QUIT")[0] == 221

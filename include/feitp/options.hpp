@@ -62,8 +62,15 @@ struct Options {
   // the directory unchanged (Storage::listing_version).
   bool listing_cache = true;
   std::string default_hash = "SHA-256";
+  // HASH/XCRC/XMD5/XSHA* of a file bigger than this is refused with 552 (0 = no cap): each one
+  // holds a thread reading the whole file.
+  std::uint64_t max_hash_bytes = std::uint64_t{4} << 30;
+  // LIST/NLST/MLSD and STAT path send at most this many entries of one directory (0 = no cap);
+  // the rest is left out and the final reply says so. Bounds a session's listing memory.
+  std::uint32_t max_listing_entries = 100000;
 
-  // Threads for blocking hooks/auth/storage.
+  // Threads in each of the three pools: blocking hooks and storage; logins (authenticator and
+  // storage factory); HASH and its kin.
   std::uint32_t blocking_threads = 4;
 };
 

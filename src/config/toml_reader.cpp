@@ -230,7 +230,7 @@ void read_limits(const toml::table& t, DaemonConfig& cfg) {
   known_keys(t, p, {"max_connections", "max_per_ip", "max_sessions_per_user", "max_login_attempts",
                     "login_failure_delay_ms", "max_unknown_before_login", "max_line",
                     "ban_after_failures", "ban_window", "ban_time", "max_open_files",
-                    "address_table_size"});
+                    "address_table_size", "max_hash_size", "max_listing_entries"});
   Options& o = cfg.server;
   get_int(t, p, "max_connections", 0, 1000000, o.max_connections);
   get_int(t, p, "max_per_ip", 0, 100000, o.max_per_ip);
@@ -246,6 +246,8 @@ void read_limits(const toml::table& t, DaemonConfig& cfg) {
   get_seconds(t, p, "ban_time", 1, o.ban_time);
   get_int(t, p, "address_table_size", 0, 1 << 20, cfg.address_table_size);
   get_int(t, p, "max_open_files", 0, 1 << 30, cfg.max_open_files);
+  get_int(t, p, "max_hash_size", 0, std::int64_t{1} << 62, o.max_hash_bytes);
+  get_int(t, p, "max_listing_entries", 0, 100000000, o.max_listing_entries);
 }
 
 void read_timeouts(const toml::table& t, DaemonConfig& cfg) {

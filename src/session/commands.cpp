@@ -1,6 +1,7 @@
 // The commands that need no data connection: login, navigation, file management, status.
 #include <cstring>
 #include <ctime>
+#include <span>
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
@@ -169,8 +170,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     if (auto fast = core_.auth->authenticate_inline(request)) {
       result = std::move(*fast);
     } else {
-      co_await maybe_offload(core_.auth->blocking(),
-                             [&] { result = core_.auth->authenticate(request); });
+      // The logins' own pool: a password check never queues behind HASH or hooks (F6).
+      co_await offload_if(core_.auth->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+                          [&result, &request, auth = core_.auth.get()] { result = auth->authenticate(request); });
     }
   }
 
@@ -184,8 +186,10 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
     std::optional<Result<std::unique_ptr<Storage>>> made;
     if (core_.storage_factory) {
-      co_await maybe_offload(core_.storage_factory->blocking(),
-                             [&] { made.emplace(core_.storage_factory->create(*result.user)); });
+      co_await offload_if(core_.storage_factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+                          [&made, &user = *result.user, factory = core_.storage_factory.get()] {
+                            made.emplace(factory->create(user));
+                          });
     }
     if (!made || !*made) {
       if (core_.admission) core_.admission->user_logout(result.user->name);
@@ -583,6 +587,8 @@ void Session::cmd_stat(std::string_view arg) {
   std::string body;
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   auto entries = storage_->list(*p);
+  std::size_t shown = 0;
+  std::string note;  // the cap's note (F14)
   if (!entries) {
     auto st = storage_->stat(*p);
     if (!st) {
@@ -592,7 +598,11 @@ void Session::cmd_stat(std::string_view arg) {
     st->name = std::string(proto::base_name(*p));
     proto::append_list_line(body, *st, now, core_.opts.listing_utc);
   } else {
-    for (const auto& e : *entries) proto::append_list_line(body, e, now, core_.opts.listing_utc);
+    shown = listing_limit(entries->size());
+    if (shown < entries->size()) note = " (" + truncated_note(shown, entries->size()) + ")";
+    for (const auto& e : std::span(*entries).first(shown)) {
+      proto::append_list_line(body, e, now, core_.opts.listing_utc);
+    }
   }
   // Paths and names are client text: control characters go out escaped (F17).
   out_ += "213-Status of ";
@@ -608,7 +618,7 @@ void Session::cmd_stat(std::string_view arg) {
     out_ += "\r\n";
     start = end + 2;
   }
-  out_ += "213 End of status.\r\n";
+  out_ += "213 End of status" + (note.empty() ? std::string(".") : note) + "\r\n";
 }
 
 void Session::cmd_site(std::string_view arg) {

@@ -127,12 +127,19 @@ struct ServerCore {
   // for the whole loop instead of one per session.
   asio::awaitable<void> sweep_deadlines();
 
-  // The pool for blocking user code; made on first use.
+  // Thread pools, each made on first use with opts.blocking_threads threads. Separate pools so
+  // that one kind of work never queues behind another (audit F6): a password check must not wait
+  // for four HASHes of a huge file, nor for slow hooks.
+  // pool(): blocking hooks and blocking storage calls.
   asio::thread_pool& pool();
-
+  // auth_pool(): the authenticator and the storage factory (the steps of a login).
+  asio::thread_pool& auth_pool();
+  // bulk_pool(): long reads of whole files (HASH, XCRC, XMD5, XSHA*).
+  asio::thread_pool& bulk_pool();
 
  private:
-  std::unique_ptr<asio::thread_pool> pool_;
+  asio::thread_pool& make(std::unique_ptr<asio::thread_pool>& p);
+  std::unique_ptr<asio::thread_pool> pool_, auth_pool_, bulk_pool_;
 };
 
 }  // namespace feitp::session

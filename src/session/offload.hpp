@@ -31,4 +31,16 @@ asio::awaitable<void> offload(asio::thread_pool& pool, F&& f) {
   if (failure) std::rethrow_exception(failure);
 }
 
+// Runs f on the pool that get_pool() returns (made on first use) when `blocking`, else inline.
+// The caller's lambda should capture values and the user object it calls, not session state
+// that the loop may touch meanwhile.
+template <class GetPool, class F>
+asio::awaitable<void> offload_if(bool blocking, GetPool&& get_pool, F&& f) {
+  if (!blocking) {
+    f();
+    co_return;
+  }
+  co_await offload(get_pool(), std::forward<F>(f));
+}
+
 }  // namespace feitp::session

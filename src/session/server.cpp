@@ -144,7 +144,9 @@ ServerCore::ServerCore(Options o)
       rng(std::random_device{}()) {}
 
 ServerCore::~ServerCore() {
-  if (pool_) pool_->join();
+  for (auto* p : {&bulk_pool_, &auth_pool_, &pool_}) {
+    if (*p) (*p)->join();
+  }
 }
 
 asio::awaitable<void> ServerCore::sweep_deadlines() {
@@ -163,10 +165,14 @@ asio::awaitable<void> ServerCore::sweep_deadlines() {
   }
 }
 
-asio::thread_pool& ServerCore::pool() {
-  if (!pool_) pool_ = std::make_unique<asio::thread_pool>(opts.blocking_threads ? opts.blocking_threads : 4);
-  return *pool_;
+asio::thread_pool& ServerCore::make(std::unique_ptr<asio::thread_pool>& p) {
+  if (!p) p = std::make_unique<asio::thread_pool>(opts.blocking_threads ? opts.blocking_threads : 4);
+  return *p;
 }
+
+asio::thread_pool& ServerCore::pool() { return make(pool_); }
+asio::thread_pool& ServerCore::auth_pool() { return make(auth_pool_); }
+asio::thread_pool& ServerCore::bulk_pool() { return make(bulk_pool_); }
 
 }  // namespace session
 

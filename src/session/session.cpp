@@ -139,6 +139,11 @@ void Session::close_control() {
 }
 
 void Session::drain(bool after_transfer) {
+  if (lent_ != 0) {
+    // Its work is on a pool thread: close when it returns (the stronger request wins).
+    drain_pending_ = drain_pending_.value_or(true) && after_transfer;
+    return;
+  }
   if (after_transfer && xfer_) {
     quit_after_transfer_ = true;
     return;
@@ -161,6 +166,19 @@ void Session::hang_up(std::string_view text) {
 
 // --- timeouts -------------------------------------------------------------------------------
 
+void Session::returned() {
+  if (drain_pending_) {
+    const bool after_transfer = *drain_pending_;
+    drain_pending_.reset();
+    drain(after_transfer);
+    return;
+  }
+  // A deadline that fell due while the server worked for the client is not the client's
+  // idleness: the idle clock restarts (the login timeout still holds, see touch()). Transfer
+  // deadlines are left to the sweep.
+  if (phase_ == Phase::command && !xfer_ && idle_deadline_ <= Clock::now() && !closing_) touch();
+}
+
 void Session::touch() {
   auto t = after(core_.opts.idle_timeout);
   if (!user_) t = std::min(t, login_deadline_);
@@ -169,6 +187,7 @@ void Session::touch() {
 
 void Session::check_deadline(Clock::time_point now) {
   if (closing_) return;
+  if (lent_ != 0) return;  // its work is on a pool thread; returned() catches up
   if (xfer_) {
     // A session with a transfer in flight is busy, not idle: only the data clocks run.
     check_data_deadline(now);

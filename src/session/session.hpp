@@ -36,6 +36,7 @@ struct Transfer {
   proto::Verb verb = proto::Verb::RETR;
   std::string path;                 // absolute FTP path (for events, STAT)
   std::shared_ptr<const std::string> listing;  // prepared LIST/NLST/MLSD text
+  std::string listing_note;         // "listing truncated ..." for the final reply, or empty
   std::unique_ptr<ReadFile> reader;
   std::unique_ptr<WriteFile> writer;
   std::uint64_t offset = 0;         // REST offset or APPE start
@@ -114,15 +115,32 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   asio::awaitable<void> handle_line(std::string_view line);
   asio::awaitable<void> dispatch(const proto::Command& cmd);
   asio::awaitable<bool> run_before_command(const proto::Command& cmd);
-  // Runs f inline, or on the thread pool when `blocking` (user code that may block).
+  // Runs f inline, or on the thread pool when `blocking` (user code that may block). While f
+  // runs on the pool the session is "lent" to it (audit F20): the loop's other entry points
+  // (the deadline sweep, drain at shutdown, another session taking back kept passive
+  // listeners) leave this session alone and catch up when f returns, so no session state is
+  // ever touched by two threads at once. Prefer lambdas that capture values and the user
+  // object; handle_sync() and the transfer's hooks still run whole on the pool, guarded so.
   template <class F>
   asio::awaitable<void> maybe_offload(bool blocking, F&& f) {
     if (!blocking) {
       f();
       co_return;
     }
+    Lend lend(*this);
     co_await offload(core_.pool(), std::forward<F>(f));
   }
+  struct Lend {
+    Session& s;
+    explicit Lend(Session& session) : s(session) { ++s.lent_; }
+    ~Lend() {
+      if (--s.lent_ == 0) s.returned();
+    }
+    Lend(const Lend&) = delete;
+    Lend& operator=(const Lend&) = delete;
+  };
+  // Back from the pool: what the loop put off meanwhile (see maybe_offload).
+  void returned();
 
   // --- commands (commands.cpp) ---
   void handle_sync(const proto::Command& cmd);
@@ -167,8 +185,13 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void cmd_pasv(bool extended, std::string_view arg);
   asio::awaitable<void> cmd_transfer(const proto::Command& cmd);
   bool prepare_retr(Transfer& t, std::string_view arg);
-  bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg);
+  // `stou_seed`: drawn from core_.rng on the loop (prepare_stor may run on a pool thread).
+  bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg, std::uint32_t stou_seed);
   bool prepare_listing(Transfer& t, proto::Verb verb, std::string_view arg);
+  // How many of a directory's `entries` a listing shows (Options::max_listing_entries), and what
+  // the final reply says when that is fewer.
+  [[nodiscard]] std::size_t listing_limit(std::size_t entries) const;
+  static std::string truncated_note(std::size_t shown, std::size_t entries);
   asio::awaitable<void> run_transfer(std::shared_ptr<Session> self);
   asio::awaitable<std::error_code> open_data_connection(Transfer& t);
   asio::awaitable<std::error_code> send_data(Transfer& t);
@@ -219,6 +242,10 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool closing_ = false;
   bool quit_after_transfer_ = false;
   bool admitted_ = false;
+  // Loop thread only. Offloads in flight that may touch this session (maybe_offload), and a
+  // drain() that had to wait for them.
+  unsigned lent_ = 0;
+  std::optional<bool> drain_pending_;
 
   // The control clock (idle, or login before a login) and the data clocks are separate, so
   // that control commands never extend a data timeout (and idle = 0 disables none of them).

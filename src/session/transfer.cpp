@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <random>
+#include <span>
 
 #include <fcntl.h>
 
@@ -89,7 +91,7 @@ void Session::keep_passive() {
 bool Session::release_kept_passives() {
   bool any = false;
   for (Session* s : core_.sessions) {
-    if (s->pasv_fd_ && s->pasv_kept_until_ != Clock::time_point::max()) {
+    if (s->lent_ == 0 && s->pasv_fd_ && s->pasv_kept_until_ != Clock::time_point::max()) {
       s->close_passive();
       any = true;
     }
@@ -229,6 +231,15 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
 
 // --- preparing a transfer (checks and opening files; runs before any data moves) ------------
 
+std::size_t Session::listing_limit(std::size_t entries) const {
+  const std::size_t cap = core_.opts.max_listing_entries;
+  return cap != 0 ? std::min(entries, cap) : entries;
+}
+
+std::string Session::truncated_note(std::size_t shown, std::size_t entries) {
+  return fmt::format("listing truncated to {} of {} entries (limits.max_listing_entries).", shown, entries);
+}
+
 bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('r', *p)) return false;
@@ -266,7 +277,7 @@ bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   return true;
 }
 
-bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg) {
+bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::uint32_t stou_seed) {
   std::optional<std::string> p;
   WriteMode mode = WriteMode::truncate;
   std::uint64_t offset = 0;
@@ -298,8 +309,9 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg) {
   if (verb == Verb::STOU) {
     // A fresh name next to the requested one: "name.XXXXXXXX".
     const std::string base = std::move(*p);
+    std::minstd_rand names(stou_seed);  // not core_.rng: this may run on a pool thread
     for (int attempt = 0; attempt < 16; ++attempt) {
-      auto candidate = fmt::format("{}.{:08x}", base, core_.rng());
+      auto candidate = fmt::format("{}.{:08x}", base, names());
       auto f = storage_->open_write(candidate, WriteMode::exclusive, 0);
       if (f) {
         t.writer = std::move(f.value());
@@ -372,6 +384,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   }
   std::string out;
   std::size_t entry_count = 0;
+  std::size_t shown = 0;  // entries in the text: at most Options::max_listing_entries (F14)
 
   if (verb == Verb::MLSD) {
     auto entries = storage_->list(*p);
@@ -384,11 +397,12 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       return false;
     }
     entry_count = entries->size();
+    shown = listing_limit(entry_count);
     const auto& perms = user_->permissions;
     const std::string dir_letters(perms.letters_for(*p));
     const auto file_perm = proto::mlsx_perm(FileType::file, dir_letters);
-    out.reserve(entries->size() * 96);
-    for (const auto& e : *entries) {
+    out.reserve(shown * 96);
+    for (const auto& e : std::span(*entries).first(shown)) {
       if (e.type == FileType::directory) {
         const auto sub = proto::join_path(*p, e.name);
         proto::append_mlsx_line(out, e, mlst_facts_,
@@ -409,8 +423,9 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
     if (!la.directory) entries = storage_->list(*p);
     if (entries) {
       entry_count = entries->size();
-      out.reserve(entries->size() * (long_form ? 72 : 24));
-      for (const auto& e : *entries) {
+      shown = listing_limit(entry_count);
+      out.reserve(shown * (long_form ? 72 : 24));
+      for (const auto& e : std::span(*entries).first(shown)) {
         if (long_form) {
           proto::append_list_line(out, e, now, utc);
         } else {
@@ -431,8 +446,14 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       return false;
     }
   }
-  // Small directories are cheap to list again; the cache keeps the big ones.
-  if (version && entry_count >= kCachedListingMinEntries) {
+  const bool truncated = shown < entry_count;
+  if (truncated) {
+    t.listing_note = truncated_note(shown, entry_count);
+    spdlog::info("session {}: listing of {} truncated to {} of {} entries", id_, *p, shown, entry_count);
+  }
+  // Small directories are cheap to list again; the cache keeps the big ones. A truncated text
+  // is not kept: it is the cap's answer, not the directory's.
+  if (version && !truncated && entry_count >= kCachedListingMinEntries) {
     t.listing = core_.listings.put(*version, std::move(variant), std::move(out));
   } else {
     t.listing = std::make_shared<const std::string>(std::move(out));
@@ -453,7 +474,8 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   t->verb = cmd.verb;
   t->ascii = ascii_;
   bool ok = false;
-  const bool offload = storage_blocking_ || core_.hooks_blocking;
+  const bool blocking = storage_blocking_ || core_.hooks_blocking;
+  const std::uint32_t stou_seed = cmd.verb == Verb::STOU ? static_cast<std::uint32_t>(core_.rng()) : 0;
   auto prepare = [&] {
     switch (cmd.verb) {
       case Verb::RETR:
@@ -462,18 +484,15 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
       case Verb::STOR:
       case Verb::STOU:
       case Verb::APPE:
-        ok = prepare_stor(*t, cmd.verb, cmd.arg);
+        ok = prepare_stor(*t, cmd.verb, cmd.arg, stou_seed);
         break;
       default:
         ok = prepare_listing(*t, cmd.verb, cmd.arg);
         break;
     }
   };
-  if (offload) {
-    co_await session::offload(core_.pool(), prepare);
-  } else {
-    prepare();
-  }
+  // On the pool the session is lent (maybe_offload): the loop leaves it alone meanwhile.
+  co_await maybe_offload(blocking, prepare);
   rest_ = 0;
   if (!ok) co_return;
   xfer_ = std::move(t);
@@ -898,7 +917,7 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     } else if (t.kind == Transfer::Kind::retr) {
       core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
     }
-    reply(226, "Transfer complete.");
+    reply(226, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
   } else {
     reply(code, text);
   }

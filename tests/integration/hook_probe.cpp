@@ -7,7 +7,11 @@
 //   --refuse-upload S         before_upload refuses paths containing S
 //   --refuse-download S       before_download refuses paths containing S
 //   --refuse-check S          check_upload refuses paths containing S
-//   --sleep-path S            a second, blocking Hooks sleeps 2 s in check_upload on paths with S
+//   --sleep-path S            a second, blocking Hooks sleeps 2 s in check_upload and 3 s in
+//                             on_mkdir on paths with S
+//   --idle-timeout N          idle timeout, seconds (default 300)
+//   --blocking-storage        the local storage declares itself blocking (its calls and the
+//                             commands that use it run on the thread pool)
 //   --blocking                the recorder declares itself blocking (runs on the thread pool)
 //   --atomic                  atomic uploads
 //   --program-hooks FILE      also the daemon's [hooks] programs and [log] xferlog from a feitpd
@@ -23,8 +27,10 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/config.hpp"
 #include "ext/program_hooks.hpp"
@@ -172,11 +178,14 @@ class Recorder final : public feitp::Hooks {
   std::mutex mu_;
 };
 
-// A blocking hook that takes 2 s over uploads to some paths.
+// A blocking hook that takes 2 s over uploads to some paths, and 3 s over making such a directory.
 class Sleeper final : public feitp::Hooks {
  public:
   explicit Sleeper(std::string path) : path_(std::move(path)) {}
   [[nodiscard]] bool blocking() const override { return true; }
+  void on_mkdir(feitp::Session&, std::string_view path) override {
+    if (path.find(path_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(3));
+  }
   feitp::Decision check_upload(feitp::Session&, const feitp::TransferEvent& ev) override {
     if (ev.path.find(path_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(2));
     return feitp::Decision::proceed();
@@ -184,6 +193,53 @@ class Sleeper final : public feitp::Hooks {
 
  private:
   std::string path_;
+};
+
+// The local storage, declaring itself blocking: every call then goes through the pools, as a
+// network back-end's would (for the ThreadSanitizer runs, audit F20).
+class BlockingStorage final : public feitp::Storage {
+ public:
+  explicit BlockingStorage(std::unique_ptr<feitp::Storage> inner) : in_(std::move(inner)) {}
+  [[nodiscard]] bool blocking() const override { return true; }
+  [[nodiscard]] feitp::StorageCapabilities capabilities() const override { return in_->capabilities(); }
+  feitp::Result<feitp::FileInfo> stat(std::string_view p) override { return in_->stat(p); }
+  feitp::Result<std::vector<feitp::FileInfo>> list(std::string_view p) override { return in_->list(p); }
+  std::optional<std::uint64_t> listing_version(std::string_view p) override { return in_->listing_version(p); }
+  feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view p, std::uint64_t o) override {
+    return in_->open_read(p, o);
+  }
+  feitp::Result<std::unique_ptr<feitp::WriteFile>> open_write(std::string_view p, feitp::WriteMode m,
+                                                             std::uint64_t o) override {
+    return in_->open_write(p, m, o);
+  }
+  feitp::Status mkdir(std::string_view p) override { return in_->mkdir(p); }
+  feitp::Status rmdir(std::string_view p) override { return in_->rmdir(p); }
+  feitp::Status remove(std::string_view p) override { return in_->remove(p); }
+  feitp::Status rename(std::string_view a, std::string_view b) override { return in_->rename(a, b); }
+  feitp::Status set_mtime(std::string_view p, std::int64_t t) override { return in_->set_mtime(p, t); }
+  feitp::Status chmod(std::string_view p, std::uint32_t m) override { return in_->chmod(p, m); }
+  feitp::Result<std::string> hash(std::string_view p, feitp::HashAlgo a, std::uint64_t from,
+                                  std::uint64_t to) override {
+    return in_->hash(p, a, from, to);
+  }
+  feitp::Result<std::uint64_t> free_space(std::string_view p) override { return in_->free_space(p); }
+
+ private:
+  std::unique_ptr<feitp::Storage> in_;
+};
+
+class BlockingFactory final : public feitp::StorageFactory {
+ public:
+  explicit BlockingFactory(std::shared_ptr<feitp::StorageFactory> inner) : in_(std::move(inner)) {}
+  [[nodiscard]] bool blocking() const override { return true; }
+  feitp::Result<std::unique_ptr<feitp::Storage>> create(const feitp::User& user) override {
+    auto s = in_->create(user);
+    if (!s) return s.error();
+    return std::unique_ptr<feitp::Storage>(std::make_unique<BlockingStorage>(std::move(s.value())));
+  }
+
+ private:
+  std::shared_ptr<feitp::StorageFactory> in_;
 };
 
 }  // namespace
@@ -198,6 +254,8 @@ int main(int argc, char** argv) {
   std::string sleep_path;
   bool atomic = false;
   std::string program_hooks;
+  int idle_timeout = 300;
+  bool blocking_storage = false;
   Settings s;
   app.add_option("--listen", listen);
   app.add_option("--user", user)->required();
@@ -212,6 +270,8 @@ int main(int argc, char** argv) {
   app.add_flag("--blocking", s.blocking);
   app.add_flag("--atomic", atomic);
   app.add_option("--program-hooks", program_hooks);
+  app.add_option("--idle-timeout", idle_timeout);
+  app.add_flag("--blocking-storage", blocking_storage);
   CLI11_PARSE(app, argc, argv);
   // Make spdlog's registry here, before the server starts threads, as feitpd does through
   // obs::setup_logging: it is a static inside the uninstrumented libspdlog, and TSan would
@@ -249,6 +309,7 @@ int main(int argc, char** argv) {
   options.listen = {listen};
   options.login_failure_delay = std::chrono::milliseconds(100);
   options.max_per_ip = 0;
+  options.idle_timeout = std::chrono::seconds(idle_timeout);
   feitp::Server server(options);
   feitp::UserEntry entry;
   entry.name = user.substr(0, colon);
@@ -256,7 +317,9 @@ int main(int argc, char** argv) {
   entry.home = root;
   entry.permissions = feitp::Permissions(feitp::Permissions::kAll);
   server.set_authenticator(feitp::make_user_table_authenticator({entry}, std::nullopt));
-  server.set_storage_factory(feitp::make_local_storage_factory(atomic));
+  auto storage = feitp::make_local_storage_factory(atomic);
+  if (blocking_storage) storage = std::make_shared<BlockingFactory>(std::move(storage));
+  server.set_storage_factory(std::move(storage));
   server.add_hooks(std::make_shared<Recorder>(out, s));
   if (!sleep_path.empty()) server.add_hooks(std::make_shared<Sleeper>(sleep_path));
   if (!program_hooks.empty()) {

@@ -961,7 +961,13 @@ class LocalStorage final : public Storage {
       if (S_ISDIR(cur.st_mode)) return errno_code(EISDIR);
       // The new version keeps the permissions of the file it replaces, as a write in place
       // would (a SITE CHMOD survives an overwrite).
-      if (S_ISREG(cur.st_mode)) mode = cur.st_mode & 0777;
+      if (S_ISREG(cur.st_mode)) {
+        mode = cur.st_mode & 0777;
+        // Replacing by rename needs only the directory's write bit; an overwrite in place
+        // needs the file's. Keep the file's rule, so a write-protected file (or one the
+        // process may not write, e.g. root without CAP_DAC_OVERRIDE) is not replaced.
+        if (::faccessat(dir->get(), p.name, W_OK, AT_EACCESS) != 0) return last_error();
+      }
     } else if (errno != ENOENT) {
       return last_error();
     }

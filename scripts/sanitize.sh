@@ -53,7 +53,8 @@ if [[ "$kind" == asan ]]; then
   ctest --test-dir "$build" --output-on-failure --timeout 600 || status=1
   tests=(tests/integration)
 else
-  tests=(tests/integration/test_hooks.py tests/integration/test_program_hooks.py
+  tests=(tests/integration/test_threads.py tests/integration/test_hooks.py
+         tests/integration/test_program_hooks.py
          tests/integration/test_examples.py tests/integration/test_login.py)
 fi
 (($# > 0)) && tests=()

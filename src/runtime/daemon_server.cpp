@@ -4,13 +4,17 @@
 // behave the same in both modes.
 #include "runtime/daemon_server.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <utility>
@@ -43,13 +47,84 @@ std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   return server;
 }
 
-void sweep_homes(const config::DaemonConfig& cfg) {
+namespace {
+
+// Every home the config names (users and anonymous), once each.
+std::vector<std::string> configured_homes(const config::DaemonConfig& cfg) {
   std::vector<std::string> homes;
   for (const auto& u : cfg.users) homes.push_back(u.home);
   if (cfg.anonymous) homes.push_back(cfg.anonymous->home);
   std::sort(homes.begin(), homes.end());
   homes.erase(std::unique(homes.begin(), homes.end()), homes.end());
-  for (const auto& home : homes) {
+  return homes;
+}
+
+// mkdir -p with the mode local storage gives a home it creates at login (0777 & ~umask).
+void create_home(const std::string& home, std::uint32_t umask) {
+  const auto mode = static_cast<mode_t>(0777 & ~umask);
+  for (std::size_t i = 1; i <= home.size(); ++i) {
+    if (i != home.size() && home[i] != '/') continue;
+    const std::string prefix = home.substr(0, i);
+    if (::mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) {
+      spdlog::warn("home {}: cannot create {}: {}", home, prefix, std::strerror(errno));
+      return;
+    }
+  }
+}
+
+// Adds `path` unless it is listed already (a home first: its rule covers the others').
+void add_writable(std::vector<WritablePath>& out, std::string path, WritablePath::Kind kind) {
+  const bool known = std::any_of(out.begin(), out.end(),
+                                 [&](const WritablePath& w) { return w.path == path; });
+  if (!known) out.push_back({std::move(path), kind});
+}
+
+std::string parent_directory(const std::string& file) {
+  const auto slash = file.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : file.substr(0, slash);
+}
+
+// Sanitizer builds write their reports as the worker dies: keep their directory writable, or
+// a report under Landlock is lost (tests/integration relies on log_path reports).
+void add_sanitizer_log_dirs([[maybe_unused]] std::vector<WritablePath>& out) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"}) {
+    const char* value = std::getenv(var);
+    if (value == nullptr) continue;
+    const std::string opts = value;
+    const auto at = opts.find("log_path=");
+    if (at == std::string::npos) continue;
+    const auto start = at + 9;
+    const std::string path = opts.substr(start, opts.find(':', start) - start);
+    if (!path.empty()) add_writable(out, parent_directory(path), WritablePath::Kind::tree);
+  }
+#endif
+}
+
+}  // namespace
+
+void plan_writable_paths(const config::DaemonConfig& cfg, Confinement& c) {
+  c.writable.clear();
+  if (!wants_landlock(c)) return;
+  // A home created at login would be created under Landlock, beneath a parent it may not
+  // write: create the missing ones now, as the storage would (same owner: uid 0 either way).
+  for (const auto& home : configured_homes(cfg)) {
+    if (cfg.create_homes && ::access(home.c_str(), F_OK) != 0) create_home(home, cfg.umask);
+    add_writable(c.writable, home, WritablePath::Kind::tree);
+  }
+  // The log is reopened on SIGUSR1 (after rotation: created anew); the xferlog is opened before
+  // confinement today, its directory is kept for a reopen all the same.
+  for (const std::string* log : {&cfg.log.file, &cfg.log.xferlog}) {
+    if (!log->empty()) add_writable(c.writable, parent_directory(*log), WritablePath::Kind::log_dir);
+  }
+  // Hook programs and their shells redirect to it ("> /dev/null" opens it O_TRUNC).
+  add_writable(c.writable, "/dev/null", WritablePath::Kind::file);
+  add_sanitizer_log_dirs(c.writable);
+}
+
+void sweep_homes(const config::DaemonConfig& cfg) {
+  for (const auto& home : configured_homes(cfg)) {
     if (const std::size_t n = sweep_upload_temporaries(home); n > 0) {
       spdlog::info("removed {} stale upload temporaries under {}", n, home);
     }
@@ -124,6 +199,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   // again, which is why SIGHUP does not reload here. spdlog's flusher thread would keep its
   // capabilities (they are per thread): stopped across the drop, restarted after.
   std::string active;
+  plan_writable_paths(cfg, confinement);
   spdlog::flush_every(std::chrono::seconds{0});
   if (auto problem = confine(confinement, active); !problem.empty()) {
     std::fprintf(stderr, "feitpd: cannot drop privileges: %s\n", problem.c_str());

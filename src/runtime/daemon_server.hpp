@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "feitp/server.hpp"
+#include "runtime/sandbox.hpp"
 #include "runtime/shared_state.hpp"
 
 namespace feitp::runtime {
@@ -25,6 +26,12 @@ std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, st
 // Removes stale upload temporaries (writers gone) from every configured home, once each; a
 // temporary that a live process is still writing stays. Runs at start, before any worker.
 void sweep_homes(const config::DaemonConfig& cfg);
+
+// Where a process under Landlock may write (c.writable), when `c` asks for Landlock
+// (wants_landlock): every home (created first when missing and create_homes is on), the
+// directories of log.file and log.xferlog, /dev/null. Runs in the serving process, before
+// confine(); leaves c.writable empty otherwise.
+void plan_writable_paths(const config::DaemonConfig& cfg, Confinement& c);
 
 // Binds, prints one line naming the addresses, serves until SIGINT/SIGTERM/SIGQUIT, then stops
 // with cfg.shutdown_grace (a second signal stops at once); SIGUSR1 reopens the log file.

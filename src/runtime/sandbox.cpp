@@ -1,8 +1,10 @@
-// Capabilities, NO_NEW_PRIVS and the seccomp deny-list of a serving process.
+// Capabilities, NO_NEW_PRIVS, Landlock and the seccomp deny-list of a serving process.
 #include "runtime/sandbox.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/landlock.h>
 #include <linux/securebits.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -13,9 +15,15 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
+
+// Debian 12's kernel headers stop at ABI 2; the bit is fixed by the kernel ABI.
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
 
 namespace feitp::runtime {
 
@@ -104,7 +112,115 @@ std::string rule_error(const char* what, int rc) {
   return std::string("seccomp rule for ") + what + ": " + std::strerror(-rc);
 }
 
+// --- Landlock (raw system calls: glibc 2.36 has no wrappers) ----------------------------------
+
+// Every write-type file-system right of ABI 1; REFER (ABI 2) and TRUNCATE (ABI 3) are added when
+// the kernel knows them. Reads, directory listing and exec are not handled: they stay free.
+constexpr std::uint64_t kWriteRightsAbi1 =
+    LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+    LANDLOCK_ACCESS_FS_MAKE_SYM;
+
+std::uint64_t handled_write_rights(long abi) {
+  std::uint64_t rights = kWriteRightsAbi1;
+  if (abi >= 2) rights |= LANDLOCK_ACCESS_FS_REFER;
+  if (abi >= 3) rights |= LANDLOCK_ACCESS_FS_TRUNCATE;
+  return rights;
+}
+
+std::uint64_t rights_for(WritablePath::Kind kind, std::uint64_t handled) {
+  switch (kind) {
+    case WritablePath::Kind::tree:
+      return handled;
+    case WritablePath::Kind::log_dir:
+      return handled & (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG);
+    case WritablePath::Kind::file:  // only file rights are valid on a non-directory
+      return handled & (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE);
+  }
+  return 0;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Adds one rule; false (and no rule) when the path is missing or unreachable: a home that
+// does not exist cannot be served anyway, so it is no reason to refuse to start.
+std::string add_rule(int ruleset, const WritablePath& p, std::uint64_t handled, bool& added) {
+  added = false;
+  Fd target(::open(p.path.c_str(), O_PATH | O_CLOEXEC));
+  if (target.get() < 0) {
+    const int e = errno;
+    if (e == ENOENT || e == ENOTDIR || e == EACCES || e == ELOOP) return {};
+    return "landlock: opening " + p.path + ": " + std::strerror(e);
+  }
+  landlock_path_beneath_attr rule{};
+  rule.allowed_access = rights_for(p.kind, handled);
+  rule.parent_fd = target.get();
+  if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
+    const int e = errno;
+    // A directory right on a file (a home that is a file): nothing to allow there.
+    if (e == EINVAL && p.kind != WritablePath::Kind::file) return {};
+    return "landlock_add_rule " + p.path + ": " + std::strerror(e);
+  }
+  added = true;
+  return {};
+}
+
 }  // namespace
+
+bool wants_landlock(const Confinement& c) {
+  return c.sandbox && c.identity == Identity::root_without_caps;
+}
+
+std::string restrict_writes(const std::vector<WritablePath>& paths, std::string& status) {
+  const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0,
+                             LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi < 0) {
+    if (errno == ENOSYS) {
+      status = "no landlock (the kernel does not have it)";
+      return {};
+    }
+    if (errno == EOPNOTSUPP) {
+      status = "no landlock (disabled in this kernel: see lsm= on its command line)";
+      return {};
+    }
+    return errno_text("landlock ABI version");
+  }
+  // ABI 1 cannot handle REFER, and then refuses every rename between directories, even
+  // inside a home: RNFR/RNTO would break. Kernels 5.13 to 5.18 only.
+  if (abi < 2) {
+    status = "no landlock (ABI 1 would refuse renames between directories)";
+    return {};
+  }
+  const std::uint64_t handled = handled_write_rights(abi);
+  landlock_ruleset_attr attr{};
+  attr.handled_access_fs = handled;
+  Fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
+  if (ruleset.get() < 0) return errno_text("landlock_create_ruleset");
+  int rules = 0;
+  for (const auto& p : paths) {
+    bool added = false;
+    if (auto problem = add_rule(ruleset.get(), p, handled, added); !problem.empty()) return problem;
+    if (added) ++rules;
+  }
+  if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) {
+    return errno_text("landlock_restrict_self");
+  }
+  status = "landlock (writes beneath " + std::to_string(rules) + " paths)";
+  return {};
+}
 
 std::string plan_confinement(const std::string& run_as, bool sandbox, Confinement& out,
                              std::string& note) {
@@ -221,9 +337,16 @@ std::string confine(const Confinement& c, std::string& active) {
     return {};
   }
   if (auto problem = set_no_new_privs(); !problem.empty()) return problem;
+  active += "; no_new_privs";
+  // Landlock before the filter, and after NO_NEW_PRIVS (it needs it without CAP_SYS_ADMIN).
+  if (wants_landlock(c)) {
+    std::string status;
+    if (auto problem = restrict_writes(c.writable, status); !problem.empty()) return problem;
+    active += "; " + status;
+  }
   int denied = 0;
   if (auto problem = install_syscall_filter(denied); !problem.empty()) return problem;
-  active += "; no_new_privs; seccomp deny-list (" + std::to_string(denied) +
+  active += "; seccomp deny-list (" + std::to_string(denied) +
             " system calls, namespace clone flags)";
   return {};
 }

@@ -82,6 +82,7 @@ int serve(WorkerSpec& spec) {
   }
 
   // Give up privileges before the first client byte, while this is the only thread.
+  plan_writable_paths(cfg, spec.confinement);
   std::string active;
   if (auto problem = confine(spec.confinement, active); !problem.empty()) {
     spdlog::critical("worker {}: cannot drop privileges: {}", spec.index, problem);

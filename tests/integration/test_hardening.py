@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ftplib
 import os
+import re
 import resource
 import signal
 import socket
@@ -358,9 +359,11 @@ def test_f10_sandbox_false_turns_the_filter_off(start_server):
 @needs_root
 def test_f10_filter_denies_namespaces_and_hook_programs_inherit_it(start_server, tmp_path):
     """The filter answers EPERM (it does not kill) and hook programs inherit it with
-    NoNewPrivs: a hook cannot unshare a user namespace or regain capabilities."""
-    out = tmp_path / "out"
-    out.mkdir()
+    NoNewPrivs: a hook cannot unshare a user namespace or regain capabilities. (It reports
+    inside the home: Landlock keeps it from writing anywhere else.)"""
+    home = tmp_path / "home"
+    out = home / "out"
+    out.mkdir(parents=True)
     hook = tmp_path / "hook.sh"
     hook.write_text("#!/bin/sh\n"
                     f"grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status > {out}/status\n"
@@ -368,7 +371,7 @@ def test_f10_filter_denies_namespaces_and_hook_programs_inherit_it(start_server,
     hook.chmod(0o755)
     users = (f'[users.alice]\npassword_hash = "{crypt_hash("pw")}"\nhome = "{{root}}"\n'
              f'permissions = "elradfmwMT"\n')
-    srv = start_server(users={"alice": "pw"}, bare=True,
+    srv = start_server(users={"alice": "pw"}, bare=True, root=home,
                        config_text=users + f'[hooks]\non_file_received = "{hook}"\n')
     f = srv.connect()
     stor_bytes(f, "h.bin", b"hook me")
@@ -380,6 +383,125 @@ def test_f10_filter_denies_namespaces_and_hook_programs_inherit_it(start_server,
     assert int(st["CapEff"], 16) == 0, st
     assert (out / "unshare.rc").read_text().strip() != "0"
     assert "Operation not permitted" in (out / "unshare.err").read_text()
+
+
+def kernel_has_landlock() -> bool:
+    """landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) answers the ABI."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)) >= 1  # x86_64, arm64
+
+
+# What a hook program (a child of the worker: it inherits the worker's Landlock domain, so it is
+# a fair stand-in for code running in a compromised worker) tries outside the homes. Each
+# attempt runs in a subshell so a refused redirection does not end the script; the results go
+# to a file inside the home, which must stay writable.
+ESCAPE_HOOK = """#!/bin/sh
+r="{home}/.escape-results"
+(echo created > "{outside}/created") 2>/dev/null; echo "create=$?" > "$r.tmp"
+(echo appended >> "{outside}/existing.txt") 2>/dev/null; echo "append=$?" >> "$r.tmp"
+mkdir "{outside}/newdir" 2>/dev/null; echo "mkdir=$?" >> "$r.tmp"
+rm -f "{outside}/victim" 2>/dev/null; echo "remove=$?" >> "$r.tmp"
+ln -s /etc/passwd "{outside}/link" 2>/dev/null; echo "symlink=$?" >> "$r.tmp"
+mv "{home}/moved-out.txt" "{outside}/moved-out.txt" 2>/dev/null; echo "move_out=$?" >> "$r.tmp"
+(echo inside > "{home}/hook-wrote.txt") 2>/dev/null; echo "inside=$?" >> "$r.tmp"
+mv "$r.tmp" "$r"
+"""
+
+
+def escape_attempt(start_server, tmp_path: Path, workers: str, server_toml: str = ""):
+    """Starts feitpd with the quick-start flags as root (no run_as) plus an on_file_received
+    hook running ESCAPE_HOOK, uploads one file, and returns (server, results, outside dir).
+    The outside directory is root-owned 0755, like /etc: uid 0 owns it, so only Landlock can
+    stop a uid-0 worker without capabilities from writing there."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "moved-out.txt").write_bytes(b"stays home")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    outside.chmod(0o755)
+    assert outside.stat().st_uid == 0
+    (outside / "existing.txt").write_bytes(b"original\n")
+    (outside / "victim").write_bytes(b"keep me")
+    hook = tmp_path / "escape.sh"
+    hook.write_text(ESCAPE_HOOK.format(home=home, outside=outside))
+    hook.chmod(0o755)
+    srv = start_server(root=home, extra=["--workers", workers],
+                       config_text=server_toml + f'[hooks]\non_file_received = "{hook}"\n')
+    f = srv.connect()
+    stor_bytes(f, "trigger.bin", b"run the hook")
+    f.quit()
+    done = home / ".escape-results"
+    wait_for(lambda: done.exists(), 10, what="the hook's results")
+    results = dict(line.split("=", 1) for line in done.read_text().split())
+    return srv, results, outside
+
+
+@needs_root
+@pytest.mark.parametrize("workers", ["2", "1"])
+def test_landlock_root_worker_cannot_write_outside_homes(start_server, tmp_path, workers):
+    """Root without run_as (the quick start): uid 0 without capabilities still owns every
+    root-owned file (/etc/passwd, /usr/bin, /root/.ssh): Landlock confines the serving
+    process's writes to the homes (and log directories, /dev/null). A hook program inherits
+    the domain, so it stands for code running in a compromised worker: it cannot create,
+    append, remove, symlink or move a file into a root-owned directory outside the home,
+    while it and the FTP commands can still write inside it."""
+    srv, results, outside = escape_attempt(start_server, tmp_path, workers)
+    if not kernel_has_landlock():
+        assert "no landlock (" in srv.log(), srv.log()[-3000:]
+        pytest.fail("this kernel has no Landlock: the confinement cannot be shown here")
+    assert results["inside"] == "0", results
+    assert (srv.root / "hook-wrote.txt").read_text() == "inside\n"
+    for attempt in ("create", "append", "mkdir", "remove", "symlink", "move_out"):
+        assert results[attempt] != "0", (attempt, results)
+    assert sorted(p.name for p in outside.iterdir()) == ["existing.txt", "victim"]
+    assert (outside / "existing.txt").read_bytes() == b"original\n"
+    assert (outside / "victim").read_bytes() == b"keep me"
+    assert (srv.root / "moved-out.txt").read_bytes() == b"stays home"
+    line = "privileges: " if workers == "1" else "serving: "
+    m = re.search(rf"{line}root without capabilities; no_new_privs; "
+                  r"landlock \(writes beneath (\d+) paths\); seccomp", srv.log())
+    assert m, srv.log()
+    # The home and /dev/null (the log goes to stderr); sanitizer builds add their report dir.
+    assert int(m.group(1)) == 2 + ("FEITP_SANITIZER_LOG_DIR" in os.environ), m.group(0)
+
+    # Inside the home every write command still works, renames between directories too.
+    data = random_bytes(200_000, seed=77)
+    f = srv.connect()
+    f.mkd("a")
+    f.mkd("b")
+    stor_bytes(f, "a/x.bin", data)
+    f.rename("a/x.bin", "b/y.bin")
+    assert retr_bytes(f, "b/y.bin") == data
+    f.sendcmd("TYPE I")
+    with f.transfercmd("APPE b/y.bin") as conn:
+        conn.sendall(b"tail")
+    f.voidresp()
+    f.delete("b/y.bin")
+    f.rmd("a")
+    f.quit()
+    assert not (srv.root / "b" / "y.bin").exists() and not (srv.root / "a").exists()
+
+
+@needs_root
+def test_landlock_off_with_sandbox_false(start_server, tmp_path):
+    """server.sandbox = false turns Landlock off with the rest: the same hook now writes
+    outside the home (what the test above would see without Landlock)."""
+    srv, results, outside = escape_attempt(start_server, tmp_path, "2",
+                                           server_toml="[server]\nsandbox = false\n")
+    assert "sandbox off" in srv.log()
+    assert results["create"] == "0" and (outside / "created").read_text() == "created\n"
+    assert results["remove"] == "0" and not (outside / "victim").exists()
+
+
+@needs_root
+def test_landlock_not_applied_with_run_as(start_server, tmp_path):
+    """With run_as the worker's user decides what it can write (documented choice): no
+    Landlock, so hook programs writing elsewhere as that user keep working."""
+    text = runtime_config().replace("[server]\n", '[server]\nrun_as = "nobody"\n')
+    srv = start_server(config_text=text)
+    wait_for(lambda: "serving: user nobody" in srv.log(), 10, what="the workers' line")
+    assert "landlock (writes beneath" not in srv.log()
 
 
 # --- Open-files limit --------------------------------------------------------------------------

@@ -277,47 +277,35 @@ def test_brute_force_is_banned_across_workers(start_server):
 # --- Reload ----------------------------------------------------------------------------------
 
 def test_reload_changes_banner_without_failing_uploads(start_server):
+    """A reload turns no client away: every upload connects, logs in and transfers at its first
+    try (no retry on 421 or a closed connection), and uploads in flight at SIGHUP complete."""
     srv, kids = start(start_server, banner="banner one")
     master = srv.proc.pid
     body = random_bytes(2 << 20, seed=11)
     digest = sha256_bytes(body)
     stop = threading.Event()
     lock = threading.Lock()
-    failures, retries, spans, done = [], [], [], []
+    failures, spans, done = [], [], []
 
     def upload(name):
-        for _ in range(5):
-            try:
-                f = srv.connect()
-                f.voidcmd("TYPE I")
-                conn = f.transfercmd(f"STOR {name}")
-            except (ftplib.error_temp, EOFError, ConnectionError) as e:
-                # 421 (or a close) before the transfer began: a client tries again.
-                with lock:
-                    retries.append(repr(e))
-                time.sleep(0.05)
-                continue
+        try:
+            f = srv.connect()
+            f.voidcmd("TYPE I")
+            conn = f.transfercmd(f"STOR {name}")
             began = time.monotonic()
-            try:
-                for i in range(0, len(body), 1 << 16):
-                    conn.sendall(body[i:i + (1 << 16)])
-                    time.sleep(0.02)  # an upload stays in flight for ~0.6 s
-                conn.close()
-                f.voidresp()
-            except Exception as e:  # noqa: BLE001
-                with lock:
-                    failures.append((name, repr(e)))
-                return
+            for i in range(0, len(body), 1 << 16):
+                conn.sendall(body[i:i + (1 << 16)])
+                time.sleep(0.02)  # an upload stays in flight for ~0.6 s
+            conn.close()
+            f.voidresp()
+            f.quit()
+        except Exception as e:  # noqa: BLE001 - any failure fails the test below
             with lock:
-                spans.append((began, time.monotonic()))
-                done.append(name)
-            try:
-                f.quit()
-            except (ftplib.Error, EOFError, OSError):
-                pass  # a draining worker may answer QUIT with 421 or close
+                failures.append((name, repr(e)))
             return
         with lock:
-            failures.append((name, "no attempt got to the transfer"))
+            spans.append((began, time.monotonic()))
+            done.append(name)
 
     def uploader(n):
         i = 0
@@ -352,6 +340,35 @@ def test_reload_changes_banner_without_failing_uploads(start_server):
         assert code == 220 and "banner two" in text, text
     assert set(new).isdisjoint(kids)
     assert "reload done" in srv.log()
+
+
+def test_reload_keeps_serving_idle_sessions_of_the_old_workers(start_server):
+    """A reload turns no client away: a session that sits logged in between two commands when
+    SIGHUP comes keeps being served by its (old) worker until it quits, instead of getting 421
+    at once (found while removing the retry loop of the test above). The old worker exits
+    when its last session has gone."""
+    srv, kids = start(start_server, banner="banner one")
+    master = srv.proc.pid
+    idle = [srv.connect() for _ in range(4)]
+    on_old = {owner(f.sock, srv.port, kids) for f in idle}
+    assert on_old <= set(kids)
+    cfg = config_path(srv)
+    cfg.write_text(cfg.read_text().replace("banner one", "banner two"))
+    os.kill(master, signal.SIGHUP)
+    wait_for(lambda: "reload done" in srv.log(), 10.0, what="the reload")
+    time.sleep(0.5)
+    body = random_bytes(300_000, seed=5)
+    for n, f in enumerate(idle):
+        assert f.sendcmd("NOOP").startswith("200")
+        f.storbinary(f"STOR idle-{n}.bin", io.BytesIO(body))
+        assert sha256_file(srv.root / f"idle-{n}.bin") == sha256_bytes(body)
+        assert f.quit().startswith("221")
+    # With no session left, the old generation exits long before its 20 s grace.
+    new = workers(master, 2, timeout=5.0, exclude=set(kids))
+    assert set(new).isdisjoint(kids)
+    s, code, text = greet(srv.host, srv.port)
+    s.close()
+    assert code == 220 and "banner two" in text, text
 
 
 def test_reload_with_broken_config_keeps_serving(start_server):

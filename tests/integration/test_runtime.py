@@ -108,6 +108,12 @@ def test_master_and_two_workers(start_server):
 
 
 def test_kill_worker_under_mixed_load(start_server):
+    """SIGKILL of a worker under load: only its own sessions fail, it is respawned on the same
+    socket, and the uploads it was serving leave no partial file (F3, atomic uploads): a new
+    name holds nothing or the whole upload (killed after the rename, before the 226), a file
+    being replaced holds one of its whole versions. No `.feitp-upload.*` temporary is ever
+    listed, and the dead worker's temporaries are gone from the disk once the respawned worker
+    has served a login (its storage factory sweeps the home at its first login)."""
     srv, kids = start(start_server)
     master = srv.proc.pid
     data = random_bytes(1 << 20, seed=3)
@@ -116,7 +122,12 @@ def test_kill_worker_under_mixed_load(start_server):
     victim = kids[0]
     killed_at = [None]
     results = []  # (worker, started after the kill, error or None)
-    uploads = {}
+    uploads = {}  # name -> sha256 of the upload acknowledged with 226
+    attempted = {}  # name -> sha256 of every version a STOR may have committed
+    for n in range(4):
+        first = random_bytes(150_000, seed=900 + n)
+        (srv.root / f"over-{n}.bin").write_bytes(first)
+        attempted[f"over-{n}.bin"] = {sha256_bytes(first)}
     lock = threading.Lock()
     stop_at = time.monotonic() + 5.0
 
@@ -132,7 +143,10 @@ def test_kill_worker_under_mixed_load(start_server):
                 op = (n + i) % 3
                 if op == 0:
                     body = random_bytes(200_000 + i, seed=n * 1000 + i)
-                    name = f"up-{n}-{i}.bin"
+                    # Every other upload replaces this client's own file, the others are new.
+                    name = f"over-{n}.bin" if i % 2 else f"up-{n}-{i}.bin"
+                    with lock:
+                        attempted.setdefault(name, set()).add(sha256_bytes(body))
                     f.storbinary(f"STOR {name}", io.BytesIO(body))
                     with lock:
                         uploads[name] = sha256_bytes(body)
@@ -141,7 +155,9 @@ def test_kill_worker_under_mixed_load(start_server):
                     f.retrbinary("RETR dl.bin", buf.extend)
                     assert sha256_bytes(bytes(buf)) == digest, "download corrupted"
                 else:
-                    assert "dl.bin" in f.nlst()
+                    names = f.nlst()
+                    assert "dl.bin" in names
+                    assert not [x for x in names if ".feitp-upload." in x], names
                 f.quit()
             except Exception as e:  # noqa: BLE001 - every failure is judged below
                 error = repr(e)
@@ -151,10 +167,28 @@ def test_kill_worker_under_mixed_load(start_server):
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    time.sleep(1.0)
+    # Two uploads certainly cut by the kill: on the victim, half sent, one new name, one replace.
+    old_body = random_bytes(100_000, seed=77)
+    (srv.root / "cut-over.bin").write_bytes(old_body)
+    cut = []
+    for name in ("cut-new.bin", "cut-over.bin"):
+        f = wait_for(lambda: on_worker(srv, victim, kids), 10.0, interval=0,
+                     what="a session on the victim")
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd(f"STOR {name}")
+        conn.sendall(random_bytes(300_000, seed=78))
+        cut.append((f, conn))
+    tag = f"-{victim}-"
+    wait_for(lambda: len([p for p in srv.root.glob(".feitp-upload.*") if tag in p.name
+                          and p.stat().st_size > 0]) == 2, 5.0,
+             what="the victim's two temporaries")
     os.kill(victim, signal.SIGKILL)
     killed_at[0] = time.monotonic()
     new = workers(master, 2, timeout=3.0, exclude={victim})
+    for f, conn in cut:
+        conn.close()
+        f.close()
     respawn = time.monotonic() - killed_at[0]
     for t in threads:
         t.join(30)
@@ -169,12 +203,46 @@ def test_kill_worker_under_mixed_load(start_server):
     assert sum(1 for r in results if r[0] == survivor and r[2] is None) > 0
     assert sum(1 for r in results if r[1] and r[2] is None) > 0, "nothing ran after the kill"
     for name, h in uploads.items():
-        assert sha256_file(srv.root / name) == h
-    for _ in range(6):
+        if name.startswith("up-"):
+            assert sha256_file(srv.root / name) == h
+    # Uploads cut by the kill: nothing or a whole version under the final name, never a part.
+    assert not (srv.root / "cut-new.bin").exists()
+    assert sha256_file(srv.root / "cut-over.bin") == sha256_bytes(old_body)
+    for name, versions in attempted.items():
+        path = srv.root / name
+        if name.startswith("up-") and name not in uploads:
+            assert not path.exists() or sha256_file(path) in versions, f"partial {name}"
+        elif name.startswith("over-"):
+            assert sha256_file(path) in versions, f"{name} is not one whole version"
+
+    respawned = next(k for k in new if k != survivor)
+    served_by_new = 0
+    for _ in range(40):
         f = srv.connect()
-        assert "dl.bin" in f.nlst()
+        who = owner(f.sock, srv.port, [survivor, respawned])
+        listing = []
+        f.retrlines("LIST -a", listing.append)
+        names = f.nlst()
         f.quit()
+        assert "dl.bin" in names
+        assert not [x for x in names + listing if ".feitp-upload." in x], (names, listing)
+        served_by_new += who == respawned
+        if served_by_new >= 2:
+            break
+    assert served_by_new >= 2, "no login reached the respawned worker"
+    # Every writer has finished, the victim's leftovers are stale: none is left on the disk.
+    left = sorted(p.name for p in srv.root.rglob(".feitp-upload.*"))
+    assert not left, left
     assert "respawning it on the same socket" in srv.log()
+
+
+def on_worker(srv, pid, kids):
+    """A logged-in session held by worker `pid`, or None (the connection is closed again)."""
+    f = srv.connect()
+    if owner(f.sock, srv.port, kids) == pid:
+        return f
+    f.quit()
+    return None
 
 
 # --- Cluster-wide limits -------------------------------------------------------------------------

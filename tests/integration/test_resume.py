@@ -1,7 +1,7 @@
 """REST STREAM: REST then RETR/STOR/APPE resumes at the offset; the marker is used once."""
 import pytest
 
-from feitp_harness import Raw, random_bytes, recv_all, retr_bytes, sha256_file, sha256_bytes
+from feitp_harness import Raw, random_bytes, retr_bytes, sha256_file, sha256_bytes
 
 DATA = random_bytes(1_000_003, seed=21)
 

@@ -80,6 +80,11 @@ class Server {
   // Thread-safe (not async-signal-safe): stop accepting; sessions get `grace` to finish their transfers,
   // then the rest are closed with 421.
   void stop(std::chrono::seconds grace = std::chrono::seconds{0});
+  // Thread-safe: stop accepting but keep serving every session, idle ones included, until it ends;
+  // after `grace` the rest are closed with 421. run() returns when the last session has gone. For a
+  // server being replaced (feitpd's reload): a client between two commands is not turned away. A
+  // later stop() still applies.
+  void retire(std::chrono::seconds grace);
 
   [[nodiscard]] ServerStats stats() const;
 

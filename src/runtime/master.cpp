@@ -386,7 +386,7 @@ void Master::promote() {
   for (auto& [pid, w] : workers_) {
     if (w.gen == old) {
       w.draining = true;
-      ::kill(pid, SIGTERM);
+      ::kill(pid, SIGUSR2);  // retire: serve its sessions to their end, take no new ones
     }
   }
   // Sockets the new generation did not take over are closed here now; the old workers close

@@ -63,7 +63,10 @@ int serve(WorkerSpec& spec) {
   ::prctl(PR_SET_NAME, "feitpd-worker", 0, 0, 0);
 
   // The master blocks its signals for its signalfd; this process watches its own.
-  SignalWatcher signals(runtime_signals(false));
+  // SIGUSR2 (worker only): the master replaced this worker at a reload (retire, below).
+  sigset_t watched = runtime_signals(false);
+  sigaddset(&watched, SIGUSR2);
+  SignalWatcher signals(watched);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -112,6 +115,13 @@ int serve(WorkerSpec& spec) {
           return;
         }
         if (signo == SIGHUP) return;  // the master reloads; workers are replaced
+        if (signo == SIGUSR2) {
+          // Replaced by a reload: stop accepting, but serve the sessions, idle ones too, until
+          // they quit or the grace is over, so that no client between two commands gets 421.
+          spdlog::debug("worker {}: retiring (grace {} s)", index, grace.count());
+          srv->retire(grace);
+          return;
+        }
         if (stops.fetch_add(1) == 0) {
           spdlog::debug("worker {}: draining (grace {} s)", index, grace.count());
           srv->stop(grace);

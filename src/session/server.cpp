@@ -188,7 +188,10 @@ struct Server::Impl {
   // Per listener, once: what every accepted control connection needs.
   static void prepare_listener(asio::ip::tcp::acceptor& acc);
   void refuse(asio::ip::tcp::socket& s, std::string_view text);
+  bool retiring = false;  // retire(): accepting stopped, sessions still served
   void shutdown(std::chrono::seconds grace);
+  void retire(std::chrono::seconds grace);
+  void close_all_after(std::chrono::seconds grace);
 };
 
 void Server::Impl::refuse(asio::ip::tcp::socket& s, std::string_view text) {
@@ -262,8 +265,10 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
 }
 
 void Server::Impl::shutdown(std::chrono::seconds grace) {
-  if (core.stopping) return;
+  // A stop after retire() still hangs up the idle sessions retire() kept.
+  if (core.stopping && !retiring) return;
   core.stopping = true;
+  retiring = false;
   std::error_code ec;
   for (auto& a : acceptors) a.close(ec);
   if (core.sessions.empty()) {
@@ -274,14 +279,32 @@ void Server::Impl::shutdown(std::chrono::seconds grace) {
   // Copy: drain() may end sessions.
   std::vector<session::Session*> all(core.sessions.begin(), core.sessions.end());
   for (auto* s : all) s->drain(wait);
-  if (wait) {
-    grace_timer = std::make_unique<asio::steady_timer>(core.io, grace);
-    grace_timer->async_wait([this](std::error_code e) {
-      if (e) return;
-      std::vector<session::Session*> left(core.sessions.begin(), core.sessions.end());
-      for (auto* s : left) s->drain(false);
-    });
+  if (wait) close_all_after(grace);
+}
+
+void Server::Impl::retire(std::chrono::seconds grace) {
+  if (core.stopping) return;
+  // core.stopping ends the accept loops, and run() once the last session has gone (Session's
+  // end checks it); the sessions themselves are left alone until the grace is over.
+  core.stopping = true;
+  retiring = true;
+  std::error_code ec;
+  for (auto& a : acceptors) a.close(ec);
+  if (core.sessions.empty()) {
+    core.io.stop();
+    return;
   }
+  close_all_after(grace);
+}
+
+void Server::Impl::close_all_after(std::chrono::seconds grace) {
+  // Replacing the timer cancels an earlier one (its handler sees the error and does nothing).
+  grace_timer = std::make_unique<asio::steady_timer>(core.io, grace);
+  grace_timer->async_wait([this](std::error_code e) {
+    if (e) return;
+    std::vector<session::Session*> left(core.sessions.begin(), core.sessions.end());
+    for (auto* s : left) s->drain(false);
+  });
 }
 
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -366,6 +389,10 @@ void Server::run() {
 
 void Server::stop(std::chrono::seconds grace) {
   asio::post(impl_->core.io, [this, grace] { impl_->shutdown(grace); });
+}
+
+void Server::retire(std::chrono::seconds grace) {
+  asio::post(impl_->core.io, [this, grace] { impl_->retire(grace); });
 }
 
 ServerStats Server::stats() const {

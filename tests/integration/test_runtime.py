@@ -108,6 +108,12 @@ def test_master_and_two_workers(start_server):
 
 
 def test_kill_worker_under_mixed_load(start_server):
+    """SIGKILL of a worker under load: only its own sessions fail, it is respawned on the same
+    socket, and the uploads it was serving leave no partial file (F3, atomic uploads): a new
+    name holds nothing or the whole upload (killed after the rename, before the 226), a file
+    being replaced holds one of its whole versions. No `.feitp-upload.*` temporary is ever
+    listed, and the dead worker's temporaries are gone from the disk once the respawned worker
+    has served a login (its storage factory sweeps the home at its first login)."""
     srv, kids = start(start_server)
     master = srv.proc.pid
     data = random_bytes(1 << 20, seed=3)
@@ -116,7 +122,12 @@ def test_kill_worker_under_mixed_load(start_server):
     victim = kids[0]
     killed_at = [None]
     results = []  # (worker, started after the kill, error or None)
-    uploads = {}
+    uploads = {}  # name -> sha256 of the upload acknowledged with 226
+    attempted = {}  # name -> sha256 of every version a STOR may have committed
+    for n in range(4):
+        first = random_bytes(150_000, seed=900 + n)
+        (srv.root / f"over-{n}.bin").write_bytes(first)
+        attempted[f"over-{n}.bin"] = {sha256_bytes(first)}
     lock = threading.Lock()
     stop_at = time.monotonic() + 5.0
 
@@ -132,7 +143,10 @@ def test_kill_worker_under_mixed_load(start_server):
                 op = (n + i) % 3
                 if op == 0:
                     body = random_bytes(200_000 + i, seed=n * 1000 + i)
-                    name = f"up-{n}-{i}.bin"
+                    # Every other upload replaces this client's own file, the others are new.
+                    name = f"over-{n}.bin" if i % 2 else f"up-{n}-{i}.bin"
+                    with lock:
+                        attempted.setdefault(name, set()).add(sha256_bytes(body))
                     f.storbinary(f"STOR {name}", io.BytesIO(body))
                     with lock:
                         uploads[name] = sha256_bytes(body)
@@ -141,7 +155,9 @@ def test_kill_worker_under_mixed_load(start_server):
                     f.retrbinary("RETR dl.bin", buf.extend)
                     assert sha256_bytes(bytes(buf)) == digest, "download corrupted"
                 else:
-                    assert "dl.bin" in f.nlst()
+                    names = f.nlst()
+                    assert "dl.bin" in names
+                    assert not [x for x in names if ".feitp-upload." in x], names
                 f.quit()
             except Exception as e:  # noqa: BLE001 - every failure is judged below
                 error = repr(e)
@@ -151,10 +167,28 @@ def test_kill_worker_under_mixed_load(start_server):
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    time.sleep(1.0)
+    # Two uploads certainly cut by the kill: on the victim, half sent, one new name, one replace.
+    old_body = random_bytes(100_000, seed=77)
+    (srv.root / "cut-over.bin").write_bytes(old_body)
+    cut = []
+    for name in ("cut-new.bin", "cut-over.bin"):
+        f = wait_for(lambda: on_worker(srv, victim, kids), 10.0, interval=0,
+                     what="a session on the victim")
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd(f"STOR {name}")
+        conn.sendall(random_bytes(300_000, seed=78))
+        cut.append((f, conn))
+    tag = f"-{victim}-"
+    wait_for(lambda: len([p for p in srv.root.glob(".feitp-upload.*") if tag in p.name
+                          and p.stat().st_size > 0]) == 2, 5.0,
+             what="the victim's two temporaries")
     os.kill(victim, signal.SIGKILL)
     killed_at[0] = time.monotonic()
     new = workers(master, 2, timeout=3.0, exclude={victim})
+    for f, conn in cut:
+        conn.close()
+        f.close()
     respawn = time.monotonic() - killed_at[0]
     for t in threads:
         t.join(30)
@@ -169,12 +203,46 @@ def test_kill_worker_under_mixed_load(start_server):
     assert sum(1 for r in results if r[0] == survivor and r[2] is None) > 0
     assert sum(1 for r in results if r[1] and r[2] is None) > 0, "nothing ran after the kill"
     for name, h in uploads.items():
-        assert sha256_file(srv.root / name) == h
-    for _ in range(6):
+        if name.startswith("up-"):
+            assert sha256_file(srv.root / name) == h
+    # Uploads cut by the kill: nothing or a whole version under the final name, never a part.
+    assert not (srv.root / "cut-new.bin").exists()
+    assert sha256_file(srv.root / "cut-over.bin") == sha256_bytes(old_body)
+    for name, versions in attempted.items():
+        path = srv.root / name
+        if name.startswith("up-") and name not in uploads:
+            assert not path.exists() or sha256_file(path) in versions, f"partial {name}"
+        elif name.startswith("over-"):
+            assert sha256_file(path) in versions, f"{name} is not one whole version"
+
+    respawned = next(k for k in new if k != survivor)
+    served_by_new = 0
+    for _ in range(40):
         f = srv.connect()
-        assert "dl.bin" in f.nlst()
+        who = owner(f.sock, srv.port, [survivor, respawned])
+        listing = []
+        f.retrlines("LIST -a", listing.append)
+        names = f.nlst()
         f.quit()
+        assert "dl.bin" in names
+        assert not [x for x in names + listing if ".feitp-upload." in x], (names, listing)
+        served_by_new += who == respawned
+        if served_by_new >= 2:
+            break
+    assert served_by_new >= 2, "no login reached the respawned worker"
+    # Every writer has finished, the victim's leftovers are stale: none is left on the disk.
+    left = sorted(p.name for p in srv.root.rglob(".feitp-upload.*"))
+    assert not left, left
     assert "respawning it on the same socket" in srv.log()
+
+
+def on_worker(srv, pid, kids):
+    """A logged-in session held by worker `pid`, or None (the connection is closed again)."""
+    f = srv.connect()
+    if owner(f.sock, srv.port, kids) == pid:
+        return f
+    f.quit()
+    return None
 
 
 # --- Cluster-wide limits -------------------------------------------------------------------------
@@ -277,47 +345,35 @@ def test_brute_force_is_banned_across_workers(start_server):
 # --- Reload ----------------------------------------------------------------------------------
 
 def test_reload_changes_banner_without_failing_uploads(start_server):
+    """A reload turns no client away: every upload connects, logs in and transfers at its first
+    try (no retry on 421 or a closed connection), and uploads in flight at SIGHUP complete."""
     srv, kids = start(start_server, banner="banner one")
     master = srv.proc.pid
     body = random_bytes(2 << 20, seed=11)
     digest = sha256_bytes(body)
     stop = threading.Event()
     lock = threading.Lock()
-    failures, retries, spans, done = [], [], [], []
+    failures, spans, done = [], [], []
 
     def upload(name):
-        for _ in range(5):
-            try:
-                f = srv.connect()
-                f.voidcmd("TYPE I")
-                conn = f.transfercmd(f"STOR {name}")
-            except (ftplib.error_temp, EOFError, ConnectionError) as e:
-                # 421 (or a close) before the transfer began: a client tries again.
-                with lock:
-                    retries.append(repr(e))
-                time.sleep(0.05)
-                continue
+        try:
+            f = srv.connect()
+            f.voidcmd("TYPE I")
+            conn = f.transfercmd(f"STOR {name}")
             began = time.monotonic()
-            try:
-                for i in range(0, len(body), 1 << 16):
-                    conn.sendall(body[i:i + (1 << 16)])
-                    time.sleep(0.02)  # an upload stays in flight for ~0.6 s
-                conn.close()
-                f.voidresp()
-            except Exception as e:  # noqa: BLE001
-                with lock:
-                    failures.append((name, repr(e)))
-                return
+            for i in range(0, len(body), 1 << 16):
+                conn.sendall(body[i:i + (1 << 16)])
+                time.sleep(0.02)  # an upload stays in flight for ~0.6 s
+            conn.close()
+            f.voidresp()
+            f.quit()
+        except Exception as e:  # noqa: BLE001 - any failure fails the test below
             with lock:
-                spans.append((began, time.monotonic()))
-                done.append(name)
-            try:
-                f.quit()
-            except (ftplib.Error, EOFError, OSError):
-                pass  # a draining worker may answer QUIT with 421 or close
+                failures.append((name, repr(e)))
             return
         with lock:
-            failures.append((name, "no attempt got to the transfer"))
+            spans.append((began, time.monotonic()))
+            done.append(name)
 
     def uploader(n):
         i = 0
@@ -352,6 +408,35 @@ def test_reload_changes_banner_without_failing_uploads(start_server):
         assert code == 220 and "banner two" in text, text
     assert set(new).isdisjoint(kids)
     assert "reload done" in srv.log()
+
+
+def test_reload_keeps_serving_idle_sessions_of_the_old_workers(start_server):
+    """A reload turns no client away: a session that sits logged in between two commands when
+    SIGHUP comes keeps being served by its (old) worker until it quits, instead of getting 421
+    at once (found while removing the retry loop of the test above). The old worker exits
+    when its last session has gone."""
+    srv, kids = start(start_server, banner="banner one")
+    master = srv.proc.pid
+    idle = [srv.connect() for _ in range(4)]
+    on_old = {owner(f.sock, srv.port, kids) for f in idle}
+    assert on_old <= set(kids)
+    cfg = config_path(srv)
+    cfg.write_text(cfg.read_text().replace("banner one", "banner two"))
+    os.kill(master, signal.SIGHUP)
+    wait_for(lambda: "reload done" in srv.log(), 10.0, what="the reload")
+    time.sleep(0.5)
+    body = random_bytes(300_000, seed=5)
+    for n, f in enumerate(idle):
+        assert f.sendcmd("NOOP").startswith("200")
+        f.storbinary(f"STOR idle-{n}.bin", io.BytesIO(body))
+        assert sha256_file(srv.root / f"idle-{n}.bin") == sha256_bytes(body)
+        assert f.quit().startswith("221")
+    # With no session left, the old generation exits long before its 20 s grace.
+    new = workers(master, 2, timeout=5.0, exclude=set(kids))
+    assert set(new).isdisjoint(kids)
+    s, code, text = greet(srv.host, srv.port)
+    s.close()
+    assert code == 220 and "banner two" in text, text
 
 
 def test_reload_with_broken_config_keeps_serving(start_server):

@@ -33,6 +33,14 @@ std::string errno_text(const char* what) { return std::string(what) + ": " + std
 
 // Capabilities belong to threads, not processes: a thread started before the drop would keep
 // them (and a hook program spawned from it would inherit them). So the drop insists on one.
+// ThreadSanitizer starts a thread of its own before main(); it runs no feitp code, so a TSan
+// build lets it keep its capabilities.
+#if defined(__SANITIZE_THREAD__)
+constexpr int kSanitizerThreads = 1;
+#else
+constexpr int kSanitizerThreads = 0;
+#endif
+
 int thread_count() {
   int n = 0;
   if (DIR* d = ::opendir("/proc/self/task")) {
@@ -66,11 +74,40 @@ std::string clear_capability_sets() {
 }
 
 // Empties the bounding set, so nothing executed later can get a capability back (needs
-// CAP_SETPCAP, which root has until the end of drop_all_capabilities).
-std::string clear_bounding_set() {
+// CAP_SETPCAP, which root has until the end of keep_file_access_capabilities).
+std::string clear_bounding_set(std::uint64_t keep = 0) {
   for (unsigned long cap = 0; cap < 64; ++cap) {
     if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // EINVAL: past the last capability
+    if ((keep >> cap) & 1U) continue;
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno_text("PR_CAPBSET_DROP");
+  }
+  return {};
+}
+
+// What root without run_as keeps: ordinary file access as root had it (homes owned by other
+// users, e.g. made for another FTP server, stay readable and writable; SITE CHMOD and MFMT work
+// on files others own). Everything else (ptrace, chown, kill of other users' processes, binding
+// below 1024, mount, modules, setuid...) goes; Landlock confines the writes to the homes.
+constexpr std::uint64_t kFileAccessCaps =
+    (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) | (1ULL << CAP_FOWNER);
+
+std::string keep_only_capabilities(std::uint64_t keep) {
+  if (auto problem = clear_bounding_set(keep); !problem.empty()) return problem;
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return errno_text("clearing the ambient capabilities");
+  }
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  std::array<__user_cap_data_struct, 2> data{};
+  data[0].effective = data[0].permitted = static_cast<std::uint32_t>(keep);
+  data[1].effective = data[1].permitted = static_cast<std::uint32_t>(keep >> 32);
+  if (::syscall(SYS_capset, &header, data.data()) != 0) return errno_text("capset");
+  std::array<__user_cap_data_struct, 2> now{};
+  if (::syscall(SYS_capget, &header, now.data()) != 0) return errno_text("capget");
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    if (now[i].effective != data[i].effective || now[i].permitted != data[i].permitted ||
+        now[i].inheritable != 0) {
+      return "capabilities other than the file-access ones still present after capset";
+    }
   }
   return {};
 }
@@ -79,8 +116,12 @@ std::string clear_bounding_set() {
 // killed: a case forgotten here becomes an error reply, not a dead worker. Names the running
 // kernel or architecture lacks are skipped.
 constexpr std::array kDenied = {
-    // other processes' memory
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    // other processes' memory (an ASan build keeps ptrace: LeakSanitizer stops the process's
+    // threads with it at exit)
+#if !defined(__SANITIZE_ADDRESS__)
+    "ptrace",
+#endif
+    "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
     // the file-system namespace
     "mount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount", "fspick",
     "move_mount", "open_tree", "mount_setattr", "unshare", "setns",
@@ -233,8 +274,8 @@ std::string plan_confinement(const std::string& run_as, bool sandbox, Confinemen
   }
   if (run_as.empty()) {
     out.identity = Identity::root_without_caps;
-    note = "serving as root without capabilities: set server.run_as to an unprivileged user "
-           "(recommended), or to \"root\" to keep full root";
+    note = "serving as root with only the file-access capabilities: set server.run_as to an "
+           "unprivileged user (recommended), or to \"root\" to keep full root";
     return {};
   }
   if (names_root(run_as)) {
@@ -250,14 +291,13 @@ std::string plan_confinement(const std::string& run_as, bool sandbox, Confinemen
   return {};
 }
 
-std::string drop_all_capabilities() {
+std::string keep_file_access_capabilities() {
   // No exec may give root its capabilities back, and setuid() may not add or drop any.
   const unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
                              SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
                              SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
   if (::prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) return errno_text("PR_SET_SECUREBITS");
-  if (auto problem = clear_bounding_set(); !problem.empty()) return problem;
-  return clear_capability_sets();
+  return keep_only_capabilities(kFileAccessCaps);
 }
 
 std::string set_no_new_privs() {
@@ -305,7 +345,7 @@ std::string confine(const Confinement& c, std::string& active) {
   active.clear();
   const bool root = ::geteuid() == 0;
   if (c.identity != Identity::full_root) {
-    if (const int n = thread_count(); n != 1) {
+    if (const int n = thread_count(); n != 1 + kSanitizerThreads) {
       if (n == 0) return "cannot count this process's threads (is /proc mounted?)";
       return "cannot drop capabilities: " + std::to_string(n) +
              " threads are running (capabilities are per thread)";
@@ -321,8 +361,8 @@ std::string confine(const Confinement& c, std::string& active) {
       active = "user " + c.run_as->name + ", no capabilities";
       break;
     case Identity::root_without_caps:
-      if (auto problem = drop_all_capabilities(); !problem.empty()) return problem;
-      active = "root without capabilities";
+      if (auto problem = keep_file_access_capabilities(); !problem.empty()) return problem;
+      active = "root with file-access capabilities only";
       break;
     case Identity::full_root:
       active = "root with every capability (run_as = root)";

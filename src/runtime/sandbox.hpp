@@ -16,7 +16,8 @@ namespace feitp::runtime {
 enum class Identity {
   unchanged,         // not started as root: nothing to give up but stray capabilities
   run_as_user,       // switch to an unprivileged user (the recommended setting)
-  root_without_caps, // root, no run_as: keep uid 0, drop every capability (with a warning)
+  root_without_caps, // root, no run_as: keep uid 0 and only the file-access capabilities
+                     // (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER), with a warning
   full_root,         // run_as = "root": the operator asked for full root explicitly
 };
 
@@ -54,7 +55,8 @@ std::string plan_confinement(const std::string& run_as, bool sandbox, Confinemen
 std::string confine(const Confinement& c, std::string& active);
 
 // Steps, usable alone (tests, embedders).
-std::string drop_all_capabilities();  // bounding, ambient, securebits, then capset to empty
+// Securebits, bounding set, ambient set, then capset to DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER.
+std::string keep_file_access_capabilities();
 std::string set_no_new_privs();
 // Installs the deny-list filter (EPERM) on every thread; `denied` = how many rules went in.
 std::string install_syscall_filter(int& denied);

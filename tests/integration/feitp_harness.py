@@ -41,6 +41,10 @@ def sanitizer_report(text: str) -> str | None:
     return report if len(report) <= 20000 else report[:20000] + "\n..."
 
 
+# True when the programs under test are sanitized builds (scripts/sanitize.sh sets this).
+SANITIZED = bool(os.environ.get("FEITP_SANITIZER_LOG_DIR"))
+
+
 def sanitizer_log_reports(seen: set[str]) -> list[str]:
     """Reports the sanitizers wrote as files since the last call: scripts/sanitize.sh sets
     log_path in ASAN_OPTIONS/TSAN_OPTIONS to $FEITP_SANITIZER_LOG_DIR/report, so that every

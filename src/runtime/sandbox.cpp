@@ -33,8 +33,8 @@ std::string errno_text(const char* what) { return std::string(what) + ": " + std
 
 // Capabilities belong to threads, not processes: a thread started before the drop would keep
 // them (and a hook program spawned from it would inherit them). So the drop insists on one.
-// ThreadSanitizer starts a thread of its own before main(); it runs no feitp code, so a TSan
-// build lets it keep its capabilities.
+// ThreadSanitizer may have started a thread of its own (it does so lazily, e.g. after a
+// fork); it runs no feitp code, so a TSan build lets it keep its capabilities.
 #if defined(__SANITIZE_THREAD__)
 constexpr int kSanitizerThreads = 1;
 #else
@@ -345,7 +345,7 @@ std::string confine(const Confinement& c, std::string& active) {
   active.clear();
   const bool root = ::geteuid() == 0;
   if (c.identity != Identity::full_root) {
-    if (const int n = thread_count(); n != 1 + kSanitizerThreads) {
+    if (const int n = thread_count(); n < 1 || n > 1 + kSanitizerThreads) {
       if (n == 0) return "cannot count this process's threads (is /proc mounted?)";
       return "cannot drop capabilities: " + std::to_string(n) +
              " threads are running (capabilities are per thread)";

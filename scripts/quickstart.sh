@@ -40,4 +40,4 @@ Press Ctrl-C to stop.
 MSG
 
 exec "$repo/build/bin/feitpd" --listen "127.0.0.1:$port" --root "$data" --user "demo:$pass" \
-  --write --passive-ports 30000-30100
+  --write --passive-ports 20000-29999

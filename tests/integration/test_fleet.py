@@ -14,6 +14,7 @@ from feitp_harness import sha256_file
 from test_bench_smoke import run_bench
 
 SESSIONS = 200
+QUICKSTART_PASSIVE_PORTS = 10000  # the README's --passive-ports 20000-29999
 
 
 def _login(server) -> ftplib.FTP:
@@ -22,8 +23,9 @@ def _login(server) -> ftplib.FTP:
 
 def test_200_simultaneous_sessions_from_one_address(start_server):
     """200 logged-in sessions at once from 127.0.0.1, each uploads and downloads its own file."""
-    # The quick-start range has 101 passive ports; transfers run 32 at a time below it.
-    srv = start_server(pasv_ports=101)
+    # As many passive ports as the README's quick-start range (20000-29999), and all 200
+    # sessions transfer at once: with kept passive listeners each busy session holds a port.
+    srv = start_server(pasv_ports=QUICKSTART_PASSIVE_PORTS)
     with ThreadPoolExecutor(max_workers=50) as pool:
         sessions = list(pool.map(lambda _: _login(srv), range(SESSIONS)))
     try:
@@ -41,7 +43,7 @@ def test_200_simultaneous_sessions_from_one_address(start_server):
             assert back.getvalue() == data, f"session {i}: download differs"
             return hashlib.sha256(data).hexdigest()
 
-        with ThreadPoolExecutor(max_workers=32) as pool:
+        with ThreadPoolExecutor(max_workers=SESSIONS) as pool:
             digests = list(pool.map(transfer, range(SESSIONS)))
     finally:
         for ftp in sessions:
@@ -56,9 +58,20 @@ def test_200_simultaneous_sessions_from_one_address(start_server):
 
 def test_seed_workload_fifty_reconnecting_clients(start_server):
     """The seed workload: 50 clients from one address, a new connection per 1-4 KiB upload, 10 s."""
-    srv = start_server(pasv_ports=101)
+    srv = start_server(pasv_ports=QUICKSTART_PASSIVE_PORTS)
     r = run_bench(srv.port, "seed", "--clients", "50", "--verify-dir", str(srv.root),
                   user=srv.user, password=srv.password, duration=10.0)
     # run_bench asserts zero failures; every reported upload is on disk with its exact size.
+    assert r["uploads_checked"] >= r["transactions"] > 0, r
+    assert srv.alive()
+
+
+def test_200_logged_in_clients_uploading_without_pause(start_server):
+    """200 logged-in clients from one address loop EPSV + STOR for 5 s with the quick start's
+    passive range: every one needs a passive port at once (with 101 ports, as the README once
+    had, clients got 425 "no port available")."""
+    srv = start_server(pasv_ports=QUICKSTART_PASSIVE_PORTS)
+    r = run_bench(srv.port, "session", "--clients", str(SESSIONS), "--verify-dir", str(srv.root),
+                  user=srv.user, password=srv.password, duration=5.0)
     assert r["uploads_checked"] >= r["transactions"] > 0, r
     assert srv.alive()

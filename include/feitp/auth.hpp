@@ -58,6 +58,13 @@ struct User {
   Permissions permissions;
   bool anonymous = false;
   std::uint32_t max_sessions = 0;  // 0 = unlimited
+  // Account policy (0 / false / "" = none). Stores fill these; the server enforces them.
+  std::uint64_t quota_bytes = 0;    // bytes the user may keep under home
+  std::uint64_t quota_files = 0;    // files the user may keep under home
+  std::uint64_t upload_rate = 0;    // bytes per second, over all the user's sessions
+  std::uint64_t download_rate = 0;  // bytes per second, over all the user's sessions
+  bool require_tls = false;         // login and data only over TLS
+  std::string host;                 // the virtual host (RFC 7151 HOST) the account belongs to
   std::any app_data;         // the application's own data about this user
 };
 

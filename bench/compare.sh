@@ -25,9 +25,10 @@ WARMUP=1
 QUICK=0
 CLEAN=0
 NOTE=""
+BASELINE=""
 PIN_MODES="unpinned pinned"
 ALL_SCENARIOS="seed session login list retr stor idle"
-ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
+ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
 SCENARIOS=$ALL_SCENARIOS
 SERVERS=$ALL_SERVERS
 OUT=""
@@ -55,6 +56,8 @@ usage: bench/compare.sh [options]
   --out FILE          markdown to write (default docs/performance.md; --quick: \$CACHE/quick/)
   --build DIR         where bin/feitp-bench, bin/feitp-limit-responder, bin/feitpd are
                       (default $BUILD)
+  --baseline DIR      another build of feitpd (its bin/feitpd), measured as server feitpd-base
+                      with feitpd-1's configuration: a before/after of a change in one run
   --clean             delete the upload folders of earlier runs ($CACHE/work) and exit; they are
                       never deleted during a run: on ext4 without journal, creating files soon
                       after deleting many is slow for minutes, and deleting them takes minutes
@@ -79,6 +82,7 @@ while [[ $# -gt 0 ]]; do
       shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
+    --baseline) BASELINE=$(cd "$2" && pwd); shift 2 ;;
     --clean) CLEAN=1; shift ;;
     --note) NOTE=$2; shift 2 ;;
     --clients) CLIENTS_SMALL=$2; shift 2 ;;
@@ -319,8 +323,13 @@ server_command() {
   case $server in
     limit)
       echo "$LIMIT --port $port --passive-ports $PASV_MIN-$PASV_MAX --retr-size $BIG_SIZE --list-lines $LIST_ENTRIES" ;;
-    feitpd-1|feitpd-2)
-      local workers=${server#feitpd-}
+    feitpd-1|feitpd-2|feitpd-base)
+      local workers=${server#feitpd-} exe=$FEITPD
+      if [[ $server == feitpd-base ]]; then
+        # A baseline build may predate the defaults for a fleet behind NAT (no per-address cap):
+        # it gets that one explicitly, so both builds admit the same 50 clients from 127.0.0.1.
+        workers=1 exe=$BASELINE/bin/feitpd
+      fi
       # Only what the README's quick start sets (listen, passive range, one user with write
       # permissions) plus the worker count: every limit, timeout and the log level stay at their
       # defaults, as a new user runs it. The user gets the same hash as the peers' users.
@@ -335,7 +344,8 @@ password_hash = "$HASH"
 home = "$home"
 permissions = "elradfmwMT"
 EOF
-      echo "$FEITPD --config $dir/feitpd.toml --workers $workers" ;;
+      [[ $server == feitpd-base ]] && printf '[limits]\nmax_per_ip = 0\n' >>"$dir/feitpd.toml"
+      echo "$exe --config $dir/feitpd.toml --workers $workers" ;;
     vsftpd)
       mkdir -p "$dir/empty"
       cat >"$dir/vsftpd.conf" <<EOF
@@ -413,6 +423,7 @@ EOF
 server_available() {
   case $1 in
     limit) return 0 ;;
+    feitpd-base) [[ -n $BASELINE && -x $BASELINE/bin/feitpd ]] ;;
     feitpd-*) [[ -x $FEITPD ]] ;;
     vsftpd) [[ -n $VSFTPD ]] ;;
     proftpd) [[ -n $PROFTPD ]] ;;

@@ -27,6 +27,7 @@ SERVER_TEXT = {
     "limit": "limit responder",
     "feitpd-1": "feitpd, 1 worker",
     "feitpd-2": "feitpd, 2 workers",
+    "feitpd-base": "feitpd baseline build, 1 worker",
     "vsftpd": "vsftpd",
     "proftpd": "ProFTPD",
     "pureftpd": "Pure-FTPd",

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <linux/openat2.h>
@@ -27,6 +28,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <unordered_map>
 #include <unordered_set>
@@ -223,28 +225,44 @@ const std::string& boot_tag() {
   return tag;
 }
 
+// This process's pid and a name counter, with no system call per upload: read once, and again
+// in a child after fork() (an atfork handler), since each worker is a fork of the master.
+// Atomics: storage calls may run on pool threads; a name taken twice only costs an O_EXCL retry.
+struct TempNames {
+  std::atomic<pid_t> pid{0};
+  std::atomic<std::uint64_t> next{0};
+};
+TempNames& temp_names() {
+  static TempNames t;
+  static const int registered =
+      ::pthread_atfork(nullptr, nullptr, [] { temp_names().pid.store(0, std::memory_order_relaxed); });
+  (void)registered;
+  if (t.pid.load(std::memory_order_relaxed) == 0) {
+    // A random start, so names of processes that happen to reuse a pid do not follow each other.
+    std::uint64_t start = 0;
+    if (::getrandom(&start, sizeof start, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof start)) {
+      timespec ts{};
+      ::clock_gettime(CLOCK_MONOTONIC, &ts);
+      start = static_cast<std::uint64_t>(ts.tv_nsec) ^ (static_cast<std::uint64_t>(ts.tv_sec) << 30);
+    }
+    t.next.store(start, std::memory_order_relaxed);
+    t.pid.store(::getpid(), std::memory_order_relaxed);
+  }
+  return t;
+}
+
 // PREFIX<boot>-<pid>-<16 hex>: the writer's boot and pid let a sweep tell a stale temporary
 // (its writer is gone) from a live one (another worker, or the old generation after a reload).
+// The hex part only has to differ from this process's other temporaries (opened with O_EXCL).
 std::string temp_name() {
-  std::array<unsigned char, 8> rnd{};
-  if (::getrandom(rnd.data(), rnd.size(), GRND_NONBLOCK) != static_cast<ssize_t>(rnd.size())) {
-    // No entropy yet (early boot): time and address are enough for a name taken with O_EXCL.
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    std::uint64_t v = static_cast<std::uint64_t>(ts.tv_nsec) ^
-                      (static_cast<std::uint64_t>(ts.tv_sec) << 30) ^
-                      reinterpret_cast<std::uintptr_t>(&ts);
-    std::memcpy(rnd.data(), &v, rnd.size());
-  }
+  TempNames& t = temp_names();
+  std::uint64_t v = t.next.fetch_add(1, std::memory_order_relaxed);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string name;
   name.reserve(kUploadTempPrefix.size() + 48);
   name.append(kUploadTempPrefix).append(boot_tag()).push_back('-');
-  name.append(std::to_string(::getpid())).push_back('-');
-  for (const unsigned char c : rnd) {
-    name.push_back(kHex[c >> 4]);
-    name.push_back(kHex[c & 15]);
-  }
+  name.append(std::to_string(t.pid.load(std::memory_order_relaxed))).push_back('-');
+  for (int i = 0; i < 16; ++i, v >>= 4) name.push_back(kHex[v & 15]);
   return name;
 }
 

@@ -82,7 +82,8 @@ set(CPACK_STRIP_FILES ON)
 
 set(CPACK_DEBIAN_DAEMON_PACKAGE_NAME feitpd)
 set(CPACK_DEBIAN_DAEMON_PACKAGE_SECTION net)
-set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "adduser")
+# procps: /bin/kill of the unit's ExecReload (not in the smallest Debian roots).
+set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "adduser, procps")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_SUGGESTS "fail2ban, logrotate")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_PROVIDES "ftp-server")
 set(CPACK_COMPONENT_DAEMON_DESCRIPTION "FTP server for Linux (daemon)

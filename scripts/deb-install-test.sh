@@ -14,7 +14,11 @@
 #      the bytes compared, the file on disk owned by feitpd; the worker processes hold no
 #      capability; the installed fail2ban filter matches the failed login in the installed log
 #      (fail2ban-regex of this host); SIGUSR1 reopens a rotated log; SIGHUP reload brings in a
-#      second user; SIGTERM stops; `apt-get purge` removes it cleanly;
+#      second user; SIGTERM stops;
+#  4b. installs systemd in the root, `systemctl enable feitpd`, boots the root with
+#      systemd-nspawn (host network) and checks the shipped unit for real: active with its
+#      Type=notify status, upload and download, `systemctl reload`, workers without capabilities
+#      under seccomp, `systemd-analyze security` at most 2.0, stop; then `apt-get purge`;
 #   5. libfeitp-dev: installed with a compiler and cmake, then examples/upload_log is built out
 #      of tree with find_package(feitp), and a program with `pkg-config feitp`, and both run.
 #
@@ -24,6 +28,7 @@
 #                           with scripts/package.sh into build/packages)
 #   FEITP_DEB_PORT          control port on 127.0.0.1, below 1024 (default 921)
 #   FEITP_DEB_DEV=0         skip step 5 (the compiler download is the slowest part)
+#   FEITP_DEB_SYSTEMD=0     skip booting the root with systemd-nspawn (step 4b)
 #   FEITP_FRESH_CACHE, FEITP_FRESH_CACHE_DAYS, FEITP_FRESH_WORK, FEITP_FRESH_KEEP=1
 #                           as in scripts/fresh-root-test.sh (the same cache)
 set -euo pipefail
@@ -33,6 +38,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 port="${FEITP_DEB_PORT:-921}"
 debs="${FEITP_DEB_DIR:-}"
 dev="${FEITP_DEB_DEV:-1}"
+boot="${FEITP_DEB_SYSTEMD:-1}"
 cache="${FEITP_FRESH_CACHE-/var/cache/feitp-fresh-root}"
 cache_days="${FEITP_FRESH_CACHE_DAYS:-7}"
 work_parent="${FEITP_FRESH_WORK:-/var/tmp}"
@@ -104,6 +110,7 @@ root="$work/root"
 server_pid=""
 fg_pid=""
 tmp_tar=""
+nspawn_pid=""
 
 mounts_under_root() {
   awk -v r="$root/" 'index($5 "/", r) == 1 { print $5 }' /proc/self/mountinfo | sort -r
@@ -114,6 +121,11 @@ cleanup() {
   set +e
   ((${#timings[@]})) && { echo "deb-install: timings:"; printf '  %s\n' "${timings[@]}"; }
   [[ -n "$tmp_tar" ]] && rm -f "$tmp_tar"
+  if [[ -n "$nspawn_pid" ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid" # nspawn asks the container's systemd to shut down
+    for i in $(seq 1 150); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nspawn_pid" 2>/dev/null
+  fi
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid"
     for i in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -177,9 +189,12 @@ else
 fi
 phase_done "root (mmdebstrap or cache)"
 
-mount -t proc proc "$root/proc"
-mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
-mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
+mount_root() {
+  mount -t proc proc "$root/proc"
+  mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
+  mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
+}
+mount_root
 cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 mkdir -p "$root/pkgs"
 cp "${daemon_debs[0]}" "${dev_debs[0]}" "$root/pkgs/"
@@ -351,6 +366,92 @@ done
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
 phase_done "serve, signals, fail2ban"
+
+# --- under systemd: the unit as shipped, in the root booted with systemd-nspawn ---------------
+if [[ "$boot" == 1 ]]; then
+  if ! command -v systemd-nspawn >/dev/null; then
+    say "installing systemd-container (systemd-nspawn) on the host"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd-container \
+      >/dev/null || die "could not install systemd-container on the host"
+  fi
+  bounded 900 chroot "$root" /usr/bin/env -i HOME=/root DEBIAN_FRONTEND=noninteractive \
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c \
+    "apt-get install -y -q --no-install-recommends systemd >/tmp/apt-systemd.log 2>&1" ||
+    { tail -n 40 "$root/tmp/apt-systemd.log" >&2; die "apt-get install systemd in the root failed"; }
+  # What the postinst's note says to do once a user is in the file.
+  in_root systemctl enable feitpd >/dev/null 2>&1 || die "systemctl enable feitpd failed"
+  for m in $(mounts_under_root); do umount "$m" 2>/dev/null || umount -l "$m"; done
+  say "booting the root with systemd-nspawn (host network): feitpd.service as shipped"
+  setsid systemd-nspawn --quiet -D "$root" -b --register=no --keep-unit --console=pipe \
+    >"$work/nspawn.log" 2>&1 </dev/null &
+  nspawn_pid=$!
+  # The container's systemd: a process named systemd descending from this nspawn. (Its
+  # /proc/PID/root does not show $root: it lives in its own mount namespace.)
+  descends_from_nspawn() {
+    local q=$1
+    while [[ -n "$q" && "$q" -gt 1 ]]; do
+      [[ "$q" == "$nspawn_pid" ]] && return 0
+      q="$(awk '$1 == "PPid:" {print $2}' "/proc/$q/status" 2>/dev/null)"
+    done
+    return 1
+  }
+  init=""
+  for i in $(seq 1 150); do
+    for p in $(pgrep -x systemd || true); do
+      descends_from_nspawn "$p" && init=$p && break
+    done
+    [[ -n "$init" ]] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || { cat "$work/nspawn.log" >&2; die "systemd-nspawn exited (output above)"; }
+    ((i < 150)) || { cat "$work/nspawn.log" >&2; die "no systemd started in the container within 30 s"; }
+    sleep 0.2
+  done
+  in_ns() { nsenter -t "$init" -m -u -i -p -r -w -- /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+  state=""
+  for i in $(seq 1 300); do
+    state="$(in_ns systemctl is-active feitpd.service 2>/dev/null || true)"
+    [[ "$state" == active || "$state" == failed ]] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || { cat "$work/nspawn.log" >&2; die "the container stopped"; }
+    sleep 0.2
+  done
+  if [[ "$state" != active ]]; then
+    in_ns systemctl status feitpd.service --no-pager >&2 || true
+    in_ns journalctl -u feitpd.service --no-pager -n 40 >&2 || true
+    die "feitpd.service is '$state' under systemd, not active"
+  fi
+  status="$(in_ns systemctl show -p StatusText --value feitpd.service)"
+  [[ "$status" == "serving with "* ]] || die "feitpd.service's status is '$status' (Type=notify sends 'serving with N workers')"
+  if ! curl -sS --max-time 30 -u "tester:$pass" -T "$payload" "$url/under-systemd.bin" ||
+    ! curl -sS --max-time 30 -u "tester:$pass" -o "$work/back3.bin" "$url/under-systemd.bin" ||
+    ! cmp -s "$payload" "$work/back3.bin"; then
+    in_ns journalctl -u feitpd.service --no-pager -n 40 >&2 || true
+    die "upload and download through feitpd.service failed"
+  fi
+  in_ns systemctl reload feitpd.service || die "systemctl reload feitpd failed"
+  curl -sS --max-time 30 -u "second:$pass2" "$url/" -o /dev/null || die "no login after systemctl reload"
+  cworkers=0
+  for p in $(pgrep -x feitpd-worker || true); do
+    [[ "$(readlink "/proc/$p/ns/pid")" == "$(readlink "/proc/$init/ns/pid")" ]] || continue
+    cworkers=$((cworkers + 1))
+    v="$(awk '$1 == "CapEff:" {print $2}' "/proc/$p/status")"
+    [[ "$v" =~ ^0+$ ]] || die "a worker under systemd has CapEff $v"
+    [[ "$(awk '$1 == "Seccomp:" {print $2}' "/proc/$p/status")" == 2 ]] || die "a worker under systemd has no seccomp filter"
+  done
+  ((cworkers > 0)) || die "no feitpd-worker process found in the container"
+  score="$(in_ns systemd-analyze security feitpd.service --no-pager 2>&1 | sed -n 's/.*Overall exposure level for feitpd.service: \([0-9.]*\).*/\1/p')"
+  if [[ -z "$score" ]] || ! awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
+    die "systemd-analyze security feitpd.service: exposure '$score', expected 2.0 or less"
+  fi
+  in_ns systemctl stop feitpd.service || die "systemctl stop feitpd failed"
+  [[ "$(in_ns systemctl is-active feitpd.service 2>/dev/null || true)" == inactive ]] || die "feitpd.service did not stop"
+  say "systemd: feitpd.service active (status '$status'), upload+download, reload, workers without capabilities under seccomp, exposure $score, stop"
+  in_ns systemctl poweroff >/dev/null 2>&1 || kill -TERM "$nspawn_pid"
+  for i in $(seq 1 150); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$nspawn_pid" 2>/dev/null && die "the container did not power off within 30 s"
+  wait "$nspawn_pid" 2>/dev/null || true
+  nspawn_pid=""
+  mount_root
+  phase_done "under systemd (nspawn)"
+fi
 
 in_root apt-get purge -y -q feitpd >"$root/tmp/purge.log" 2>&1 || { cat "$root/tmp/purge.log" >&2; die "apt-get purge feitpd failed"; }
 [[ ! -e "$root/usr/sbin/feitpd" && ! -e "$root/etc/feitpd/feitpd.toml" && ! -e "$root/var/log/feitpd" ]] ||

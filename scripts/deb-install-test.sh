@@ -18,7 +18,8 @@
 #  4b. installs systemd in the root, `systemctl enable feitpd`, boots the root with
 #      systemd-nspawn (host network) and checks the shipped unit for real: active with its
 #      Type=notify status, upload and download, `systemctl reload`, workers without capabilities
-#      under seccomp, `systemd-analyze security` at most 2.0, stop; then `apt-get purge`;
+#      under seccomp, `systemd-analyze security` at most 2.0, logrotate with the shipped file,
+#      stop; then `apt-get purge`;
 #   5. libfeitp-dev: installed with a compiler and cmake, then examples/upload_log is built out
 #      of tree with find_package(feitp), and a program with `pkg-config feitp`, and both run.
 #
@@ -376,7 +377,7 @@ if [[ "$boot" == 1 ]]; then
   fi
   bounded 900 chroot "$root" /usr/bin/env -i HOME=/root DEBIAN_FRONTEND=noninteractive \
     PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c \
-    "apt-get install -y -q --no-install-recommends systemd >/tmp/apt-systemd.log 2>&1" ||
+    "apt-get install -y -q --no-install-recommends systemd logrotate >/tmp/apt-systemd.log 2>&1" ||
     { tail -n 40 "$root/tmp/apt-systemd.log" >&2; die "apt-get install systemd in the root failed"; }
   # What the postinst's note says to do once a user is in the file.
   in_root systemctl enable feitpd >/dev/null 2>&1 || die "systemctl enable feitpd failed"
@@ -441,9 +442,27 @@ if [[ "$boot" == 1 ]]; then
   if [[ -z "$score" ]] || ! awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
     die "systemd-analyze security feitpd.service: exposure '$score', expected 2.0 or less"
   fi
+  # logrotate with the shipped file: the log is renamed and reopened (SIGUSR1 through
+  # systemctl kill), the transfer log copied and truncated; both are written to afterwards.
+  in_ns logrotate -f /etc/logrotate.d/feitpd >"$work/logrotate.out" 2>&1 ||
+    { cat "$work/logrotate.out" >&2; die "logrotate -f /etc/logrotate.d/feitpd failed"; }
+  logdir="$root/var/log/feitpd"
+  [[ -f "$logdir/feitpd.log.1" && -f "$logdir/xferlog.1" ]] || { ls -l "$logdir" >&2; die "logrotate made no feitpd.log.1 and xferlog.1"; }
+  for i in $(seq 1 50); do
+    grep -q "reopened" "$logdir/feitpd.log" 2>/dev/null && break
+    ((i < 50)) || { ls -l "$logdir" >&2; die "feitpd did not reopen its log after logrotate"; }
+    sleep 0.2
+  done
+  [[ ! -s "$logdir/xferlog" ]] || die "logrotate left the transfer log with content (copytruncate)"
+  curl -sS --max-time 30 -u "tester:$pass" -o /dev/null "$url/under-systemd.bin" || die "download after logrotate failed"
+  for i in $(seq 1 50); do
+    grep -q "under-systemd.bin" "$logdir/xferlog" && break
+    ((i < 50)) || die "no transfer-log line after logrotate"
+    sleep 0.2
+  done
   in_ns systemctl stop feitpd.service || die "systemctl stop feitpd failed"
   [[ "$(in_ns systemctl is-active feitpd.service 2>/dev/null || true)" == inactive ]] || die "feitpd.service did not stop"
-  say "systemd: feitpd.service active (status '$status'), upload+download, reload, workers without capabilities under seccomp, exposure $score, stop"
+  say "systemd: feitpd.service active (status '$status'), upload+download, reload, workers without capabilities under seccomp, exposure $score, logrotate, stop"
   in_ns systemctl poweroff >/dev/null 2>&1 || kill -TERM "$nspawn_pid"
   for i in $(seq 1 150); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
   kill -0 "$nspawn_pid" 2>/dev/null && die "the container did not power off within 30 s"

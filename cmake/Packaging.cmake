@@ -25,13 +25,9 @@ install(FILES ${_pkg}/feitpd.toml DESTINATION share/doc/feitpd/examples
   RENAME feitpd-reference.toml COMPONENT daemon)
 install(FILES ${_pkg}/deb/copyright DESTINATION share/doc/feitpd COMPONENT daemon)
 install(FILES ${_pkg}/deb/copyright DESTINATION share/doc/libfeitp-dev COMPONENT dev)
-install(FILES ${PROJECT_SOURCE_DIR}/docs/configuration.md ${PROJECT_SOURCE_DIR}/docs/security.md
-  ${PROJECT_SOURCE_DIR}/docs/architecture.md ${PROJECT_SOURCE_DIR}/docs/protocol.md
-  DESTINATION share/doc/feitpd COMPONENT daemon)
-if(EXISTS ${PROJECT_SOURCE_DIR}/docs/operations.md)
-  install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md DESTINATION share/doc/feitpd
-    COMPONENT daemon)
-endif()
+install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/configuration.md
+  ${PROJECT_SOURCE_DIR}/docs/security.md ${PROJECT_SOURCE_DIR}/docs/architecture.md
+  ${PROJECT_SOURCE_DIR}/docs/protocol.md DESTINATION share/doc/feitpd COMPONENT daemon)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/embedding.md DESTINATION share/doc/libfeitp-dev
   COMPONENT dev)
 

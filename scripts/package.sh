@@ -17,8 +17,12 @@ done
 # /usr prefix: multiarch libdir (lib/x86_64-linux-gnu), /etc as sysconfdir. The tests are not
 # built (they are not packaged); libsystemd is not used, so libfeitp.a needs no more than
 # feitp.pc names (the runtime sends sd_notify's datagram itself).
+cmake_args=()
+if command -v ccache >/dev/null; then
+  cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-  -DFEITP_PACKAGE=ON -DFEITP_MAN=ON -DFEITP_BUILD_TESTS=OFF -DFEITP_SYSTEMD=OFF "$@"
+  -DFEITP_PACKAGE=ON -DFEITP_MAN=ON -DFEITP_BUILD_TESTS=OFF -DFEITP_SYSTEMD=OFF "${cmake_args[@]}" "$@"
 ninja -C "$build" -j"${FEITP_JOBS:-2}" feitpd feitp feitp_man
 
 mkdir -p "$out"

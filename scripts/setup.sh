@@ -15,8 +15,9 @@ PACKAGES=(
   mount
   # The Debian packages (scripts/package.sh, scripts/deb-install-test.sh): dpkg-shlibdeps fills
   # their Depends, go-md2man makes the man pages, fail2ban-regex tests the fail2ban filter,
-  # systemd-analyze rates the unit, systemd-nspawn boots a root to run the unit for real.
-  dpkg-dev go-md2man fail2ban systemd systemd-container
+  # systemd-analyze rates the unit, systemd-nspawn boots a root to run the unit for real,
+  # man shows the man pages.
+  dpkg-dev go-md2man fail2ban systemd systemd-container man-db
 )
 
 missing=()

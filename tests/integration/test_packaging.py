@@ -198,3 +198,23 @@ def test_man_pages_are_generated_from_the_docs(tmp_path):
         assert flag in man8, flag
     # tables become definition lists: an 80-column terminal cannot show them
     assert ".TS" not in toml5 and ".TS" not in man8
+
+
+def test_man_pages_render_without_warnings(tmp_path):
+    """man -l shows both pages on an 80-column terminal without a groff warning."""
+    tool = need("go-md2man")
+    man = need("man")
+    gen = REPO / "docs" / "man" / "make-man.py"
+    for src, title in (("feitpd.8.md", "FEITPD(8)"), ("feitpd.toml.5.md", "FEITPD.TOML(5)")):
+        out = tmp_path / (src[:-3] + ".gz")
+        r = subprocess.run(["/usr/bin/python3", str(gen), tool, str(out), "9.9.9",
+                            str(REPO / "docs" / "man" / src)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        shown = subprocess.run([man, "--warnings", "-l", str(out)], capture_output=True, text=True,
+                               timeout=60, env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin",
+                                                "LANG": "C.UTF-8"})
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stderr == "", shown.stderr
+        plain = re.sub(".\x08", "", shown.stdout)  # overstrike bold and underline
+        assert plain.startswith(title), plain[:200]
+        assert "\nNAME\n" in plain and "\nSEE ALSO\n" in plain, plain

@@ -13,6 +13,11 @@ PACKAGES=(
   # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest
   # Debian roots (mmdebstrap --variant=apt, some container images) do not have.
   mount
+  # The Debian packages (scripts/package.sh, scripts/deb-install-test.sh): dpkg-shlibdeps fills
+  # their Depends, go-md2man makes the man pages, fail2ban-regex tests the fail2ban filter,
+  # systemd-analyze rates the unit, systemd-nspawn boots a root to run the unit for real,
+  # man shows the man pages.
+  dpkg-dev go-md2man fail2ban systemd systemd-container man-db
 )
 
 missing=()

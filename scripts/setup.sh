@@ -13,6 +13,7 @@ PACKAGES=(
   # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest
   # Debian roots (mmdebstrap --variant=apt, some container images) do not have.
   mount
+  haproxy  # tests/integration/test_proxy_protocol.py: a real HAProxy sends PROXY v1/v2 headers
 )
 
 missing=()

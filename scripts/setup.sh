@@ -18,6 +18,7 @@ PACKAGES=(
   # systemd-analyze rates the unit, systemd-nspawn boots a root to run the unit for real,
   # man shows the man pages.
   dpkg-dev go-md2man fail2ban systemd systemd-container man-db
+  haproxy  # tests/integration/test_proxy_protocol.py: a real HAProxy sends PROXY v1/v2 headers
 )
 
 missing=()

@@ -51,6 +51,8 @@ struct Flags {
   std::optional<std::string> umask;
   bool hash_password = false;
   std::string hash_method = "yescrypt";
+  std::vector<std::string> proxy_protocol_from;
+  bool protocol_log = false;
 };
 
 int fail(const std::string& message) {
@@ -203,11 +205,13 @@ std::string prepare_logins(Flags& f, CommandLineLogins& out) {
   if (ec) return "--root: " + ec.message();
   root = root.lexically_normal();
   if (root.has_filename() == false && root != root.root_path()) root = root.parent_path();
-  if (!f.users.empty()) {
+  if (!f.users.empty() && !f.check) {  // --check changes nothing: a missing root is reported
     fs::create_directories(root, ec);
     if (ec) return "--root: cannot create " + root.string() + ": " + ec.message();
   }
-  if (!fs::is_directory(root, ec)) return "--root: " + root.string() + " is not a directory";
+  if (!fs::is_directory(root, ec)) {
+    return "--root: " + root.string() + (fs::exists(root, ec) ? " is not a directory" : " does not exist");
+  }
 
   const std::string_view letters =
       f.write ? feitp::Permissions::kAll : feitp::Permissions::kReadOnly;
@@ -271,6 +275,15 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
     if (auto p = feitp::config::parse_umask(*f.umask, cfg.umask); !p.empty()) return "--umask: " + p;
   }
   if (f.run_as) cfg.run_as = *f.run_as;
+  if (!f.proxy_protocol_from.empty()) {
+    for (const auto& net : f.proxy_protocol_from) {
+      if (!feitp::config::check_network(net)) {
+        return "--proxy-protocol-from: expected a network such as 10.0.0.0/8 or ::1, got \"" + net + "\"";
+      }
+    }
+    cfg.server.proxy_protocol_from = f.proxy_protocol_from;
+  }
+  if (f.protocol_log) cfg.server.protocol_log = true;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -306,7 +319,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "feitpd " FEITP_VERSION);
   app.add_option("--config", f.config, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_flag("--check", f.check, "Validate the configuration and exit (0 = valid)");
-  app.add_option("--listen", f.listen, "Control address ADDR:PORT or [V6]:PORT (repeatable)");
+  app.add_option("--listen", f.listen, "Control address ADDR:PORT or [V6]:PORT (repeatable; default 0.0.0.0:2121)");
   app.add_option("--root", f.root, "Home of --user and --anonymous (default: current directory)");
   app.add_option("--user", f.users,
                  "NAME:PASSWORD or NAME (with --password-file/--password-stdin), hashed in memory "
@@ -317,25 +330,35 @@ int main(int argc, char** argv) {
                "Read the password of each --user NAME given without one from standard input");
   app.add_option("--run-as", f.run_as,
                  "Serve as this system user when started as root (server.run_as; \"root\" keeps "
-                 "full root)");
+                 "full root; default: none)");
   app.add_flag("--write", f.write, "--user users may write (elradfmwMT instead of elr)");
   app.add_flag("--anonymous", f.anonymous, "Allow read-only anonymous login rooted at --root");
-  app.add_option("--passive-ports", f.passive_ports, "Passive port range MIN-MAX");
-  app.add_option("--idle-timeout", f.idle_timeout, "Idle control connection timeout, seconds")
+  app.add_option("--passive-ports", f.passive_ports, "Passive port range MIN-MAX (default: a port the kernel picks)");
+  app.add_option("--idle-timeout", f.idle_timeout, "Idle control connection timeout, seconds (default 300)")
       ->check(CLI::Range(0, 7 * 24 * 3600));
   app.add_option("--data-timeout", f.data_timeout,
-                 "Data connection accept and stall timeout, seconds")
+                 "Data connection accept and stall timeout, seconds (default 30 to connect, 60 without a byte)")
       ->check(CLI::Range(0, 7 * 24 * 3600));
   app.add_option("--max-per-ip", f.max_per_ip, "Connections per client address (default 0 = unlimited)")
       ->check(CLI::Range(0, 100000));
-  app.add_option("--log-level", f.log_level, "trace debug info warn error critical off");
-  app.add_option("--workers", f.workers, "Worker processes (0 = one per core)")
+  app.add_option("--log-level", f.log_level, "trace debug info warn error critical off (default info)");
+  app.add_option("--workers", f.workers, "Worker processes (default 0 = one per core)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--umask", f.umask, "Mode bits removed from new files (0666) and dirs (0777), octal (default 022)");
+  app.add_option("--proxy-protocol-from", f.proxy_protocol_from,
+                 "Connections from this network (CIDR or address) must start with a PROXY "
+                 "protocol v1/v2 header naming the client (repeatable; default: none)");
+  app.add_flag("--protocol-log", f.protocol_log,
+               "Log every command and reply at info level, passwords masked (default: off)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
-  app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")
-      ->check(CLI::IsMember({"yescrypt", "sha512", "bcrypt"}));
+  app.add_option("--hash-method", f.hash_method, "yescrypt, sha512 or bcrypt")
+      ->check(CLI::IsMember({"yescrypt", "sha512", "bcrypt"}))
+      ->capture_default_str();
+  app.footer(
+      "Flags override the file given with --config. Every flag and configuration key, with its "
+      "default: docs/configuration.md in the source, and the manual pages "
+      "feitpd(8) and feitpd.toml(5).");
 
   try {
     app.parse(argc, argv);
@@ -377,6 +400,9 @@ int main(int argc, char** argv) {
   }
   for (const auto& w : feitp::config::warnings(cfg)) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (f.check) {
+    const auto problems = feitp::config::check_paths(cfg);
+    for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
+    if (!problems.empty()) return 1;
     std::printf("%s: configuration OK\n", cfg.source.empty() ? "command line" : cfg.source.c_str());
     return 0;
   }

@@ -19,8 +19,17 @@ struct Options {
   std::vector<std::string> listen = {"0.0.0.0:2121"};
   // Already-bound listening sockets (handed down by a master process); used instead of `listen`.
   std::vector<int> listen_fds;
+  // PROXY protocol (v1 or v2) on control connections from these networks (CIDR or address):
+  // such a connection must begin with a header, whose source address then stands for the
+  // client everywhere (caps, bans, logs, hooks, the passive data-connection check). Empty:
+  // no header is trusted from anyone. A header must arrive within proxy_protocol_timeout.
+  std::vector<std::string> proxy_protocol_from;
+  std::chrono::milliseconds proxy_protocol_timeout{5000};
 
   std::string banner = "feitp ready.";
+  // Log every command and reply at info level ("session N: > CMD" / "session N: < 226 ..."),
+  // with the PASS argument masked. Off by default: it costs a log line per command.
+  bool protocol_log = false;
 
   // Passive ports: [min, max]; 0/0 lets the kernel pick an ephemeral port.
   std::uint16_t passive_port_min = 0;

@@ -127,6 +127,8 @@ std::string parse_umask(std::string_view text, std::uint32_t& out) {
   return {};
 }
 
+bool check_network(std::string_view text) { return is_cidr(text); }
+
 const std::vector<std::string_view>& hook_event_names() {
   static const std::vector<std::string_view> kNames = {
       "on_connect",        "on_disconnect",           "on_login",
@@ -283,6 +285,11 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
                   "must be a numeric IPv4 address (it goes into 227 replies), got " + quote(m.address));
     }
   }
+
+  for (const auto& n : o.proxy_protocol_from) {
+    if (!is_cidr(n)) return fail("proxy_protocol.from", "not an address or CIDR network: " + quote(n));
+  }
+  if (o.proxy_protocol_timeout.count() < 1) return fail("proxy_protocol.timeout", "must be at least 1 second");
 
   if (o.max_line < 256 || o.max_line > 65536) return fail("limits.max_line", "must be 256 to 65536");
   if (o.transfer_buffer < 4096 || o.transfer_buffer > (64U << 20)) {

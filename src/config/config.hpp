@@ -20,6 +20,7 @@ struct LogConfig {
   std::string format = "text";   // text | json
   std::string file;              // "" = stderr
   std::string xferlog;           // wu-ftpd xferlog path, "" = off
+  // [log] protocol is Options::protocol_log (the session writes it).
 };
 
 // External programs run on events (see docs/configuration.md, [hooks]).
@@ -74,6 +75,12 @@ std::string validate(const DaemonConfig& cfg, bool require_login);
 // and key): feitpd prints them at --check and at start. Today: anonymous users who may write.
 std::vector<std::string> warnings(const DaemonConfig& cfg);
 
+// feitpd --check: every file and program the configuration will open or run, as it is now
+// (log and xferlog and pid file: directory exists and is writable; hook programs: exist and
+// are executable; homes: exist, or can be created when storage.create_homes). One line per
+// problem ("FILE: KEY: PATH: what is wrong"); empty when all is well. Changes nothing.
+std::vector<std::string> check_paths(const DaemonConfig& cfg);
+
 // --- Helpers shared with the command line (feitpd's flags use the same rules) -------------
 
 // "" when `text` is "ADDR:PORT" (numeric IPv4) or "[V6ADDR]:PORT", else what is wrong.
@@ -83,6 +90,8 @@ std::string check_listen_address(std::string_view text);
 std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uint16_t& max);
 // Parses a umask: "022", "0077", "7" (octal digits, at most 0777). "" or what is wrong.
 std::string parse_umask(std::string_view text, std::uint32_t& out);
+// True when `text` is an IPv4/IPv6 address or CIDR network ("10.0.0.0/8", "::1").
+bool check_network(std::string_view text);
 // The event names accepted in [hooks]: the method names of feitp::Hooks.
 const std::vector<std::string_view>& hook_event_names();
 

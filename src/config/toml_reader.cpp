@@ -290,7 +290,7 @@ void read_storage(const toml::table& t, DaemonConfig& cfg) {
 
 void read_log(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "log";
-  known_keys(t, p, {"level", "format", "file", "xferlog"});
+  known_keys(t, p, {"level", "format", "file", "xferlog", "protocol"});
   if (get_string(t, p, "level", cfg.log.level) && !valid_log_level(cfg.log.level)) {
     fail(join(p, "level"), "must be one of trace, debug, info, warn, error, critical, off, got " +
                                quote(cfg.log.level));
@@ -301,6 +301,27 @@ void read_log(const toml::table& t, DaemonConfig& cfg) {
   }
   get_string(t, p, "file", cfg.log.file);
   get_string(t, p, "xferlog", cfg.log.xferlog);
+  get_bool(t, p, "protocol", cfg.server.protocol_log);
+}
+
+void read_proxy_protocol(const toml::table& t, DaemonConfig& cfg) {
+  const std::string p = "proxy_protocol";
+  known_keys(t, p, {"from", "timeout"});
+  if (const toml::node* n = t.get("from")) {
+    const std::string key = join(p, "from");
+    if (!n->is_array()) fail(key, "must be an array of networks (CIDR or address), got " + show(*n));
+    std::vector<std::string> nets;
+    for (const auto& v : *n->as_array()) {
+      if (!v.is_string() || !is_cidr(v.as_string()->get())) {
+        fail(key, "must hold networks such as \"10.0.0.0/8\" or \"::1\", got " + show(v));
+      }
+      nets.push_back(v.as_string()->get());
+    }
+    cfg.server.proxy_protocol_from = std::move(nets);
+  }
+  std::int64_t secs = std::chrono::duration_cast<std::chrono::seconds>(cfg.server.proxy_protocol_timeout).count();
+  get_int(t, p, "timeout", 1, 3600, secs);
+  cfg.server.proxy_protocol_timeout = std::chrono::seconds{secs};
 }
 
 // permissions = "elr" and [*.directories] "/pub" = "elrw".
@@ -393,7 +414,7 @@ void read_hooks(const toml::table& t, DaemonConfig& cfg) {
 
 void read_root(const toml::table& root, DaemonConfig& cfg) {
   known_keys(root, "", {"server", "passive", "limits", "timeouts", "security", "storage", "log",
-                        "anonymous", "users", "hooks"});
+                        "anonymous", "users", "hooks", "proxy_protocol"});
   if (const auto* t = sub_table(root, "", "server")) read_server(*t, cfg);
   if (const auto* t = sub_table(root, "", "passive")) read_passive(*t, cfg);
   if (const auto* t = sub_table(root, "", "limits")) read_limits(*t, cfg);
@@ -404,6 +425,7 @@ void read_root(const toml::table& root, DaemonConfig& cfg) {
   if (const auto* t = sub_table(root, "", "anonymous")) read_anonymous(*t, cfg);
   if (const auto* t = sub_table(root, "", "users")) read_users(*t, cfg);
   if (const auto* t = sub_table(root, "", "hooks")) read_hooks(*t, cfg);
+  if (const auto* t = sub_table(root, "", "proxy_protocol")) read_proxy_protocol(*t, cfg);
 }
 
 // toml++ descriptions are single sentences; keep any stray line breaks out of the one line.

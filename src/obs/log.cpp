@@ -7,10 +7,18 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <cstdio>
 #include <string_view>
 
 #include "proto/text.hpp"
@@ -69,6 +77,57 @@ class TextEscapedMessage final : public spdlog::custom_flag_formatter {
   }
 };
 
+// The process and thread ids of the calling thread, looked up once per thread and again after
+// a fork(). spdlog's own %t caches the thread id in a thread_local that a forked worker
+// inherits, so every worker's lines carried the master's thread id; %P asks the kernel on
+// every line. A fork generation, bumped in the child by pthread_atfork, invalidates the cache.
+std::atomic<unsigned> g_fork_generation{0};
+
+struct Ids {
+  unsigned generation = ~0u;
+  long pid = 0;
+  long tid = 0;
+};
+
+const Ids& current_ids() {
+  thread_local Ids ids;
+  const unsigned g = g_fork_generation.load(std::memory_order_relaxed);
+  if (ids.generation != g) {
+    ids.generation = g;
+    ids.pid = static_cast<long>(::getpid());
+    ids.tid = static_cast<long>(::syscall(SYS_gettid));
+  }
+  return ids;
+}
+
+void append_number(spdlog::memory_buf_t& dest, long v) {
+  char buf[24];
+  const int n = std::snprintf(buf, sizeof buf, "%ld", v);
+  dest.append(buf, buf + n);
+}
+
+class ProcessId final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& /*msg*/, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    append_number(dest, current_ids().pid);
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<ProcessId>();
+  }
+};
+
+class ThreadId final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& /*msg*/, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    append_number(dest, current_ids().tid);
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<ThreadId>();
+  }
+};
+
 spdlog::level::level_enum parse_level(const std::string& level) {
   if (level == "trace") return spdlog::level::trace;
   if (level == "debug") return spdlog::level::debug;
@@ -93,6 +152,13 @@ void setup_logging(const std::string& level, const std::string& format, const st
   if (file.empty()) {
     sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   } else {
+    // spdlog would create a missing directory; a typo in the path should be an error instead.
+    const auto slash = file.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : file.substr(0, slash);
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      throw std::runtime_error("cannot open log file " + file + ": directory " + dir + " does not exist");
+    }
     try {
       sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
     } catch (const spdlog::spdlog_ex& e) {
@@ -100,15 +166,22 @@ void setup_logging(const std::string& level, const std::string& format, const st
     }
   }
 
+  static std::once_flag at_fork;
+  std::call_once(at_fork, [] {
+    ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+
   std::unique_ptr<spdlog::pattern_formatter> formatter;
   if (format == "json") {
     // One JSON object per line: time (UTC, ISO 8601), level, pid, thread, message.
     formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+    formatter->add_flag<JsonEscapedMessage>('*').add_flag<ProcessId>('P').add_flag<ThreadId>('t').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"thread":%t,"msg":"%*"})");
   } else {
+    // "2026-12-03 08:15:02.113 [info] [4242] session 7: ..." (pid: which worker said it).
     formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<TextEscapedMessage>('*').set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %*");
+    formatter->add_flag<TextEscapedMessage>('*').add_flag<ProcessId>('P').set_pattern(
+        "%Y-%m-%d %H:%M:%S.%e [%l] [%P] %*");
   }
   sink->set_formatter(std::move(formatter));
 

@@ -208,7 +208,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     if (!core_.hooks.empty()) {
       co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_login(*this); }); });
     }
-    spdlog::debug("session {}: {} logged in from {}", id_, user_->name, peer_ip_);
+    spdlog::info("session {}: logged in as '{}' from {}", id_, user_->name, peer_ip_);
     reply(230, "Login successful.");
     touch();
     co_return;

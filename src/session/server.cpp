@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/endpoint.hpp"
+#include "net/proxy_protocol.hpp"
 #include "proto/reply.hpp"
 #include "session/core.hpp"
 #include "session/session.hpp"
@@ -177,14 +178,21 @@ asio::thread_pool& ServerCore::bulk_pool() { return make(bulk_pool_); }
 }  // namespace session
 
 struct Server::Impl {
-  explicit Impl(Options o) : core(std::move(o)) {}
+  explicit Impl(Options o) : core(std::move(o)), proxy(core.opts.proxy_protocol_from) {}
   session::ServerCore core;
+  net::ProxyTrust proxy;  // who must send a PROXY header (empty: nobody may)
   std::vector<asio::ip::tcp::acceptor> acceptors;
   std::unique_ptr<asio::steady_timer> grace_timer;
   std::uint64_t next_id = 1;
   bool bound = false;
 
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acc);
+  // Admission (bans, caps) for the client at `peer`, then the session.
+  void start_session(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer,
+                     const asio::ip::tcp::endpoint& local, std::string local_text);
+  // A connection from a load balancer: its PROXY header names the client, then start_session.
+  asio::awaitable<void> accept_proxied(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+                                       asio::ip::tcp::endpoint local, std::string local_text);
   // Per listener, once: what every accepted control connection needs.
   static void prepare_listener(asio::ip::tcp::acceptor& acc);
   void refuse(asio::ip::tcp::socket& s, std::string_view text);
@@ -239,29 +247,61 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
     }
     const auto local = local_known ? listen_ep : sock.local_endpoint(ec);
     if (ec) continue;  // already gone
-    std::string ip = net::address_text(peer.address());
-    if (core.admission->banned(ip)) {
-      refuse(sock, "Too many failed logins from your address, try again later.");
+    std::string local_text = local_known ? listen_text : net::address_text(local.address());
+    if (!proxy.empty() && proxy.trusted(net::address_text(peer.address()))) {
+      // Read off the loop's accept path: a slow or silent proxy holds only its own connection.
+      asio::co_spawn(core.io, accept_proxied(std::move(sock), peer, local, std::move(local_text)),
+                     asio::detached);
       continue;
     }
-    if (!core.admission->admit(ip)) {
-      refuse(sock, "Too many connections, try again later.");
-      continue;
-    }
-    auto s = std::make_shared<session::Session>(
-        core, std::move(sock), next_id++, peer, local, std::move(ip),
-        local_known ? listen_text : net::address_text(local.address()));
-    asio::co_spawn(
-        core.io,
-        [s]() -> asio::awaitable<void> {
-          try {
-            co_await s->run();
-          } catch (const std::exception& e) {
-            spdlog::error("session {}: ended by an error: {}", s->id(), e.what());
-          }
-        },
-        asio::detached);
+    start_session(std::move(sock), peer, local, std::move(local_text));
   }
+}
+
+void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer,
+                                 const asio::ip::tcp::endpoint& local, std::string local_text) {
+  std::string ip = net::address_text(peer.address());
+  if (core.admission->banned(ip)) {
+    refuse(sock, "Too many failed logins from your address, try again later.");
+    return;
+  }
+  if (!core.admission->admit(ip)) {
+    refuse(sock, "Too many connections, try again later.");
+    return;
+  }
+  auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local,
+                                              std::move(ip), std::move(local_text));
+  asio::co_spawn(
+      core.io,
+      [s]() -> asio::awaitable<void> {
+        try {
+          co_await s->run();
+        } catch (const std::exception& e) {
+          spdlog::error("session {}: ended by an error: {}", s->id(), e.what());
+        }
+      },
+      asio::detached);
+}
+
+asio::awaitable<void> Server::Impl::accept_proxied(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+                                                   asio::ip::tcp::endpoint local, std::string local_text) {
+  auto got = co_await net::read_proxy_header(sock, peer, core.opts.proxy_protocol_timeout);
+  std::error_code ec;
+  if (!got.client) {
+    // No greeting: whatever sent this is not a client we can answer for.
+    spdlog::log(got.silent ? spdlog::level::debug : spdlog::level::info, "PROXY: closing connection from {}: {}",
+                net::address_text(peer.address()), got.error);
+    sock.close(ec);
+    co_return;
+  }
+  if (core.stopping) {
+    refuse(sock, "Service closing, try again later.");
+    co_return;
+  }
+  spdlog::debug("PROXY v{}: connection from {} is client {} port {}{}", got.version,
+                net::address_text(peer.address()), net::address_text(got.client->address()),
+                got.client->port(), got.local ? " (LOCAL: the proxy itself)" : "");
+  start_session(std::move(sock), *got.client, local, std::move(local_text));
 }
 
 void Server::Impl::shutdown(std::chrono::seconds grace) {

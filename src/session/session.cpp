@@ -157,8 +157,10 @@ void Session::hang_up(std::string_view text) {
   // Best effort, without waiting: the socket is non-blocking. The read loop then sees the
   // cancelled wait and tears the session down.
   std::error_code ec;
+  if (core_.opts.protocol_log) log_replies();
   if (!writing_) asio::write(ctrl_, asio::buffer(out_), ec);
   out_.clear();
+  logged_ = 0;
   ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
   ctrl_.cancel(ec);
   closing_ = true;
@@ -258,29 +260,55 @@ asio::awaitable<void> Session::flush() {
   if (writing_) co_return;  // the coroutine already writing will send what was added
   writing_ = true;
   while (!out_.empty() && ctrl_.is_open()) {
+    if (core_.opts.protocol_log) log_replies();
     // Try at once; most replies fit in the socket buffer and need no wait.
     std::error_code ec;
     std::size_t n = ctrl_.write_some(asio::buffer(out_), ec);
     if (!ec) {
       out_.erase(0, n);
+      logged_ -= std::min(logged_, n);
       continue;
     }
     if (ec != asio::error::would_block && ec != asio::error::try_again) {
       out_.clear();
+      logged_ = 0;
       closing_ = true;
       break;
     }
     wbuf_.swap(out_);
     out_.clear();
+    logged_ = 0;
     co_await asio::async_write(ctrl_, asio::buffer(wbuf_), asio::redirect_error(use_awaitable, ec));
     wbuf_.clear();
     if (ec) {
       out_.clear();
+      logged_ = 0;
       closing_ = true;
       break;
     }
   }
   writing_ = false;
+}
+
+void Session::log_command(const proto::Command& cmd, std::string_view line) {
+  // The password never reaches a log; the rest as the client sent it (the log escapes controls).
+  if (cmd.verb == Verb::PASS) {
+    spdlog::info("session {}: > PASS ****", id_);
+  } else {
+    spdlog::info("session {}: > {}", id_, line);
+  }
+}
+
+void Session::log_replies() {
+  std::string_view fresh = std::string_view(out_).substr(std::min(logged_, out_.size()));
+  logged_ = out_.size();
+  while (!fresh.empty()) {
+    const std::size_t end = fresh.find("\r\n");
+    const std::string_view line = fresh.substr(0, end);
+    spdlog::info("session {}: < {}", id_, line);
+    if (end == std::string_view::npos) break;
+    fresh.remove_prefix(end + 2);
+  }
 }
 
 // --- commands -------------------------------------------------------------------------------
@@ -309,6 +337,7 @@ asio::awaitable<bool> Session::run_before_command(const proto::Command& cmd) {
 asio::awaitable<void> Session::handle_line(std::string_view line) {
   const proto::Command cmd = proto::parse_command(line);
   touch();
+  if (core_.opts.protocol_log) log_command(cmd, line);
 
   if (xfer_) {
     // While a transfer runs, the control connection answers ABOR, STAT and NOOP at once;

@@ -109,6 +109,10 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool count_refused_before_login();
   void reply(int code, std::string_view text);
   asio::awaitable<void> flush();
+  // Protocol log (Options::protocol_log): a command as received, and the replies in out_ not
+  // logged yet (out_'s first logged_ bytes were).
+  void log_command(const proto::Command& cmd, std::string_view line);
+  void log_replies();
   void close_control();
   // Sends 421 with `text` without waiting and closes the control connection.
   void hang_up(std::string_view text);
@@ -238,6 +242,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::string pending_;   // input read but not yet fed to lines_
   std::string out_;       // replies waiting to be written
   std::string wbuf_;      // replies being written
+  std::size_t logged_ = 0;  // protocol log: bytes at the start of out_ already logged
   bool writing_ = false;
   bool closing_ = false;
   bool quit_after_transfer_ = false;

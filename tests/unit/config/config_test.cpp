@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -367,4 +368,79 @@ TEST(Helpers, ListenAndPortRange) {
   EXPECT_EQ(hi, 2121);
   EXPECT_NE(parse_port_range("a-b", lo, hi), "");
   EXPECT_NE(parse_port_range("10-", lo, hi), "");
+}
+
+TEST(Config, ProxyProtocolAndProtocolLog) {
+  auto r = parse_config(minimal_user() +
+                            "[proxy_protocol]\nfrom = [\"10.0.0.0/8\", \"::1\"]\ntimeout = 2\n"
+                            "[log]\nprotocol = true\n",
+                        "feitpd.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->server.proxy_protocol_from, (std::vector<std::string>{"10.0.0.0/8", "::1"}));
+  EXPECT_EQ(r.config->server.proxy_protocol_timeout, std::chrono::seconds{2});
+  EXPECT_TRUE(r.config->server.protocol_log);
+  // Defaults: nobody trusted, 5 s, no protocol log.
+  auto d = parse_config(minimal_user(), "feitpd.toml");
+  ASSERT_TRUE(d.config) << d.error;
+  EXPECT_TRUE(d.config->server.proxy_protocol_from.empty());
+  EXPECT_EQ(d.config->server.proxy_protocol_timeout, std::chrono::seconds{5});
+  EXPECT_FALSE(d.config->server.protocol_log);
+
+  EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\nfrom = [\"10.0.0.0/33\"]\n").find("proxy_protocol.from"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\nfrom = \"10.0.0.1\"\n").find("proxy_protocol.from"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\ntimeout = 0\n").find("proxy_protocol.timeout"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\nfrm = []\n").find("proxy_protocol.frm"),
+            std::string::npos);
+}
+
+TEST(Config, CheckPathsNamesEveryProblemAndCreatesNothing) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("feitp-check-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "home");
+  const fs::path not_exec = dir / "hook.sh";
+  std::ofstream(not_exec) << "#!/bin/sh\n";
+  fs::permissions(not_exec, fs::perms::owner_read | fs::perms::owner_write);
+
+  DaemonConfig cfg;
+  cfg.source = "feitpd.toml";
+  cfg.create_homes = false;
+  cfg.log.file = (dir / "missing" / "feitpd.log").string();
+  cfg.log.xferlog = (dir / "home").string();  // a directory
+  cfg.hooks.programs["on_login"] = (dir / "nope").string();
+  cfg.hooks.programs["on_logout"] = not_exec.string();
+  UserEntry ok;
+  ok.name = "ok";
+  ok.home = (dir / "home").string();
+  UserEntry gone;
+  gone.name = "gone";
+  gone.home = (dir / "gone").string();
+  cfg.users = {ok, gone};
+
+  const auto problems = check_paths(cfg);
+  ASSERT_EQ(problems.size(), 5u);
+  auto has = [&](const std::string& key, const std::string& what) {
+    for (const auto& p : problems) {
+      if (p.starts_with("feitpd.toml: " + key + ": ") && p.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("log.file", "does not exist"));
+  EXPECT_TRUE(has("log.xferlog", "is a directory"));
+  EXPECT_TRUE(has("hooks.on_login", "No such file"));
+  EXPECT_TRUE(has("hooks.on_logout", "not executable"));
+  EXPECT_TRUE(has("users.gone.home", "does not exist"));
+  EXPECT_FALSE(fs::exists(dir / "missing"));
+  EXPECT_FALSE(fs::exists(dir / "gone"));
+
+  // With create_homes, a missing home under a writable directory is fine.
+  cfg.create_homes = true;
+  cfg.log = {};
+  cfg.hooks.programs.clear();
+  EXPECT_TRUE(check_paths(cfg).empty());
+  EXPECT_FALSE(fs::exists(dir / "gone"));
+  fs::remove_all(dir);
 }

@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "feitp/auth.hpp"
+#include "net/tls.hpp"
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/master.hpp"
@@ -53,6 +54,10 @@ struct Flags {
   std::string hash_method = "yescrypt";
   std::vector<std::string> proxy_protocol_from;
   bool protocol_log = false;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  bool tls_required = false;
+  std::vector<std::string> implicit_tls_listen;
 };
 
 int fail(const std::string& message) {
@@ -284,6 +289,18 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
     cfg.server.proxy_protocol_from = f.proxy_protocol_from;
   }
   if (f.protocol_log) cfg.server.protocol_log = true;
+  if (f.tls_cert) cfg.server.tls.cert_file = *f.tls_cert;
+  if (f.tls_key) cfg.server.tls.key_file = *f.tls_key;
+  if (f.tls_required) cfg.server.tls.required = feitp::TlsRequired::all;
+  if (!f.implicit_tls_listen.empty()) {
+    for (const auto& l : f.implicit_tls_listen) {
+      if (auto p = feitp::config::check_listen_address(l); !p.empty()) return "--implicit-tls-listen: " + p;
+    }
+    cfg.server.tls.implicit_listen = f.implicit_tls_listen;
+  }
+  // Certificates and keys: loaded, matched and dated here, so a bad one is a one-line error
+  // at start, at --check and at a reload (which then keeps the running configuration).
+  if (auto p = feitp::net::check_tls(cfg.server.tls); !p.empty()) return p;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -350,6 +367,12 @@ int main(int argc, char** argv) {
                  "protocol v1/v2 header naming the client (repeatable; default: none)");
   app.add_flag("--protocol-log", f.protocol_log,
                "Log every command and reply at info level, passwords masked (default: off)");
+  app.add_option("--tls-cert", f.tls_cert, "PEM certificate (chain): turns FTPS on (tls.cert)");
+  app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert (tls.key)");
+  app.add_flag("--tls-required", f.tls_required,
+               "Refuse logins and data transfers without TLS (tls.required = \"all\")");
+  app.add_option("--implicit-tls-listen", f.implicit_tls_listen,
+                 "Implicit FTPS address ADDR:PORT, TLS from the first byte (repeatable; tls.implicit_listen)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt, sha512 or bcrypt")

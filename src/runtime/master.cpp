@@ -157,14 +157,18 @@ std::string Master::prepare_generation(Generation& gen, const Generation* previo
   }
   if (!note.empty()) spdlog::warn("{}", note);
   try {
-    const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen;
+    // Control listeners, then the implicit FTPS ones (Options::listen_fds keeps that order).
+    auto addresses = cfg.server.listen;
+    addresses.insert(addresses.end(), cfg.server.tls.implicit_listen.begin(), cfg.server.tls.implicit_listen.end());
+    const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen &&
+                                previous->cfg->server.tls.implicit_listen == cfg.server.tls.implicit_listen;
     if (same_addresses) gen.ports = previous->ports;
     for (unsigned i = 0; i < gen.workers; ++i) {
       if (same_addresses && i < previous->sets.size()) {
         gen.sets.push_back(previous->sets[i]);  // the same sockets: nothing queued is lost
         continue;
       }
-      auto set = std::make_shared<OwnedSet>(bind_listener_set(cfg.server.listen, gen.ports));
+      auto set = std::make_shared<OwnedSet>(bind_listener_set(addresses, gen.ports));
       if (gen.ports.empty()) gen.ports = listener_ports(set->fds);  // ":0" resolved once
       gen.sets.push_back(std::move(set));
     }

@@ -186,13 +186,15 @@ struct Server::Impl {
   std::uint64_t next_id = 1;
   bool bound = false;
 
-  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acc);
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acc, bool implicit_tls);
+  std::vector<bool> implicit;  // per acceptor: implicit FTPS
   // Admission (bans, caps) for the client at `peer`, then the session.
   void start_session(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer,
-                     const asio::ip::tcp::endpoint& local, std::string local_text);
+                     const asio::ip::tcp::endpoint& local, std::string local_text, bool implicit_tls);
   // A connection from a load balancer: its PROXY header names the client, then start_session.
   asio::awaitable<void> accept_proxied(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
-                                       asio::ip::tcp::endpoint local, std::string local_text);
+                                       asio::ip::tcp::endpoint local, std::string local_text,
+                                       bool implicit_tls);
   // Per listener, once: what every accepted control connection needs.
   static void prepare_listener(asio::ip::tcp::acceptor& acc);
   void refuse(asio::ip::tcp::socket& s, std::string_view text);
@@ -221,7 +223,7 @@ void Server::Impl::prepare_listener(asio::ip::tcp::acceptor& acc) {
   ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
 }
 
-asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
+asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc, bool implicit_tls) {
   // A listener bound to one address gives every connection that local address; only a
   // wildcard listener needs getsockname() per connection.
   std::error_code lec;
@@ -250,16 +252,17 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
     std::string local_text = local_known ? listen_text : net::address_text(local.address());
     if (!proxy.empty() && proxy.trusted(net::address_text(peer.address()))) {
       // Read off the loop's accept path: a slow or silent proxy holds only its own connection.
-      asio::co_spawn(core.io, accept_proxied(std::move(sock), peer, local, std::move(local_text)),
+      asio::co_spawn(core.io, accept_proxied(std::move(sock), peer, local, std::move(local_text), implicit_tls),
                      asio::detached);
       continue;
     }
-    start_session(std::move(sock), peer, local, std::move(local_text));
+    start_session(std::move(sock), peer, local, std::move(local_text), implicit_tls);
   }
 }
 
 void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer,
-                                 const asio::ip::tcp::endpoint& local, std::string local_text) {
+                                 const asio::ip::tcp::endpoint& local, std::string local_text,
+                                 bool implicit_tls) {
   std::string ip = net::address_text(peer.address());
   if (core.admission->banned(ip)) {
     refuse(sock, "Too many failed logins from your address, try again later.");
@@ -270,7 +273,7 @@ void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp
     return;
   }
   auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local,
-                                              std::move(ip), std::move(local_text));
+                                              std::move(ip), std::move(local_text), implicit_tls);
   asio::co_spawn(
       core.io,
       [s]() -> asio::awaitable<void> {
@@ -284,7 +287,8 @@ void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp
 }
 
 asio::awaitable<void> Server::Impl::accept_proxied(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
-                                                   asio::ip::tcp::endpoint local, std::string local_text) {
+                                                   asio::ip::tcp::endpoint local, std::string local_text,
+                                                   bool implicit_tls) {
   auto got = co_await net::read_proxy_header(sock, peer, core.opts.proxy_protocol_timeout);
   std::error_code ec;
   if (!got.client) {
@@ -301,7 +305,7 @@ asio::awaitable<void> Server::Impl::accept_proxied(asio::ip::tcp::socket sock, a
   spdlog::debug("PROXY v{}: connection from {} is client {} port {}{}", got.version,
                 net::address_text(peer.address()), net::address_text(got.client->address()),
                 got.client->port(), got.local ? " (LOCAL: the proxy itself)" : "");
-  start_session(std::move(sock), *got.client, local, std::move(local_text));
+  start_session(std::move(sock), *got.client, local, std::move(local_text), implicit_tls);
 }
 
 void Server::Impl::shutdown(std::chrono::seconds grace) {
@@ -350,6 +354,11 @@ void Server::Impl::close_all_after(std::chrono::seconds grace) {
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
   auto& o = impl_->core.opts;
   impl_->core.admission = std::make_shared<session::LocalAdmission>(o);
+  // Certificates are read here, before any client: a bad one is an error at start.
+  if (o.tls.enabled()) impl_->core.tls = std::make_shared<net::TlsContext>(o.tls);
+  if (!o.tls.enabled() && !o.tls.implicit_listen.empty()) {
+    throw std::runtime_error("tls.implicit_listen needs a certificate (tls.cert and tls.key)");
+  }
 }
 
 Server::~Server() = default;
@@ -381,7 +390,10 @@ void Server::bind() {
   if (impl_->bound) return;
   auto& core = impl_->core;
   if (!core.opts.listen_fds.empty()) {
+    // The first listen.size() are control listeners, the rest implicit FTPS ones.
+    std::size_t index = 0;
     for (int fd : core.opts.listen_fds) {
+      impl_->implicit.push_back(index++ >= core.opts.listen.size() && core.tls != nullptr);
       asio::ip::tcp::acceptor acc(core.io);
       std::error_code ec;
       sockaddr_storage ss{};
@@ -397,6 +409,13 @@ void Server::bind() {
       auto ep = net::parse_listen_address(text);
       if (!ep) throw std::runtime_error("invalid listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
       impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
+      impl_->implicit.push_back(false);
+    }
+    for (const auto& text : core.opts.tls.implicit_listen) {
+      auto ep = net::parse_listen_address(text);
+      if (!ep) throw std::runtime_error("invalid implicit TLS listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
+      impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
+      impl_->implicit.push_back(true);
     }
   }
   impl_->bound = true;
@@ -417,9 +436,10 @@ void Server::run() {
   if (!core.admission) {
     core.admission = std::make_shared<session::LocalAdmission>(core.opts);
   }
-  for (auto& acc : impl_->acceptors) {
+  for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    auto& acc = impl_->acceptors[i];
     Impl::prepare_listener(acc);
-    asio::co_spawn(core.io, impl_->accept_loop(acc), asio::detached);
+    asio::co_spawn(core.io, impl_->accept_loop(acc, impl_->implicit[i]), asio::detached);
   }
   asio::co_spawn(core.io, core.sweep_deadlines(), asio::detached);
   core.io.run();

@@ -12,8 +12,8 @@ set(_pkg ${PROJECT_SOURCE_DIR}/packaging)
 
 # --- the daemon's files ---------------------------------------------------------------------
 # Absolute destinations: these paths are fixed by Debian, whatever CMAKE_INSTALL_PREFIX is.
-install(FILES ${_pkg}/deb/feitpd.toml DESTINATION /etc/feitpd
-  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ COMPONENT daemon)
+# 0644 in the package; the postinst makes it root:feitpd 0640 (it will hold password hashes).
+install(FILES ${_pkg}/deb/feitpd.toml DESTINATION /etc/feitpd COMPONENT daemon)
 install(FILES ${_pkg}/feitpd.service DESTINATION /lib/systemd/system COMPONENT daemon)
 install(FILES ${_pkg}/deb/feitpd.logrotate DESTINATION /etc/logrotate.d RENAME feitpd
   COMPONENT daemon)
@@ -25,6 +25,14 @@ install(FILES ${_pkg}/feitpd.toml DESTINATION share/doc/feitpd/examples
   RENAME feitpd-reference.toml COMPONENT daemon)
 install(FILES ${_pkg}/deb/copyright DESTINATION share/doc/feitpd COMPONENT daemon)
 install(FILES ${_pkg}/deb/copyright DESTINATION share/doc/libfeitp-dev COMPONENT dev)
+# changelog.Debian.gz, as Debian policy wants one per package (gzip -n: the same bytes each build)
+add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/changelog.Debian.gz
+  COMMAND gzip -9nc ${_pkg}/deb/changelog > ${PROJECT_BINARY_DIR}/changelog.Debian.gz
+  DEPENDS ${_pkg}/deb/changelog VERBATIM)
+add_custom_target(feitp_changelog ALL DEPENDS ${PROJECT_BINARY_DIR}/changelog.Debian.gz)
+install(FILES ${PROJECT_BINARY_DIR}/changelog.Debian.gz DESTINATION share/doc/feitpd COMPONENT daemon)
+install(FILES ${PROJECT_BINARY_DIR}/changelog.Debian.gz DESTINATION share/doc/libfeitp-dev
+  COMPONENT dev)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/configuration.md
   ${PROJECT_SOURCE_DIR}/docs/security.md ${PROJECT_SOURCE_DIR}/docs/architecture.md
   ${PROJECT_SOURCE_DIR}/docs/protocol.md DESTINATION share/doc/feitpd COMPONENT daemon)
@@ -83,10 +91,11 @@ set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "adduser, procps")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_SUGGESTS "fail2ban, logrotate")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_PROVIDES "ftp-server")
 set(CPACK_COMPONENT_DAEMON_DESCRIPTION "FTP server for Linux (daemon)
-feitpd serves FTP from a master process and one worker per core; the workers hold
-no capabilities and run under a seccomp filter. This package holds the daemon, a
-configuration in /etc/feitpd/feitpd.toml with no users and no anonymous login, a
-hardened systemd unit, man pages, a logrotate file and a fail2ban filter.")
+feitpd serves FTP from a master process and one worker per core; the
+workers hold no capabilities and run under a seccomp filter. This package
+holds the daemon, a configuration in /etc/feitpd/feitpd.toml with no users
+and no anonymous login, a hardened systemd unit, man pages, a logrotate
+file and a fail2ban filter.")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_EXTRA
   ${_pkg}/deb/conffiles ${_pkg}/deb/postinst ${_pkg}/deb/prerm ${_pkg}/deb/postrm)
 set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_STRICT_PERMISSION ON)
@@ -99,7 +108,8 @@ set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "libfmt-dev, libspdlog-dev, libssl-dev, libcrypt-dev, zlib1g-dev, libseccomp-dev, libtomlplusplus-dev, pkg-config")
 set(CPACK_DEBIAN_DEV_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_COMPONENT_DEV_DESCRIPTION "embeddable FTP server library (C++20, development files)
-libfeitp is the library feitpd is built on: a static library, its headers, a CMake
-package (find_package(feitp) gives feitp::feitp) and a pkg-config file (feitp).")
+libfeitp is the library feitpd is built on: a static library, its
+headers, a CMake package (find_package(feitp) gives feitp::feitp) and a
+pkg-config file (feitp).")
 
 include(CPack)

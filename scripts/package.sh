@@ -3,6 +3,7 @@
 # -DFEITP_PACKAGE=ON) into build/packages/:
 #   build/packages/feitpd_VERSION-1_ARCH.deb        the daemon, its configuration and unit
 #   build/packages/libfeitp-dev_VERSION-1_ARCH.deb  headers, static library, CMake package, .pc
+# The build directory installs to /etc and /lib/systemd: never `cmake --install` it by hand.
 # Needs dpkg-dev (dpkg-shlibdeps fills the daemon's Depends) and go-md2man (the man pages);
 # scripts/setup.sh installs both. BUILD_DIR overrides build-release/; extra arguments go to cmake.
 set -euo pipefail
@@ -23,7 +24,7 @@ if command -v ccache >/dev/null; then
 fi
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
   -DFEITP_PACKAGE=ON -DFEITP_MAN=ON -DFEITP_BUILD_TESTS=OFF -DFEITP_SYSTEMD=OFF "${cmake_args[@]}" "$@"
-ninja -C "$build" -j"${FEITP_JOBS:-2}" feitpd feitp feitp_man
+ninja -C "$build" -j"${FEITP_JOBS:-2}" feitpd feitp feitp_man feitp_changelog
 
 mkdir -p "$out"
 rm -f "$out"/feitpd_*.deb "$out"/libfeitp-dev_*.deb

@@ -26,7 +26,10 @@ class Cluster {
   // shared admission state: max_connections, max_per_ip, the per-user session caps and the
   // login bans of `options` then hold across every worker. Call in the parent, before fork().
   // Throws std::runtime_error naming the address when binding fails.
-  Cluster(const Options& options, unsigned workers);
+  // first_set: sockets already bound and listening (one per address of options.listen, in its
+  // order, with SO_REUSEPORT) that worker 0 serves instead of new ones, so that connections
+  // queued on them before the workers start are served; copies are taken, the caller keeps its own.
+  Cluster(const Options& options, unsigned workers, const std::vector<int>& first_set = {});
   ~Cluster();  // closes this process's copies of the sockets
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;

@@ -348,9 +348,9 @@ class Server:
         return register
 
     # --- serving -------------------------------------------------------------------------
-    def _make_core(self, cluster: Any, index: int, extra_fd: int = -1) -> Any:
+    def _make_core(self, cluster: Any, index: int) -> Any:
         from . import _feitp
-        core = _feitp.Server(self._options, cluster, index, self.callback_threads, extra_fd)
+        core = _feitp.Server(self._options, cluster, index, self.callback_threads)
         if self.authenticator is not None:
             auth = self.authenticator
             core.set_authenticator(auth.authenticate if hasattr(auth, "authenticate") else auth)

@@ -65,25 +65,20 @@ def serve(make_core: Callable[..., Any], options: dict, workers: int, grace: flo
     """Binds, then serves in this process (workers == 1) or forks `workers` worker processes that
     share the listening ports and the connection limits (feitp._feitp.Cluster); this process then
     only supervises them: a worker that dies is replaced, Ctrl-C or SIGTERM stops them all.
-    make_core(cluster, index, extra_fd) builds one process's server. `listener`, a socket already
-    listening (pyftpdlib's FTPServer opens it in its constructor), is served too (by worker 0),
-    so that no connection queued on it before serve_forever is lost."""
+    make_core(cluster, index) builds one process's server. `listener`, a socket already listening
+    (pyftpdlib's FTPServer opens it in its constructor), is worker 0's, so that no connection
+    queued on it before serve_forever is lost; the other workers get sockets of their own."""
     from . import _feitp
 
     workers = max(1, int(workers))
-    extra_fd = listener.fileno() if listener is not None else -1
-    if workers == 1 and listener is not None:
-        cluster = None
-        ports = [listener.getsockname()[1]]
-    else:
-        cluster = _feitp.Cluster(options, workers)
-        ports = cluster.ports()
+    cluster = _feitp.Cluster(options, workers, [listener.fileno()] if listener is not None else [])
+    ports = cluster.ports()
     if on_listening is not None:
         on_listening(ports)
     old_term = signal.signal(signal.SIGTERM, _terminate) if handle_exit else None
     try:
         if workers == 1:
-            core = make_core(cluster, 0, extra_fd)
+            core = make_core(cluster, 0)
             core.bind()
             del cluster
             if handle_exit:
@@ -91,24 +86,18 @@ def serve(make_core: Callable[..., Any], options: dict, workers: int, grace: flo
             else:
                 core.run()
             return
-        _supervise(cluster, make_core, workers, grace, listener)
+        _supervise(cluster, make_core, workers, grace)
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
 
 
-def _worker(cluster: Any, make_core: Callable[..., Any], index: int, grace: float, listener: Any) -> None:
+def _worker(cluster: Any, make_core: Callable[..., Any], index: int, grace: float) -> None:
     code = 0
     try:
         signal.signal(signal.SIGTERM, _terminate)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        extra_fd = -1
-        if listener is not None:
-            if index == 0:
-                extra_fd = listener.fileno()
-            else:
-                listener.close()
-        core = make_core(cluster, index, extra_fd)
+        core = make_core(cluster, index)
         core.bind()
         run_core(core, grace)
     except KeyboardInterrupt:
@@ -124,14 +113,14 @@ def _worker(cluster: Any, make_core: Callable[..., Any], index: int, grace: floa
             os._exit(code)
 
 
-def _supervise(cluster: Any, make_core: Callable[..., Any], workers: int, grace: float, listener: Any) -> None:
+def _supervise(cluster: Any, make_core: Callable[..., Any], workers: int, grace: float) -> None:
     children: dict = {}  # pid -> (index, start time)
     quick_deaths = [0] * workers
 
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:
-            _worker(cluster, make_core, index, grace, listener)
+            _worker(cluster, make_core, index, grace)
         children[pid] = (index, time.monotonic())
 
     for i in range(workers):

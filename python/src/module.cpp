@@ -10,9 +10,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -805,7 +802,8 @@ feitp::Options options_from_dict(const py::dict& d) {
 
 class CoreCluster {
  public:
-  CoreCluster(const py::dict& options, unsigned workers) : c_(options_from_dict(options), workers) {}
+  CoreCluster(const py::dict& options, unsigned workers, const std::vector<int>& first_set)
+      : c_(options_from_dict(options), workers, first_set) {}
   feitp::Cluster& get() { return c_; }
   std::vector<std::uint16_t> ports() const { return c_.ports(); }
   bool release_worker(unsigned i) { return c_.release_worker(i); }
@@ -817,17 +815,10 @@ class CoreCluster {
 class CoreServer {
  public:
   // cluster/worker: serve on that worker's sockets with the cluster's shared limits.
-  // extra_fd: a listening socket this worker serves as well (a copy is taken): the one
-  // feitp.pyftpdlib's FTPServer opened in its constructor, as pyftpdlib's does.
-  CoreServer(const py::dict& options, CoreCluster* cluster, int worker, unsigned callback_threads, int extra_fd)
+  CoreServer(const py::dict& options, CoreCluster* cluster, int worker, unsigned callback_threads)
       : dispatcher_(std::make_shared<Dispatcher>(callback_threads)) {
     feitp::Options o = cluster != nullptr ? cluster->get().worker_options(static_cast<unsigned>(worker))
                                           : options_from_dict(options);
-    if (extra_fd >= 0) {
-      const int fd = ::fcntl(extra_fd, F_DUPFD_CLOEXEC, 3);
-      if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot copy the listening socket");
-      o.listen_fds.push_back(fd);
-    }
     server_ = std::make_unique<feitp::Server>(o);
     if (cluster != nullptr) server_->set_admission(cluster->get().admission(static_cast<unsigned>(worker)));
   }
@@ -945,13 +936,13 @@ class CoreServer {
 PYBIND11_MODULE(_feitp, m) {
   m.doc() = "feitp's native core (use the feitp package, not this module directly).";
   py::class_<CoreCluster>(m, "Cluster")
-      .def(py::init<const py::dict&, unsigned>(), py::arg("options"), py::arg("workers"))
+      .def(py::init<const py::dict&, unsigned, const std::vector<int>&>(), py::arg("options"),
+           py::arg("workers"), py::arg("first_set") = std::vector<int>{})
       .def("ports", &CoreCluster::ports)
       .def("release_worker", &CoreCluster::release_worker, py::arg("index"));
   py::class_<CoreServer>(m, "Server")
-      .def(py::init<const py::dict&, CoreCluster*, int, unsigned, int>(), py::arg("options"),
-           py::arg("cluster") = nullptr, py::arg("worker") = 0, py::arg("callback_threads") = 8,
-           py::arg("extra_fd") = -1)
+      .def(py::init<const py::dict&, CoreCluster*, int, unsigned>(), py::arg("options"),
+           py::arg("cluster") = nullptr, py::arg("worker") = 0, py::arg("callback_threads") = 8)
       .def("set_users", &CoreServer::set_users)
       .def("set_authenticator", &CoreServer::set_authenticator)
       .def("set_local_storage", &CoreServer::set_local_storage)

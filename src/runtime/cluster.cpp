@@ -2,8 +2,13 @@
 // fork their own workers (include/feitp/cluster.hpp).
 #include "feitp/cluster.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <stdexcept>
+#include <system_error>
 #include <string>
 #include <utility>
 
@@ -20,12 +25,29 @@ struct Cluster::Impl {
   std::shared_ptr<runtime::SharedState> state;
 };
 
-Cluster::Cluster(const Options& options, unsigned workers) : impl_(std::make_unique<Impl>()) {
+Cluster::Cluster(const Options& options, unsigned workers, const std::vector<int>& first_set)
+    : impl_(std::make_unique<Impl>()) {
   if (workers == 0) throw std::invalid_argument("a cluster needs at least one worker");
+  if (!first_set.empty() && first_set.size() != options.listen.size()) {
+    throw std::invalid_argument("the first worker's sockets must match the listen addresses one to one");
+  }
   impl_->options = options;
   impl_->options.listen_fds.clear();
   try {
-    for (unsigned i = 0; i < workers; ++i) {
+    if (!first_set.empty()) {
+      runtime::ListenerSet set;
+      for (int fd : first_set) {
+        const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0) {
+          runtime::close_listener_set(set);
+          throw std::system_error(errno, std::generic_category(), "cannot copy listening socket " + std::to_string(fd));
+        }
+        set.push_back(copy);
+      }
+      impl_->ports = runtime::listener_ports(set);
+      impl_->sets.push_back(std::move(set));
+    }
+    for (unsigned i = static_cast<unsigned>(impl_->sets.size()); i < workers; ++i) {
       impl_->sets.push_back(runtime::bind_listener_set(options.listen, impl_->ports));
       if (impl_->ports.empty()) impl_->ports = runtime::listener_ports(impl_->sets.back());
     }

@@ -100,3 +100,55 @@ def test_fifty_clients_two_workers_every_callback_once(run_script, tmp_path):
     pids = {l.split()[3] for l in events if l.startswith("login")}
     assert len(pids) == 2, pids
     assert srv.stop() == 0
+
+
+LIMITS = '''
+import sys
+from feitp.pyftpdlib.authorizers import DummyAuthorizer
+from feitp.pyftpdlib.handlers import FTPHandler
+from feitp.pyftpdlib.servers import FTPServer
+
+authorizer = DummyAuthorizer()
+authorizer.add_anonymous(sys.argv[1])
+FTPHandler.authorizer = authorizer
+server = FTPServer(("127.0.0.1", 0), FTPHandler)
+server.max_cons = 4
+print("PORT", server.address[1], flush=True)
+server.serve_forever(worker_processes=2)
+'''
+
+
+def test_max_cons_holds_across_workers(run_script, tmp_path):
+    srv = run_script(LIMITS, [str(tmp_path)])
+    held = []
+    for _ in range(4):
+        f = ftplib.FTP()
+        assert f.connect("127.0.0.1", srv.port, timeout=10).startswith("220")
+        f.login()
+        held.append(f)
+    # The kernel spreads connections over both workers: with per-worker counts some of these
+    # would be admitted; with the shared count every one is refused.
+    for _ in range(6):
+        f = ftplib.FTP()
+        try:
+            f.connect("127.0.0.1", srv.port, timeout=10)
+            raise AssertionError("a connection beyond max_cons was accepted")
+        except ftplib.error_temp as e:
+            assert str(e).startswith("421")
+        finally:
+            f.close()
+    held.pop().quit()
+    f = ftplib.FTP()
+
+    def admitted():
+        try:
+            f.connect("127.0.0.1", srv.port, timeout=10)
+            return True
+        except ftplib.error_temp:
+            return False
+    wait_for(admitted, what="a free slot after one QUIT")
+    f.login()
+    f.quit()
+    for h in held:
+        h.quit()
+    assert srv.stop() == 0

@@ -78,8 +78,8 @@ class FTPServer(object):
     def _make_core(self, options: dict) -> Any:
         from .. import _feitp
 
-        def make(cluster: Any, index: int, extra_fd: int = -1) -> Any:
-            core = _feitp.Server(options, cluster, index, 8, extra_fd)
+        def make(cluster: Any, index: int) -> Any:
+            core = _feitp.Server(options, cluster, index, 8)
             auth = self.handler.authorizer
             if _plain_dummy(auth):
                 users, anonymous = _user_table(auth)

@@ -113,6 +113,16 @@ def _worker(cluster: Any, make_core: Callable[..., Any], index: int, grace: floa
             os._exit(code)
 
 
+def _stop_children(children: dict, grace: float) -> float:
+    """SIGTERM to every worker (a second one is their fast stop); returns when to SIGKILL them."""
+    for p in children:
+        try:
+            os.kill(p, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    return time.monotonic() + grace + 5
+
+
 def _supervise(cluster: Any, make_core: Callable[..., Any], workers: int, grace: float) -> None:
     children: dict = {}  # pid -> (index, start time)
     quick_deaths = [0] * workers
@@ -146,12 +156,7 @@ def _supervise(cluster: Any, make_core: Callable[..., Any], workers: int, grace:
                 break
             except KeyboardInterrupt:
                 stopping += 1
-                for p in children:
-                    try:
-                        os.kill(p, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
-                deadline = time.monotonic() + (grace if stopping == 1 else 0) + 5
+                deadline = _stop_children(children, grace if stopping == 1 else 0)
                 continue
             if pid not in children:
                 continue
@@ -167,9 +172,13 @@ def _supervise(cluster: Any, make_core: Callable[..., Any], workers: int, grace:
             delay = min(30.0, 0.5 * 2 ** (quick_deaths[index] - 1)) if quick_deaths[index] > 1 else 0.0
             logger.error("worker %d (pid %d) ended (status %d) after %.1f s; starting it again%s", index, pid,
                          status, lived, " in %.1f s" % delay if delay else "")
-            if delay:
-                time.sleep(delay)
-            spawn(index)
+            try:
+                if delay:
+                    time.sleep(delay)
+                spawn(index)
+            except KeyboardInterrupt:
+                stopping += 1
+                deadline = _stop_children(children, grace)
     finally:
         for p in list(children):
             try:

@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -83,6 +84,34 @@ class PyRef {
   PyObject* p_ = nullptr;
 };
 
+// Takes the GIL on a thread the server owns (callback, pool and login threads), with one
+// Python thread state per thread made on its first use and kept: pybind11's
+// gil_scoped_acquire would make and free one per call on such threads, which costs more than
+// the callback itself. (A pool thread's state is left behind when the thread ends.)
+class Gil {
+ public:
+  Gil() {
+    if (PyGILState_Check() != 0) return;  // this thread holds it already
+    thread_local PyThreadState* state = nullptr;
+    if (state == nullptr) {
+      PyEval_RestoreThread(fresh_state());
+      state = PyThreadState_Get();
+    } else {
+      PyEval_RestoreThread(state);
+    }
+    owned_ = true;
+  }
+  ~Gil() {
+    if (owned_) PyEval_SaveThread();
+  }
+  Gil(const Gil&) = delete;
+  Gil& operator=(const Gil&) = delete;
+
+ private:
+  static PyThreadState* fresh_state() { return PyThreadState_New(PyInterpreterState_Main()); }
+  bool owned_ = false;
+};
+
 // Logs a Python exception with its traceback through feitp._support.report (the "feitp"
 // logger). With the GIL held.
 void report(const char* where, py::error_already_set& e) {
@@ -112,8 +141,10 @@ class Dispatcher {
   explicit Dispatcher(unsigned threads) : nthreads_(threads == 0 ? 1 : threads) {}
   ~Dispatcher() { stop(); }
 
-  // last: no more tasks for this session after this one.
-  void post(std::uint64_t sid, Task task, bool last) {
+  // last: no more tasks for this session after this one. lazy: nobody waits for this task (a
+  // session's clean-up): unless the session's queue is running already, it is left for a
+  // callback thread to pick up when it next wakes (at most kLazy later), saving a wake-up.
+  void post(std::uint64_t sid, Task task, bool last, bool lazy = false) {
     std::lock_guard lock(mu_);
     if (threads_.empty()) start_locked();
     auto& q = queues_[sid];
@@ -123,6 +154,10 @@ class Dispatcher {
     if (last) q->ended = true;
     if (!q->running) {
       q->running = true;
+      if (lazy) {
+        lazy_.push_back(q);
+        return;
+      }
       ready_.push_back(q);
       cv_.notify_one();
     }
@@ -159,11 +194,25 @@ class Dispatcher {
       std::shared_ptr<Queue> q;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
-        if (ready_.empty()) return;
+        while (ready_.empty()) {
+          if (!lazy_.empty() && (stopping_ || !cv_.wait_for(lock, kLazy, [&] { return !ready_.empty(); }))) {
+            for (auto& l : lazy_) ready_.push_back(std::move(l));
+            lazy_.clear();
+            break;
+          }
+          if (stopping_ && ready_.empty() && lazy_.empty()) return;
+          if (ready_.empty() && lazy_.empty()) cv_.wait(lock, [&] { return stopping_ || !ready_.empty() || !lazy_.empty(); });
+        }
+        if (ready_.empty()) {
+          if (stopping_) return;
+          continue;  // another thread took what was lazy
+        }
         q = std::move(ready_.front());
         ready_.pop_front();
       }
+      // The GIL is taken once per turn of a session's queue; its tasks run back to back.
+      Gil gil;
+      collect_garbage();
       for (;;) {
         Task task;
         {
@@ -176,10 +225,7 @@ class Dispatcher {
           task = std::move(q->tasks.front());
           q->tasks.pop_front();
         }
-        py::gil_scoped_acquire gil;
-        collect_garbage();
         task();
-        task = nullptr;  // its captures go while the GIL is held
       }
     }
   }
@@ -187,7 +233,9 @@ class Dispatcher {
   unsigned nthreads_;
   std::mutex mu_;
   std::condition_variable cv_;
+  static constexpr std::chrono::milliseconds kLazy{50};
   std::deque<std::shared_ptr<Queue>> ready_;
+  std::vector<std::shared_ptr<Queue>> lazy_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Queue>> queues_;
   std::vector<std::thread> threads_;
   bool stopping_ = false;
@@ -309,7 +357,7 @@ class EventHooks final : public feitp::Hooks {
             report("feitp session end", e);
           }
         },
-        true);
+        true, !call);
   }
   void on_login(feitp::Session& s) override { notify(s, kLogin, {}); }
   void on_login_failed(feitp::Session& s, std::string_view user) override {
@@ -499,7 +547,7 @@ class PyAuthenticator final : public feitp::Authenticator {
   explicit PyAuthenticator(py::object fn) : fn_(std::move(fn)) {}
   [[nodiscard]] bool blocking() const override { return true; }
   feitp::AuthResult authenticate(const feitp::LoginRequest& rq) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     collect_garbage();
     try {
       py::object r = fn_.get()(std::string(rq.user), std::string(rq.password), std::string(rq.peer_address),
@@ -573,7 +621,7 @@ class PyReadFile final : public feitp::ReadFile {
  public:
   PyReadFile(py::object f, std::string path) : f_(std::move(f)), path_(std::move(path)) {}
   feitp::Result<std::size_t> read(std::span<std::byte> buf) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       py::object r = f_.get().attr("read")(buf.size());
       if (!py::isinstance<py::bytes>(r) && !py::isinstance<py::bytearray>(r)) {
@@ -605,7 +653,7 @@ class PyWriteFile final : public feitp::WriteFile {
  public:
   PyWriteFile(py::object f, std::string path) : f_(std::move(f)), path_(std::move(path)) {}
   feitp::Result<std::size_t> write(std::span<const std::byte> data) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       py::object r = f_.get().attr("write")(
           py::bytes(reinterpret_cast<const char*>(data.data()), data.size()));
@@ -619,7 +667,7 @@ class PyWriteFile final : public feitp::WriteFile {
     }
   }
   feitp::Status commit() override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       f_.get().attr(py::hasattr(f_.get(), "commit") ? "commit" : "close")();
       return {};
@@ -628,7 +676,7 @@ class PyWriteFile final : public feitp::WriteFile {
     }
   }
   void abort(bool keep_partial) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       if (py::hasattr(f_.get(), "abort")) {
         f_.get().attr("abort")(keep_partial);
@@ -661,7 +709,7 @@ class PyStorage final : public feitp::Storage {
   [[nodiscard]] bool blocking() const override { return true; }
 
   feitp::Result<feitp::FileInfo> stat(std::string_view path) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     collect_garbage();
     try {
       py::object r = s_.get().attr("stat")(std::string(path));
@@ -675,7 +723,7 @@ class PyStorage final : public feitp::Storage {
     }
   }
   feitp::Result<std::vector<feitp::FileInfo>> list(std::string_view path) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       py::object r = s_.get().attr("list")(std::string(path));
       std::vector<feitp::FileInfo> out;
@@ -693,7 +741,7 @@ class PyStorage final : public feitp::Storage {
     }
   }
   feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       py::object f = s_.get().attr("open_read")(std::string(path), offset);
       if (!py::hasattr(f, "read")) {
@@ -707,7 +755,7 @@ class PyStorage final : public feitp::Storage {
   }
   feitp::Result<std::unique_ptr<feitp::WriteFile>> open_write(std::string_view path, feitp::WriteMode mode,
                                                               std::uint64_t offset) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       py::object f = s_.get().attr("open_write")(std::string(path), mode_name(mode), offset);
       if (!py::hasattr(f, "write")) {
@@ -723,7 +771,7 @@ class PyStorage final : public feitp::Storage {
   feitp::Status rmdir(std::string_view path) override { return call("rmdir", path); }
   feitp::Status remove(std::string_view path) override { return call("remove", path); }
   feitp::Status rename(std::string_view from, std::string_view to) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       s_.get().attr("rename")(std::string(from), std::string(to));
       return {};
@@ -734,7 +782,7 @@ class PyStorage final : public feitp::Storage {
 
  private:
   feitp::Status call(const char* op, std::string_view path) {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     try {
       s_.get().attr(op)(std::string(path));
       return {};
@@ -751,7 +799,7 @@ class PyStorageFactory final : public feitp::StorageFactory {
   explicit PyStorageFactory(py::object f) : f_(std::move(f)) {}
   [[nodiscard]] bool blocking() const override { return true; }
   feitp::Result<std::unique_ptr<feitp::Storage>> create(const feitp::User& user) override {
-    py::gil_scoped_acquire gil;
+    Gil gil;
     collect_garbage();
     try {
       py::object s = f_.get()(user.name, user.home);
@@ -885,7 +933,7 @@ class CoreServer {
     auto ref = std::make_shared<PyRef>(std::move(fn));
     server_->add_site_command(name, help, [ref, name](feitp::Session& s, std::string_view args) {
       Snapshot snap(s);
-      py::gil_scoped_acquire gil;
+      Gil gil;
       collect_garbage();
       try {
         py::object r = ref->get()(snap.to_python(), std::string(args));

@@ -422,8 +422,6 @@ class Server:
 
 
 def _site_call(fn: Callable) -> Callable:
-    sessions: Dict[int, Session] = {}
-
     def call(t: tuple, args: str) -> Any:
         return fn(Session(t), args)
     return call

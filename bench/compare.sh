@@ -29,6 +29,10 @@ BASELINE=""
 PIN_MODES="unpinned pinned"
 ALL_SCENARIOS="seed session login list retr stor idle"
 ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
+# The Python variants (bench/py_server.py: the seed program, an FTPHandler subclass whose
+# on_file_received appends path and size to a list): pyftpdlib, and feitp's pyftpdlib layer
+# with 1 and 2 workers and with a callback that does nothing. Opt-in: --servers.
+PY_SERVERS="pyftpdlib-cb feitp-py feitp-py-2 feitp-py-nocb"
 SCENARIOS=$ALL_SCENARIOS
 SERVERS=$ALL_SERVERS
 OUT=""
@@ -51,7 +55,7 @@ usage: bench/compare.sh [options]
   --duration S        seconds measured per run (default $DURATION)
   --quick             short smoke run: 2 s, 1 run, output under \$CACHE/quick/
   --scenarios a,b     from: ${ALL_SCENARIOS// /,}
-  --servers x,y       from: ${ALL_SERVERS// /,}
+  --servers x,y       from: ${ALL_SERVERS// /,}, and the Python variants ${PY_SERVERS// /,}
   --pin MODE          unpinned | pinned | both (default both)
   --out FILE          markdown to write (default docs/performance.md; --quick: \$CACHE/quick/)
   --build DIR         where bin/feitp-bench, bin/feitp-limit-responder, bin/feitpd are
@@ -101,7 +105,7 @@ if [[ $QUICK == 1 ]]; then
 fi
 [[ -z $OUT ]] && OUT=$ROOT/docs/performance.md
 for s in $SCENARIOS; do [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "unknown scenario $s" >&2; exit 2; }; done
-for s in $SERVERS; do [[ " $ALL_SERVERS " == *" $s "* ]] || { echo "unknown server $s" >&2; exit 2; }; done
+for s in $SERVERS; do [[ " $ALL_SERVERS $PY_SERVERS " == *" $s "* ]] || { echo "unknown server $s" >&2; exit 2; }; done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "--runs: 1..50" >&2; exit 2; }
 for n in "$CLIENTS_SMALL" "$CLIENTS_STREAM" "$CLIENTS_IDLE"; do
   [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 20000 ]] || { echo "client counts: 1..20000" >&2; exit 2; }
@@ -311,7 +315,7 @@ setup_cgroup() {
 # --- one server ---------------------------------------------------------------------------------
 server_port() {
   local i=0 s
-  for s in $ALL_SERVERS; do
+  for s in $ALL_SERVERS $PY_SERVERS; do
     [[ $s == "$1" ]] && { echo $((BASE_PORT + i)); return; }
     i=$((i + 1))
   done
@@ -417,6 +421,12 @@ EOF
       local workers=1
       [[ $server == pyftpdlib-2 ]] && workers=2
       echo "/usr/bin/python3 $ROOT/bench/pyftpd_driver.py --port $port --home $home --user $BENCH_USER --password $BENCH_PASSWORD --passive-ports $PASV_MIN-$PASV_MAX --workers $workers" ;;
+    pyftpdlib-cb|feitp-py|feitp-py-2|feitp-py-nocb)
+      local impl=feitp workers=1 cb=list
+      [[ $server == pyftpdlib-cb ]] && impl=pyftpdlib
+      [[ $server == feitp-py-2 ]] && workers=2
+      [[ $server == feitp-py-nocb ]] && cb=none
+      echo "env PYTHONPATH=$BUILD/python /usr/bin/python3 $ROOT/bench/py_server.py --impl $impl --callback $cb --port $port --home $home --user $BENCH_USER --password $BENCH_PASSWORD --passive-ports $PASV_MIN-$PASV_MAX --workers $workers" ;;
   esac
 }
 
@@ -429,6 +439,7 @@ server_available() {
     proftpd) [[ -n $PROFTPD ]] ;;
     pureftpd) [[ -n $PUREFTPD ]] ;;
     pyftpdlib*) [[ $HAVE_PYFTPDLIB == 1 ]] ;;
+    feitp-py*) compgen -G "$BUILD/python/feitp/_feitp*.so" >/dev/null ;;
   esac
 }
 

@@ -33,6 +33,10 @@ SERVER_TEXT = {
     "pureftpd": "Pure-FTPd",
     "pyftpdlib": "pyftpdlib",
     "pyftpdlib-2": "pyftpdlib, 2 processes",
+    "pyftpdlib-cb": "pyftpdlib + Python on_file_received",
+    "feitp-py": "feitp.pyftpdlib + Python on_file_received, 1 worker",
+    "feitp-py-2": "feitp.pyftpdlib + Python on_file_received, 2 workers",
+    "feitp-py-nocb": "feitp.pyftpdlib + on_file_received doing nothing, 1 worker",
 }
 THROUGHPUT = {"retr", "stor"}
 

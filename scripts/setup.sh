@@ -8,6 +8,7 @@ PACKAGES=(
   libasio-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libcrypt-dev zlib1g-dev libseccomp-dev libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-timeout
+  python3-dev python3-venv pybind11-dev  # the Python package (python/, scripts/python-env.sh)
   curl lftp wget
   ccache  # used by the build scripts when present: rebuilds in CI and sanitizer builds are faster
   # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest

@@ -21,6 +21,16 @@ fi
 FEITPD="${FEITPD:-$build/bin/feitpd}" /usr/bin/python3 -m pytest "${pytest_args[@]}" \
   tests/integration "$@" || status=1
 
+echo "== python package tests"
+# The package as built (build/python: feitp._feitp and a copy of python/feitp); setup.sh installs
+# pybind11-dev and python3-dev, so the build has it unless FEITP_PYTHON=OFF was asked for.
+if compgen -G "$build/python/feitp/_feitp*.so" >/dev/null; then
+  PYTHONPATH="$build/python" /usr/bin/python3 -m pytest "${pytest_args[@]}" tests/python || status=1
+else
+  echo "test: the Python package was not built ($build/python/feitp/_feitp*.so missing)" >&2
+  status=1
+fi
+
 if ((status != 0)); then
   echo "test: FAILED" >&2
 else

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "feitp/auth.hpp"
+#include "feitp/cluster.hpp"
 #include "feitp/hooks.hpp"
 #include "feitp/options.hpp"
 #include "feitp/result.hpp"

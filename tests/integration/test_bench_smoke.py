@@ -129,3 +129,26 @@ def test_against_limit_responder():
         except subprocess.TimeoutExpired:
             responder.kill()
             responder.wait(timeout=10)
+
+
+# --- FTPS (--tls) ------------------------------------------------------------------------------
+
+def test_tls_against_server_without_tls_counts_reply_auth(bench_server):
+    """feitpd started without a certificate refuses AUTH TLS: every attempt is a reply_auth
+    failure, nothing counts as a transaction, exit status 1."""
+    argv = [str(tool("feitp-bench")), "--port", str(bench_server.port), "--user", bench_server.user,
+            "--password", bench_server.password, "--scenario", "seed", "--clients", "1", "--tls",
+            "--duration", "0.5", "--json", "--no-progress"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    r = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert r["transactions"] == 0
+    assert r["failures"].get("reply_auth", 0) > 0, r
+    assert r["tls"]["ctrl_handshakes"] == 0
+
+
+def test_tls_options_need_tls():
+    proc = subprocess.run([str(tool("feitp-bench")), "--port", "21", "--tls-reconnect", "resume"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "--tls" in proc.stderr

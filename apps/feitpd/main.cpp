@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "feitp/auth.hpp"
+#include "net/tls.hpp"
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/master.hpp"
@@ -51,6 +52,10 @@ struct Flags {
   std::optional<std::string> umask;
   bool hash_password = false;
   std::string hash_method = "yescrypt";
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  bool tls_required = false;
+  std::vector<std::string> implicit_tls_listen;
 };
 
 int fail(const std::string& message) {
@@ -271,6 +276,18 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
     if (auto p = feitp::config::parse_umask(*f.umask, cfg.umask); !p.empty()) return "--umask: " + p;
   }
   if (f.run_as) cfg.run_as = *f.run_as;
+  if (f.tls_cert) cfg.server.tls.cert_file = *f.tls_cert;
+  if (f.tls_key) cfg.server.tls.key_file = *f.tls_key;
+  if (f.tls_required) cfg.server.tls.required = feitp::TlsRequired::all;
+  if (!f.implicit_tls_listen.empty()) {
+    for (const auto& l : f.implicit_tls_listen) {
+      if (auto p = feitp::config::check_listen_address(l); !p.empty()) return "--implicit-tls-listen: " + p;
+    }
+    cfg.server.tls.implicit_listen = f.implicit_tls_listen;
+  }
+  // Certificates and keys: loaded, matched and dated here, so a bad one is a one-line error
+  // at start, at --check and at a reload (which then keeps the running configuration).
+  if (auto p = feitp::net::check_tls(cfg.server.tls); !p.empty()) return p;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -332,6 +349,12 @@ int main(int argc, char** argv) {
   app.add_option("--workers", f.workers, "Worker processes (0 = one per core)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--umask", f.umask, "Mode bits removed from new files (0666) and dirs (0777), octal (default 022)");
+  app.add_option("--tls-cert", f.tls_cert, "PEM certificate (chain): turns FTPS on (tls.cert)");
+  app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert (tls.key)");
+  app.add_flag("--tls-required", f.tls_required,
+               "Refuse logins and data transfers without TLS (tls.required = \"all\")");
+  app.add_option("--implicit-tls-listen", f.implicit_tls_listen,
+                 "Implicit FTPS address ADDR:PORT, TLS from the first byte (repeatable; tls.implicit_listen)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,65 @@ namespace feitp {
 struct MasqueradeRule {
   std::string network;  // e.g. "10.0.0.0/8", "::/0", "" (any)
   std::string address;  // IPv4 address to put in 227 replies
+};
+
+// FTPS (RFC 4217). TLS is on when cert_file is set; see docs/configuration.md, [tls].
+enum class TlsRequired : std::uint8_t {
+  off,    // TLS optional
+  login,  // USER/PASS only after AUTH TLS (or on an implicit listener)
+  all,    // login and every data connection under TLS (PROT P)
+};
+
+// What a data connection's TLS session must be, relative to its control connection's.
+enum class DataSessionPolicy : std::uint8_t {
+  required,  // must resume the control connection's own session (a full handshake is refused)
+  own,       // may do a full handshake; if it resumes, only the control connection's own session
+  any,       // no check
+};
+
+// A certificate chosen by SNI or HOST (RFC 7151) for one host name.
+struct TlsHost {
+  std::string name;
+  std::string cert_file;
+  std::string key_file;
+};
+
+// Keys for TLS session tickets, shared by every process of a server so that a client resumes on
+// any worker. The daemon's master makes them (shared memory) and rotates them; a library user
+// may leave this empty (each server makes its own).
+struct TicketKeySource {
+  virtual ~TicketKeySource() = default;
+  struct Key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+  };
+  // The key new tickets are made with.
+  virtual bool current(Key& out) = 0;
+  // The key named `name` (current or a recent one), for a ticket a client shows.
+  virtual bool find(const unsigned char* name, Key& out, bool& renew) = 0;
+};
+
+struct TlsOptions {
+  std::string cert_file;   // PEM; empty = no FTPS
+  std::string key_file;    // PEM
+  std::string chain_file;  // PEM intermediates, optional
+  TlsRequired required = TlsRequired::off;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  // TLS 1.2 cipher list (OpenSSL syntax) and TLS 1.3 suites; forward secret AEAD only.
+  std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  DataSessionPolicy data_session = DataSessionPolicy::own;
+  // Listeners where TLS starts at connect (implicit FTPS, port 990 by convention): "ADDR:PORT".
+  std::vector<std::string> implicit_listen;
+  // A TLS handshake (control or data) that is not done in this time ends the connection.
+  std::chrono::seconds handshake_timeout{10};
+  // How long a session ticket stays valid (keys are kept at least as long).
+  std::chrono::seconds session_lifetime{12 * 3600};
+  std::vector<TlsHost> hosts;
+  std::shared_ptr<TicketKeySource> ticket_keys;
+
+  [[nodiscard]] bool enabled() const { return !cert_file.empty(); }
 };
 
 struct Options {
@@ -72,6 +132,10 @@ struct Options {
   // Threads in each of the three pools: blocking hooks and storage; logins (authenticator and
   // storage factory); HASH and its kin.
   std::uint32_t blocking_threads = 4;
+
+  // FTPS. With listen_fds, the descriptors after the first listen.size() are the implicit
+  // TLS listeners (tls.implicit_listen, in order).
+  TlsOptions tls;
 };
 
 }  // namespace feitp

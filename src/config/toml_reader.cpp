@@ -391,9 +391,74 @@ void read_hooks(const toml::table& t, DaemonConfig& cfg) {
   get_int(t, p, "queue", 1, 1000000, cfg.hooks.queue);
 }
 
+// [tls]: FTPS (files are checked by feitpd at start and by --check, net/tls.hpp check_tls).
+void read_tls(const toml::table& t, DaemonConfig& cfg) {
+  const std::string p = "tls";
+  known_keys(t, p, {"cert", "key", "chain", "required", "min_version", "ciphers", "ciphersuites",
+                    "data_session", "implicit_listen", "handshake_timeout", "session_lifetime", "host"});
+  TlsOptions& o = cfg.server.tls;
+  get_string(t, p, "cert", o.cert_file);
+  get_string(t, p, "key", o.key_file);
+  get_string(t, p, "chain", o.chain_file);
+  std::string v;
+  if (get_string(t, p, "required", v)) {
+    if (v == "off") o.required = TlsRequired::off;
+    else if (v == "login") o.required = TlsRequired::login;
+    else if (v == "all") o.required = TlsRequired::all;
+    else fail(join(p, "required"), "must be \"off\", \"login\" or \"all\", got " + quote(v));
+  }
+  if (get_string(t, p, "min_version", o.min_version) && o.min_version != "1.2" && o.min_version != "1.3") {
+    fail(join(p, "min_version"), "must be \"1.2\" or \"1.3\", got " + quote(o.min_version));
+  }
+  get_string(t, p, "ciphers", o.ciphers);
+  get_string(t, p, "ciphersuites", o.ciphersuites);
+  if (get_string(t, p, "data_session", v)) {
+    if (v == "required") o.data_session = DataSessionPolicy::required;
+    else if (v == "own") o.data_session = DataSessionPolicy::own;
+    else if (v == "any") o.data_session = DataSessionPolicy::any;
+    else fail(join(p, "data_session"), "must be \"required\", \"own\" or \"any\", got " + quote(v));
+  }
+  if (const toml::node* n = t.get("implicit_listen")) {
+    std::vector<std::string> listen;
+    if (n->is_string()) {
+      listen.push_back(n->as_string()->get());
+    } else if (n->is_array()) {
+      for (const toml::node& e : *n->as_array()) {
+        if (!e.is_string()) fail(join(p, "implicit_listen"), "must hold strings \"ADDR:PORT\", got " + show(e));
+        listen.push_back(e.as_string()->get());
+      }
+    } else {
+      fail(join(p, "implicit_listen"), "must be a string or an array of strings, got " + show(*n));
+    }
+    for (const auto& l : listen) check_or_fail(join(p, "implicit_listen"), check_listen_address(l));
+    o.implicit_listen = std::move(listen);
+  }
+  get_seconds(t, p, "handshake_timeout", 1, o.handshake_timeout);
+  get_seconds(t, p, "session_lifetime", 60, o.session_lifetime);
+  if (const toml::node* n = t.get("host")) {
+    const std::string hp = join(p, "host");
+    if (!n->is_array() || !n->as_array()->is_array_of_tables()) {
+      fail(hp, "must be an array of tables ([[tls.host]] with name, cert and key), got " + show(*n));
+    }
+    for (const toml::node& e : *n->as_array()) {
+      const toml::table& h = *e.as_table();
+      known_keys(h, hp, {"name", "cert", "key"});
+      TlsHost host;
+      if (!get_string(h, hp, "name", host.name) || host.name.empty()) fail(join(hp, "name"), "is required");
+      if (!get_string(h, hp, "cert", host.cert_file)) fail(join(hp, "cert"), "is required");
+      if (!get_string(h, hp, "key", host.key_file)) fail(join(hp, "key"), "is required");
+      o.hosts.push_back(std::move(host));
+    }
+  }
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    fail(join(p, o.cert_file.empty() ? "cert" : "key"), "is required with tls." +
+                                                           std::string(o.cert_file.empty() ? "key" : "cert"));
+  }
+}
+
 void read_root(const toml::table& root, DaemonConfig& cfg) {
   known_keys(root, "", {"server", "passive", "limits", "timeouts", "security", "storage", "log",
-                        "anonymous", "users", "hooks"});
+                        "anonymous", "users", "hooks", "tls"});
   if (const auto* t = sub_table(root, "", "server")) read_server(*t, cfg);
   if (const auto* t = sub_table(root, "", "passive")) read_passive(*t, cfg);
   if (const auto* t = sub_table(root, "", "limits")) read_limits(*t, cfg);
@@ -404,6 +469,7 @@ void read_root(const toml::table& root, DaemonConfig& cfg) {
   if (const auto* t = sub_table(root, "", "anonymous")) read_anonymous(*t, cfg);
   if (const auto* t = sub_table(root, "", "users")) read_users(*t, cfg);
   if (const auto* t = sub_table(root, "", "hooks")) read_hooks(*t, cfg);
+  if (const auto* t = sub_table(root, "", "tls")) read_tls(*t, cfg);
 }
 
 // toml++ descriptions are single sentences; keep any stray line breaks out of the one line.

@@ -28,6 +28,7 @@
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/listeners.hpp"
+#include "runtime/ticket_keys.hpp"
 #include "runtime/notify.hpp"
 #include "runtime/privileges.hpp"
 #include "runtime/sandbox.hpp"
@@ -122,6 +123,7 @@ class Master {
   int poll_timeout(Clock::time_point now) const;
 
   ConfigLoader reload_;
+  std::shared_ptr<SharedTicketKeys> ticket_keys_;
   std::shared_ptr<Generation> current_;
   std::shared_ptr<Generation> pending_;  // a reload waiting for its workers to be ready
   Clock::time_point pending_deadline_;
@@ -157,14 +159,18 @@ std::string Master::prepare_generation(Generation& gen, const Generation* previo
   }
   if (!note.empty()) spdlog::warn("{}", note);
   try {
-    const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen;
+    // Control listeners, then the implicit FTPS ones (Options::listen_fds keeps that order).
+    auto addresses = cfg.server.listen;
+    addresses.insert(addresses.end(), cfg.server.tls.implicit_listen.begin(), cfg.server.tls.implicit_listen.end());
+    const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen &&
+                                previous->cfg->server.tls.implicit_listen == cfg.server.tls.implicit_listen;
     if (same_addresses) gen.ports = previous->ports;
     for (unsigned i = 0; i < gen.workers; ++i) {
       if (same_addresses && i < previous->sets.size()) {
         gen.sets.push_back(previous->sets[i]);  // the same sockets: nothing queued is lost
         continue;
       }
-      auto set = std::make_shared<OwnedSet>(bind_listener_set(cfg.server.listen, gen.ports));
+      auto set = std::make_shared<OwnedSet>(bind_listener_set(addresses, gen.ports));
       if (gen.ports.empty()) gen.ports = listener_ports(set->fds);  // ":0" resolved once
       gen.sets.push_back(std::move(set));
     }
@@ -206,6 +212,7 @@ void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
     spec.ready_fd = pipefd[1];
     spec.log_fd = log_fd_;
     spec.master = self_;
+    spec.ticket_keys = ticket_keys_;
     worker_main(std::move(spec));
   }
   if (pipefd[1] >= 0) ::close(pipefd[1]);
@@ -500,11 +507,20 @@ int Master::run() {
   std::fflush(stdout);
   spdlog::info("master (pid {}) listening on {}; starting {} workers; shared state {} KiB for {} worker slots",
                self_, where, current_->workers, state_->bytes() / 1024, slots);
+  // TLS ticket keys: made before the first fork, shared by every worker of every generation,
+  // rotated below (half a ticket lifetime each; three older keys stay good for decryption).
+  try {
+    ticket_keys_ = std::make_shared<SharedTicketKeys>();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "feitpd: %s\n", e.what());
+    return 1;
+  }
   for (unsigned i = 0; i < current_->workers; ++i) spawn(current_, i);
 
   for (;;) {
     reap();
     auto now = Clock::now();
+    ticket_keys_->rotate_if_due(std::max(std::chrono::seconds{60}, current_->cfg->server.tls.session_lifetime / 2));
     if (stops_ > 0 && workers_.empty()) break;
     if (now >= kill_at_) {
       for (auto& [pid, w] : workers_) {

@@ -138,6 +138,7 @@ void Session::cmd_user(std::string_view arg) {
     reply(530, "Can't change to another user.");
     return;
   }
+  if (!tls_allows_login()) return;
   pending_user_.assign(arg);
   user_given_ = true;
   // The same answer for every name: no user enumeration.
@@ -166,7 +167,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
   AuthResult result = AuthResult::failure(
       checked ? "no authenticator configured" : "not checked: too many failed logins from this address");
   if (checked && core_.auth) {
-    const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, false};
+    const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, control_.tls()};
     if (auto fast = core_.auth->authenticate_inline(request)) {
       result = std::move(*fast);
     } else {
@@ -178,6 +179,13 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
 
   if (checked && result.user && core_.admission) {
     core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
+  }
+  if (result.user && result.user->require_tls && !control_.tls()) {
+    // The account's own rule (User::require_tls), known only now: the password was right, but
+    // it went in clear; the client is told to use TLS next time.
+    spdlog::info("session {}: login of {} refused: the account requires TLS", id_, result.user->name);
+    reply(530, "This account requires TLS: use AUTH TLS before USER.");
+    co_return;
   }
   if (result.user) {
     if (core_.admission && !core_.admission->user_login(result.user->name, result.user->max_sessions)) {
@@ -280,6 +288,10 @@ void Session::handle_sync(const proto::Command& cmd) {
       epsv_all_ = false;
       mlst_facts_ = proto::kDefaultFacts;
       hash_algo_ = HashAlgo::sha256;
+      // RFC 4217: the control connection stays protected; the data protection starts over.
+      pbsz_ = false;
+      prot_private_ = false;
+      host_name_.clear();
       login_deadline_ = core_.opts.login_timeout.count() > 0
                             ? Clock::now() + core_.opts.login_timeout
                             : Clock::time_point::max();
@@ -291,6 +303,8 @@ void Session::handle_sync(const proto::Command& cmd) {
         reply(503, "HOST must come before USER.");
       } else {
         host_given_ = true;
+        // The certificate for this name, if AUTH TLS follows ([[tls.host]]).
+        if (!control_.tls()) host_name_.assign(arg);
         reply(220, "Host accepted.");
       }
       return;
@@ -391,14 +405,20 @@ void Session::handle_sync(const proto::Command& cmd) {
       }
       return;
     case Verb::AUTH:
+      cmd_auth(arg);
+      return;
     case Verb::PBSZ:
+      cmd_pbsz(arg);
+      return;
     case Verb::PROT:
+      cmd_prot(arg);
+      return;
     case Verb::CCC:
     case Verb::ADAT:
     case Verb::MIC:
     case Verb::CONF:
     case Verb::ENC:
-      reply(502, "TLS is not enabled on this server.");
+      reply(502, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
       return;
     case Verb::CLNT:
       reply(200, "Noted.");
@@ -753,13 +773,14 @@ void Session::cmd_type(std::string_view arg) {
 void Session::cmd_feat() {
   const auto caps = storage_ ? storage_->capabilities()
                              : StorageCapabilities{true, true, false, true};
-  std::string items = "CLNT\nEPRT\nEPSV\n";
+  std::string items = core_.tls ? "AUTH TLS\nCLNT\nEPRT\nEPSV\n" : "CLNT\nEPRT\nEPSV\n";
   items += "HASH ";
   items += proto::hash_feat_value(hash_algo_);
   items += "\nHOST\nMDTM\n";
   if (caps.set_mtime) items += "MFMT\n";
   items += "MLST ";
   items += proto::mlst_feat_line(mlst_facts_);
+  if (core_.tls) items += "\nPBSZ\nPROT";
   items += "\nREST STREAM\nSIZE\nTVFS\nUTF8";
   proto::append_reply_items(out_, 211, "Features:", items, "End");
 }

@@ -21,6 +21,7 @@
 #include <asio/thread_pool.hpp>
 
 #include "feitp/server.hpp"
+#include "net/tls.hpp"
 #include "session/listing_cache.hpp"
 #include "session/login_guard.hpp"
 
@@ -106,6 +107,8 @@ struct ServerCore {
   std::vector<std::shared_ptr<Hooks>> hooks;
   bool hooks_blocking = false;
   std::map<std::string, SiteCommand> site_commands;  // key: upper-case name
+  // FTPS: made from opts.tls when it names a certificate; null = no TLS.
+  std::shared_ptr<const net::TlsContext> tls;
 
   AtomicStats stats;
   BufferPool buffers;

@@ -121,7 +121,7 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   auto lease = core_.buffers.take();
   const std::span<std::byte> buf(lease.data(), core_.buffers.size());
   auto job = std::make_shared<HashJob>();
-  watch_for_departure(ctrl_, job);
+  watch_for_departure(control_.socket(), job);
   // Only values and the storage go to the pool; the session's state stays on the loop. (A named
   // lambda: GCC 12 mishandles a temporary with a std::string inside across co_await.)
   auto work = [&digest, &job = *job, storage = storage_.get(), path = *p, algo, buf, max] {
@@ -143,7 +143,7 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
     co_return;  // nobody to answer
   }
   std::error_code ignored;
-  ctrl_.cancel(ignored);  // ends the watch (its handler sees `done`)
+  control_.socket().cancel(ignored);  // ends the watch (its handler sees `done`)
   if (!*digest) {
     if (digest->error() == std::errc::file_too_large) {
       reply(552, fmt::format("File too large to hash: the limit is {} bytes.", max));

@@ -184,7 +184,8 @@ struct Server::Impl {
   std::uint64_t next_id = 1;
   bool bound = false;
 
-  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acc);
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acc, bool implicit_tls);
+  std::vector<bool> implicit;  // per acceptor: implicit FTPS
   // Per listener, once: what every accepted control connection needs.
   static void prepare_listener(asio::ip::tcp::acceptor& acc);
   void refuse(asio::ip::tcp::socket& s, std::string_view text);
@@ -213,7 +214,7 @@ void Server::Impl::prepare_listener(asio::ip::tcp::acceptor& acc) {
   ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
 }
 
-asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
+asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc, bool implicit_tls) {
   // A listener bound to one address gives every connection that local address; only a
   // wildcard listener needs getsockname() per connection.
   std::error_code lec;
@@ -250,7 +251,7 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc) {
     }
     auto s = std::make_shared<session::Session>(
         core, std::move(sock), next_id++, peer, local, std::move(ip),
-        local_known ? listen_text : net::address_text(local.address()));
+        local_known ? listen_text : net::address_text(local.address()), implicit_tls);
     asio::co_spawn(
         core.io,
         [s]() -> asio::awaitable<void> {
@@ -310,6 +311,11 @@ void Server::Impl::close_all_after(std::chrono::seconds grace) {
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
   auto& o = impl_->core.opts;
   impl_->core.admission = std::make_shared<session::LocalAdmission>(o);
+  // Certificates are read here, before any client: a bad one is an error at start.
+  if (o.tls.enabled()) impl_->core.tls = std::make_shared<net::TlsContext>(o.tls);
+  if (!o.tls.enabled() && !o.tls.implicit_listen.empty()) {
+    throw std::runtime_error("tls.implicit_listen needs a certificate (tls.cert and tls.key)");
+  }
 }
 
 Server::~Server() = default;
@@ -341,7 +347,10 @@ void Server::bind() {
   if (impl_->bound) return;
   auto& core = impl_->core;
   if (!core.opts.listen_fds.empty()) {
+    // The first listen.size() are control listeners, the rest implicit FTPS ones.
+    std::size_t index = 0;
     for (int fd : core.opts.listen_fds) {
+      impl_->implicit.push_back(index++ >= core.opts.listen.size() && core.tls != nullptr);
       asio::ip::tcp::acceptor acc(core.io);
       std::error_code ec;
       sockaddr_storage ss{};
@@ -357,6 +366,13 @@ void Server::bind() {
       auto ep = net::parse_listen_address(text);
       if (!ep) throw std::runtime_error("invalid listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
       impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
+      impl_->implicit.push_back(false);
+    }
+    for (const auto& text : core.opts.tls.implicit_listen) {
+      auto ep = net::parse_listen_address(text);
+      if (!ep) throw std::runtime_error("invalid implicit TLS listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
+      impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
+      impl_->implicit.push_back(true);
     }
   }
   impl_->bound = true;
@@ -377,9 +393,10 @@ void Server::run() {
   if (!core.admission) {
     core.admission = std::make_shared<session::LocalAdmission>(core.opts);
   }
-  for (auto& acc : impl_->acceptors) {
+  for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    auto& acc = impl_->acceptors[i];
     Impl::prepare_listener(acc);
-    asio::co_spawn(core.io, impl_->accept_loop(acc), asio::detached);
+    asio::co_spawn(core.io, impl_->accept_loop(acc, impl_->implicit[i]), asio::detached);
   }
   asio::co_spawn(core.io, core.sweep_deadlines(), asio::detached);
   core.io.run();

@@ -30,9 +30,9 @@ Clock::time_point after(std::chrono::seconds s) {
 
 Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
                  const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
-                 std::string peer_text, std::string local_text)
+                 std::string peer_text, std::string local_text, bool implicit_tls)
     : core_(core),
-      ctrl_(std::move(socket)),
+      control_(std::move(socket)),
       id_(id),
       lines_(core.opts.max_line),
       mlst_facts_(proto::kDefaultFacts),
@@ -44,8 +44,7 @@ Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t i
   local_ip_ = std::move(local_text);
   peer_port_ = peer.port();
   // TCP_NODELAY and SO_OOBINLINE come from the listening socket (see Server::run).
-  std::error_code ec;
-  ctrl_.non_blocking(true, ec);
+  implicit_tls_ = implicit_tls;
   core_.sessions.insert(this);
   core_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
   core_.stats.sessions_total.fetch_add(1, std::memory_order_relaxed);
@@ -70,15 +69,18 @@ asio::awaitable<void> Session::run() {
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_connect(*this); }); });
   }
-  reply(220, core_.opts.banner);
-  co_await flush();
+  // Implicit FTPS: the handshake comes first, the greeting goes out encrypted.
+  if (implicit_tls_ && !co_await start_control_tls()) closing_ = true;
+  if (!closing_) {
+    reply(220, core_.opts.banner);
+    co_await flush();
+  }
 
   auto& buf = core_.control_read_buffer;
   while (!closing_) {
     std::error_code ec;
-    co_await ctrl_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
-    if (ec || closing_) break;
-    const std::size_t n = ctrl_.read_some(asio::buffer(buf), ec);
+    const std::size_t n = co_await control_.read(buf.data(), buf.size(), ec);
+    if (closing_) break;
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec || n == 0) break;  // peer closed or reset
 
@@ -108,6 +110,15 @@ asio::awaitable<void> Session::run() {
         co_await handle_line(lines_.line());
       }
       if (!out_.empty() && !writing_) co_await flush();
+      if (start_tls_) {
+        // RFC 4217: what the client sent after AUTH TLS in clear is not a command (it could be
+        // injected by a man in the middle): dropped, the handshake follows.
+        start_tls_ = false;
+        pending_.clear();
+        lines_ = proto::LineAssembler(core_.opts.max_line);
+        if (!co_await start_control_tls()) closing_ = true;
+        break;
+      }
     }
     pending_.clear();
     if (pending_.capacity() > 1024) pending_.shrink_to_fit();
@@ -124,6 +135,10 @@ asio::awaitable<void> Session::run() {
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_disconnect(*this); }); });
   }
+  if (auto* t = control_.tls_stream(); t != nullptr && control_.tls()) {
+    spdlog::info("session {}: TLS {} {}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
+                 t->cipher(), t->resumed() ? " (resumed)" : "", data_tls_, data_resumed_);
+  }
   close_control();
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   admitted_ = false;
@@ -131,10 +146,8 @@ asio::awaitable<void> Session::run() {
 
 void Session::close_control() {
   closing_ = true;
-  std::error_code ec;
   idle_deadline_ = Clock::time_point::max();
-  // close() alone sends the FIN (a shutdown() first would only cost a system call).
-  if (ctrl_.is_open()) ctrl_.close(ec);
+  control_.close();
   close_data_channel();
 }
 
@@ -157,10 +170,16 @@ void Session::hang_up(std::string_view text) {
   // Best effort, without waiting: the socket is non-blocking. The read loop then sees the
   // cancelled wait and tears the session down.
   std::error_code ec;
-  if (!writing_) asio::write(ctrl_, asio::buffer(out_), ec);
+  if (!writing_ && control_.is_open()) {
+    std::string_view rest(out_);
+    while (!rest.empty()) {
+      const std::size_t n = control_.write_now(rest, ec);
+      if (ec || n == 0) break;
+      rest.remove_prefix(n);
+    }
+  }
   out_.clear();
-  ctrl_.shutdown(asio::socket_base::shutdown_both, ec);
-  ctrl_.cancel(ec);
+  control_.hang_up();
   closing_ = true;
 }
 
@@ -257,10 +276,10 @@ void Session::reply(int code, std::string_view text) { proto::append_reply(out_,
 asio::awaitable<void> Session::flush() {
   if (writing_) co_return;  // the coroutine already writing will send what was added
   writing_ = true;
-  while (!out_.empty() && ctrl_.is_open()) {
+  while (!out_.empty() && control_.is_open()) {
     // Try at once; most replies fit in the socket buffer and need no wait.
     std::error_code ec;
-    std::size_t n = ctrl_.write_some(asio::buffer(out_), ec);
+    std::size_t n = control_.write_now(out_, ec);
     if (!ec) {
       out_.erase(0, n);
       continue;
@@ -272,7 +291,7 @@ asio::awaitable<void> Session::flush() {
     }
     wbuf_.swap(out_);
     out_.clear();
-    co_await asio::async_write(ctrl_, asio::buffer(wbuf_), asio::redirect_error(use_awaitable, ec));
+    co_await control_.write_all(wbuf_, ec);
     wbuf_.clear();
     if (ec) {
       out_.clear();
@@ -368,6 +387,11 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       co_return;
     case Verb::ABOR:
       reply(225, "No transfer to abort.");
+      co_return;
+    case Verb::AUTH:
+      // RFC 2228: an accepted AUTH ends the login (cmd_auth does the rest).
+      if (user_ && core_.tls && !control_.tls()) co_await logout();
+      cmd_auth(cmd.arg);
       co_return;
     case Verb::REIN:
       co_await logout();  // then the rest of REIN below, on the loop

@@ -21,6 +21,7 @@
 #include "feitp/storage.hpp"
 #include "proto/command.hpp"
 #include "proto/line.hpp"
+#include "session/channel.hpp"
 #include "session/core.hpp"
 #include "session/offload.hpp"
 #include "storage/unique_fd.hpp"
@@ -50,10 +51,11 @@ struct Transfer {
   bool ascii = false;
   std::string stou_name;            // STOU: the name chosen
   Clock::time_point started{};
-  asio::ip::tcp::socket data;
+  DataChannel data;
   bool abort_requested = false;     // ABOR
   bool timed_out = false;           // accept or stall timeout
   std::error_code local_error;     // storage failure (disk full, I/O error)
+  std::error_code tls_failed;      // PROT P: the data connection's handshake failed
 
   explicit Transfer(asio::io_context& io) : data(io) {}
 };
@@ -65,7 +67,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // the accept loop has made already.
   Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
           const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
-          std::string peer_text, std::string local_text);
+          std::string peer_text, std::string local_text, bool implicit_tls = false);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -91,7 +93,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
     return user_ ? std::string_view(user_->name) : std::string_view();
   }
   [[nodiscard]] const User* user() const override { return user_ ? &*user_ : nullptr; }
-  [[nodiscard]] bool tls() const override { return false; }
+  [[nodiscard]] bool tls() const override { return control_.tls(); }
   [[nodiscard]] std::string_view cwd() const override { return cwd_; }
   std::any& app_data() override { return app_data_; }
 
@@ -164,6 +166,16 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void cmd_opts(std::string_view arg);
   void cmd_type(std::string_view arg);
   void cmd_feat();
+  // FTPS (RFC 4217): AUTH TLS/SSL, PBSZ, PROT.
+  void cmd_auth(std::string_view arg);
+  void cmd_pbsz(std::string_view arg);
+  void cmd_prot(std::string_view arg);
+  // The handshake on the control connection (AUTH TLS or an implicit listener), bounded by
+  // tls.handshake_timeout; false when it failed (the session then ends).
+  asio::awaitable<bool> start_control_tls();
+  // RFC 4217 policy: a login or a data transfer refused without TLS (replied); false = refused.
+  bool tls_allows_login();
+  bool tls_allows_transfer();
   void cmd_help(std::string_view arg);
   asio::awaitable<void> cmd_hash(proto::Verb verb, std::string_view arg);
 
@@ -194,6 +206,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   static std::string truncated_note(std::size_t shown, std::size_t entries);
   asio::awaitable<void> run_transfer(std::shared_ptr<Session> self);
   asio::awaitable<std::error_code> open_data_connection(Transfer& t);
+  // PROT P: the data connection's TLS handshake (after the 150).
+  asio::awaitable<std::error_code> secure_data_connection(Transfer& t);
   asio::awaitable<std::error_code> send_data(Transfer& t);
   // Writes all of `out` a partial write at a time, each counted in t.sent (stall progress).
   asio::awaitable<std::error_code> write_data(Transfer& t, asio::const_buffer out);
@@ -226,7 +240,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   }
 
   ServerCore& core_;
-  asio::ip::tcp::socket ctrl_;
+  ControlChannel control_;
   std::uint64_t id_;
   asio::ip::address peer_addr_;
   asio::ip::address local_addr_;
@@ -293,6 +307,15 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;
   asio::steady_timer xfer_done_;  // fires (is cancelled) when the transfer ends
+
+  // FTPS state.
+  bool implicit_tls_ = false;   // accepted on an implicit TLS listener
+  bool start_tls_ = false;      // AUTH TLS answered: the handshake follows the 234
+  bool pbsz_ = false;           // PBSZ 0 seen
+  bool prot_private_ = false;   // PROT P: data connections under TLS
+  std::string host_name_;       // HOST (RFC 7151): picks the certificate
+  std::uint32_t data_tls_ = 0;      // data connections under TLS
+  std::uint32_t data_resumed_ = 0;  // of which resumed the control session
 
   std::any app_data_;
 };

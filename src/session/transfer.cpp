@@ -117,8 +117,8 @@ void Session::close_data_channel() {
   std::error_code ec;
   close_passive();
   if (xfer_ && xfer_->data.is_open()) {
-    xfer_->data.shutdown(asio::socket_base::shutdown_both, ec);
-    xfer_->data.close(ec);
+    xfer_->data.shutdown();
+    xfer_->data.close();
   }
 }
 
@@ -465,6 +465,10 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
 }
 
 asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
+  if (!tls_allows_transfer()) {
+    rest_ = 0;
+    co_return;
+  }
   if (data_mode_ == DataMode::none) {
     rest_ = 0;
     reply(425, "Use PORT, PASV, EPRT or EPSV first.");
@@ -533,7 +537,7 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
       }
       remote.resize(len);
       if (core_.opts.allow_foreign_passive || net::unmapped(remote.address()) == peer_addr_) {
-        t.data.assign(remote.protocol(), fd, ec);
+        t.data.socket().assign(remote.protocol(), fd, ec);
         if (ec) {
           ::close(fd);
           co_return ec;
@@ -551,16 +555,39 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
       keep_passive();  // for the session's next transfer: socket, bind, listen and close saved
     }
   } else {
-    t.data.open(active_target_.protocol(), ec);
+    auto& sock = t.data.socket();
+    sock.open(active_target_.protocol(), ec);
     if (ec) co_return ec;
     // The data connection comes from the address the client is talking to.
-    t.data.set_option(asio::socket_base::reuse_address(true), ec);
-    t.data.bind(asio::ip::tcp::endpoint(local_addr_, 0), ec);
+    sock.set_option(asio::socket_base::reuse_address(true), ec);
+    sock.bind(asio::ip::tcp::endpoint(local_addr_, 0), ec);
     if (ec) co_return ec;
-    co_await t.data.async_connect(active_target_, asio::redirect_error(use_awaitable, ec));
+    co_await sock.async_connect(active_target_, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return ec;
   }
   data_mode_ = DataMode::none;
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Session::secure_data_connection(Transfer& t) {
+  // PROT P: the handshake comes after the 150 (clients such as Python's ftplib start it only
+  // then), on the accept clock, shortened to the handshake timeout.
+  auto* ctl = control_.tls_stream();
+  if (ctl == nullptr || !core_.tls) co_return net::make_error_code(net::TlsError::handshake_failed);
+  phase_ = Phase::accepting;
+  const auto limit = core_.opts.tls.handshake_timeout;
+  accept_deadline_ = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
+  const auto ec = co_await t.data.start_tls(*core_.tls, host_name_, ctl->binding(), core_.opts.tls.data_session);
+  accept_deadline_ = Clock::time_point::max();
+  if (ec) {
+    t.tls_failed = ec;
+    spdlog::info("session {}: data connection TLS from {}: {}", id_, peer_ip_, ec.message());
+    co_return ec;
+  }
+  ++data_tls_;
+  if (t.data.tls_stream()->resumed()) ++data_resumed_;
+  phase_ = Phase::transferring;
+  t.progress_at = Clock::now();
   co_return std::error_code{};
 }
 
@@ -570,7 +597,7 @@ asio::awaitable<std::error_code> Session::write_data(Transfer& t, asio::const_bu
   // async_write_some tries the write at once, so this costs no more than async_write.
   std::error_code ec;
   while (out.size() > 0) {
-    const std::size_t n = co_await t.data.async_write_some(out, asio::redirect_error(use_awaitable, ec));
+    const std::size_t n = co_await t.data.write_some(out.data(), out.size(), ec);
     t.sent += n;
     out += n;
     if (ec) co_return ec;
@@ -636,7 +663,7 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   const std::size_t cap = std::min<std::size_t>(core_.buffers.size(), kMaxReceive);
   // Big binary uploads to a back-end with a kernel descriptor continue with splice() once
   // they pass kSpliceAfter; small ones never pay for the pipe.
-  bool may_splice = !t.ascii && !storage_blocking_ && t.writer->native_handle() >= 0;
+  bool may_splice = !t.ascii && !storage_blocking_ && !t.data.tls() && t.writer->native_handle() >= 0;
   proto::FromCrlf from_crlf;
   std::string converted;
   auto write_all = [&](const std::byte* data, std::size_t n) {
@@ -658,8 +685,7 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
       if (end) co_return *end;
       // splice() does not work here: carry on with receive and write.
     }
-    const std::size_t n = co_await t.data.async_read_some(asio::buffer(lease.data(), cap),
-                                                          asio::redirect_error(use_awaitable, ec));
+    const std::size_t n = co_await t.data.read_some(lease.data(), cap, ec);
     const bool end = ec == asio::error::eof;
     if (ec && !end) co_return ec;
     t.bytes += n;  // the stall clock's progress (sampled by the sweep)
@@ -725,7 +751,7 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
       if (err == EINTR) continue;
       if (err == EAGAIN) {
         std::error_code ec;
-        co_await t.data.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+        co_await t.data.socket().async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
         if (ec) co_return ec;
         continue;
       }
@@ -791,18 +817,25 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
         break;
     }
     co_await flush();
+    if (prot_private_ && !t.abort_requested) ec = co_await secure_data_connection(t);
     t.started = Clock::now();
     // (Not a conditional expression: GCC 12 miscompiles co_await inside ?:.)
-    if (t.kind == Transfer::Kind::stor) {
+    if (ec) {
+      // no data moves
+    } else if (t.kind == Transfer::Kind::stor) {
       ec = co_await receive_data(t);
     } else {
       ec = co_await send_data(t);
     }
-    // A download ends with our FIN at once. After an upload the client has closed its side
-    // already, and close() below sends the FIN without a shutdown() call first.
-    if (!ec && t.kind != Transfer::Kind::stor && t.data.is_open()) {
-      std::error_code ignored;
-      t.data.shutdown(asio::socket_base::shutdown_send, ignored);
+    // A download ends with our FIN at once (under TLS: close_notify first, then the client's
+    // is awaited). After an upload the client has closed its side already, and close() below
+    // sends the FIN without a shutdown() call first (under TLS: after our close_notify).
+    if (!ec && t.data.is_open()) {
+      if (t.kind != Transfer::Kind::stor) {
+        co_await t.data.finish_send();
+      } else {
+        co_await t.data.finish_receive();
+      }
     }
   }
   // The data has moved (or failed): no data clock runs while the reply and events are made
@@ -810,8 +843,7 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
   phase_ = Phase::finishing;
   accept_deadline_ = Clock::time_point::max();
   co_await finish_transfer(t, ec, connected);
-  std::error_code ignored;
-  t.data.close(ignored);
+  t.data.close();
   xfer_.reset();
   phase_ = Phase::command;
   touch();
@@ -819,9 +851,7 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
   if (quit_after_transfer_ && !closing_) {
     reply(421, "Server shutting down, closing control connection.");
     co_await flush();
-    std::error_code e2;
-    ctrl_.shutdown(asio::socket_base::shutdown_both, e2);
-    ctrl_.cancel(e2);
+    control_.hang_up();
     closing_ = true;
   } else {
     co_await flush();
@@ -847,6 +877,18 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
   } else if (t.local_error) {
     ev.outcome = TransferOutcome::failed;
     ev.error = t.local_error.message();
+  } else if (t.tls_failed) {
+    // The data connection's TLS failed: a session that is not the control connection's is
+    // refused with 522 (like vsftpd's "session reuse required"), anything else is 425.
+    ev.outcome = TransferOutcome::client_gone;
+    const bool policy = t.tls_failed == net::TlsError::foreign_session || t.tls_failed == net::TlsError::not_resumed;
+    code = policy ? 522 : 425;
+    text = t.tls_failed == net::TlsError::foreign_session
+               ? "Data connection refused: its TLS session belongs to another control connection."
+           : t.tls_failed == net::TlsError::not_resumed
+               ? "Data connection refused: TLS session reuse of the control connection required."
+           : t.timed_out ? "Can't open data connection: TLS handshake timed out."
+                         : "Can't open data connection: TLS handshake failed.";
   } else if (t.timed_out) {
     ev.outcome = TransferOutcome::client_gone;
     code = connected ? 426 : 425;

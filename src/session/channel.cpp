@@ -1,0 +1,129 @@
+#include "session/channel.hpp"
+
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace feitp::session {
+
+using asio::use_awaitable;
+
+// --- control --------------------------------------------------------------------------------
+
+ControlChannel::ControlChannel(asio::ip::tcp::socket sock) : sock_(std::move(sock)) {
+  std::error_code ec;
+  sock_.non_blocking(true, ec);
+}
+
+asio::awaitable<std::size_t> ControlChannel::read(char* buf, std::size_t n, std::error_code& ec) {
+  ec.clear();
+  if (tls_) co_return co_await tls_->read_some(buf, n, ec);
+  co_await sock_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return 0;
+  const std::size_t got = sock_.read_some(asio::buffer(buf, n), ec);
+  if (!ec && got == 0) ec = asio::error::eof;
+  co_return got;
+}
+
+std::size_t ControlChannel::write_now(std::string_view data, std::error_code& ec) {
+  if (tls_) return tls_->try_write(data.data(), data.size(), ec);
+  return sock_.write_some(asio::buffer(data), ec);
+}
+
+asio::awaitable<void> ControlChannel::write_all(std::string_view data, std::error_code& ec) {
+  ec.clear();
+  if (!tls_) {
+    co_await asio::async_write(sock_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+    co_return;
+  }
+  while (!data.empty()) {
+    const std::size_t n = co_await tls_->write_some(data.data(), data.size(), ec);
+    if (ec) co_return;
+    data.remove_prefix(n);
+  }
+}
+
+asio::awaitable<std::error_code> ControlChannel::start_tls(const net::TlsContext& ctx, std::string_view host) {
+  SSL* ssl = ctx.new_ssl(sock_.native_handle(), host, false);
+  if (ssl == nullptr) co_return net::make_error_code(net::TlsError::handshake_failed);
+  tls_ = std::make_unique<net::TlsStream>(ssl, sock_);
+  const std::error_code ec = co_await tls_->handshake();
+  if (!ec) secured_ = true;
+  co_return ec;
+}
+
+void ControlChannel::close() {
+  std::error_code ec;
+  if (tls_ && secured_ && sock_.is_open()) tls_->shutdown_now();
+  // close() alone sends the FIN (a shutdown() first would only cost a system call).
+  if (sock_.is_open()) sock_.close(ec);
+}
+
+void ControlChannel::hang_up() {
+  std::error_code ec;
+  if (tls_ && secured_ && sock_.is_open()) tls_->shutdown_now();
+  sock_.shutdown(asio::socket_base::shutdown_both, ec);
+  sock_.cancel(ec);
+}
+
+// --- data -----------------------------------------------------------------------------------
+
+asio::awaitable<std::error_code> DataChannel::start_tls(const net::TlsContext& ctx, std::string_view host,
+                                                        net::TlsBinding& control, DataSessionPolicy policy) {
+  std::error_code ec;
+  sock_.non_blocking(true, ec);
+  SSL* ssl = ctx.new_ssl(sock_.native_handle(), host, true);
+  if (ssl == nullptr) co_return net::make_error_code(net::TlsError::handshake_failed);
+  tls_ = std::make_unique<net::TlsStream>(ssl, sock_);
+  tls_->binding().control = &control;
+  tls_->binding().policy = policy;
+  ec = co_await tls_->handshake();
+  if (ec) co_return ec;
+  if (policy == DataSessionPolicy::required && !tls_->resumed()) {
+    co_return net::make_error_code(net::TlsError::not_resumed);
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::size_t> DataChannel::read_some(void* buf, std::size_t n, std::error_code& ec) {
+  if (tls_) co_return co_await tls_->read_some(buf, n, ec);
+  ec.clear();
+  co_return co_await sock_.async_read_some(asio::buffer(buf, n), asio::redirect_error(use_awaitable, ec));
+}
+
+asio::awaitable<std::size_t> DataChannel::write_some(const void* buf, std::size_t n, std::error_code& ec) {
+  if (tls_) co_return co_await tls_->write_some(buf, n, ec);
+  ec.clear();
+  co_return co_await sock_.async_write_some(asio::buffer(buf, n), asio::redirect_error(use_awaitable, ec));
+}
+
+asio::awaitable<void> DataChannel::finish_send() {
+  if (!sock_.is_open()) co_return;
+  std::error_code ignored;
+  if (!tls_) {
+    sock_.shutdown(asio::socket_base::shutdown_send, ignored);
+    co_return;
+  }
+  // close_notify, then our FIN so that a client that waits for the end of the data without
+  // answering close_notify still sees it; then the client's close_notify (or its FIN), within
+  // the transfer's stall clock.
+  co_await tls_->shutdown(false);
+  sock_.shutdown(asio::socket_base::shutdown_send, ignored);
+  co_await tls_->shutdown(true);
+}
+
+asio::awaitable<void> DataChannel::finish_receive() {
+  if (tls_ && sock_.is_open()) co_await tls_->shutdown(false);
+}
+
+void DataChannel::close() {
+  std::error_code ec;
+  if (sock_.is_open()) sock_.close(ec);
+}
+
+void DataChannel::shutdown() {
+  std::error_code ec;
+  if (sock_.is_open()) sock_.shutdown(asio::socket_base::shutdown_both, ec);
+}
+
+}  // namespace feitp::session

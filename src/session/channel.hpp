@@ -1,0 +1,81 @@
+// The two channels of an FTP session, each a TCP socket that may carry TLS: the protocol code
+// reads and writes through them and does not know whether the bytes are encrypted. Both live on
+// the session's event-loop thread; the TLS state (net::TlsStream) belongs to the channel that
+// owns the descriptor. The plain data path keeps its zero-copy helpers (splice) and takes them
+// only when the channel has no TLS.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "net/tls.hpp"
+
+namespace feitp::session {
+
+class ControlChannel {
+ public:
+  explicit ControlChannel(asio::ip::tcp::socket sock);
+
+  asio::ip::tcp::socket& socket() { return sock_; }
+  [[nodiscard]] bool is_open() const { return sock_.is_open(); }
+  [[nodiscard]] bool tls() const { return tls_ != nullptr && secured_; }
+  [[nodiscard]] net::TlsStream* tls_stream() { return tls_.get(); }
+
+  // Reads what the client sent: waits for it. would_block (retry) may come with 0 bytes.
+  asio::awaitable<std::size_t> read(char* buf, std::size_t n, std::error_code& ec);
+  // Writes what it can now, without waiting.
+  std::size_t write_now(std::string_view data, std::error_code& ec);
+  // Writes all of `data`, waiting as needed.
+  asio::awaitable<void> write_all(std::string_view data, std::error_code& ec);
+
+  // AUTH TLS / implicit TLS: the handshake on this connection (bounded by the caller's clock).
+  asio::awaitable<std::error_code> start_tls(const net::TlsContext& ctx, std::string_view host);
+
+  // Ends the connection: close_notify when it is TLS (without waiting), then the FIN.
+  void close();
+  // Wakes a pending read and stops both directions (the session then tears down).
+  void hang_up();
+
+ private:
+  asio::ip::tcp::socket sock_;
+  std::unique_ptr<net::TlsStream> tls_;
+  bool secured_ = false;  // the handshake has completed
+};
+
+class DataChannel {
+ public:
+  explicit DataChannel(asio::io_context& io) : sock_(io) {}
+
+  asio::ip::tcp::socket& socket() { return sock_; }
+  [[nodiscard]] bool is_open() const { return sock_.is_open(); }
+  [[nodiscard]] int native_handle() { return sock_.native_handle(); }
+  [[nodiscard]] bool tls() const { return tls_ != nullptr; }
+  [[nodiscard]] net::TlsStream* tls_stream() { return tls_.get(); }
+
+  // PROT P: the handshake, the data connection's session checked against the control
+  // connection's (`control`, per `policy`).
+  asio::awaitable<std::error_code> start_tls(const net::TlsContext& ctx, std::string_view host,
+                                             net::TlsBinding& control, DataSessionPolicy policy);
+
+  asio::awaitable<std::size_t> read_some(void* buf, std::size_t n, std::error_code& ec);
+  asio::awaitable<std::size_t> write_some(const void* buf, std::size_t n, std::error_code& ec);
+  // The end of a download: close_notify (TLS) or FIN, then, under TLS, the client's close_notify.
+  asio::awaitable<void> finish_send();
+  // The end of an upload under TLS: our close_notify after the client's.
+  asio::awaitable<void> finish_receive();
+
+  // ABOR, a timeout, the end: the descriptor goes (TLS state stays until reset()).
+  void close();
+  void shutdown();
+
+ private:
+  asio::ip::tcp::socket sock_;
+  std::unique_ptr<net::TlsStream> tls_;
+};
+
+}  // namespace feitp::session

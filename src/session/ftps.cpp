@@ -1,0 +1,108 @@
+// FTPS on the control connection (RFC 4217): AUTH TLS, PBSZ, PROT, and the policy that refuses
+// a login or a transfer without TLS. The data connection's handshake is in transfer.cpp
+// (open_data_connection), the channels' TLS in channel.cpp.
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "proto/text.hpp"
+#include "session/session.hpp"
+
+namespace feitp::session {
+
+void Session::cmd_auth(std::string_view arg) {
+  // RFC 4217 section 4: AUTH TLS (and AUTH SSL, which curl sends first, taken as TLS).
+  if (!core_.tls) {
+    reply(502, "TLS is not enabled on this server.");
+    return;
+  }
+  if (control_.tls()) {
+    reply(503, "Already using TLS.");
+    return;
+  }
+  if (!proto::iequals(arg, "TLS") && !proto::iequals(arg, "SSL") && !proto::iequals(arg, "TLS-C") &&
+      !proto::iequals(arg, "TLS-P")) {
+    reply(504, "Unknown security mechanism: use AUTH TLS.");
+    return;
+  }
+  // RFC 2228: an accepted AUTH resets the security state; a user logs in again (dispatch() has
+  // logged out who was logged in).
+  forget_login();
+  user_given_ = false;
+  pbsz_ = false;
+  prot_private_ = false;
+  reply(234, "AUTH TLS successful.");
+  start_tls_ = true;  // the read loop runs the handshake once the 234 is out
+}
+
+asio::awaitable<bool> Session::start_control_tls() {
+  // The handshake's own clock: the sweep's idle deadline, shorter than the login timeout.
+  const auto limit = core_.opts.tls.handshake_timeout;
+  if (limit.count() > 0) idle_deadline_ = std::min(idle_deadline_, Clock::now() + limit);
+  const auto ec = co_await control_.start_tls(*core_.tls, host_name_);
+  if (ec) {
+    spdlog::info("session {}: TLS handshake with {} failed: {}", id_, peer_ip_, ec.message());
+    co_return false;
+  }
+  touch();
+  auto* t = control_.tls_stream();
+  spdlog::debug("session {}: TLS {} {}{}", id_, t->version(), t->cipher(), t->resumed() ? " (resumed)" : "");
+  co_return true;
+}
+
+void Session::cmd_pbsz(std::string_view arg) {
+  // RFC 4217 section 8: PBSZ 0 after AUTH; any other size is answered with PBSZ=0.
+  if (!control_.tls()) {
+    reply(503, "PBSZ requires AUTH TLS first.");
+    return;
+  }
+  if (arg.empty() || arg.size() > 10 || arg.find_first_not_of("0123456789") != std::string_view::npos) {
+    reply(501, "PBSZ requires a decimal number.");
+    return;
+  }
+  pbsz_ = true;
+  reply(200, "PBSZ=0");
+}
+
+void Session::cmd_prot(std::string_view arg) {
+  // RFC 4217 section 9: C (clear) or P (private); S and E do not exist for TLS.
+  if (!control_.tls()) {
+    reply(503, "PROT requires AUTH TLS first.");
+    return;
+  }
+  if (!pbsz_) {
+    reply(503, "PROT requires PBSZ first.");
+    return;
+  }
+  if (proto::iequals(arg, "P")) {
+    prot_private_ = true;
+    reply(200, "Protection level set to P.");
+  } else if (proto::iequals(arg, "C")) {
+    if (core_.opts.tls.required == TlsRequired::all) {
+      reply(534, "PROT C refused: data connections must be protected (PROT P).");
+      return;
+    }
+    prot_private_ = false;
+    reply(200, "Protection level set to C.");
+  } else if (proto::iequals(arg, "S") || proto::iequals(arg, "E")) {
+    reply(536, "Protection level not supported by TLS: use C or P.");
+  } else {
+    reply(504, "Unknown protection level: use C or P.");
+  }
+}
+
+bool Session::tls_allows_login() {
+  if (!core_.tls || core_.opts.tls.required == TlsRequired::off || control_.tls()) return true;
+  reply(530, "TLS required: use AUTH TLS before USER.");
+  return false;
+}
+
+bool Session::tls_allows_transfer() {
+  const bool need = (core_.tls && core_.opts.tls.required == TlsRequired::all) ||
+                    (user_ && user_->require_tls);
+  if (!need || prot_private_) return true;
+  reply(521, "Data connections must be protected: use PBSZ 0 and PROT P.");
+  return false;
+}
+
+}  // namespace feitp::session

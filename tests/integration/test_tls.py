@@ -1,0 +1,499 @@
+"""FTPS (RFC 4217): explicit (AUTH TLS) and implicit TLS with real clients (curl, lftp, wget,
+Python's ftplib.FTP_TLS) and a raw TLS client for the hostile cases. Certificates are made with
+the openssl CLI for each module run."""
+from __future__ import annotations
+
+import ftplib
+import io
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from feitp_harness import (SOCK_TIMEOUT, feitpd_binary, free_port, random_bytes, read_reply,
+                           sha256_bytes, sha256_file)
+from tls_helpers import (RawTLS, client_context, ftps, make_cert, make_expired_cert)
+
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    cert, key = make_cert(d, "server", "localhost")
+    other_cert, other_key = make_cert(d, "other", "other.test")
+    return {"cert": cert, "key": key, "other_cert": other_cert, "other_key": other_key, "dir": d}
+
+
+def tls_flags(certs, implicit_port: int | None = None) -> list[str]:
+    flags = ["--tls-cert", str(certs["cert"]), "--tls-key", str(certs["key"])]
+    if implicit_port:
+        flags += ["--implicit-tls-listen", f"127.0.0.1:{implicit_port}"]
+    return flags
+
+
+def wait_for_log(server, needle: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = server.log()
+        if needle in text:
+            return text
+        time.sleep(0.05)
+    raise AssertionError(f"{needle!r} not in the server log:\n{server.log()[-4000:]}")
+
+
+def curl(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-sS", "-k", "--max-time", str(timeout - 5), *args],
+                          capture_output=True, timeout=timeout)
+
+
+# --- commands and replies ---------------------------------------------------------------------
+
+def test_feat_and_security_command_replies(start_server, certs):
+    srv = start_server(extra=tls_flags(certs))
+    with RawTLS(srv.host, srv.port) as r:
+        code, text = r.cmd("FEAT")
+        assert code == 211
+        for item in (" AUTH TLS\r\n", " PBSZ\r\n", " PROT\r\n"):
+            assert item in text
+        assert r.cmd("PBSZ 0")[0] == 503          # before AUTH
+        assert r.cmd("PROT P")[0] == 503
+        assert r.cmd("AUTH KERBEROS_V4")[0] == 504
+        r.starttls()
+        assert r.cmd("AUTH TLS")[0] == 503        # already
+        code, text = r.cmd("PROT P")               # before PBSZ
+        assert code == 503 and "PBSZ" in text
+        assert r.cmd("PBSZ x")[0] == 501
+        assert r.cmd("PBSZ 0") == (200, "200 PBSZ=0\r\n")
+        assert r.cmd("PROT S")[0] == 536
+        assert r.cmd("PROT E")[0] == 536
+        assert r.cmd("PROT Q")[0] == 504
+        assert r.cmd("PROT C")[0] == 200
+        assert r.cmd("PROT P")[0] == 200
+        r.login(srv.user, srv.password)
+        # REIN keeps the control connection protected; the data protection starts over.
+        assert r.cmd("REIN")[0] == 220
+        assert r.cmd("PROT P")[0] == 503
+        r.login(srv.user, srv.password)
+        assert r.cmd("QUIT")[0] == 221
+
+
+def test_without_certificate_no_ftps(start_server):
+    srv = start_server()
+    with RawTLS(srv.host, srv.port) as r:
+        code, text = r.cmd("FEAT")
+        assert "AUTH" not in text and "PBSZ" not in text
+        assert r.cmd("AUTH TLS")[0] == 502
+
+
+def test_auth_ssl_is_tls(start_server, certs):
+    srv = start_server(extra=tls_flags(certs))
+    with RawTLS(srv.host, srv.port) as r:
+        code, _ = r.cmd("AUTH SSL")
+        assert code == 234
+        r.sock = r.ctx.wrap_socket(r.sock, server_hostname="localhost")
+        r.f = r.sock.makefile("rb")
+        assert r.sock.version() in ("TLSv1.2", "TLSv1.3")
+        r.login(srv.user, srv.password)
+
+
+# --- real clients -----------------------------------------------------------------------------
+
+def test_curl_explicit_10mib_each_way(start_server, certs, tmp_path):
+    srv = start_server(extra=tls_flags(certs))
+    data = random_bytes(10 * MiB, seed=7)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    r = curl("--ssl-reqd", "-T", str(src), srv.url("/big.bin"))
+    assert r.returncode == 0, r.stderr
+    assert sha256_file(srv.root / "big.bin") == sha256_bytes(data)
+    out = tmp_path / "down.bin"
+    r = curl("--ssl-reqd", srv.url("/big.bin"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sha256_file(out) == sha256_bytes(data)
+    # curl resumes the control connection's session on its data connections.
+    wait_for_log(srv, "(1 resumed)")
+
+
+@pytest.mark.parametrize("mode", [["--disable-epsv"], []], ids=["PASV", "EPSV"])
+def test_curl_passive_modes(start_server, certs, tmp_path, mode):
+    # (Active modes: curl 7.88's active FTPS fails on its own side, "sa_addr inet_ntop()
+    # failed"; PORT and EPRT are covered with ftplib below.)
+    srv = start_server(extra=tls_flags(certs))
+    payload = random_bytes(300_000, seed=3)
+    (srv.root / "f.bin").write_bytes(payload)
+    out = tmp_path / "f.bin"
+    r = curl("--ssl-reqd", "-v", *mode, srv.url("/f.bin"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == payload
+    assert (b"> PASV" if mode else b"> EPSV") in r.stderr
+    assert b"> PROT P" in r.stderr
+
+
+def test_curl_implicit_ftps(start_server, certs, tmp_path):
+    port = free_port()
+    srv = start_server(extra=tls_flags(certs, implicit_port=port))
+    (srv.root / "hello.txt").write_bytes(b"hello over implicit TLS\n")
+    url = f"ftps://{srv.user}:{srv.password}@127.0.0.1:{port}/hello.txt"
+    r = curl(url)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hello over implicit TLS\n"
+    src = tmp_path / "u.bin"
+    src.write_bytes(random_bytes(200_000, seed=5))
+    r = curl("-T", str(src), f"ftps://{srv.user}:{srv.password}@127.0.0.1:{port}/u.bin")
+    assert r.returncode == 0, r.stderr
+    assert (srv.root / "u.bin").read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("reuse", [False, True], ids=["ftplib", "ftplib-session-reuse"])
+def test_ftplib_twelve_transfers_on_one_session(start_server, certs, reuse):
+    srv = start_server(extra=tls_flags(certs))
+    f = ftps(srv, reuse=reuse)
+    for i in range(12):
+        data = random_bytes(50_000 + i * 1000, seed=i)
+        if i % 2 == 0:
+            assert f.storbinary(f"STOR f{i}.bin", io.BytesIO(data)).startswith("226")
+            assert (srv.root / f"f{i}.bin").read_bytes() == data
+        else:
+            (srv.root / f"f{i}.bin").write_bytes(data)
+            buf = bytearray()
+            assert f.retrbinary(f"RETR f{i}.bin", buf.extend).startswith("226")
+            assert bytes(buf) == data
+    f.quit()
+    resumed = 12 if reuse else 0
+    wait_for_log(srv, f"data connections under TLS: 12 ({resumed} resumed)")
+
+
+class EprtFTP_TLS(ftplib.FTP_TLS):
+    """Active mode with EPRT on IPv4 (ftplib itself sends EPRT only for IPv6)."""
+
+    def makeport(self):
+        sock = socket.create_server(("127.0.0.1", 0), backlog=1)
+        self.sendeprt("127.0.0.1", sock.getsockname()[1])
+        sock.settimeout(SOCK_TIMEOUT)
+        return sock
+
+
+@pytest.mark.parametrize("eprt", [False, True], ids=["PORT", "EPRT"])
+def test_ftplib_active_modes(start_server, certs, eprt):
+    srv = start_server(extra=tls_flags(certs))
+    (srv.root / "a.txt").write_bytes(b"active\n")
+    f = (EprtFTP_TLS if eprt else ftplib.FTP_TLS)(context=client_context(), timeout=SOCK_TIMEOUT)
+    f.connect(srv.host, srv.port)
+    f.login(srv.user, srv.password)
+    f.prot_p()
+    f.set_pasv(False)
+    assert "a.txt" in f.nlst()
+    buf = bytearray()
+    f.retrbinary("RETR a.txt", buf.extend)
+    assert bytes(buf) == b"active\n"
+    data = random_bytes(400_000, seed=2)
+    assert f.storbinary("STOR b.bin", io.BytesIO(data)).startswith("226")
+    assert (srv.root / "b.bin").read_bytes() == data
+    f.quit()
+    wait_for_log(srv, "data connections under TLS: 3 (0 resumed)")
+
+
+def test_lftp_mirror_both_ways(start_server, certs, tmp_path):
+    srv = start_server(extra=tls_flags(certs))
+    local = tmp_path / "local"
+    (local / "sub").mkdir(parents=True)
+    files = {"a.bin": random_bytes(120_000, seed=1), "sub/b.txt": b"b\n" * 1000}
+    for name, data in files.items():
+        (local / name).write_bytes(data)
+    back = tmp_path / "back"
+    script = (f"set ftp:ssl-force true; set ftp:ssl-protect-data true; "
+              f"set ssl:verify-certificate no; set net:max-retries 1; set net:timeout 10; "
+              f"open -u {srv.user},{srv.password} ftp://127.0.0.1:{srv.port}; "
+              f"mirror -R {local} /up; mirror /up {back}; bye")
+    r = subprocess.run(["lftp", "-c", script], capture_output=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    for name, data in files.items():
+        assert (srv.root / "up" / name).read_bytes() == data
+        assert (back / name).read_bytes() == data
+    wait_for_log(srv, "TLS TLSv1.3")
+
+
+def test_wget_ftps(start_server, certs, tmp_path):
+    srv = start_server(extra=tls_flags(certs))
+    (srv.root / "w.bin").write_bytes(random_bytes(100_000, seed=9))
+    r = subprocess.run(["wget", "-q", "--no-check-certificate", "-O", str(tmp_path / "w.bin"),
+                        f"ftps://{srv.user}:{srv.password}@127.0.0.1:{srv.port}/w.bin"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "w.bin").read_bytes() == (srv.root / "w.bin").read_bytes()
+    wait_for_log(srv, "data connections under TLS: 1")
+
+
+# --- policy -----------------------------------------------------------------------------------
+
+def test_tls_required_refuses_clear_login_and_clear_data(start_server, certs):
+    srv = start_server(extra=tls_flags(certs) + ["--tls-required"])
+    with RawTLS(srv.host, srv.port) as r:
+        code, text = r.cmd(f"USER {srv.user}")
+        assert code == 530 and "TLS" in text
+        r.starttls()
+        r.login(srv.user, srv.password)
+        assert r.cmd("PBSZ 0")[0] == 200
+        assert r.cmd("PROT C")[0] == 534
+        r.epsv_port()
+        assert r.cmd("LIST")[0] == 521
+    f = ftps(srv)
+    assert f.nlst() == []
+
+
+def test_data_session_required_refuses_full_handshake(start_server, certs):
+    cfg = (f'[tls]\ncert = "{certs["cert"]}"\nkey = "{certs["key"]}"\n'
+           'data_session = "required"\n')
+    srv = start_server(config_text=cfg)
+    (srv.root / "x.txt").write_bytes(b"x\n")
+    f = ftps(srv, reuse=False)
+    with pytest.raises((ftplib.error_perm, ssl.SSLError, OSError)):
+        f.retrbinary("RETR x.txt", lambda b: None)
+    f.close()
+    wait_for_log(srv, "TLS session not resumed")
+    f = ftps(srv, reuse=True)
+    buf = bytearray()
+    f.retrbinary("RETR x.txt", buf.extend)
+    assert bytes(buf) == b"x\n"
+    f.quit()
+
+
+# --- hostile clients --------------------------------------------------------------------------
+
+def test_foreign_session_on_data_connection_refused(start_server, certs):
+    srv = start_server(extra=tls_flags(certs))
+    (srv.root / "secret.txt").write_bytes(b"secret\n")
+    ctx = client_context()  # one client context, as a client with a shared session cache
+    victim = RawTLS(srv.host, srv.port, context=ctx)
+    victim.starttls()
+    victim.login(srv.user, srv.password)
+    stolen = victim.sock.session
+    assert stolen is not None
+    with RawTLS(srv.host, srv.port, context=ctx) as thief:
+        thief.starttls()
+        thief.login(srv.user, srv.password)
+        assert thief.cmd("PBSZ 0")[0] == 200
+        assert thief.cmd("PROT P")[0] == 200
+        port = thief.epsv_port()
+        d = socket.create_connection((srv.host, port), timeout=SOCK_TIMEOUT)
+        thief.sock.sendall(b"RETR secret.txt\r\n")
+        assert thief.reply()[0] == 150
+        with pytest.raises((ssl.SSLError, OSError)):
+            s = ctx.wrap_socket(d, server_hostname=srv.host, session=stolen)
+            s.recv(100)
+        code, text = thief.reply()
+        assert code == 522, text
+    victim.close()
+
+
+def test_handshake_never_completes_is_closed_while_others_are_served(start_server, certs):
+    port = free_port()
+    cfg = (f'[tls]\ncert = "{certs["cert"]}"\nkey = "{certs["key"]}"\nhandshake_timeout = 2\n'
+           f'implicit_listen = "127.0.0.1:{port}"\n')
+    srv = start_server(config_text=cfg)
+    silent = socket.create_connection((srv.host, port), timeout=15)
+    explicit_silent = RawTLS(srv.host, srv.port)
+    assert explicit_silent.cmd("AUTH TLS")[0] == 234
+    explicit_silent.sock.settimeout(15)
+    # Meanwhile another client logs in and transfers.
+    f = ftps(srv)
+    assert f.storbinary("STOR ok.bin", io.BytesIO(b"ok" * 1000)).startswith("226")
+    f.quit()
+    assert silent.recv(100) == b""               # closed by the server
+    assert explicit_silent.sock.recv(100) == b""
+    silent.close()
+    explicit_silent.close()
+
+
+def test_garbage_instead_of_client_hello(start_server, certs):
+    srv = start_server(extra=tls_flags(certs))
+    with RawTLS(srv.host, srv.port) as r:
+        assert r.cmd("AUTH TLS")[0] == 234
+        r.sock.sendall(b"GET / HTTP/1.0\r\n\r\n" + bytes(range(256)) * 4)
+        try:
+            rest = r.sock.recv(4096)
+            # A TLS alert at most, never an FTP reply.
+            assert not rest.startswith(b"5") and not rest.startswith(b"2")
+            assert r.sock.recv(4096) == b""
+        except ConnectionResetError:
+            pass
+    f = ftps(srv)
+    f.quit()
+
+
+def test_plain_command_after_auth_tls_is_not_run(start_server, certs):
+    cfg = f'[tls]\ncert = "{certs["cert"]}"\nkey = "{certs["key"]}"\nhandshake_timeout = 2\n'
+    srv = start_server(config_text=cfg)
+    with RawTLS(srv.host, srv.port) as r:
+        # A pipelined command after AUTH TLS (command injection) is dropped, never answered in
+        # clear: the server waits for a ClientHello, and closes after the handshake timeout.
+        r.sock.sendall(b"AUTH TLS\r\nUSER alice\r\n")
+        assert r.reply()[0] == 234
+        r.sock.settimeout(15)
+        assert r.sock.recv(4096) == b""
+    wait_for_log(srv, "TLS handshake with 127.0.0.1 failed")
+
+
+def test_upload_dropped_without_close_notify_is_426_and_never_visible(start_server, certs):
+    srv = start_server(extra=tls_flags(certs))
+    (srv.root / "keep.bin").write_bytes(b"old version\n")
+    for name in ("new.bin", "keep.bin"):
+        with RawTLS(srv.host, srv.port) as r:
+            r.starttls()
+            r.login(srv.user, srv.password)
+            assert r.cmd("PBSZ 0")[0] == 200
+            assert r.cmd("PROT P")[0] == 200
+            assert r.cmd("TYPE I")[0] == 200
+            port = r.epsv_port()
+            d = socket.create_connection((srv.host, port), timeout=SOCK_TIMEOUT)
+            r.sock.sendall(f"STOR {name}\r\n".encode())
+            assert r.reply()[0] == 150
+            s = r.ctx.wrap_socket(d, server_hostname=srv.host, session=r.sock.session)
+            assert s.session_reused
+            s.sendall(random_bytes(2 * MiB, seed=11))
+            # TCP FIN without close_notify: SSLSocket.shutdown drops the TLS layer.
+            s.shutdown(socket.SHUT_RDWR)
+            s.close()
+            code, text = r.reply()
+            assert code == 426, text
+    assert not (srv.root / "new.bin").exists()
+    assert (srv.root / "keep.bin").read_bytes() == b"old version\n"
+    assert sorted(p.name for p in srv.root.iterdir()) == ["keep.bin"]
+
+
+# --- certificates at start ----------------------------------------------------------------------
+
+def run_check(*flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(feitpd_binary()), "--check", "--user", "a:b", "--root", "/tmp", *flags],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_check_refuses_expired_and_mismatched_certificates(certs):
+    old_cert, old_key = make_expired_cert(certs["dir"])
+    r = run_check("--tls-cert", str(old_cert), "--tls-key", str(old_key))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "expired" in r.stderr and str(old_cert) in r.stderr
+    r = run_check("--tls-cert", str(certs["cert"]), "--tls-key", str(certs["other_key"]))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "does not match" in r.stderr
+    r = run_check("--tls-cert", str(certs["cert"]), "--tls-key", str(certs["key"]))
+    assert r.returncode == 0, r.stderr
+    r = run_check("--tls-required")
+    assert r.returncode == 1 and "certificate" in r.stderr
+
+
+# --- resumption across workers, certificates per host, reload ---------------------------------
+
+def test_reconnects_resume_on_any_worker(start_server, certs):
+    srv = start_server(extra=tls_flags(certs) + ["--workers", "2"])
+    ctx = client_context()
+    session = None
+    resumed = 0
+    rounds = 40
+    for _ in range(rounds):
+        with RawTLS(srv.host, srv.port, context=ctx) as r:
+            r.starttls(session=session)
+            resumed += r.sock.session_reused
+            r.login(srv.user, srv.password)   # the tickets arrive with the replies
+            session = r.sock.session
+            assert r.cmd("QUIT")[0] == 221
+    # Every reconnect but the first resumes, whichever worker the kernel picked.
+    assert resumed == rounds - 1
+    # Both workers served: each numbers its sessions from 1, so an id shows up twice.
+    log = wait_for_log(srv, "TLS TLSv1.3")
+    import re
+    ids = re.findall(r"session (\d+): TLS TLSv1", log)
+    assert len(ids) == rounds and len(set(ids)) < rounds, ids
+
+
+def served_subject(sock: ssl.SSLSocket) -> str:
+    pem = ssl.DER_cert_to_PEM_cert(sock.getpeercert(binary_form=True))
+    r = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=pem, capture_output=True,
+                       text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def test_host_and_sni_pick_the_certificate(start_server, certs):
+    cfg = (f'[tls]\ncert = "{certs["cert"]}"\nkey = "{certs["key"]}"\n'
+           f'[[tls.host]]\nname = "other.test"\ncert = "{certs["other_cert"]}"\n'
+           f'key = "{certs["other_key"]}"\n')
+    srv = start_server(config_text=cfg)
+    with RawTLS(srv.host, srv.port) as r:          # no SNI (an address), no HOST: the default
+        r.starttls()
+        assert served_subject(r.sock) == "subject=CN = localhost"
+    with RawTLS(srv.host, srv.port) as r:          # SNI
+        r.starttls(server_hostname="other.test")
+        assert served_subject(r.sock) == "subject=CN = other.test"
+        r.login(srv.user, srv.password)
+    with RawTLS(srv.host, srv.port) as r:          # HOST (RFC 7151) before AUTH
+        assert r.cmd("HOST OTHER.test")[0] == 220
+        r.starttls()
+        assert served_subject(r.sock) == "subject=CN = other.test"
+        r.login(srv.user, srv.password)
+        assert r.cmd("PBSZ 0")[0] == 200 and r.cmd("PROT P")[0] == 200
+        port = r.epsv_port()
+        d = socket.create_connection((srv.host, port), timeout=SOCK_TIMEOUT)
+        r.sock.sendall(b"NLST\r\n")
+        assert r.reply()[0] == 150
+        s = r.ctx.wrap_socket(d, server_hostname=srv.host, session=r.sock.session)
+        assert served_subject(s) == "subject=CN = other.test" and s.session_reused
+        s.recv(100)
+        s.close()
+        assert r.reply()[0] == 226
+
+
+def test_sighup_reloads_certificate_without_failed_transfers(start_server, certs, tmp_path):
+    import shutil
+    import signal
+    import threading
+    live_cert, live_key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(certs["cert"], live_cert)
+    shutil.copy(certs["key"], live_key)
+    cfg = f'[tls]\ncert = "{live_cert}"\nkey = "{live_key}"\n'
+    srv = start_server(config_text=cfg)
+    failures: list[str] = []
+    done = 0
+    stop = threading.Event()
+
+    def load():
+        nonlocal done
+        payload = random_bytes(64_000, seed=4)
+        while not stop.is_set():
+            try:
+                f = ftps(srv, reuse=True)
+                f.storbinary("STOR load.bin", io.BytesIO(payload))
+                buf = bytearray()
+                f.retrbinary("RETR load.bin", buf.extend)
+                assert bytes(buf) == payload
+                f.quit()
+                done += 1
+            except Exception as e:  # noqa: BLE001 - every failure is counted
+                failures.append(repr(e))
+
+    workers = [threading.Thread(target=load) for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(0.5)
+        # A broken certificate first: the reload is refused, the old one keeps serving.
+        live_cert.write_text("not a certificate\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for_log(srv, "reload failed")
+        shutil.copy(certs["other_cert"], live_cert)
+        shutil.copy(certs["other_key"], live_key)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for_log(srv, "reload done")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(30)
+    assert not failures, failures[:3]
+    assert done > 0
+    assert "tls.cert" in srv.log().split("reload failed", 1)[1].splitlines()[0]
+    with RawTLS(srv.host, srv.port) as r:
+        r.starttls()
+        assert served_subject(r.sock) == "subject=CN = other.test"

@@ -127,6 +127,16 @@ if [[ $CLEAN == 1 ]]; then
   exit 0
 fi
 
+# One run per machine: every run shares the system user (its password lock and its home), the
+# reserved passive range and the CPUs. A second run started meanwhile from another checkout
+# locks the account or moves the home under the first one's servers (530, 550 in its results).
+LOCK=/run/lock/feitp-compare.lock
+exec 9>"$LOCK"
+if ! flock -n 9; then
+  echo "compare.sh: another bench/compare.sh is running on this machine (lock $LOCK); waiting up to 60 min" >&2
+  flock -w 3600 9 || { echo "compare.sh: gave up waiting for $LOCK" >&2; exit 2; }
+fi
+
 BIN=$BUILD/bin
 BENCH=$BIN/feitp-bench
 LIMIT=$BIN/feitp-limit-responder
@@ -643,6 +653,14 @@ measure() {
     return 0
   fi
   sleep 0.5   # workers up, start-up CPU spent
+  # A compare.sh from a checkout without the lock above may still run beside this one: say so.
+  local other
+  for other in "$CGROOT"/feitp-compare-*; do
+    [[ -n $CGROOT && -d $other && $other != "$CGROOT/feitp-compare-$$" ]] || continue
+    if kill -0 "${other##*-}" 2>/dev/null; then
+      log "warning: another compare.sh (pid ${other##*-}) runs beside this one: its user and home changes can fail this measurement"
+    fi
+  done
   local -a bench=()
   [[ $pin == pinned ]] && bench=(taskset -c 1)
   bench+=("$BENCH" --host 127.0.0.1 --port "$port" --user "$BENCH_USER" --password "$BENCH_PASSWORD"

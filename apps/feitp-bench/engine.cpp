@@ -176,6 +176,7 @@ struct Client {
   bool data_closing = false;     // upload sent: close_notify + FIN out, waiting for the server's EOF
   bool close_notify_sent = false;
   bool data_offer = false;       // the data handshake offered the control session
+  bool seed_uploaded = false;    // seed: this connection's upload is done
   std::uint16_t rlen = 0;
   std::uint64_t seq = 0;
   std::uint64_t to_send = 0;
@@ -307,6 +308,7 @@ private:
     c.skip_line = false;
     c.replies.reset();
     c.logged_in = false;
+    c.seed_uploaded = false;
     c.ctrl_gen = ++c.gen;
     c.ctrl = open_socket(o_.port, tag(c.ctrl_gen, c.id, false));
     c.t_start = now_;
@@ -527,6 +529,7 @@ private:
       }
     }
     if (c.kind == Scenario::seed) {
+      c.seed_uploaded = true;
       quit(c);
       return;
     }
@@ -648,7 +651,9 @@ private:
           end_ctrl_tls(c);
           close_fds(c);
           c.logged_in = false;
-          if (c.kind == Scenario::seed || c.kind == Scenario::login) count(c);
+          // A seed transaction is one upload: a client that the end of the run sent from login
+          // straight to QUIT did none.
+          if ((c.kind == Scenario::seed && c.seed_uploaded) || c.kind == Scenario::login) count(c);
           if (stopping_ || c.kind == Scenario::idle)
             finish_client(c);
           else

@@ -12,6 +12,10 @@
 # Needs root (it adds a system user, a PAM service file for vsftpd, a cgroup, and reserves
 # the passive range in net.ipv4.ip_local_reserved_ports for the run; all restored on exit).
 # Everything listens on 127.0.0.1 only; every run is bounded in time.
+#
+# FTPS: the scenarios ending in -tls run every server that can with explicit TLS (AUTH TLS,
+# PROT P) and one RSA-2048 certificate made for the run with the openssl CLI; the feitp-bench
+# JSON of each run says how many handshakes there were and how many were resumed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,14 +31,17 @@ CLEAN=0
 NOTE=""
 BASELINE=""
 PIN_MODES="unpinned pinned"
-ALL_SCENARIOS="seed session login list retr stor idle"
+PLAIN_SCENARIOS="seed session login list retr stor idle"
+TLS_SCENARIOS="seed-tls seed-tls-resume session-tls retr-tls stor-tls"
+ALL_SCENARIOS="$PLAIN_SCENARIOS $TLS_SCENARIOS"
 ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
 # The Python variants (bench/py_server.py: the seed program, an FTPHandler subclass whose
 # on_file_received appends path and size to a list): pyftpdlib, and feitp's pyftpdlib layer
 # with 1 and 2 workers and with a callback that does nothing. Opt-in: --servers.
 PY_SERVERS="pyftpdlib-cb feitp-py feitp-py-2 feitp-py-nocb"
-SCENARIOS=$ALL_SCENARIOS
+SCENARIOS=$PLAIN_SCENARIOS
 SERVERS=$ALL_SERVERS
+TLS_VERSION=1.3
 OUT=""
 CLIENTS_SMALL=50     # seed, session, login
 CLIENTS_STREAM=4     # list, retr, stor
@@ -55,6 +62,8 @@ usage: bench/compare.sh [options]
   --duration S        seconds measured per run (default $DURATION)
   --quick             short smoke run: 2 s, 1 run, output under \$CACHE/quick/
   --scenarios a,b     from: ${ALL_SCENARIOS// /,}
+                      (default: the plain ones; "tls" stands for all -tls ones, "all" for every one)
+  --tls-version V     1.3 (default) or 1.2: the one version the generator offers in -tls scenarios
   --servers x,y       from: ${ALL_SERVERS// /,}, and the Python variants ${PY_SERVERS// /,}
   --pin MODE          unpinned | pinned | both (default both)
   --out FILE          markdown to write (default docs/performance.md; --quick: \$CACHE/quick/)
@@ -79,7 +88,11 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    --scenarios) SCENARIOS=${2//,/ }; shift 2 ;;
+    --scenarios)
+      SCENARIOS=${2//,/ }
+      SCENARIOS=$(for s in $SCENARIOS; do case $s in tls) echo "$TLS_SCENARIOS" ;; all) echo "$ALL_SCENARIOS" ;; *) echo "$s" ;; esac; done | xargs)
+      shift 2 ;;
+    --tls-version) TLS_VERSION=$2; shift 2 ;;
     --servers) SERVERS=${2//,/ }; shift 2 ;;
     --pin)
       case $2 in unpinned|pinned) PIN_MODES=$2 ;; both) PIN_MODES="unpinned pinned" ;; *) usage; exit 2 ;; esac
@@ -107,6 +120,10 @@ fi
 for s in $SCENARIOS; do [[ " $ALL_SCENARIOS " == *" $s "* ]] || { echo "unknown scenario $s" >&2; exit 2; }; done
 for s in $SERVERS; do [[ " $ALL_SERVERS $PY_SERVERS " == *" $s "* ]] || { echo "unknown server $s" >&2; exit 2; }; done
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 && $RUNS -le 50 ]] || { echo "--runs: 1..50" >&2; exit 2; }
+[[ $TLS_VERSION == 1.2 || $TLS_VERSION == 1.3 ]] || { echo "--tls-version: 1.2 or 1.3" >&2; exit 2; }
+is_tls() { [[ $1 == *-tls* ]]; }
+WANT_TLS=0
+for s in $SCENARIOS; do is_tls "$s" && WANT_TLS=1; done
 for n in "$CLIENTS_SMALL" "$CLIENTS_STREAM" "$CLIENTS_IDLE"; do
   [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 20000 ]] || { echo "client counts: 1..20000" >&2; exit 2; }
 done
@@ -116,6 +133,16 @@ if [[ $CLEAN == 1 ]]; then
   echo "deleting $CACHE/work (this can take minutes)" >&2
   rm -rf "$CACHE/work"
   exit 0
+fi
+
+# One run per machine: every run shares the system user (its password lock and its home), the
+# reserved passive range and the CPUs. A second run started meanwhile from another checkout
+# locks the account or moves the home under the first one's servers (530, 550 in its results).
+LOCK=/run/lock/feitp-compare.lock
+exec 9>"$LOCK"
+if ! flock -n 9; then
+  echo "compare.sh: another bench/compare.sh is running on this machine (lock $LOCK); waiting up to 60 min" >&2
+  flock -w 3600 9 || { echo "compare.sh: gave up waiting for $LOCK" >&2; exit 2; }
 fi
 
 BIN=$BUILD/bin
@@ -134,7 +161,7 @@ WORK=$CACHE/work/$STAMP
 LOGS=$RESULTS/logs
 mkdir -p "$RESULTS" "$WORK" "$LOGS"
 TSV=$RESULTS/results.tsv
-printf 'round\tscenario\tserver\tpin\trc\ttransactions\trate\tmib_per_s\tp50_us\tp99_us\tmax_us\tfailures\tall_transactions\tall_bytes\tserver_cpu_us\tprocesses\tbench_cpu_pct\tkib_per_session\tfailure_kinds\tload1\n' >"$TSV"
+printf 'round\tscenario\tserver\tpin\trc\ttransactions\trate\tmib_per_s\tp50_us\tp99_us\tmax_us\tfailures\tall_transactions\tall_bytes\tserver_cpu_us\tprocesses\tbench_cpu_pct\tkib_per_session\tfailure_kinds\tload1\ttls_version\ttls_ctrl_handshakes\ttls_ctrl_resume_wanted\ttls_ctrl_resumed\ttls_data_handshakes\ttls_data_resumed\n' >"$TSV"
 CMDS=$RESULTS/commands.txt
 : >"$CMDS"
 
@@ -187,7 +214,7 @@ ensure_libs() {
   fi
 }
 
-VSFTPD="" PROFTPD="" PUREFTPD="" HAVE_PYFTPDLIB=0
+VSFTPD="" PROFTPD="" PROFTPD_MODULES="" PUREFTPD="" HAVE_PYFTPDLIB=0 HAVE_PYOPENSSL=0
 setup_peers() {
   if [[ " $SERVERS " == *" vsftpd "* ]]; then
     if unpack vsftpd && ensure_libs "$CACHE/vsftpd/usr/sbin/vsftpd" libwrap0; then
@@ -198,6 +225,11 @@ setup_peers() {
     if unpack proftpd-core && ensure_libs "$CACHE/proftpd-core/usr/sbin/proftpd" \
         libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3; then
       PROFTPD=$CACHE/proftpd-core/usr/sbin/proftpd
+    fi
+    # mod_tls is in proftpd-mod-crypto, unpacked beside proftpd-core and loaded from there
+    if [[ $WANT_TLS == 1 && -n $PROFTPD ]] && unpack proftpd-mod-crypto &&
+        ensure_libs "$CACHE/proftpd-mod-crypto/usr/lib/proftpd/mod_tls.so" libsodium23; then
+      PROFTPD_MODULES=$CACHE/proftpd-mod-crypto/usr/lib/proftpd
     fi
   fi
   if [[ " $SERVERS " == *" pureftpd "* ]]; then
@@ -211,6 +243,11 @@ setup_peers() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pyftpdlib >/dev/null 2>&1 || true
     fi
     /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null && HAVE_PYFTPDLIB=1
+    if [[ $WANT_TLS == 1 ]] && ! /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null; then
+      apt_update_once   # pyftpdlib's TLS_FTPHandler is built on pyOpenSSL
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-openssl >/dev/null 2>&1 || true
+    fi
+    /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null && HAVE_PYOPENSSL=1
   fi
   if ! command -v gnuplot >/dev/null; then
     apt_update_once
@@ -244,6 +281,21 @@ setup_user() {
   local pam=/etc/pam.d/feitp-bench-vsftpd
   printf 'auth required pam_unix.so\naccount required pam_unix.so\nsession required pam_permit.so\n' >"$pam"
   PAM_CREATED=$pam
+}
+
+# One self-signed RSA-2048 certificate for every TLS server of the run (made with the openssl
+# CLI in the run's folder; the daemons read it as root before they drop privileges).
+TLS_DIR=$RESULTS/tls
+setup_tls() {
+  [[ $WANT_TLS == 1 ]] || return 0
+  mkdir -p "$TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >/dev/null 2>&1
+  cat "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >"$TLS_DIR/both.pem"   # Pure-FTPd's one-file form
+  chmod 600 "$TLS_DIR/key.pem" "$TLS_DIR/both.pem"
+  TLS_CERT=$TLS_DIR/cert.pem
+  TLS_KEY=$TLS_DIR/key.pem
 }
 
 DATA=$CACHE/data
@@ -321,9 +373,11 @@ server_port() {
   done
 }
 
-# write_config SERVER HOME PORT DIR: prints the command line that starts SERVER
+# server_command SERVER HOME PORT DIR [tls]: writes SERVER's configuration into DIR and
+# prints the command line that starts it; with "tls", the server also speaks explicit FTPS with
+# the run's certificate, configured as an operator who turns TLS on would.
 server_command() {
-  local server=$1 home=$2 port=$3 dir=$4
+  local server=$1 home=$2 port=$3 dir=$4 tls=${5:-}
   case $server in
     limit)
       echo "$LIMIT --port $port --passive-ports $PASV_MIN-$PASV_MAX --retr-size $BIG_SIZE --list-lines $LIST_ENTRIES" ;;
@@ -349,7 +403,11 @@ home = "$home"
 permissions = "elradfmwMT"
 EOF
       [[ $server == feitpd-base ]] && printf '[limits]\nmax_per_ip = 0\n' >>"$dir/feitpd.toml"
-      echo "$exe --config $dir/feitpd.toml --workers $workers" ;;
+      if [[ -n $tls ]]; then
+        echo "$exe --config $dir/feitpd.toml --workers $workers --tls-cert $TLS_CERT --tls-key $TLS_KEY"
+      else
+        echo "$exe --config $dir/feitpd.toml --workers $workers"
+      fi ;;
     vsftpd)
       mkdir -p "$dir/empty"
       cat >"$dir/vsftpd.conf" <<EOF
@@ -381,6 +439,23 @@ userlist_enable=NO
 tcp_wrappers=NO
 seccomp_sandbox=NO
 EOF
+      if [[ -n $tls ]]; then
+        # TLS required for logins and data (vsftpd's defaults once ssl_enable is on), and the
+        # data connection must resume the control session (require_ssl_reuse=YES, the default:
+        # the defence against data-connection theft; feitp-bench resumes, as FileZilla and curl).
+        cat >>"$dir/vsftpd.conf" <<EOF
+ssl_enable=YES
+rsa_cert_file=$TLS_CERT
+rsa_private_key_file=$TLS_KEY
+allow_anon_ssl=NO
+force_local_logins_ssl=YES
+force_local_data_ssl=YES
+require_ssl_reuse=YES
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_tlsv1=YES
+EOF
+      fi
       echo "$VSFTPD $dir/vsftpd.conf" ;;
     proftpd)
       cat >"$dir/proftpd.conf" <<EOF
@@ -414,13 +489,36 @@ TimeoutNoTransfer 600
 Umask 022
 AllowOverwrite on
 EOF
+      if [[ -n $tls ]]; then
+        # mod_tls as an operator turns it on: TLS required, TLS 1.2 and 1.3, session tickets on
+        # (so a reconnect can resume), and the data connection must resume the control
+        # session (mod_tls's default).
+        cat >>"$dir/proftpd.conf" <<EOF
+ModulePath $PROFTPD_MODULES
+LoadModule mod_tls.c
+TLSEngine on
+TLSLog none
+TLSProtocol TLSv1.2 TLSv1.3
+TLSRSACertificateFile $TLS_CERT
+TLSRSACertificateKeyFile $TLS_KEY
+TLSVerifyClient off
+TLSRequired on
+TLSRenegotiate none
+TLSSessionTickets on
+EOF
+      fi
       echo "$PROFTPD -n -q -c $dir/proftpd.conf" ;;
     pureftpd)
-      echo "$PUREFTPD -S 127.0.0.1,$port -l unix -E -H -f none -p $PASV_MIN:$PASV_MAX -c 5000 -C 5000 -I 600 -U 133:022" ;;
+      if [[ -n $tls ]]; then
+        # -Y 2: TLS required for the control connection (logins); -2: the certificate and key
+        echo "$PUREFTPD -S 127.0.0.1,$port -l unix -E -H -f none -p $PASV_MIN:$PASV_MAX -c 5000 -C 5000 -I 600 -U 133:022 -Y 2 -2 $TLS_DIR/both.pem"
+      else
+        echo "$PUREFTPD -S 127.0.0.1,$port -l unix -E -H -f none -p $PASV_MIN:$PASV_MAX -c 5000 -C 5000 -I 600 -U 133:022"
+      fi ;;
     pyftpdlib|pyftpdlib-2)
       local workers=1
       [[ $server == pyftpdlib-2 ]] && workers=2
-      echo "/usr/bin/python3 $ROOT/bench/pyftpd_driver.py --port $port --home $home --user $BENCH_USER --password $BENCH_PASSWORD --passive-ports $PASV_MIN-$PASV_MAX --workers $workers" ;;
+      echo "/usr/bin/python3 $ROOT/bench/pyftpd_driver.py --port $port --home $home --user $BENCH_USER --password $BENCH_PASSWORD --passive-ports $PASV_MIN-$PASV_MAX --workers $workers${tls:+ --tls-cert $TLS_CERT --tls-key $TLS_KEY}" ;;
     pyftpdlib-cb|feitp-py|feitp-py-2|feitp-py-nocb)
       local impl=feitp workers=1 cb=list
       [[ $server == pyftpdlib-cb ]] && impl=pyftpdlib
@@ -428,6 +526,17 @@ EOF
       [[ $server == feitp-py-nocb ]] && cb=none
       echo "env PYTHONPATH=$BUILD/python /usr/bin/python3 $ROOT/bench/py_server.py --impl $impl --callback $cb --port $port --home $home --user $BENCH_USER --password $BENCH_PASSWORD --passive-ports $PASV_MIN-$PASV_MAX --workers $workers" ;;
   esac
+}
+
+# tls_available SERVER: can SERVER run the -tls scenarios here? (says why not on stdout)
+tls_available() {
+  case $1 in
+    limit) echo "the limit responder has no TLS"; return 1 ;;
+    feitpd-*) [[ $FEITPD_TLS == 1 ]] || { echo "this feitpd has no TLS (feitpd --help lists no --tls-cert)"; return 1; } ;;
+    proftpd) [[ -n $PROFTPD_MODULES ]] || { echo "mod_tls (proftpd-mod-crypto) not available"; return 1; } ;;
+    pyftpdlib*) [[ $HAVE_PYOPENSSL == 1 ]] || { echo "python3-openssl missing (TLS_FTPHandler)"; return 1; } ;;
+  esac
+  return 0
 }
 
 server_available() {
@@ -530,8 +639,10 @@ set_home() {  # the system user's home: where vsftpd, ProFTPD and Pure-FTPd log 
 }
 
 # --- one measurement ----------------------------------------------------------------------------
+base_scenario() { local s=${1%-tls-resume}; echo "${s%-tls}"; }
+
 scenario_args() {
-  case $1 in
+  case $(base_scenario "$1") in
     seed|session|login) echo "--clients $CLIENTS_SMALL --min-size 1024 --max-size 4096" ;;
     list) echo "--clients $CLIENTS_STREAM --path listdir" ;;
     retr) echo "--clients $CLIENTS_STREAM --path big.bin" ;;
@@ -542,17 +653,19 @@ scenario_args() {
 
 measure() {
   local round=$1 scenario=$2 server=$3 pin=$4
-  local port home dir cmd json rc cpu0 cpu1 procs duration=$DURATION
+  local port home dir cmd json rc cpu0 cpu1 procs duration=$DURATION base tls=""
+  base=$(base_scenario "$scenario")
+  is_tls "$scenario" && tls=tls
   port=$(server_port "$server")
   dir=$WORK/r$round/$scenario/$server-$pin
   mkdir -p "$dir"
-  case $scenario in
+  case $base in
     list|retr) home=$DATA ;;
     *) home=$dir/home; mkdir -p "$home"; chown "$BENCH_UID:$BENCH_GID" "$home" ;;
   esac
   [[ $scenario == idle ]] && duration=1
   set_home "$home" || return 0
-  cmd=$(server_command "$server" "$home" "$port" "$dir")
+  cmd=$(server_command "$server" "$home" "$port" "$dir" $tls)
   launch "$server" "$pin" "$cmd"
   if ! wait_port "$port"; then
     log "$server did not start (log: $LOGS/$server.log)"
@@ -562,14 +675,26 @@ measure() {
     return 0
   fi
   sleep 0.5   # workers up, start-up CPU spent
+  # A compare.sh from a checkout without the lock above may still run beside this one: say so.
+  local other
+  for other in "$CGROOT"/feitp-compare-*; do
+    [[ -n $CGROOT && -d $other && $other != "$CGROOT/feitp-compare-$$" ]] || continue
+    if kill -0 "${other##*-}" 2>/dev/null; then
+      log "warning: another compare.sh (pid ${other##*-}) runs beside this one: its user and home changes can fail this measurement"
+    fi
+  done
   local -a bench=()
   [[ $pin == pinned ]] && bench=(taskset -c 1)
   bench+=("$BENCH" --host 127.0.0.1 --port "$port" --user "$BENCH_USER" --password "$BENCH_PASSWORD"
-          --scenario "$scenario" --duration "$duration" --json --no-progress)
+          --scenario "$base" --duration "$duration" --json --no-progress)
+  if [[ -n $tls ]]; then
+    bench+=(--tls --tls-version "$TLS_VERSION")
+    [[ $scenario == *-tls-resume ]] && bench+=(--tls-reconnect resume)
+  fi
   [[ $scenario != idle ]] && bench+=(--warmup "$WARMUP")
   # shellcheck disable=SC2207
   bench+=($(scenario_args "$scenario"))
-  case $scenario in
+  case $base in
     seed|session|stor) [[ $server != limit ]] && bench+=(--verify-dir "$home") ;;
     idle) bench+=(--pid "$SERVER_PID") ;;
   esac
@@ -597,24 +722,28 @@ measure() {
   procs_after=$(server_processes)
   [[ $procs_after -gt $procs ]] && procs=$procs_after
   stop_server
-  [[ $scenario == stor ]] && rm -f "$home"/fb*_big_* 2>/dev/null   # a few big files, not a tree
+  [[ $base == stor ]] && rm -f "$home"/fb*_big_* 2>/dev/null   # a few big files, not a tree
   /usr/bin/python3 - "$json" "$round" "$scenario" "$server" "$pin" "$rc" "$((cpu1 - cpu0))" "$procs" "$load1" >>"$TSV" <<'EOF'
 import json, sys
 path, rnd, scen, srv, pin, rc, cpu, procs, load1 = sys.argv[1:]
 try:
     j = json.load(open(path))
 except Exception as e:  # no JSON: the generator died or timed out
-    print("\t".join([rnd, scen, srv, pin, rc] + ["0"] * 13 + [f"no result: {e}".replace("\t", " "), load1]))
+    print("\t".join([rnd, scen, srv, pin, rc] + ["0"] * 13 + [f"no result: {e}".replace("\t", " "), load1]
+                     + ["-", "0", "0", "0", "0", "0"]))
     sys.exit(0)
 idle = j.get("idle", {})
+t = j.get("tls", {})
 kinds = ",".join(f"{k}={v}" for k, v in j["failures"].items())
 print("\t".join(str(x) for x in [
     rnd, scen, srv, pin, rc, j["transactions"], j["rate_per_s"], j["mib_per_s"],
     j["latency_us"]["p50"], j["latency_us"]["p99"], j["latency_us"]["max"], j["failures_total"],
     j["all_transactions"], j["all_bytes"], cpu, procs, j["bench_cpu_pct"],
-    idle.get("kib_per_session", 0), kinds or "-", load1]))
+    idle.get("kib_per_session", 0), kinds or "-", load1, t.get("version") or "-",
+    t.get("ctrl_handshakes", 0), t.get("ctrl_resume_wanted", 0), t.get("ctrl_resumed", 0),
+    t.get("data_handshakes", 0), t.get("data_resumed", 0)]))
 EOF
-  log "$(tail -1 "$TSV" | awk -F'\t' '{printf "r%s %-7s %-11s %-8s rc=%s tx=%s rate=%s MiB/s=%s fail=%s cpu_us=%s procs=%s kib/s=%s", $1,$2,$3,$4,$5,$6,$7,$8,$12,$15,$16,$18}')"
+  log "$(tail -1 "$TSV" | awk -F'\t' '{printf "r%s %-7s %-11s %-8s rc=%s tx=%s rate=%s MiB/s=%s fail=%s cpu_us=%s procs=%s kib/s=%s", $1,$2,$3,$4,$5,$6,$7,$8,$12,$15,$16,$18; if ($21 != "-" && $21 != "") printf " %s ctrl hs=%s resumed=%s data hs=%s resumed=%s", $21,$22,$24,$25,$26}')"
 }
 
 # --- main ---------------------------------------------------------------------------------------
@@ -622,6 +751,7 @@ mkdir -p "$CACHE"
 setup_peers
 setup_user
 setup_data
+setup_tls
 setup_cgroup
 reserve_passive_range
 
@@ -633,6 +763,20 @@ for s in $SERVERS; do
   if server_available "$s"; then ACTIVE="$ACTIVE $s"; else log "skipping $s: not available"; fi
 done
 ACTIVE=${ACTIVE# }
+
+# feitpd's FTPS: --tls-cert/--tls-key, where this build has them; without, the -tls scenarios
+# skip feitpd (and say so) and measure the peers.
+FEITPD_TLS=0
+if [[ -x $FEITPD ]] && "$FEITPD" --help 2>&1 | grep -q -- '--tls-cert'; then FEITPD_TLS=1; fi
+TLS_NOTE=""
+if [[ $WANT_TLS == 1 ]]; then
+  for s in $ACTIVE; do
+    if ! why=$(tls_available "$s"); then
+      log "skipping $s in the TLS scenarios: $why"
+      [[ $s == feitpd-* ]] && TLS_NOTE="feitpd was not measured in the TLS scenarios: $why."
+    fi
+  done
+fi
 
 # feitpd --workers: the flag arrives with the multi-process runtime; without it, 1 worker only.
 FEITPD_NOTE=""
@@ -672,6 +816,11 @@ pureftpd=$(version_of pure-ftpd)
 pyftpdlib=$(dpkg-query -W -f '${Version}' python3-pyftpdlib 2>/dev/null || echo "?")
 python=$(/usr/bin/python3 --version 2>&1)
 feitpd_note=$FEITPD_NOTE
+tls_note=$TLS_NOTE
+tls_version=$TLS_VERSION
+tls_certificate=$([[ $WANT_TLS == 1 ]] && echo "RSA-$(openssl x509 -in "$TLS_DIR/cert.pem" -noout -text | awk '/Public-Key:/ { gsub(/[()]/, ""); print $2; exit }'), self-signed, made for the run with the openssl CLI")
+openssl=$(openssl version)
+proftpd_mod_crypto=$(version_of proftpd-mod-crypto)
 command=bench/compare.sh $ORIG_ARGS
 note=$NOTE
 clients=seed/session/login $CLIENTS_SMALL, list/retr/stor $CLIENTS_STREAM, idle $CLIENTS_IDLE
@@ -683,6 +832,7 @@ for round in $(seq 1 "$RUNS"); do
     for server in $ACTIVE; do
       for pin in $PIN_MODES; do
         [[ $scenario == idle && $pin == pinned ]] && continue
+        is_tls "$scenario" && ! tls_available "$server" >/dev/null && continue
         measure "$round" "$scenario" "$server" "$pin"
       done
     done

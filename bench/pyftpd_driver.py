@@ -3,10 +3,14 @@
 
 usage: pyftpd_driver.py --port PORT --home DIR --user NAME --password PW
                         [--passive-ports MIN-MAX] [--workers N] [--crypt-hash HASH]
+                        [--tls-cert FILE --tls-key FILE [--tls-no-resumption]]
 
 With --workers N > 1 the listening socket is shared by N pre-forked processes
 (pyftpdlib's serve_forever(worker_processes=N)). pyftpdlib's own authorizer compares
 plaintext passwords; --crypt-hash makes it verify a crypt(3) hash instead, like the daemons.
+--tls-cert/--tls-key serve explicit FTPS with pyftpdlib's TLS_FTPHandler (needs python3-openssl),
+TLS optional for clients, as its defaults have it. --tls-no-resumption turns session tickets and
+the session cache off (every handshake a full one), for testing clients that expect resumption.
 """
 import argparse
 import logging
@@ -44,6 +48,9 @@ def main():
     ap.add_argument("--passive-ports", default="")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--crypt-hash", default="")
+    ap.add_argument("--tls-cert", default="")
+    ap.add_argument("--tls-key", default="")
+    ap.add_argument("--tls-no-resumption", action="store_true")
     a = ap.parse_args()
 
     logging.basicConfig(level=logging.ERROR)
@@ -56,6 +63,19 @@ def main():
     auth.add_user(a.user, a.password, a.home, perm="elradfmwMT")
 
     handler = FTPHandler
+    if a.tls_cert:
+        from pyftpdlib.handlers import TLS_FTPHandler
+        handler = TLS_FTPHandler
+        handler.certfile = a.tls_cert
+        handler.keyfile = a.tls_key or None
+        if a.tls_no_resumption:
+            from OpenSSL import SSL
+            ctx = SSL.Context(SSL.SSLv23_METHOD)
+            ctx.set_options(TLS_FTPHandler.ssl_options | SSL.OP_NO_TICKET)
+            ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            ctx.use_certificate_chain_file(a.tls_cert)
+            ctx.use_privatekey_file(a.tls_key or a.tls_cert)
+            handler.ssl_context = ctx
     handler.authorizer = auth
     handler.banner = "pyftpdlib ready."
     handler.timeout = 600

@@ -5,6 +5,10 @@ usage: report.py --results DIR --out FILE.md [--charts DIR]
 
 DIR holds results.tsv (one line per measurement), meta.txt and commands.txt, as written by
 compare.sh. Charts go to DIR_OF_OUT/perf/ unless --charts says otherwise; gnuplot draws them.
+
+A run with FTPS scenarios (-tls) writes only the "## FTPS" section of FILE.md (replacing the one
+there, or appended at the end), with the run's plain scenarios as the baseline; a run without
+them rewrites the page and keeps the FTPS section that was there.
 """
 import argparse
 import csv
@@ -22,6 +26,15 @@ SCENARIO_TEXT = {
     "retr": ("retr: clients loop RETR of a big file", "MiB/s", "ms CPU per MiB"),
     "stor": ("stor: clients loop STOR of a big stream", "MiB/s", "ms CPU per MiB"),
     "idle": ("idle: logged-in sessions held, server memory (Pss) per session", "KiB per session", ""),
+    "seed-tls": ("seed-tls: seed over FTPS, a full TLS handshake per connection: connect, AUTH TLS, login, "
+                 "PBSZ 0, PROT P, TYPE I, EPSV, STOR 1-4 KiB over TLS (resuming the control session), QUIT",
+                 "uploads/s", "ms CPU per upload"),
+    "seed-tls-resume": ("seed-tls-resume: seed over FTPS where each reconnect resumes the previous connection's "
+                        "TLS session", "uploads/s", "ms CPU per upload"),
+    "session-tls": ("session-tls: logged in once over TLS with PROT P, then loop EPSV + STOR 1-4 KiB, one data "
+                    "handshake (resuming the control session) per upload", "uploads/s", "ms CPU per upload"),
+    "retr-tls": ("retr-tls: clients logged in over TLS loop RETR of a big file under PROT P", "MiB/s", "ms CPU per MiB"),
+    "stor-tls": ("stor-tls: clients logged in over TLS loop STOR of a big stream under PROT P", "MiB/s", "ms CPU per MiB"),
 }
 SERVER_TEXT = {
     "limit": "limit responder",
@@ -38,7 +51,23 @@ SERVER_TEXT = {
     "feitp-py-2": "feitp.pyftpdlib + Python on_file_received, 2 workers",
     "feitp-py-nocb": "feitp.pyftpdlib + on_file_received doing nothing, 1 worker",
 }
-THROUGHPUT = {"retr", "stor"}
+THROUGHPUT = {"retr", "stor", "retr-tls", "stor-tls"}
+FTPS_HEADING = "## FTPS"
+
+
+def is_tls(scenario):
+    return "-tls" in scenario
+
+
+def split_section(text, heading=FTPS_HEADING):
+    """(text without the section, the section or ""): from the heading line to the next "## "."""
+    lines = text.split("\n")
+    start = next((i for i, l in enumerate(lines) if l.rstrip() == heading), None)
+    if start is None:
+        return text, ""
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    rest = lines[:start] + lines[end:]
+    return "\n".join(rest).rstrip() + "\n", "\n".join(lines[start:end]).rstrip() + "\n"
 
 
 def load(results):
@@ -112,7 +141,8 @@ def collect(rows):
     out = {}
     for r in rows:
         key = (r["scenario"], r["server"], r["pin"])
-        d = out.setdefault(key, {"prim": [], "cpu": [], "fail": 0, "bad": 0, "runs": 0, "kinds": {}, "procs": 0})
+        d = out.setdefault(key, {"prim": [], "cpu": [], "fail": 0, "bad": 0, "runs": 0, "kinds": {}, "procs": 0,
+                                 "tls": [0, 0, 0, 0, 0], "tls_version": ""})
         d["runs"] += 1
         if r["rc"] == "nostart" or r["failure_kinds"].startswith("no result"):
             d["bad"] += 1
@@ -125,6 +155,11 @@ def collect(rows):
         d["prim"].append(primary(r, r["scenario"]))
         d["cpu"].append(cpu_per_unit(r, r["scenario"]))
         d["procs"] = max(d["procs"], int(r["processes"]))
+        if r.get("tls_version") not in (None, "", "-"):
+            d["tls_version"] = r["tls_version"]
+            for i, k in enumerate(["tls_ctrl_handshakes", "tls_ctrl_resume_wanted", "tls_ctrl_resumed",
+                                   "tls_data_handshakes", "tls_data_resumed"]):
+                d["tls"][i] += int(r.get(k) or 0)
     for d in out.values():
         d["prim_s"] = stats(d["prim"])
         d["cpu_s"] = stats(d["cpu"])
@@ -191,6 +226,153 @@ plot "{dat}" using 0:5:xtic(1) with boxes lc rgb "#cc6677", "" using 0:5:6:7 wit
     return png
 
 
+def ftps_section(rows, meta, cmds, data, out_dir, chart_dir):
+    """The "## FTPS" section: the -tls scenarios and the run's plain ones as their baseline."""
+    scenarios = [s for s in SCENARIO_TEXT if any(k[0] == s for k in data)]
+    servers = ordered({k[1] for k in data if is_tls(k[0])} | {"feitpd-1"} & {k[1] for k in data})
+    md = [FTPS_HEADING + "\n"]
+    md.append("Written by `bench/compare.sh` with FTPS scenarios (the next such run replaces this section; a run "
+              "without them rewrites the page above and keeps it). Explicit FTPS (RFC 4217): AUTH TLS, login, "
+              "PBSZ 0, PROT P, every data connection over TLS. feitp-bench resumes the control connection's TLS "
+              "session on every data connection, as FileZilla and curl do, and counts every handshake and whether "
+              "the server resumed it: a resumed scenario in which the server resumed nothing fails "
+              "(`tls_not_resumed`). Every TLS server of the run has the same certificate. Same method as above: "
+              "each measurement starts the server afresh in its own cgroup, CPU per upload divides the server's "
+              "CPU time by every upload of the run; *pinned* (server on CPU 0, generator on CPU 1) is the robust "
+              "figure; cells are medians of the runs with min-max in parentheses.\n")
+    for k, label in [("date", "date"), ("cores", "cores"), ("commit", "feitp commit"),
+                     ("runs", "runs per measurement"), ("duration", "seconds measured per run"),
+                     ("clients", "clients"), ("tls_version", "TLS version offered by the generator"),
+                     ("tls_certificate", "certificate"), ("openssl", "OpenSSL"), ("vsftpd", "vsftpd"),
+                     ("proftpd", "ProFTPD"), ("proftpd_mod_crypto", "ProFTPD mod_tls (proftpd-mod-crypto)"),
+                     ("pureftpd", "Pure-FTPd"), ("pyftpdlib", "pyftpdlib")]:
+        if meta.get(k):
+            md.append(f"- {label}: {meta[k]}")
+    loads = [float(r["load1"]) for r in rows if r.get("load1") not in (None, "", "-")]
+    if loads:
+        md.append(f"- 1-minute load average when each measurement started: {min(loads):.1f} to {max(loads):.1f} "
+                  f"(median {statistics.median(loads):.1f}; above 2 means other work shared this 2-core machine: "
+                  f"rates suffer, CPU per upload much less)")
+    md.append(f"- command: `{meta.get('command', 'bench/compare.sh').strip()}`")
+    for k in ("note", "tls_note", "feitpd_note"):
+        if meta.get(k):
+            md.append(f"- note: {meta[k]}")
+    md.append("")
+    md.append("Configuration, as an operator who turns TLS on would: vsftpd `ssl_enable=YES` with its defaults "
+              "for the rest (TLS required for logins and data, `require_ssl_reuse=YES`: a data connection must "
+              "resume the control session); ProFTPD `mod_tls` loaded from proftpd-mod-crypto, `TLSRequired on`, "
+              "`TLSProtocol TLSv1.2 TLSv1.3`, `TLSSessionTickets on`, data-session reuse required (its default); "
+              "Pure-FTPd `-Y 2` (TLS required for the control connection) with the certificate and key in one "
+              "file; pyftpdlib `TLS_FTPHandler` (TLS optional); feitpd `--tls-cert`/`--tls-key` and its defaults.\n")
+
+    def cell(sc, s, pin, what):
+        d = data.get((sc, s, pin), {})
+        v = d.get(what)
+        return v[0] if v else None
+
+    md.append("### Summary\n")
+    md.append("| scenario | " + " | ".join(SERVER_TEXT.get(s, s) for s in servers) + " |")
+    md.append("|---|" + "---|" * len(servers))
+    for sc in scenarios:
+        _, unit, cpu_unit = SCENARIO_TEXT[sc]
+        if sc == "idle":
+            continue
+        md.append(f"| {sc}: {cpu_unit}, pinned | " + " | ".join(fmt_num(cell(sc, s, "pinned", "cpu_s")) for s in servers) + " |")
+        md.append(f"| {sc}: {unit}, unpinned | " + " | ".join(fmt_num(cell(sc, s, "unpinned", "prim_s")) for s in servers) + " |")
+    md.append("")
+
+    md.append("### Resumption, as the generator counted it (all runs, pinned and unpinned)\n")
+    md.append("| scenario | server | TLS | control handshakes | reconnects resumed | data handshakes | data resumed |")
+    md.append("|---|---|---|---|---|---|---|")
+    for sc in scenarios:
+        if not is_tls(sc):
+            continue
+        for s in servers:
+            t = [0] * 5
+            ver = ""
+            for pin in ("unpinned", "pinned"):
+                d = data.get((sc, s, pin))
+                if d:
+                    t = [x + y for x, y in zip(t, d["tls"])]
+                    ver = ver or d["tls_version"]
+            if not any(t):
+                continue
+            rec = f"{t[2]} of {t[1]}" if t[1] else "-"
+            md.append(f"| {sc} | {SERVER_TEXT.get(s, s)} | {ver} | {t[0]} | {rec} | {t[3]} | {t[4]} of {t[3]} |")
+    md.append("")
+
+    for sc in scenarios:
+        if sc == "idle":
+            continue
+        title, unit, cpu_unit = SCENARIO_TEXT[sc]
+        md.append(f"### {title}\n")
+        png = chart(sc, servers, data, chart_dir) if is_tls(sc) else None
+        extra = " TLS − plain (ms per upload, pinned) |" if sc == "seed-tls" and "seed" in scenarios else ""
+        md.append(f"| server | {unit}, unpinned | {unit}, pinned | {cpu_unit}, pinned | {cpu_unit}, unpinned | "
+                  f"failures | peer ÷ feitpd (CPU, pinned) |{extra}")
+        md.append("|---|---|---|---|---|---|---|" + ("---|" if extra else ""))
+        ref = cell(sc, "feitpd-1", "pinned", "cpu_s")
+        for s in servers:
+            du = data.get((sc, s, "unpinned"), {})
+            dp = data.get((sc, s, "pinned"), {})
+            if not du and not dp:
+                continue
+            ratio = "-"
+            c = cell(sc, s, "pinned", "cpu_s")
+            if ref and c and not s.startswith("feitpd"):
+                ratio = f"{c / ref:.2f}x"
+            kinds = dict(du.get("kinds", {}))
+            for k, v in dp.get("kinds", {}).items():
+                kinds[k] = kinds.get(k, 0) + v
+            bad = du.get("bad", 0) + dp.get("bad", 0)
+            ftxt = str(du.get("fail", 0) + dp.get("fail", 0)) + (" (" + kinds_text(kinds) + ")" if kinds else "") + \
+                (f"; {bad} run(s) without result" if bad else "")
+            row = (f"| {SERVER_TEXT.get(s, s)} | {fmt_stat(du.get('prim_s'))} | {fmt_stat(dp.get('prim_s'))} | "
+                   f"{fmt_stat(dp.get('cpu_s'))} | {fmt_stat(du.get('cpu_s'))} | {ftxt} | {ratio} |")
+            if extra:
+                plain = cell("seed", s, "pinned", "cpu_s")
+                row += f" {fmt_num(c - plain) if c is not None and plain is not None else '-'} |"
+            md.append(row)
+        md.append("")
+        if png:
+            md.append(f"![{sc}]({os.path.relpath(png, out_dir)})\n")
+
+    f = "feitpd-1"
+    if any(k[1] == f and is_tls(k[0]) for k in data):
+        md.append("### Targets\n")
+        md.append("| target | measured (pinned CPU) | met |")
+        md.append("|---|---|---|")
+        for sc in scenarios:
+            if not is_tls(sc):
+                continue
+            mine = cell(sc, f, "pinned", "cpu_s")
+            peers = [(cell(sc, s, "pinned", "cpu_s"), s) for s in servers if not s.startswith("feitpd")]
+            peers = [p for p in peers if p[0]]
+            if mine is None or not peers:
+                continue
+            best, who = min(peers)
+            md.append(f"| {sc}: feitpd at most half the best TLS peer | feitpd {fmt_num(mine)}, best peer "
+                      f"{SERVER_TEXT.get(who, who)} {fmt_num(best)} ({mine / best:.2f}x) | "
+                      f"{'yes' if mine <= best / 2 else 'no'} |")
+        full, res = cell("seed-tls", f, "pinned", "cpu_s"), cell("seed-tls-resume", f, "pinned", "cpu_s")
+        if full and res:
+            md.append(f"| resumed reconnect at least 1.5x cheaper than a full handshake | {fmt_num(full)} ÷ "
+                      f"{fmt_num(res)} = {full / res:.2f}x | {'yes' if full / res >= 1.5 else 'no'} |")
+        plain = cell("seed", f, "pinned", "cpu_s")
+        if full and plain:
+            md.append(f"| full-handshake FTPS upload at most 0.5 ms more than plain | {fmt_num(full)} − "
+                      f"{fmt_num(plain)} = {full - plain:.3f} ms | {'yes' if full - plain <= 0.5 else 'no'} |")
+        md.append("")
+
+    md.append("### Exact commands\n")
+    md.append("The first run's command lines (`$WORK`: the run's upload folders; `taskset -c 0` / `-c 1` when "
+              "pinned; the certificate and key are in the run's results folder):\n")
+    md.append("```")
+    md.append(cmds.rstrip())
+    md.append("```\n")
+    return "\n".join(md)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
@@ -202,6 +384,14 @@ def main():
     out_dir = os.path.dirname(os.path.abspath(a.out))
     chart_dir = a.charts or os.path.join(out_dir, "perf")
     os.makedirs(chart_dir, exist_ok=True)
+    old = open(a.out).read() if os.path.exists(a.out) else ""
+    if any(is_tls(r["scenario"]) for r in rows):
+        section = ftps_section(rows, meta, cmds, data, out_dir, chart_dir)
+        page, _ = split_section(old)
+        with open(a.out, "w") as f:
+            f.write((page.rstrip() + "\n\n" if page.strip() else "") + section)
+        return 0
+    _, kept_ftps = split_section(old)
 
     scenarios = [s for s in SCENARIO_TEXT if any(k[0] == s for k in data)]
     servers = ordered({k[1] for k in data})
@@ -343,6 +533,8 @@ def main():
     if os.path.exists(notes):
         with open(notes) as f:
             md.append(f.read().rstrip() + "\n")
+    if kept_ftps:
+        md.append(kept_ftps)
     with open(a.out, "w") as f:
         f.write("\n".join(md))
     return 0

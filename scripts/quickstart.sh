@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and starts feitpd on 127.0.0.1:2121 serving ./feitp-data
 # (created if missing) with a user "demo" whose fresh random password is printed. Ctrl-C stops
-# it. FEITP_PORT chooses another port.
+# it. FEITP_PORT chooses another port. FTPS (AUTH TLS) is on, with a self-signed RSA-2048
+# certificate made once in ./feitp-tls.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -25,6 +26,16 @@ data="$repo/feitp-data"
 mkdir -p "$data"
 pass="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
+# A self-signed certificate for FTPS, made once (clients must skip verification: curl -k).
+tls="$repo/feitp-tls"
+if [[ ! -s "$tls/cert.pem" || ! -s "$tls/key.pem" ]]; then
+  mkdir -p "$tls"
+  (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null)
+  echo "quickstart: made a self-signed certificate in $tls"
+fi
+
 cat <<MSG
 
 feitpd is starting on 127.0.0.1:$port, serving $data
@@ -35,9 +46,13 @@ Log in with, for example:
   curl ftp://demo:$pass@127.0.0.1:$port/
   lftp -u demo,$pass -p $port 127.0.0.1
 
+or over TLS (FTPS; the certificate in $tls is self-signed, hence -k):
+  curl --ssl-reqd -k ftp://demo:$pass@127.0.0.1:$port/
+  lftp -e 'set ftp:ssl-force true; set ssl:verify-certificate no' -u demo,$pass -p $port 127.0.0.1
+
 Press Ctrl-C to stop.
 
 MSG
 
 exec "$repo/build/bin/feitpd" --listen "127.0.0.1:$port" --root "$data" --user "demo:$pass" \
-  --write --passive-ports 20000-29999
+  --write --passive-ports 20000-29999 --tls-cert "$tls/cert.pem" --tls-key "$tls/key.pem"

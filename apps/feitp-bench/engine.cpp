@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "procmem.hpp"
 #include "reply.hpp"
@@ -59,6 +61,13 @@ const char* fail_name(Fail f) noexcept {
     case Fail::timeout: return "timeout";
     case Fail::verify_missing: return "verify_missing";
     case Fail::verify_size: return "verify_size";
+    case Fail::reply_auth: return "reply_auth";
+    case Fail::reply_pbsz: return "reply_pbsz";
+    case Fail::reply_prot: return "reply_prot";
+    case Fail::tls_handshake: return "tls_handshake";
+    case Fail::tls_data_handshake: return "tls_data_handshake";
+    case Fail::tls_error: return "tls_error";
+    case Fail::tls_not_resumed: return "tls_not_resumed";
     case Fail::count_: break;
   }
   return "?";
@@ -82,13 +91,57 @@ std::uint64_t to_ns(double seconds) noexcept {
   return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1e9);
 }
 
+// The reason of a failed TLS call, in words (and the OpenSSL error queue emptied).
+std::string tls_error_text(SSL* ssl, int ret) {
+  const int e = SSL_get_error(ssl, ret);
+  const int saved_errno = errno;
+  std::string out;
+  unsigned long code = 0;
+  while ((code = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    if (out.empty()) out = buf;
+  }
+  if (!out.empty()) return out;
+  if (e == SSL_ERROR_SYSCALL) return saved_errno != 0 ? std::strerror(saved_errno) : "connection closed";
+  if (e == SSL_ERROR_ZERO_RETURN) return "close_notify received";
+  return fmt::format("SSL error {}", e);
+}
+
+SSL_CTX* make_tls_context(const Options& o) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) throw std::runtime_error("SSL_CTX_new failed");
+  const int v = o.tls_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  SSL_CTX_set_min_proto_version(ctx, v);
+  SSL_CTX_set_max_proto_version(ctx, v);
+  // Partial writes: SSL_write behaves like send() on a non-blocking socket. The payload
+  // buffer never moves, but a retry may come from another offset computation.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Sessions are kept by hand (per client), not in the context's cache.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (!o.tls_ca.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, o.tls_ca.c_str(), nullptr) != 1) {
+      SSL_CTX_free(ctx);
+      throw std::runtime_error("cannot load --tls-ca " + o.tls_ca);
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // loopback, self-signed certificates
+  }
+  return ctx;
+}
+
 enum class St : std::uint8_t {
   off,
   sleeping,   // waiting to retry after a failure
   connecting,
   w220,
+  wauth,      // --tls: sent AUTH TLS, waiting for 234
+  ctls,       // --tls: control connection's TLS handshake running
   wuser,
   wpass,
+  wpbsz,
+  wprot,
   wtype,
   wpasv,
   wprelim,    // sent STOR/LIST/RETR, waiting for 150/125
@@ -101,6 +154,10 @@ enum class St : std::uint8_t {
 struct Client {
   int ctrl = -1;
   int data = -1;
+  SSL* ssl = nullptr;            // --tls: the control connection's TLS, from 234 on
+  SSL* dssl = nullptr;           // --tls: the data connection's TLS
+  SSL_SESSION* last = nullptr;   // --tls-reconnect resume: the previous control session
+  std::uint64_t ctrl_tls_count = 0;  // control connections that completed a TLS handshake
   std::uint32_t id = 0;
   std::uint32_t gen = 0;  // bumped per descriptor: tags epoll events so stale ones are ignored
   std::uint32_t ctrl_gen = 0;
@@ -115,6 +172,11 @@ struct Client {
   bool upload = false;
   bool skip_line = false;  // dropping the rest of an over-long continuation line
   bool counted_idle = false;
+  bool dtls_up = false;          // data TLS handshake done
+  bool data_closing = false;     // upload sent: close_notify + FIN out, waiting for the server's EOF
+  bool close_notify_sent = false;
+  bool data_offer = false;       // the data handshake offered the control session
+  bool seed_uploaded = false;    // seed: this connection's upload is done
   std::uint16_t rlen = 0;
   std::uint64_t seq = 0;
   std::uint64_t to_send = 0;
@@ -138,6 +200,7 @@ public:
   explicit Engine(const Options& o) : o_(o) {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) throw std::runtime_error("epoll_create1 failed");
+    if (o.tls) tls_ = make_tls_context(o);
     rng_ = o.rng_seed != 0 ? o.rng_seed : (now_ns() ^ (static_cast<std::uint64_t>(getpid()) << 32));
     if (rng_ == 0) rng_ = 0x9e3779b97f4a7c15ULL;
     run_id_ = fmt::format("{:06x}", next_rand() & 0xffffff);
@@ -170,7 +233,12 @@ public:
     wake_scratch_.reserve(o.clients);
   }
   ~Engine() {
-    for (auto& c : cl_) close_fds(c);
+    for (auto& c : cl_) {
+      close_fds(c);
+      if (c.last != nullptr) SSL_SESSION_free(c.last);
+      c.last = nullptr;
+    }
+    if (tls_ != nullptr) SSL_CTX_free(tls_);
     if (ep_ >= 0) ::close(ep_);
   }
   Engine(const Engine&) = delete;
@@ -216,12 +284,16 @@ private:
   }
 
   void close_fds(Client& c) noexcept {
-    if (c.data >= 0) ::close(c.data);
+    close_data(c);
+    if (c.ssl != nullptr) SSL_free(c.ssl);
+    c.ssl = nullptr;
     if (c.ctrl >= 0) ::close(c.ctrl);
-    c.data = c.ctrl = -1;
+    c.ctrl = -1;
   }
 
   void close_data(Client& c) noexcept {
+    if (c.dssl != nullptr) SSL_free(c.dssl);
+    c.dssl = nullptr;
     if (c.data >= 0) ::close(c.data);
     c.data = -1;
   }
@@ -236,6 +308,7 @@ private:
     c.skip_line = false;
     c.replies.reset();
     c.logged_in = false;
+    c.seed_uploaded = false;
     c.ctrl_gen = ++c.gen;
     c.ctrl = open_socket(o_.port, tag(c.ctrl_gen, c.id, false));
     c.t_start = now_;
@@ -280,6 +353,7 @@ private:
   }
 
   bool send_cmd(Client& c, const char* p, std::size_t n) {
+    if (c.ssl != nullptr) return send_cmd_tls(c, p, n);
     const ssize_t w = ::send(c.ctrl, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w != static_cast<ssize_t>(n)) {
       // Commands are tiny and the socket buffer is empty between commands: a short write
@@ -291,6 +365,72 @@ private:
     return true;
   }
   bool send_cmd(Client& c, const std::string& s) { return send_cmd(c, s.data(), s.size()); }
+
+  bool send_cmd_tls(Client& c, const char* p, std::size_t n) {
+    ERR_clear_error();
+    const int w = SSL_write(c.ssl, p, static_cast<int>(n));
+    if (w != static_cast<int>(n)) {
+      // As in the clear: one small record into an empty socket buffer; anything less is an error.
+      fail(c, Fail::tls_error, w <= 0 ? tls_error_text(c.ssl, w) : "short write");
+      return false;
+    }
+    c.deadline = now_ + timeout_;
+    return true;
+  }
+
+  // --- TLS on the control connection -------------------------------------------------------
+  void start_ctrl_tls(Client& c) {
+    c.ssl = SSL_new(tls_);
+    if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.ctrl) != 1) {
+      fail(c, Fail::tls_handshake, "SSL_new failed");
+      return;
+    }
+    if (!o_.tls_sni.empty()) SSL_set_tlsext_host_name(c.ssl, o_.tls_sni.c_str());
+    if (o_.tls_reconnect_resume && c.ctrl_tls_count > 0) {
+      ++r_.tls.ctrl_resume_wanted;
+      if (c.last != nullptr && SSL_SESSION_is_resumable(c.last) == 1) {
+        SSL_set_session(c.ssl, c.last);
+        ++r_.tls.ctrl_resume_offered;
+      }
+    }
+    c.st = St::ctls;
+    ctrl_handshake(c);
+  }
+
+  void ctrl_handshake(Client& c) {
+    ERR_clear_error();
+    const int rc = SSL_connect(c.ssl);
+    if (rc != 1) {
+      const int e = SSL_get_error(c.ssl, rc);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+      fail(c, Fail::tls_handshake, tls_error_text(c.ssl, rc));
+      return;
+    }
+    ++c.ctrl_tls_count;
+    ++r_.tls.ctrl_handshakes;
+    if (SSL_session_reused(c.ssl) == 1) ++r_.tls.ctrl_resumed;
+    if (r_.tls.version.empty()) {
+      r_.tls.version = SSL_get_version(c.ssl);
+      r_.tls.cipher = SSL_get_cipher_name(c.ssl);
+    }
+    c.deadline = now_ + timeout_;
+    if (send_cmd(c, user_cmd_)) c.st = St::wuser;
+  }
+
+  // After 221: close_notify, and the session kept for the next connection to resume.
+  void end_ctrl_tls(Client& c) {
+    if (c.ssl == nullptr) return;
+    if (o_.tls_reconnect_resume) {
+      SSL_SESSION* s = SSL_get1_session(c.ssl);
+      if (s != nullptr) {
+        if (c.last != nullptr) SSL_SESSION_free(c.last);
+        c.last = s;
+      }
+    }
+    ERR_clear_error();
+    SSL_shutdown(c.ssl);  // one try: the server closes after 221 anyway
+    ERR_clear_error();
+  }
 
   void quit(Client& c) {
     if (c.ctrl >= 0 && send_cmd(c, "QUIT\r\n", 6)) c.st = St::wquit;
@@ -323,7 +463,11 @@ private:
         start_more_idle();
         return;
       default:
-        if (send_cmd(c, "TYPE I\r\n", 8)) c.st = St::wtype;
+        if (tls_ != nullptr) {
+          if (send_cmd(c, "PBSZ 0\r\n", 8)) c.st = St::wpbsz;
+        } else if (send_cmd(c, "TYPE I\r\n", 8)) {
+          c.st = St::wtype;
+        }
         return;
     }
   }
@@ -336,6 +480,7 @@ private:
     if (c.kind != Scenario::seed) c.t_start = now_;
     ++c.seq;
     c.got_prelim = c.got_final = c.data_eof = c.data_connected = false;
+    c.dtls_up = c.data_closing = c.close_notify_sent = c.data_offer = false;
     c.sent = 0;
     switch (c.kind) {
       case Scenario::seed:
@@ -384,6 +529,7 @@ private:
       }
     }
     if (c.kind == Scenario::seed) {
+      c.seed_uploaded = true;
       quit(c);
       return;
     }
@@ -396,9 +542,33 @@ private:
     switch (c.st) {
       case St::w220:
         if (code == 220) {
-          if (send_cmd(c, user_cmd_)) c.st = St::wuser;
+          if (tls_ != nullptr) {
+            if (send_cmd(c, "AUTH TLS\r\n", 10)) c.st = St::wauth;
+          } else if (send_cmd(c, user_cmd_)) {
+            c.st = St::wuser;
+          }
         } else if (code != 120) {
           fail(c, Fail::reply_greeting, line);
+        }
+        return;
+      case St::wauth:
+        if (code == 234)
+          start_ctrl_tls(c);
+        else
+          fail(c, Fail::reply_auth, line);
+        return;
+      case St::wpbsz:
+        if (code == 200) {
+          if (send_cmd(c, "PROT P\r\n", 8)) c.st = St::wprot;
+        } else {
+          fail(c, Fail::reply_pbsz, line);
+        }
+        return;
+      case St::wprot:
+        if (code == 200) {
+          if (send_cmd(c, "TYPE I\r\n", 8)) c.st = St::wtype;
+        } else {
+          fail(c, Fail::reply_prot, line);
         }
         return;
       case St::wuser:
@@ -446,14 +616,23 @@ private:
         if (code == 150 || code == 125) {
           c.got_prelim = true;
           c.st = St::wfinal;
-          if (c.upload && c.data_connected) pump(c);
+          if (tls_ != nullptr) {
+            if (c.data_connected && c.data >= 0) data_tls(c);
+          } else if (c.upload && c.data_connected) {
+            pump(c);
+          }
         } else {
           fail(c, Fail::reply_transfer_start, line);
         }
         return;
       case St::wfinal:
         if (code == 226 || code == 250) {
-          if (c.upload) {
+          if (c.upload && c.data_closing) {
+            // TLS: the upload and its close_notify are out; the server's end of the data
+            // connection may still be on its way.
+            c.got_final = true;
+            if (c.data_eof) finish_xfer(c);
+          } else if (c.upload) {
             if (c.to_send != 0 || c.data >= 0) {
               fail(c, Fail::reply_transfer_end, "final reply before the upload was sent");
               return;
@@ -469,9 +648,12 @@ private:
         return;
       case St::wquit:
         if (code == 221) {
+          end_ctrl_tls(c);
           close_fds(c);
           c.logged_in = false;
-          if (c.kind == Scenario::seed || c.kind == Scenario::login) count(c);
+          // A seed transaction is one upload: a client that the end of the run sent from login
+          // straight to QUIT did none.
+          if ((c.kind == Scenario::seed && c.seed_uploaded) || c.kind == Scenario::login) count(c);
           if (stopping_ || c.kind == Scenario::idle)
             finish_client(c);
           else
@@ -498,6 +680,10 @@ private:
       c.st = St::w220;
       c.deadline = now_ + timeout_;
     }
+    if (c.ssl != nullptr) {
+      on_ctrl_tls(c);
+      return;
+    }
     if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
     const bool drain = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     const std::uint32_t gen = c.ctrl_gen;
@@ -507,6 +693,7 @@ private:
       if (n > 0) {
         c.rlen = static_cast<std::uint16_t>(c.rlen + n);
         if (!process_lines(c, gen)) return;  // client moved on (new connection or failed)
+        if (c.ssl != nullptr) return;  // 234: from here on OpenSSL reads this socket
         if (static_cast<std::size_t>(n) < space && !drain) return;
         continue;
       }
@@ -521,6 +708,37 @@ private:
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
       fail(c, Fail::ctrl_error, std::strerror(errno));
+      return;
+    }
+  }
+
+  void on_ctrl_tls(Client& c) {
+    if (c.st == St::ctls) {
+      ctrl_handshake(c);
+      if (c.ssl == nullptr || c.st == St::ctls) return;
+    }
+    const std::uint32_t gen = c.ctrl_gen;
+    for (;;) {
+      const std::size_t space = sizeof c.rbuf - c.rlen;
+      ERR_clear_error();
+      const int n = SSL_read(c.ssl, c.rbuf + c.rlen, static_cast<int>(space));
+      if (n > 0) {
+        c.rlen = static_cast<std::uint16_t>(c.rlen + n);
+        if (!process_lines(c, gen)) return;
+        continue;  // until WANT_READ: records may wait in the socket and in OpenSSL
+      }
+      const int e = SSL_get_error(c.ssl, n);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0) ||
+          ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        if (c.st == St::wquit)
+          fail(c, Fail::reply_quit, "closed without 221");
+        else
+          fail(c, Fail::ctrl_closed, "connection closed by server");
+        return;
+      }
+      fail(c, Fail::tls_error, tls_error_text(c.ssl, n));
       return;
     }
   }
@@ -596,6 +814,14 @@ private:
       }
       c.data_connected = true;
     }
+    if (tls_ != nullptr) {
+      if ((events & EPOLLERR) && !c.data_closing) {
+        fail(c, Fail::data_error, "error on data connection");
+        return;
+      }
+      data_tls(c);
+      return;
+    }
     if (c.upload) {
       if (events & EPOLLERR) {
         fail(c, Fail::data_error, "error on data connection");
@@ -625,6 +851,127 @@ private:
       fail(c, Fail::data_error, std::strerror(errno));
       return;
     }
+  }
+
+  // --- TLS data connection ----------------------------------------------------------------
+  // The handshake starts once the connection is up (the ClientHello waits in the server's
+  // socket until it accepts TLS, whether before or after its 150); the payload goes after 150.
+  void data_tls(Client& c) {
+    if (c.dssl == nullptr) {
+      c.dssl = SSL_new(tls_);
+      if (c.dssl == nullptr || SSL_set_fd(c.dssl, c.data) != 1) {
+        fail(c, Fail::tls_data_handshake, "SSL_new failed");
+        return;
+      }
+      if (!o_.tls_sni.empty()) SSL_set_tlsext_host_name(c.dssl, o_.tls_sni.c_str());
+      if (o_.tls_data_reuse) {
+        SSL_SESSION* s = SSL_get_session(c.ssl);  // the latest session of the control connection
+        if (s != nullptr && SSL_SESSION_is_resumable(s) == 1) {
+          SSL_set_session(c.dssl, s);
+          c.data_offer = true;
+        }
+      }
+    }
+    if (!c.dtls_up) {
+      ERR_clear_error();
+      const int rc = SSL_connect(c.dssl);
+      if (rc != 1) {
+        const int e = SSL_get_error(c.dssl, rc);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+        fail(c, Fail::tls_data_handshake, tls_error_text(c.dssl, rc));
+        return;
+      }
+      c.dtls_up = true;
+      ++r_.tls.data_handshakes;
+      if (c.data_offer) ++r_.tls.data_resume_offered;
+      if (SSL_session_reused(c.dssl) == 1) ++r_.tls.data_resumed;
+      c.deadline = now_ + timeout_;
+    }
+    if (!c.got_prelim) return;
+    if (c.upload) {
+      if (!c.data_closing && !pump_tls(c)) return;
+      close_upload_tls(c);
+      return;
+    }
+    for (;;) {
+      ERR_clear_error();
+      const int n = SSL_read(c.dssl, rx_.data(), static_cast<int>(rx_.size()));
+      if (n > 0) {
+        r_.all_bytes += static_cast<std::uint64_t>(n);
+        if (measuring_) r_.bytes += static_cast<std::uint64_t>(n);
+        c.deadline = now_ + timeout_;
+        continue;
+      }
+      const int e = SSL_get_error(c.dssl, n);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+      if (e == SSL_ERROR_ZERO_RETURN) {
+        ERR_clear_error();
+        SSL_shutdown(c.dssl);  // answer the server's close_notify
+      } else if ((e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0) ||
+                 ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ++r_.tls.data_eof_without_close_notify;
+      } else {
+        fail(c, Fail::tls_error, tls_error_text(c.dssl, n));
+        return;
+      }
+      ERR_clear_error();
+      close_data(c);
+      c.data_eof = true;
+      if (c.got_final) finish_xfer(c);
+      return;
+    }
+  }
+
+  // false: wait for the socket (or the client failed)
+  bool pump_tls(Client& c) {
+    while (c.to_send > 0) {
+      const std::size_t off = static_cast<std::size_t>(c.sent % payload_.size());
+      const std::size_t chunk =
+          static_cast<std::size_t>(std::min<std::uint64_t>(c.to_send, payload_.size() - off));
+      ERR_clear_error();
+      const int n = SSL_write(c.dssl, payload_.data() + off, static_cast<int>(chunk));
+      if (n <= 0) {
+        const int e = SSL_get_error(c.dssl, n);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return false;
+        fail(c, Fail::data_error, tls_error_text(c.dssl, n));
+        return false;
+      }
+      c.to_send -= static_cast<std::uint64_t>(n);
+      c.sent += static_cast<std::uint64_t>(n);
+      c.deadline = now_ + timeout_;
+      r_.all_bytes += static_cast<std::uint64_t>(n);
+      if (measuring_) r_.bytes += static_cast<std::uint64_t>(n);
+    }
+    return true;
+  }
+
+  // End of an upload: close_notify, FIN, then wait for the server to close its side (a close
+  // with unread bytes would reset the connection under the server's own close_notify).
+  void close_upload_tls(Client& c) {
+    c.data_closing = true;
+    if (!c.close_notify_sent) {
+      ERR_clear_error();
+      const int rc = SSL_shutdown(c.dssl);
+      if (rc < 0) {
+        const int e = SSL_get_error(c.dssl, rc);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return;
+        fail(c, Fail::data_error, tls_error_text(c.dssl, rc));
+        return;
+      }
+      c.close_notify_sent = true;
+      ::shutdown(c.data, SHUT_WR);
+      c.deadline = now_ + timeout_;
+    }
+    for (;;) {
+      const ssize_t n = ::read(c.data, rx_.data(), rx_.size());
+      if (n > 0) continue;  // the server's close_notify
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n < 0 && errno == EINTR) continue;
+      break;  // EOF, or a reset after the server has read everything
+    }
+    close_data(c);
+    c.data_eof = true;
+    if (c.got_final) finish_xfer(c);
   }
 
   // --- idle ------------------------------------------------------------------------------
@@ -690,6 +1037,7 @@ private:
 
   const Options& o_;
   int ep_ = -1;
+  SSL_CTX* tls_ = nullptr;
   std::uint64_t rng_ = 0;
   std::string run_id_;
   std::vector<char> payload_;
@@ -812,6 +1160,14 @@ Results Engine::run() {
   }
   for (auto& c : cl_) close_fds(c);
   if (!o_.verify_dir.empty()) verify();
+  if (o_.tls_reconnect_resume && r_.tls.ctrl_resume_wanted > 0 && r_.tls.ctrl_resumed == 0) {
+    // Asked for resumed reconnects and got none: every figure of this run is a full handshake's.
+    r_.failures[static_cast<std::size_t>(Fail::tls_not_resumed)] += r_.tls.ctrl_resume_wanted;
+    r_.failure_samples.push_back(fmt::format(
+        "--tls-reconnect resume: {} reconnects asked to resume ({} had a resumable session to offer), "
+        "the server resumed none",
+        r_.tls.ctrl_resume_wanted, r_.tls.ctrl_resume_offered));
+  }
   r_.wall = static_cast<double>(now_ns() - t0) / 1e9;
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);

@@ -29,6 +29,13 @@ enum class Fail : std::uint8_t {
   timeout,
   verify_missing, // --verify-dir: a file reported as uploaded is not there
   verify_size,    // ... or has another byte count
+  reply_auth,     // --tls: AUTH TLS not answered 234
+  reply_pbsz,
+  reply_prot,
+  tls_handshake,  // control connection's TLS handshake failed
+  tls_data_handshake,
+  tls_error,      // TLS error after the handshake (control or data)
+  tls_not_resumed,  // --tls-reconnect resume: the server resumed none of the sessions offered
   count_
 };
 const char* fail_name(Fail f) noexcept;
@@ -40,6 +47,21 @@ struct IdleMemory {
   std::uint64_t pss_after_kib = 0;
   std::size_t processes_before = 0;
   std::size_t processes_after = 0;
+};
+
+// What the TLS layer did over the whole run (warm-up and end included): proves whether
+// sessions were resumed, on which channel.
+struct TlsStats {
+  std::string version;  // of the first control handshake, e.g. "TLSv1.3"
+  std::string cipher;
+  std::uint64_t ctrl_handshakes = 0;
+  std::uint64_t ctrl_resume_wanted = 0;   // reconnects that asked to resume (--tls-reconnect resume)
+  std::uint64_t ctrl_resume_offered = 0;  // ... and had a resumable session to offer
+  std::uint64_t ctrl_resumed = 0;
+  std::uint64_t data_handshakes = 0;
+  std::uint64_t data_resume_offered = 0;  // data connections that offered the control session
+  std::uint64_t data_resumed = 0;
+  std::uint64_t data_eof_without_close_notify = 0;  // downloads the server ended without close_notify
 };
 
 struct Results {
@@ -58,6 +80,7 @@ struct Results {
   double wall = 0;                            // whole run, seconds
   std::uint64_t uploads_checked = 0;
   IdleMemory idle;
+  TlsStats tls;
   [[nodiscard]] std::uint64_t failures_total() const noexcept {
     std::uint64_t n = 0;
     for (auto f : failures) n += f;

@@ -68,6 +68,44 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
+double pct(std::uint64_t part, std::uint64_t whole) {
+  return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+std::string tls_json(const fb::Options& o, const fb::Results& r) {
+  if (!o.tls) return {};
+  const auto& t = r.tls;
+  return fmt::format(
+      ", \"tls\": {{\"version\": \"{}\", \"cipher\": \"{}\", \"reconnect\": \"{}\", \"data_session\": \"{}\", "
+      "\"ctrl_handshakes\": {}, \"ctrl_resume_wanted\": {}, \"ctrl_resume_offered\": {}, \"ctrl_resumed\": {}, "
+      "\"data_handshakes\": {}, \"data_resume_offered\": {}, \"data_resumed\": {}, "
+      "\"handshakes\": {}, \"resumed\": {}, \"data_eof_without_close_notify\": {}}}",
+      json_escape(t.version), json_escape(t.cipher), o.tls_reconnect_resume ? "resume" : "full",
+      o.tls_data_reuse ? "reuse" : "fresh", t.ctrl_handshakes, t.ctrl_resume_wanted, t.ctrl_resume_offered,
+      t.ctrl_resumed, t.data_handshakes, t.data_resume_offered, t.data_resumed,
+      t.ctrl_handshakes + t.data_handshakes, t.ctrl_resumed + t.data_resumed, t.data_eof_without_close_notify);
+}
+
+std::string tls_text(const fb::Options& o, const fb::Results& r) {
+  if (!o.tls) return {};
+  const auto& t = r.tls;
+  std::string out = fmt::format(
+      "  TLS           {} {}, reconnects {}, data sessions {}\n"
+      "    control     {} handshakes, {} resumed",
+      t.version.empty() ? "(no handshake)" : t.version, t.cipher,
+      o.tls_reconnect_resume ? "resume the previous session" : "full handshakes",
+      o.tls_data_reuse ? "resume the control session" : "fresh", t.ctrl_handshakes, t.ctrl_resumed);
+  if (o.tls_reconnect_resume)
+    out += fmt::format(" of {} reconnects asking to ({:.1f}%; {} had a ticket to offer)", t.ctrl_resume_wanted,
+                       pct(t.ctrl_resumed, t.ctrl_resume_wanted), t.ctrl_resume_offered);
+  out += fmt::format("\n    data        {} handshakes, {} resumed of {} offering the control session ({:.1f}%)\n",
+                     t.data_handshakes, t.data_resumed, t.data_resume_offered,
+                     pct(t.data_resumed, t.data_resume_offered));
+  if (t.data_eof_without_close_notify != 0)
+    out += fmt::format("    {} downloads ended without the server's close_notify\n", t.data_eof_without_close_notify);
+  return out;
+}
+
 void report(const fb::Options& o, const fb::Results& r) {
   const double el = r.elapsed > 0 ? r.elapsed : 1e-9;
   const double rate = static_cast<double>(r.transactions) / el;
@@ -111,11 +149,11 @@ void report(const fb::Options& o, const fb::Results& r) {
             "\"mib_per_s\": {:.2f}, \"all_transactions\": {}, \"all_bytes\": {}, \"latency_us\": {{\"p50\": {}, \"p99\": {}, \"max\": {}}}, "
             "\"failures_total\": {}, \"failures\": {{{}}}, \"failure_samples\": [{}], "
             "\"uploads_checked\": {}, \"bench_cpu_s\": {{\"user\": {:.3f}, \"sys\": {:.3f}}}, "
-            "\"bench_wall_s\": {:.3f}, \"bench_cpu_pct\": {:.1f}{}{}}}\n",
+            "\"bench_wall_s\": {:.3f}, \"bench_cpu_pct\": {:.1f}{}{}{}}}\n",
             o.scenario_name, json_escape(o.host), o.port, o.clients, o.pasv ? "pasv" : "epsv", r.elapsed,
             r.transactions, rate, r.bytes, mib, r.all_transactions, r.all_bytes, r.latency.quantile(0.5), r.latency.quantile(0.99),
             r.latency.max(), r.failures_total(), fails, samples, r.uploads_checked, r.cpu_user, r.cpu_sys,
-            r.wall, cpu_pct, idle_json, per)
+            r.wall, cpu_pct, idle_json, per, tls_json(o, r))
             .c_str(),
         stdout);
     return;
@@ -134,6 +172,7 @@ void report(const fb::Options& o, const fb::Results& r) {
     if (r.failures[i] != 0)
       out += fmt::format("    {:<22}{}\n", fb::fail_name(static_cast<fb::Fail>(i)), r.failures[i]);
   for (const auto& s : r.failure_samples) out += "    e.g. " + s + "\n";
+  out += tls_text(o, r);
   if (!o.verify_dir.empty()) out += fmt::format("  verified      {} uploads in {}\n", r.uploads_checked, o.verify_dir);
   if (o.scenario == fb::Scenario::mixed)
     for (std::size_t i = 0; i < r.per_scenario.size(); ++i)
@@ -184,12 +223,37 @@ int main(int argc, char** argv) {
   app.add_option("--pid-of", o.pid_of, "idle: count every process with this name; repeatable");
   app.add_option("--connect-batch", o.connect_batch, "idle: logins in flight at once")->check(CLI::Range(1U, 100000U));
   app.add_option("--seed", o.rng_seed, "random seed (file sizes, names)");
+  std::string tls_reconnect = "full", tls_data = "reuse", tls_version = "1.3";
+  app.add_flag("--tls", o.tls,
+               "explicit FTPS: AUTH TLS, then PBSZ 0 and PROT P after login; data connections over TLS");
+  app.add_option("--tls-reconnect", tls_reconnect,
+                 "full: every connection a full handshake; resume: each reconnect resumes the previous "
+                 "connection's session (the run fails if the server resumes none)")
+      ->check(CLI::IsMember({"full", "resume"}));
+  app.add_option("--tls-data", tls_data,
+                 "reuse: data connections resume the control connection's session (as FileZilla and curl); "
+                 "fresh: a full handshake per data connection (as Python's ftplib)")
+      ->check(CLI::IsMember({"reuse", "fresh"}));
+  app.add_option("--tls-version", tls_version, "the one TLS version offered")->check(CLI::IsMember({"1.2", "1.3"}));
+  app.add_option("--tls-ca", o.tls_ca,
+                 "verify the server's certificate against this CA file (default: no verification; loopback, "
+                 "self-signed)");
+  app.add_option("--tls-sni", o.tls_sni, "server name to send in the ClientHello (default: none)");
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no live line even on a terminal");
   CLI11_PARSE(app, argc, argv);
 
   o.scenario = scenarios.at(o.scenario_name);
   o.pasv = mode == "pasv";
+  o.tls_reconnect_resume = tls_reconnect == "resume";
+  o.tls_data_reuse = tls_data == "reuse";
+  o.tls_version = tls_version == "1.2" ? 12 : 13;
+  if (!o.tls && (app.count("--tls-reconnect") + app.count("--tls-data") + app.count("--tls-version") +
+                     app.count("--tls-ca") + app.count("--tls-sni") >
+                 0)) {
+    std::fprintf(stderr, "feitp-bench: --tls-* options need --tls\n");
+    return 2;
+  }
   if (o.min_size > o.max_size) {
     std::fprintf(stderr, "feitp-bench: --min-size is larger than --max-size\n");
     return 2;
@@ -221,6 +285,11 @@ int main(int argc, char** argv) {
   try {
     const fb::Results r = fb::run(o);
     report(o, r);
+    if (r.failures[static_cast<std::size_t>(fb::Fail::tls_not_resumed)] != 0)
+      std::fprintf(stderr,
+                   "feitp-bench: FAILED: --tls-reconnect resume, but the server resumed none of %llu reconnects' "
+                   "sessions: every figure of this run is a full handshake's\n",
+                   static_cast<unsigned long long>(r.tls.ctrl_resume_wanted));
     return r.failures_total() == 0 && r.transactions > 0 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "feitp-bench: %s\n", e.what());

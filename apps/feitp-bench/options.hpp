@@ -36,6 +36,15 @@ struct Options {
   unsigned connect_batch = 256;      // idle: logins in flight at once
   std::uint64_t rng_seed = 0;        // 0: from the clock
 
+  // Explicit FTPS (RFC 4217): AUTH TLS, then after login PBSZ 0 and PROT P; every data
+  // connection speaks TLS too.
+  bool tls = false;
+  bool tls_reconnect_resume = false;  // each reconnect resumes the previous connection's session
+  bool tls_data_reuse = true;         // data connections resume the control connection's session
+  int tls_version = 13;               // 12 or 13: the only version offered
+  std::string tls_ca;                 // verify the server's certificate against this; empty: no check
+  std::string tls_sni;                // server name sent in the ClientHello; empty: none
+
   sockaddr_storage addr{};           // resolved --host
   socklen_t addr_len = 0;
 };

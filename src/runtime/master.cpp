@@ -28,6 +28,7 @@
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/listeners.hpp"
+#include "runtime/ticket_keys.hpp"
 #include "runtime/notify.hpp"
 #include "runtime/privileges.hpp"
 #include "runtime/sandbox.hpp"
@@ -122,6 +123,7 @@ class Master {
   int poll_timeout(Clock::time_point now) const;
 
   ConfigLoader reload_;
+  std::shared_ptr<SharedTicketKeys> ticket_keys_;
   std::shared_ptr<Generation> current_;
   std::shared_ptr<Generation> pending_;  // a reload waiting for its workers to be ready
   Clock::time_point pending_deadline_;
@@ -210,6 +212,7 @@ void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
     spec.ready_fd = pipefd[1];
     spec.log_fd = log_fd_;
     spec.master = self_;
+    spec.ticket_keys = ticket_keys_;
     worker_main(std::move(spec));
   }
   if (pipefd[1] >= 0) ::close(pipefd[1]);
@@ -504,11 +507,20 @@ int Master::run() {
   std::fflush(stdout);
   spdlog::info("master (pid {}) listening on {}; starting {} workers; shared state {} KiB for {} worker slots",
                self_, where, current_->workers, state_->bytes() / 1024, slots);
+  // TLS ticket keys: made before the first fork, shared by every worker of every generation,
+  // rotated below (half a ticket lifetime each; three older keys stay good for decryption).
+  try {
+    ticket_keys_ = std::make_shared<SharedTicketKeys>();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "feitpd: %s\n", e.what());
+    return 1;
+  }
   for (unsigned i = 0; i < current_->workers; ++i) spawn(current_, i);
 
   for (;;) {
     reap();
     auto now = Clock::now();
+    ticket_keys_->rotate_if_due(std::max(std::chrono::seconds{60}, current_->cfg->server.tls.session_lifetime / 2));
     if (stops_ > 0 && workers_.empty()) break;
     if (now >= kill_at_) {
       for (auto& [pid, w] : workers_) {

@@ -76,6 +76,7 @@ int serve(WorkerSpec& spec) {
   try {
     config::DaemonConfig mine = cfg;
     mine.server.listen_fds = spec.listeners;
+    mine.server.tls.ticket_keys = spec.ticket_keys;
     server = make_server(mine);
     server->set_admission(make_admission(spec.state, spec.slot, cfg));
     server->bind();

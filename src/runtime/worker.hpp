@@ -27,6 +27,7 @@ struct WorkerSpec {
   int ready_fd = -1;                 // write end of the readiness pipe: one byte when serving
   int log_fd = -1;                   // the log file's descriptor (kept open), -1 = stderr
   pid_t master = 0;
+  std::shared_ptr<TicketKeySource> ticket_keys;  // TLS session-ticket keys shared by all workers
 };
 
 // Runs in the child right after fork(); never returns (exits the process).

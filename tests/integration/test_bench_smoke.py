@@ -129,3 +129,82 @@ def test_against_limit_responder():
         except subprocess.TimeoutExpired:
             responder.kill()
             responder.wait(timeout=10)
+
+
+# --- FTPS (--tls) ------------------------------------------------------------------------------
+
+def test_tls_against_server_without_tls_counts_reply_auth(bench_server):
+    """feitpd started without a certificate refuses AUTH TLS: every attempt is a reply_auth
+    failure, nothing counts as a transaction, exit status 1."""
+    argv = [str(tool("feitp-bench")), "--port", str(bench_server.port), "--user", bench_server.user,
+            "--password", bench_server.password, "--scenario", "seed", "--clients", "1", "--tls",
+            "--duration", "0.5", "--json", "--no-progress"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    r = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert r["transactions"] == 0
+    assert r["failures"].get("reply_auth", 0) > 0, r
+    assert r["tls"]["ctrl_handshakes"] == 0
+
+
+def test_tls_options_need_tls():
+    proc = subprocess.run([str(tool("feitp-bench")), "--port", "21", "--tls-reconnect", "resume"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "--tls" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """A self-signed RSA-2048 certificate made with the openssl CLI, as bench/compare.sh does."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(start_server, tls_cert):
+    cert, key = tls_cert
+    srv = start_server(extra=["--tls-cert", str(cert), "--tls-key", str(key)])
+    (srv.root / "big.bin").write_bytes(os.urandom(3 << 20))
+    return srv
+
+
+def test_tls_seed_full_handshakes(tls_server):
+    r = run_bench(tls_server.port, "seed", "--tls", "--clients", "4", "--verify-dir", str(tls_server.root),
+                  user=tls_server.user, password=tls_server.password)
+    t = r["tls"]
+    assert t["version"] == "TLSv1.3"
+    assert r["uploads_checked"] >= r["transactions"] > 0
+    # one control handshake per connection, none resumed; each upload's data connection resumed
+    # the control session
+    assert t["ctrl_handshakes"] >= r["all_transactions"] and t["ctrl_resumed"] == 0
+    assert t["data_handshakes"] >= r["all_transactions"]
+    assert t["data_resumed"] == t["data_resume_offered"] == t["data_handshakes"]
+
+
+def test_tls_seed_resumed_reconnects(tls_server):
+    r = run_bench(tls_server.port, "seed", "--tls", "--tls-reconnect", "resume", "--clients", "4",
+                  "--verify-dir", str(tls_server.root), user=tls_server.user, password=tls_server.password)
+    t = r["tls"]
+    assert t["ctrl_resume_wanted"] > 0
+    assert t["ctrl_resumed"] == t["ctrl_resume_wanted"], t
+
+
+def test_tls12_session_retr_stor(tls_server):
+    args = ("--tls", "--tls-version", "1.2")
+    r = run_bench(tls_server.port, "session", *args, "--clients", "2", "--verify-dir", str(tls_server.root),
+                  user=tls_server.user, password=tls_server.password, duration=1.0)
+    assert r["tls"]["version"] == "TLSv1.2"
+    assert r["tls"]["data_handshakes"] >= r["transactions"] > 0
+    r = run_bench(tls_server.port, "retr", *args, "--clients", "2", "--path", "big.bin",
+                  user=tls_server.user, password=tls_server.password, duration=1.0)
+    assert r["all_bytes"] >= (3 << 20) * r["transactions"]
+    assert r["tls"]["data_eof_without_close_notify"] == 0
+    r = run_bench(tls_server.port, "stor", "--tls", "--clients", "2", "--size", str(2 << 20),
+                  "--verify-dir", str(tls_server.root), user=tls_server.user, password=tls_server.password,
+                  duration=1.0)
+    assert r["uploads_checked"] > 0

@@ -383,3 +383,117 @@ def test_check_refuses_expired_and_mismatched_certificates(certs):
     assert r.returncode == 0, r.stderr
     r = run_check("--tls-required")
     assert r.returncode == 1 and "certificate" in r.stderr
+
+
+# --- resumption across workers, certificates per host, reload ---------------------------------
+
+def test_reconnects_resume_on_any_worker(start_server, certs):
+    srv = start_server(extra=tls_flags(certs) + ["--workers", "2"])
+    ctx = client_context()
+    session = None
+    resumed = 0
+    rounds = 40
+    for _ in range(rounds):
+        with RawTLS(srv.host, srv.port, context=ctx) as r:
+            r.starttls(session=session)
+            resumed += r.sock.session_reused
+            r.login(srv.user, srv.password)   # the tickets arrive with the replies
+            session = r.sock.session
+            assert r.cmd("QUIT")[0] == 221
+    # Every reconnect but the first resumes, whichever worker the kernel picked.
+    assert resumed == rounds - 1
+    # Both workers served: each numbers its sessions from 1, so an id shows up twice.
+    log = wait_for_log(srv, "TLS TLSv1.3")
+    import re
+    ids = re.findall(r"session (\d+): TLS TLSv1", log)
+    assert len(ids) == rounds and len(set(ids)) < rounds, ids
+
+
+def served_subject(sock: ssl.SSLSocket) -> str:
+    pem = ssl.DER_cert_to_PEM_cert(sock.getpeercert(binary_form=True))
+    r = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=pem, capture_output=True,
+                       text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def test_host_and_sni_pick_the_certificate(start_server, certs):
+    cfg = (f'[tls]\ncert = "{certs["cert"]}"\nkey = "{certs["key"]}"\n'
+           f'[[tls.host]]\nname = "other.test"\ncert = "{certs["other_cert"]}"\n'
+           f'key = "{certs["other_key"]}"\n')
+    srv = start_server(config_text=cfg)
+    with RawTLS(srv.host, srv.port) as r:          # no SNI (an address), no HOST: the default
+        r.starttls()
+        assert served_subject(r.sock) == "subject=CN = localhost"
+    with RawTLS(srv.host, srv.port) as r:          # SNI
+        r.starttls(server_hostname="other.test")
+        assert served_subject(r.sock) == "subject=CN = other.test"
+        r.login(srv.user, srv.password)
+    with RawTLS(srv.host, srv.port) as r:          # HOST (RFC 7151) before AUTH
+        assert r.cmd("HOST OTHER.test")[0] == 220
+        r.starttls()
+        assert served_subject(r.sock) == "subject=CN = other.test"
+        r.login(srv.user, srv.password)
+        assert r.cmd("PBSZ 0")[0] == 200 and r.cmd("PROT P")[0] == 200
+        port = r.epsv_port()
+        d = socket.create_connection((srv.host, port), timeout=SOCK_TIMEOUT)
+        r.sock.sendall(b"NLST\r\n")
+        assert r.reply()[0] == 150
+        s = r.ctx.wrap_socket(d, server_hostname=srv.host, session=r.sock.session)
+        assert served_subject(s) == "subject=CN = other.test" and s.session_reused
+        s.recv(100)
+        s.close()
+        assert r.reply()[0] == 226
+
+
+def test_sighup_reloads_certificate_without_failed_transfers(start_server, certs, tmp_path):
+    import shutil
+    import signal
+    import threading
+    live_cert, live_key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(certs["cert"], live_cert)
+    shutil.copy(certs["key"], live_key)
+    cfg = f'[tls]\ncert = "{live_cert}"\nkey = "{live_key}"\n'
+    srv = start_server(config_text=cfg)
+    failures: list[str] = []
+    done = 0
+    stop = threading.Event()
+
+    def load():
+        nonlocal done
+        payload = random_bytes(64_000, seed=4)
+        while not stop.is_set():
+            try:
+                f = ftps(srv, reuse=True)
+                f.storbinary("STOR load.bin", io.BytesIO(payload))
+                buf = bytearray()
+                f.retrbinary("RETR load.bin", buf.extend)
+                assert bytes(buf) == payload
+                f.quit()
+                done += 1
+            except Exception as e:  # noqa: BLE001 - every failure is counted
+                failures.append(repr(e))
+
+    workers = [threading.Thread(target=load) for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(0.5)
+        # A broken certificate first: the reload is refused, the old one keeps serving.
+        live_cert.write_text("not a certificate\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for_log(srv, "reload failed")
+        shutil.copy(certs["other_cert"], live_cert)
+        shutil.copy(certs["other_key"], live_key)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for_log(srv, "reload done")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(30)
+    assert not failures, failures[:3]
+    assert done > 0
+    assert "tls.cert" in srv.log().split("reload failed", 1)[1].splitlines()[0]
+    with RawTLS(srv.host, srv.port) as r:
+        r.starttls()
+        assert served_subject(r.sock) == "subject=CN = other.test"

@@ -79,7 +79,16 @@ asio::awaitable<void> Session::run() {
   auto& buf = core_.control_read_buffer;
   while (!closing_) {
     std::error_code ec;
-    const std::size_t n = co_await control_.read(buf.data(), buf.size(), ec);
+    std::size_t n = 0;
+    if (!control_.tls()) {
+      // Plain: wait and read on the socket itself (no extra coroutine frame per command).
+      auto& sock = control_.socket();
+      co_await sock.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+      if (ec || closing_) break;
+      n = sock.read_some(asio::buffer(buf), ec);
+    } else {
+      n = co_await control_.read(buf.data(), buf.size(), ec);
+    }
     if (closing_) break;
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec || n == 0) break;  // peer closed or reset

@@ -597,7 +597,13 @@ asio::awaitable<std::error_code> Session::write_data(Transfer& t, asio::const_bu
   // async_write_some tries the write at once, so this costs no more than async_write.
   std::error_code ec;
   while (out.size() > 0) {
-    const std::size_t n = co_await t.data.write_some(out.data(), out.size(), ec);
+    std::size_t n = 0;
+    // The plain path awaits the socket itself: no extra coroutine frame per write.
+    if (!t.data.tls()) {
+      n = co_await t.data.socket().async_write_some(out, asio::redirect_error(use_awaitable, ec));
+    } else {
+      n = co_await t.data.write_some(out.data(), out.size(), ec);
+    }
     t.sent += n;
     out += n;
     if (ec) co_return ec;
@@ -685,7 +691,14 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
       if (end) co_return *end;
       // splice() does not work here: carry on with receive and write.
     }
-    const std::size_t n = co_await t.data.read_some(lease.data(), cap, ec);
+    std::size_t n = 0;
+    // The plain path awaits the socket itself: no extra coroutine frame per receive.
+    if (!t.data.tls()) {
+      n = co_await t.data.socket().async_read_some(asio::buffer(lease.data(), cap),
+                                                   asio::redirect_error(use_awaitable, ec));
+    } else {
+      n = co_await t.data.read_some(lease.data(), cap, ec);
+    }
     const bool end = ec == asio::error::eof;
     if (ec && !end) co_return ec;
     t.bytes += n;  // the stall clock's progress (sampled by the sweep)

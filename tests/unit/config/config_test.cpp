@@ -443,4 +443,51 @@ TEST(Config, CheckPathsNamesEveryProblemAndCreatesNothing) {
   EXPECT_TRUE(check_paths(cfg).empty());
   EXPECT_FALSE(fs::exists(dir / "gone"));
   fs::remove_all(dir);
+
+TEST(Config, TlsTable) {
+  auto r = parse_config(minimal_user() + R"(
+[tls]
+cert = "/etc/c.pem"
+key = "/etc/k.pem"
+required = "all"
+min_version = "1.3"
+data_session = "required"
+implicit_listen = ["127.0.0.1:990", "[::1]:990"]
+handshake_timeout = 3
+[[tls.host]]
+name = "a.example"
+cert = "/etc/a.pem"
+key = "/etc/a.key"
+)", "feitpd.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& t = r.config->server.tls;
+  EXPECT_TRUE(t.enabled());
+  EXPECT_EQ(t.required, TlsRequired::all);
+  EXPECT_EQ(t.min_version, "1.3");
+  EXPECT_EQ(t.data_session, DataSessionPolicy::required);
+  EXPECT_EQ(t.implicit_listen.size(), 2U);
+  EXPECT_EQ(t.handshake_timeout.count(), 3);
+  ASSERT_EQ(t.hosts.size(), 1U);
+  EXPECT_EQ(t.hosts[0].name, "a.example");
+}
+
+TEST(Config, TlsDefaults) {
+  auto r = parse_config(minimal_user(), "feitpd.toml");
+  ASSERT_TRUE(r.config) << r.error;
+  const auto& t = r.config->server.tls;
+  EXPECT_FALSE(t.enabled());
+  EXPECT_EQ(t.required, TlsRequired::off);
+  EXPECT_EQ(t.data_session, DataSessionPolicy::own);
+  EXPECT_EQ(t.min_version, "1.2");
+}
+
+TEST(ConfigErrors, TlsValues) {
+  EXPECT_NE(error_of(minimal_user() + "[tls]\ncert = \"/c\"\nkey = \"/k\"\ndata_session = \"maybe\"\n")
+                .find("tls.data_session"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[tls]\ncert = \"/c\"\n").find("tls.key: is required"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[tls]\nrequired = \"yes\"\n").find("tls.required"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[tls]\nmin_version = \"1.1\"\n").find("tls.min_version"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[tls]\nimplicit_listen = \"nowhere\"\n").find("tls.implicit_listen"),
+            std::string::npos);
 }

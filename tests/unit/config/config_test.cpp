@@ -443,6 +443,7 @@ TEST(Config, CheckPathsNamesEveryProblemAndCreatesNothing) {
   EXPECT_TRUE(check_paths(cfg).empty());
   EXPECT_FALSE(fs::exists(dir / "gone"));
   fs::remove_all(dir);
+}
 
 TEST(Config, TlsTable) {
   auto r = parse_config(minimal_user() + R"(

@@ -631,7 +631,9 @@ stop_server() {
 set_home() {  # the system user's home: where vsftpd, ProFTPD and Pure-FTPd log in
   local home=$1 i
   for i in 1 2 3 4 5; do
-    usermod -d "$home" "$BENCH_USER" 2>/dev/null && return 0
+    # password and shell again too: a compare.sh from a checkout without the run lock may have
+    # locked the account when it ended
+    usermod -d "$home" -p "$HASH" -s /bin/sh "$BENCH_USER" 2>/dev/null && return 0
     sleep 0.5
   done
   log "usermod -d $home failed"

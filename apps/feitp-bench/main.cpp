@@ -184,6 +184,10 @@ int main(int argc, char** argv) {
   app.add_option("--pid-of", o.pid_of, "idle: count every process with this name; repeatable");
   app.add_option("--connect-batch", o.connect_batch, "idle: logins in flight at once")->check(CLI::Range(1U, 100000U));
   app.add_option("--seed", o.rng_seed, "random seed (file sizes, names)");
+  app.add_option("--proxy-header", o.proxy_header,
+                 "send a PROXY protocol header of this version (1 or 2) first on every control "
+                 "connection, naming the client's own IPv4 address (a server behind HAProxy)")
+      ->check(CLI::IsMember({1, 2}));
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no live line even on a terminal");
   CLI11_PARSE(app, argc, argv);

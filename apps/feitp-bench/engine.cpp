@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -671,6 +673,34 @@ private:
     }
   }
 
+  // --proxy-header: what a load balancer sends first (HAProxy send-proxy / send-proxy-v2), with
+  // this connection's own addresses; a fresh socket takes these few bytes at once.
+  bool send_proxy_header(Client& c) {
+    sockaddr_in self{};
+    sockaddr_in peer{};
+    socklen_t len = sizeof self;
+    if (::getsockname(c.ctrl, reinterpret_cast<sockaddr*>(&self), &len) != 0 || self.sin_family != AF_INET) return false;
+    len = sizeof peer;
+    if (::getpeername(c.ctrl, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
+    char buf[112];
+    std::size_t n = 0;
+    if (o_.proxy_header == 1) {
+      char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+      ::inet_ntop(AF_INET, &self.sin_addr, a, sizeof a);
+      ::inet_ntop(AF_INET, &peer.sin_addr, b, sizeof b);
+      n = static_cast<std::size_t>(std::snprintf(buf, sizeof buf, "PROXY TCP4 %s %s %u %u\r\n", a, b,
+                                                 ntohs(self.sin_port), ntohs(peer.sin_port)));
+    } else {
+      std::memcpy(buf, "\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+      std::memcpy(buf + 16, &self.sin_addr, 4);
+      std::memcpy(buf + 20, &peer.sin_addr, 4);
+      std::memcpy(buf + 24, &self.sin_port, 2);
+      std::memcpy(buf + 26, &peer.sin_port, 2);
+      n = 28;
+    }
+    return ::write(c.ctrl, buf, n) == static_cast<ssize_t>(n);
+  }
+
   void on_ctrl(Client& c, std::uint32_t events) {
     if (c.st == St::connecting) {
       if (events & EPOLLERR) {
@@ -679,6 +709,10 @@ private:
       }
       c.st = St::w220;
       c.deadline = now_ + timeout_;
+      if (o_.proxy_header != 0 && !send_proxy_header(c)) {
+        fail(c, Fail::connect, "PROXY header not sent");
+        return;
+      }
     }
     if (c.ssl != nullptr) {
       on_ctrl_tls(c);

@@ -239,6 +239,10 @@ int main(int argc, char** argv) {
                  "verify the server's certificate against this CA file (default: no verification; loopback, "
                  "self-signed)");
   app.add_option("--tls-sni", o.tls_sni, "server name to send in the ClientHello (default: none)");
+  app.add_option("--proxy-header", o.proxy_header,
+                 "send a PROXY protocol header of this version (1 or 2) first on every control "
+                 "connection, naming the client's own IPv4 address (a server behind HAProxy)")
+      ->check(CLI::IsMember({1, 2}));
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no live line even on a terminal");
   CLI11_PARSE(app, argc, argv);

@@ -35,6 +35,7 @@ struct Options {
   std::vector<std::string> pid_of;   // idle: every process with this name
   unsigned connect_batch = 256;      // idle: logins in flight at once
   std::uint64_t rng_seed = 0;        // 0: from the clock
+  int proxy_header = 0;              // 1 or 2: send a PROXY v1/v2 header (TCP4) on control connections
 
   // Explicit FTPS (RFC 4217): AUTH TLS, then after login PBSZ 0 and PROT P; every data
   // connection speaks TLS too.

@@ -292,3 +292,36 @@ def test_header_from_untrusted_address_is_not_trusted(behind_proxy):
         assert f.readline().startswith(b"221")
     log = wait_for_text(srv.log, rf"logged in as '{USER}' from 127\.0\.0\.10$")
     assert "10.9.9.9" not in log
+
+
+def test_passive_data_connection_is_checked_against_the_real_address(behind_proxy):
+    """The control connection comes through HAProxy for 127.0.0.2: a passive data connection
+    from 127.0.0.2 is the client's, one from 127.0.0.3 (or from the proxy) is refused."""
+    srv, proxy = behind_proxy
+    (srv.root / "f.txt").write_bytes(b"payload\n")
+    with raw_from("127.0.0.2", proxy.port(1)) as s:
+        f = s.makefile("rb")
+
+        def cmd(line: str) -> bytes:
+            s.sendall(line.encode() + b"\r\n")
+            return f.readline()
+
+        assert f.readline().startswith(b"220")
+        assert cmd(f"USER {USER}").startswith(b"331")
+        assert cmd(f"PASS {PASSWORD}").startswith(b"230")
+        reply = cmd("EPSV")
+        assert reply.startswith(b"229"), reply
+        port = int(re.search(rb"\|\|\|(\d+)\|", reply).group(1))
+        s.sendall(b"RETR f.txt\r\n")
+        # Others reach the port first: each is closed at once, and the session keeps waiting.
+        for source in ("127.0.0.3", PROXY_SOURCE):
+            with socket.create_connection(("127.0.0.1", port), TIMEOUT, source_address=(source, 0)) as d:
+                d.settimeout(TIMEOUT)
+                assert recv_all(d) == b""
+        with socket.create_connection(("127.0.0.1", port), TIMEOUT, source_address=("127.0.0.2", 0)) as d:
+            d.settimeout(TIMEOUT)
+            assert recv_all(d) == b"payload\n"
+        assert f.readline().startswith(b"150")
+        assert f.readline().startswith(b"226")
+    log = wait_for_text(srv.log, r"refused data connection from 127\.0\.0\.3 \(control peer is 127\.0\.0\.2\)")
+    assert f"refused data connection from {PROXY_SOURCE} (control peer is 127.0.0.2)" in log

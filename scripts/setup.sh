@@ -9,6 +9,8 @@ PACKAGES=(
   libssl-dev libcrypt-dev zlib1g-dev libseccomp-dev libgtest-dev libgmock-dev
   python3 python3-pytest python3-pytest-timeout
   curl lftp wget
+  # /metrics and the admin API (cpp-httplib, nlohmann-json); the admin page's browser test.
+  libcpp-httplib-dev nlohmann-json3-dev chromium chromium-driver python3-selenium
   ccache  # used by the build scripts when present: rebuilds in CI and sanitizer builds are faster
   # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest
   # Debian roots (mmdebstrap --variant=apt, some container images) do not have.

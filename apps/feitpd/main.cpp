@@ -51,6 +51,10 @@ struct Flags {
   std::optional<std::string> umask;
   bool hash_password = false;
   std::string hash_method = "yescrypt";
+  std::optional<std::string> metrics_listen;
+  std::optional<std::string> admin_listen;
+  std::optional<std::string> admin_token_file;
+  bool admin_allow_remote = false;
 };
 
 int fail(const std::string& message) {
@@ -271,6 +275,10 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
     if (auto p = feitp::config::parse_umask(*f.umask, cfg.umask); !p.empty()) return "--umask: " + p;
   }
   if (f.run_as) cfg.run_as = *f.run_as;
+  if (f.metrics_listen) cfg.monitor.metrics_listen = *f.metrics_listen;
+  if (f.admin_listen) cfg.monitor.admin_listen = *f.admin_listen;
+  if (f.admin_token_file) cfg.monitor.admin_token_file = *f.admin_token_file;
+  if (f.admin_allow_remote) cfg.monitor.admin_allow_remote = true;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -332,6 +340,15 @@ int main(int argc, char** argv) {
   app.add_option("--workers", f.workers, "Worker processes (0 = one per core)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--umask", f.umask, "Mode bits removed from new files (0666) and dirs (0777), octal (default 022)");
+  app.add_option("--metrics-listen", f.metrics_listen,
+                 "Serve Prometheus /metrics on ADDR:PORT ([metrics] listen; default off)");
+  app.add_option("--admin-listen", f.admin_listen,
+                 "Serve the admin API and web page on ADDR:PORT ([admin] listen; loopback only "
+                 "unless --admin-allow-remote; default off)");
+  app.add_option("--admin-token-file", f.admin_token_file,
+                 "File whose first line is the admin API's bearer token ([admin] token_file)");
+  app.add_flag("--admin-allow-remote", f.admin_allow_remote,
+               "Allow --admin-listen on a non-loopback address ([admin] allow_remote)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")

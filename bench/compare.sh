@@ -27,7 +27,7 @@ CLEAN=0
 NOTE=""
 PIN_MODES="unpinned pinned"
 ALL_SCENARIOS="seed session login list retr stor idle"
-ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
+ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-2m"
 SCENARIOS=$ALL_SCENARIOS
 SERVERS=$ALL_SERVERS
 OUT=""
@@ -319,8 +319,10 @@ server_command() {
   case $server in
     limit)
       echo "$LIMIT --port $port --passive-ports $PASV_MIN-$PASV_MAX --retr-size $BIG_SIZE --list-lines $LIST_ENTRIES" ;;
-    feitpd-1|feitpd-2)
+    feitpd-1|feitpd-2|feitpd-2m)
+      # feitpd-2m: feitpd-2 with /metrics on (port + 1000), to show what metrics cost.
       local workers=${server#feitpd-}
+      workers=${workers%m}
       # Only what the README's quick start sets (listen, passive range, one user with write
       # permissions) plus the worker count: every limit, timeout and the log level stay at their
       # defaults, as a new user runs it. The user gets the same hash as the peers' users.
@@ -335,7 +337,11 @@ password_hash = "$HASH"
 home = "$home"
 permissions = "elradfmwMT"
 EOF
-      echo "$FEITPD --config $dir/feitpd.toml --workers $workers" ;;
+      if [[ $server == feitpd-2m ]]; then
+        echo "$FEITPD --config $dir/feitpd.toml --workers $workers --metrics-listen 127.0.0.1:$((port + 1000))"
+      else
+        echo "$FEITPD --config $dir/feitpd.toml --workers $workers"
+      fi ;;
     vsftpd)
       mkdir -p "$dir/empty"
       cat >"$dir/vsftpd.conf" <<EOF
@@ -529,7 +535,9 @@ measure() {
     *) home=$dir/home; mkdir -p "$home"; chown "$BENCH_UID:$BENCH_GID" "$home" ;;
   esac
   [[ $scenario == idle ]] && duration=1
-  set_home "$home" || return 0
+  # feitpd logs its users in from its own config: it needs no system user's home (usermod
+  # fails while another benchmark's peer runs as that user).
+  [[ $server == feitpd-* ]] || set_home "$home" || return 0
   cmd=$(server_command "$server" "$home" "$port" "$dir")
   launch "$server" "$pin" "$cmd"
   if ! wait_port "$port"; then

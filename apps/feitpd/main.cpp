@@ -55,6 +55,8 @@ struct Flags {
   std::optional<std::string> admin_listen;
   std::optional<std::string> admin_token_file;
   bool admin_allow_remote = false;
+  std::optional<std::string> admin_tls_cert;
+  std::optional<std::string> admin_tls_key;
 };
 
 int fail(const std::string& message) {
@@ -279,6 +281,8 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
   if (f.admin_listen) cfg.monitor.admin_listen = *f.admin_listen;
   if (f.admin_token_file) cfg.monitor.admin_token_file = *f.admin_token_file;
   if (f.admin_allow_remote) cfg.monitor.admin_allow_remote = true;
+  if (f.admin_tls_cert) cfg.monitor.admin_tls_cert = *f.admin_tls_cert;
+  if (f.admin_tls_key) cfg.monitor.admin_tls_key = *f.admin_tls_key;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -349,6 +353,9 @@ int main(int argc, char** argv) {
                  "File whose first line is the admin API's bearer token ([admin] token_file)");
   app.add_flag("--admin-allow-remote", f.admin_allow_remote,
                "Allow --admin-listen on a non-loopback address ([admin] allow_remote)");
+  app.add_option("--admin-tls-cert", f.admin_tls_cert,
+                 "PEM certificate chain: the admin listener speaks HTTPS ([admin] tls_cert)");
+  app.add_option("--admin-tls-key", f.admin_tls_key, "PEM private key of --admin-tls-cert ([admin] tls_key)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")

@@ -117,6 +117,10 @@ std::string check_monitor(const MonitorConfig& m) {
     return "admin.token_file: required with admin.listen (a file whose first line is the bearer "
            "token, e.g. from `openssl rand -hex 32`)";
   }
+  if (m.admin_tls_cert.empty() != m.admin_tls_key.empty()) {
+    return std::string(m.admin_tls_cert.empty() ? "admin.tls_cert" : "admin.tls_key") +
+           ": admin.tls_cert and admin.tls_key go together (PEM certificate chain and its key)";
+  }
   if (!m.metrics_listen.empty() && m.metrics_listen == m.admin_listen) {
     return "admin.listen: the same address as metrics.listen (" + quote(m.admin_listen) + ")";
   }

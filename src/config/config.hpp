@@ -35,6 +35,8 @@ struct MonitorConfig {
   std::string admin_listen;      // [admin] listen, "" = off
   std::string admin_token_file;  // [admin] token_file (required with admin_listen)
   bool admin_allow_remote = false;  // [admin] allow_remote: a non-loopback admin address
+  std::string admin_tls_cert;    // [admin] tls_cert / tls_key: HTTPS on the admin listener
+  std::string admin_tls_key;
 };
 
 struct DaemonConfig {

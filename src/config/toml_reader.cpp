@@ -397,7 +397,9 @@ void read_metrics(const toml::table& t, DaemonConfig& cfg) {
 }
 
 void read_admin(const toml::table& t, DaemonConfig& cfg) {
-  known_keys(t, "admin", {"listen", "token_file", "allow_remote"});
+  known_keys(t, "admin", {"listen", "token_file", "allow_remote", "tls_cert", "tls_key"});
+  get_string(t, "admin", "tls_cert", cfg.monitor.admin_tls_cert);
+  get_string(t, "admin", "tls_key", cfg.monitor.admin_tls_key);
   get_string(t, "admin", "listen", cfg.monitor.admin_listen);
   get_string(t, "admin", "token_file", cfg.monitor.admin_token_file);
   get_bool(t, "admin", "allow_remote", cfg.monitor.admin_allow_remote);

@@ -536,7 +536,17 @@ std::string AdminService::bind() {
     if (auto p = bind_one(*impl_->metrics, cfg.metrics_listen, "metrics.listen"); !p.empty()) return p;
   }
   if (!cfg.admin_listen.empty()) {
-    impl_->admin = std::make_unique<httplib::Server>();
+    if (!cfg.admin_tls_cert.empty()) {
+      // HTTPS: the certificate and key are read now, before the process gives up its rights.
+      auto tls = std::make_unique<httplib::SSLServer>(cfg.admin_tls_cert.c_str(), cfg.admin_tls_key.c_str());
+      if (!tls->is_valid()) {
+        return "admin.tls_cert " + cfg.admin_tls_cert + " / admin.tls_key " + cfg.admin_tls_key +
+               ": cannot load the certificate and key (PEM, readable, matching)";
+      }
+      impl_->admin = std::move(tls);
+    } else {
+      impl_->admin = std::make_unique<httplib::Server>();
+    }
     configure(*impl_->admin);
     impl_->routes_admin(*impl_->admin);
     if (auto p = bind_one(*impl_->admin, cfg.admin_listen, "admin.listen"); !p.empty()) return p;

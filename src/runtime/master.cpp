@@ -541,7 +541,10 @@ std::string Master::spawn_admin() {
   spdlog::info("admin process (pid {}): {}{}{}", pid,
                monitor_cfg_.metrics_listen.empty() ? "" : "metrics on http://" + monitor_cfg_.metrics_listen + "/metrics",
                !monitor_cfg_.metrics_listen.empty() && !monitor_cfg_.admin_listen.empty() ? ", " : "",
-               monitor_cfg_.admin_listen.empty() ? "" : "admin on http://" + monitor_cfg_.admin_listen + "/");
+               monitor_cfg_.admin_listen.empty()
+                   ? ""
+                   : "admin on " + std::string(monitor_cfg_.admin_tls_cert.empty() ? "http" : "https") +
+                         "://" + monitor_cfg_.admin_listen + "/");
   return {};
 }
 

@@ -193,3 +193,31 @@ def test_admin_refuses_a_non_loopback_address_and_a_missing_token(tmp_path, toke
              "--root", str(tmp_path), "--admin-listen", f"127.0.0.1:{free_port()}",
              "--admin-token-file", str(tmp_path / "missing")], timeout=30)
     assert r.returncode == 1 and "missing" in r.stderr, r.stderr
+
+
+def test_admin_over_https_when_configured(start_server, token_file, tmp_path):
+    import http.client as hc
+    import json
+    import ssl
+    cert, key = tmp_path / "admin.crt", tmp_path / "admin.key"
+    r = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)])
+    assert r.returncode == 0, r.stderr
+    srv = start_with_admin(start_server, token_file,
+                           extra=["--admin-tls-cert", str(cert), "--admin-tls-key", str(key)])
+    ctx = ssl.create_default_context(cafile=str(cert))
+    conn = hc.HTTPSConnection("127.0.0.1", srv.admin_port, timeout=10, context=ctx)
+    conn.request("GET", "/api/v1/counters", headers={"Authorization": f"Bearer {TOKEN}"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert "uploads" in json.loads(resp.read())
+    conn.close()
+    # Plain HTTP gets no answer from an HTTPS listener.
+    with pytest.raises((hc.HTTPException, ConnectionError)):
+        http(srv.admin_port, "GET", "/api/v1/counters", token=TOKEN)
+    # A key without its certificate is refused.
+    r = run([str(feitpd_binary()), "--check", "--user", "u:p", "--root", str(tmp_path),
+             "--admin-listen", "127.0.0.1:9999", "--admin-token-file", str(token_file),
+             "--admin-tls-key", str(key)])
+    assert r.returncode == 1 and "admin.tls_cert" in r.stderr, r.stderr

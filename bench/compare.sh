@@ -34,7 +34,7 @@ PIN_MODES="unpinned pinned"
 PLAIN_SCENARIOS="seed session login list retr stor idle"
 TLS_SCENARIOS="seed-tls seed-tls-resume session-tls retr-tls stor-tls"
 ALL_SCENARIOS="$PLAIN_SCENARIOS $TLS_SCENARIOS"
-ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
+ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-2m"
 # The Python variants (bench/py_server.py: the seed program, an FTPHandler subclass whose
 # on_file_received appends path and size to a list): pyftpdlib, and feitp's pyftpdlib layer
 # with 1 and 2 workers and with a callback that does nothing. Opt-in: --servers.
@@ -381,8 +381,11 @@ server_command() {
   case $server in
     limit)
       echo "$LIMIT --port $port --passive-ports $PASV_MIN-$PASV_MAX --retr-size $BIG_SIZE --list-lines $LIST_ENTRIES" ;;
-    feitpd-1|feitpd-2|feitpd-base)
-      local workers=${server#feitpd-} exe=$FEITPD
+    feitpd-1|feitpd-2|feitpd-base|feitpd-2m)
+      # feitpd-2m: feitpd-2 with /metrics on (port + 1000), to show what metrics cost.
+      local workers=${server#feitpd-} exe=$FEITPD extra=""
+      workers=${workers%m}
+      [[ $server == feitpd-2m ]] && extra="--metrics-listen 127.0.0.1:$((port + 1000))"
       if [[ $server == feitpd-base ]]; then
         # A baseline build may predate the defaults for a fleet behind NAT (no per-address cap):
         # it gets that one explicitly, so both builds admit the same 50 clients from 127.0.0.1.
@@ -404,9 +407,9 @@ permissions = "elradfmwMT"
 EOF
       [[ $server == feitpd-base ]] && printf '[limits]\nmax_per_ip = 0\n' >>"$dir/feitpd.toml"
       if [[ -n $tls ]]; then
-        echo "$exe --config $dir/feitpd.toml --workers $workers --tls-cert $TLS_CERT --tls-key $TLS_KEY"
+        echo "$exe --config $dir/feitpd.toml --workers $workers $extra --tls-cert $TLS_CERT --tls-key $TLS_KEY"
       else
-        echo "$exe --config $dir/feitpd.toml --workers $workers"
+        echo "$exe --config $dir/feitpd.toml --workers $workers $extra"
       fi ;;
     vsftpd)
       mkdir -p "$dir/empty"
@@ -666,7 +669,9 @@ measure() {
     *) home=$dir/home; mkdir -p "$home"; chown "$BENCH_UID:$BENCH_GID" "$home" ;;
   esac
   [[ $scenario == idle ]] && duration=1
-  set_home "$home" || return 0
+  # feitpd logs its users in from its own config: it needs no system user's home (usermod
+  # fails while another benchmark's peer runs as that user).
+  [[ $server == feitpd-* ]] || set_home "$home" || return 0
   cmd=$(server_command "$server" "$home" "$port" "$dir" $tls)
   launch "$server" "$pin" "$cmd"
   if ! wait_port "$port"; then

@@ -11,6 +11,8 @@ PACKAGES=(
   python3-dev python3-venv pybind11-dev  # the Python package (python/, scripts/python-env.sh)
   curl lftp wget
   openssl  # the CLI: test certificates (tests/integration/test_tls.py), quickstart.sh's certificate
+  # /metrics and the admin API (cpp-httplib, nlohmann-json); the admin page's browser test.
+  libcpp-httplib-dev nlohmann-json3-dev chromium chromium-driver python3-selenium
   ccache  # used by the build scripts when present: rebuilds in CI and sanitizer builds are faster
   # The tests' tmpfs for a full disk (test_diskfull) needs mount/umount, which the smallest
   # Debian roots (mmdebstrap --variant=apt, some container images) do not have.

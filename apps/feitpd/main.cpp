@@ -58,6 +58,12 @@ struct Flags {
   std::optional<std::string> tls_key;
   bool tls_required = false;
   std::vector<std::string> implicit_tls_listen;
+  std::optional<std::string> metrics_listen;
+  std::optional<std::string> admin_listen;
+  std::optional<std::string> admin_token_file;
+  bool admin_allow_remote = false;
+  std::optional<std::string> admin_tls_cert;
+  std::optional<std::string> admin_tls_key;
 };
 
 int fail(const std::string& message) {
@@ -301,6 +307,12 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
   // Certificates and keys: loaded, matched and dated here, so a bad one is a one-line error
   // at start, at --check and at a reload (which then keeps the running configuration).
   if (auto p = feitp::net::check_tls(cfg.server.tls); !p.empty()) return p;
+  if (f.metrics_listen) cfg.monitor.metrics_listen = *f.metrics_listen;
+  if (f.admin_listen) cfg.monitor.admin_listen = *f.admin_listen;
+  if (f.admin_token_file) cfg.monitor.admin_token_file = *f.admin_token_file;
+  if (f.admin_allow_remote) cfg.monitor.admin_allow_remote = true;
+  if (f.admin_tls_cert) cfg.monitor.admin_tls_cert = *f.admin_tls_cert;
+  if (f.admin_tls_key) cfg.monitor.admin_tls_key = *f.admin_tls_key;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -373,6 +385,18 @@ int main(int argc, char** argv) {
                "Refuse logins and data transfers without TLS (tls.required = \"all\")");
   app.add_option("--implicit-tls-listen", f.implicit_tls_listen,
                  "Implicit FTPS address ADDR:PORT, TLS from the first byte (repeatable; tls.implicit_listen)");
+  app.add_option("--metrics-listen", f.metrics_listen,
+                 "Serve Prometheus /metrics on ADDR:PORT ([metrics] listen; default off)");
+  app.add_option("--admin-listen", f.admin_listen,
+                 "Serve the admin API and web page on ADDR:PORT ([admin] listen; loopback only "
+                 "unless --admin-allow-remote; default off)");
+  app.add_option("--admin-token-file", f.admin_token_file,
+                 "File whose first line is the admin API's bearer token ([admin] token_file)");
+  app.add_flag("--admin-allow-remote", f.admin_allow_remote,
+               "Allow --admin-listen on a non-loopback address ([admin] allow_remote)");
+  app.add_option("--admin-tls-cert", f.admin_tls_cert,
+                 "PEM certificate chain: the admin listener speaks HTTPS ([admin] tls_cert)");
+  app.add_option("--admin-tls-key", f.admin_tls_key, "PEM private key of --admin-tls-cert ([admin] tls_key)");
   app.add_flag("--hash-password", f.hash_password,
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt, sha512 or bcrypt")

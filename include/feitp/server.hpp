@@ -10,6 +10,7 @@
 
 #include "feitp/auth.hpp"
 #include "feitp/hooks.hpp"
+#include "feitp/monitor.hpp"
 #include "feitp/options.hpp"
 #include "feitp/storage.hpp"
 
@@ -67,6 +68,8 @@ class Server {
   void set_admission(std::shared_ptr<Admission> admission);
   // Hooks stack in the order added; a veto stops the chain.
   void add_hooks(std::shared_ptr<Hooks> hooks);
+  // A live view for metrics and an operator's dashboard (feitp/monitor.hpp); before run().
+  void set_monitor(std::shared_ptr<Monitor> monitor);
   // SITE <name> ...; name is matched case-insensitively; help is shown in SITE HELP.
   void add_site_command(std::string name, std::string help, SiteHandler handler);
 

@@ -93,6 +93,40 @@ std::string check_listen_address(std::string_view text) {
   return {};
 }
 
+namespace {
+// The host part of a valid listen address is loopback: 127.0.0.0/8 or ::1.
+bool loopback_listen(std::string_view text) {
+  if (text.starts_with("[")) return text.starts_with("[::1]:");
+  return text.starts_with("127.");
+}
+}  // namespace
+
+std::string check_monitor(const MonitorConfig& m) {
+  if (!m.metrics_listen.empty()) {
+    if (auto p = check_listen_address(m.metrics_listen); !p.empty()) return "metrics.listen: " + p;
+  }
+  if (m.admin_listen.empty()) return {};
+  if (auto p = check_listen_address(m.admin_listen); !p.empty()) return "admin.listen: " + p;
+  if (!m.admin_allow_remote && !loopback_listen(m.admin_listen)) {
+    return "admin.listen: " + quote(m.admin_listen) +
+           " is not a loopback address; the admin API can kick sessions and ban addresses, so "
+           "it listens on 127.0.0.1 or [::1] unless admin.allow_remote = true "
+           "(--admin-allow-remote)";
+  }
+  if (m.admin_token_file.empty()) {
+    return "admin.token_file: required with admin.listen (a file whose first line is the bearer "
+           "token, e.g. from `openssl rand -hex 32`)";
+  }
+  if (m.admin_tls_cert.empty() != m.admin_tls_key.empty()) {
+    return std::string(m.admin_tls_cert.empty() ? "admin.tls_cert" : "admin.tls_key") +
+           ": admin.tls_cert and admin.tls_key go together (PEM certificate chain and its key)";
+  }
+  if (!m.metrics_listen.empty() && m.metrics_listen == m.admin_listen) {
+    return "admin.listen: the same address as metrics.listen (" + quote(m.admin_listen) + ")";
+  }
+  return {};
+}
+
 std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uint16_t& max) {
   if (text.empty() || text == "0" || text == "0-0") {
     min = max = 0;
@@ -268,6 +302,11 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
   }
   if (!cfg.pid_file.empty() && cfg.pid_file.front() != '/') {
     return fail("server.pid_file", "must be an absolute path, got " + quote(cfg.pid_file));
+  }
+
+  if (auto p = check_monitor(cfg.monitor); !p.empty()) {
+    const auto colon = p.find(": ");
+    return fail(p.substr(0, colon), p.substr(colon + 2));
   }
 
   if ((o.passive_port_min == 0) != (o.passive_port_max == 0) ||

@@ -30,6 +30,16 @@ struct HookPrograms {
   std::uint32_t queue = 256;
 };
 
+// [metrics] and [admin]: the monitoring listeners, served by a process of their own.
+struct MonitorConfig {
+  std::string metrics_listen;    // [metrics] listen, "" = off
+  std::string admin_listen;      // [admin] listen, "" = off
+  std::string admin_token_file;  // [admin] token_file (required with admin_listen)
+  bool admin_allow_remote = false;  // [admin] allow_remote: a non-loopback admin address
+  std::string admin_tls_cert;    // [admin] tls_cert / tls_key: HTTPS on the admin listener
+  std::string admin_tls_key;
+};
+
 struct DaemonConfig {
   std::string source;                      // the file it came from ("" = command line only)
   Options server;                          // listen, banner, passive, limits, timeouts
@@ -54,6 +64,7 @@ struct DaemonConfig {
 
   LogConfig log;
   HookPrograms hooks;
+  MonitorConfig monitor;
 };
 
 struct LoadResult {
@@ -85,6 +96,10 @@ std::vector<std::string> check_paths(const DaemonConfig& cfg);
 
 // "" when `text` is "ADDR:PORT" (numeric IPv4) or "[V6ADDR]:PORT", else what is wrong.
 std::string check_listen_address(std::string_view text);
+// "" when the monitoring settings are usable: addresses as check_listen_address wants, the
+// admin listener on loopback unless allow_remote, and a token file with it. Messages start
+// with the key ("admin.listen: ...").
+std::string check_monitor(const MonitorConfig& m);
 // Parses "MIN-MAX" (1..65535, MIN <= MAX; "" or "0" = let the kernel pick: 0/0).
 // "" on success, else what is wrong.
 std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uint16_t& max);

@@ -477,9 +477,25 @@ void read_tls(const toml::table& t, DaemonConfig& cfg) {
   }
 }
 
+void read_metrics(const toml::table& t, DaemonConfig& cfg) {
+  known_keys(t, "metrics", {"listen"});
+  get_string(t, "metrics", "listen", cfg.monitor.metrics_listen);
+}
+
+void read_admin(const toml::table& t, DaemonConfig& cfg) {
+  known_keys(t, "admin", {"listen", "token_file", "allow_remote", "tls_cert", "tls_key"});
+  get_string(t, "admin", "tls_cert", cfg.monitor.admin_tls_cert);
+  get_string(t, "admin", "tls_key", cfg.monitor.admin_tls_key);
+  get_string(t, "admin", "listen", cfg.monitor.admin_listen);
+  get_string(t, "admin", "token_file", cfg.monitor.admin_token_file);
+  get_bool(t, "admin", "allow_remote", cfg.monitor.admin_allow_remote);
+}
+
 void read_root(const toml::table& root, DaemonConfig& cfg) {
   known_keys(root, "", {"server", "passive", "limits", "timeouts", "security", "storage", "log",
-                        "anonymous", "users", "hooks", "proxy_protocol", "tls"});
+                        "anonymous", "users", "hooks", "proxy_protocol", "tls", "metrics", "admin"});
+  if (const auto* t = sub_table(root, "", "metrics")) read_metrics(*t, cfg);
+  if (const auto* t = sub_table(root, "", "admin")) read_admin(*t, cfg);
   if (const auto* t = sub_table(root, "", "server")) read_server(*t, cfg);
   if (const auto* t = sub_table(root, "", "passive")) read_passive(*t, cfg);
   if (const auto* t = sub_table(root, "", "limits")) read_limits(*t, cfg);

@@ -21,11 +21,14 @@
 #include <vector>
 
 #include "ext/program_hooks.hpp"
+#include "obs/metrics.hpp"
+#include "runtime/admin.hpp"
 #include "obs/xferlog.hpp"
 #include "runtime/listeners.hpp"
 #include "runtime/privileges.hpp"
 #include "runtime/sandbox.hpp"
 #include "runtime/signals.hpp"
+#include "runtime/worker.hpp"
 
 namespace feitp::runtime {
 
@@ -186,10 +189,32 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   sweep_homes(cfg);
   std::unique_ptr<Server> server;
   std::shared_ptr<SharedState> state;
+  // [metrics] / [admin]: served on two threads of this process (started after confinement).
+  std::unique_ptr<AdminService> admin;
+  const bool monitoring = !cfg.monitor.metrics_listen.empty() || !cfg.monitor.admin_listen.empty();
   try {
     state = make_shared_state(cfg, 1);
     server = make_server(cfg);
     server->set_admission(make_admission(state, 0, cfg));
+    if (monitoring) {
+      AdminSpec spec;
+      spec.cfg = cfg.monitor;
+      if (!cfg.monitor.admin_listen.empty()) {
+        if (auto problem = read_admin_token(cfg.monitor.admin_token_file, spec.token); !problem.empty()) {
+          std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+          return 1;
+        }
+      }
+      spec.state = state;
+      spec.monitor = std::make_shared<obs::MonitorState>(1);
+      spec.monitor->worker_started(0, ::getpid());
+      server->set_monitor(spec.monitor->make_worker_monitor(0, !cfg.monitor.admin_listen.empty()));
+      admin = std::make_unique<AdminService>(std::move(spec));
+      if (auto problem = admin->bind(); !problem.empty()) {
+        std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+        return 1;
+      }
+    }
     server->bind();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "feitpd: %s\n", e.what());
@@ -207,6 +232,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   }
   if (!cfg.log.file.empty()) spdlog::flush_every(std::chrono::seconds{1});
   spdlog::info("privileges: {}", active);
+  if (admin) admin->start();
 
   const std::string where = describe_listeners(cfg.server.listen, server->ports());
   std::printf("feitpd listening on %s (single process, pid %d)\n", where.c_str(),
@@ -219,6 +245,11 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   Server* srv = server.get();
   const auto grace = cfg.shutdown_grace;
   int stops = 0;
+  SharedState* shared = state.get();
+  // With /metrics or the admin API, the counters go to the shared state once a second, as a
+  // worker's do.
+  std::function<void()> tick;
+  if (admin) tick = [shared, srv] { publish_stats(*shared, 0, *srv); };
   signals->start([srv, grace, &stops, &logs](int signo) {
     if (signo == SIGUSR1) {
       if (auto problem = logs.reopen(); !problem.empty()) {
@@ -239,7 +270,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
       spdlog::info("signal {} again: closing every session now", signo);
       srv->stop(std::chrono::seconds{0});
     }
-  });
+  }, tick, std::chrono::milliseconds{admin ? 1000 : 0});
 
   int code = 0;
   try {
@@ -250,6 +281,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
     code = 1;
   }
   signals->stop();
+  if (admin) admin->stop();
   spdlog::info("stopped");
   return code;
 }

@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "obs/log.hpp"
+#include "obs/metrics.hpp"
+#include "runtime/admin.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/listeners.hpp"
 #include "runtime/ticket_keys.hpp"
@@ -121,6 +123,10 @@ class Master {
   void handle_ready(Worker& w);
   void setup_master_logging(const config::LogConfig& log);
   int poll_timeout(Clock::time_point now) const;
+  // The admin process (runtime/admin.hpp): "" or why it could not start.
+  std::string spawn_admin();
+  void handle_admin_command();
+  void stop_admin();
 
   ConfigLoader reload_;
   std::shared_ptr<SharedTicketKeys> ticket_keys_;
@@ -132,6 +138,14 @@ class Master {
   std::vector<bool> slot_used_;
   std::vector<std::uint32_t> uncleared_;  // dead workers' slots still to clear
   std::shared_ptr<SharedState> state_;
+  // [metrics] / [admin]: the mapping the workers publish into, and the process that serves it.
+  std::shared_ptr<obs::MonitorState> monitor_;
+  config::MonitorConfig monitor_cfg_;
+  std::string admin_token_;
+  pid_t admin_pid_ = 0;
+  int admin_cmd_fd_ = -1;  // read end: 'H' = reload
+  bool admin_pending_ = false;
+  Clock::time_point admin_due_;
   LogReopener logs_;
   int log_fd_ = -1;
   int sigfd_ = -1;
@@ -213,6 +227,8 @@ void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
     spec.log_fd = log_fd_;
     spec.master = self_;
     spec.ticket_keys = ticket_keys_;
+    spec.monitor = monitor_;
+    spec.publish_sessions = !monitor_cfg_.admin_listen.empty();
     worker_main(std::move(spec));
   }
   if (pipefd[1] >= 0) ::close(pipefd[1]);
@@ -226,6 +242,7 @@ void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
     return;
   }
   *free_slot = true;
+  if (monitor_) monitor_->worker_started(slot, pid);
   Worker w;
   w.pid = pid;
   w.index = index;
@@ -257,11 +274,22 @@ void Master::reap() {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (pid == admin_pid_) {
+      admin_pid_ = 0;
+      if (stops_ == 0) {
+        spdlog::error("admin process (pid {}) {}; starting it again in 1 s", pid, describe_status(status));
+        admin_pending_ = true;
+        admin_due_ = Clock::now() + milliseconds{1000};
+      }
+      continue;
+    }
     auto it = workers_.find(pid);
     if (it == workers_.end()) continue;
     Worker w = std::move(it->second);
     workers_.erase(it);
     if (w.ready_fd >= 0) ::close(w.ready_fd);
+    // Its published sessions go now; its histograms stay in the totals.
+    if (monitor_) monitor_->worker_ended(w.slot);
     // Whatever the dead worker held (its connections, per-address and per-user counts) goes.
     if (state_->clear_slot(w.slot)) {
       slot_used_[w.slot] = false;
@@ -299,6 +327,7 @@ void Master::reap() {
     }
     seat.pending = true;
     seat.due = now + delay;
+    if (monitor_) monitor_->count_worker_restart();
     if (delay.count() == 0) {
       spdlog::error("worker {} (pid {}) {} after {} ms; respawning it on the same socket now", w.index,
                     pid, how, lived);
@@ -364,6 +393,11 @@ void Master::reload() {
     notify_systemd("READY=1\nSTATUS=reload failed: " + problem);
     return;
   }
+  if (cfg.monitor.metrics_listen != monitor_cfg_.metrics_listen ||
+      cfg.monitor.admin_listen != monitor_cfg_.admin_listen ||
+      cfg.monitor.admin_token_file != monitor_cfg_.admin_token_file) {
+    spdlog::warn("[metrics] / [admin] changed: takes effect at the next start");
+  }
   if (cfg.pid_file != current_->cfg->pid_file) {
     spdlog::warn("server.pid_file changed: takes effect at the next start");
   }
@@ -424,6 +458,8 @@ void Master::begin_stop(int signo) {
   }
   pending_.reset();
   current_->sets.clear();  // nothing queues on a socket nobody will accept from
+  admin_pending_ = false;
+  if (admin_pid_ > 0 && stops_ == 1) ::kill(admin_pid_, SIGTERM);
   for (auto& s : seats_) s.pending = false;
 }
 
@@ -448,12 +484,120 @@ void Master::on_signal(int signo) {
   }
 }
 
+std::string Master::spawn_admin() {
+  int status[2];
+  int command[2];
+  if (::pipe2(status, O_CLOEXEC) != 0) return std::string("admin process: pipe: ") + std::strerror(errno);
+  if (::pipe2(command, O_CLOEXEC) != 0) {
+    const int err = errno;
+    ::close(status[0]);
+    ::close(status[1]);
+    return std::string("admin process: pipe: ") + std::strerror(err);
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(status[0]);
+    ::close(command[0]);
+    AdminProcessSpec spec;
+    spec.admin.cfg = monitor_cfg_;
+    spec.admin.token = admin_token_;
+    spec.admin.state = state_;
+    spec.admin.monitor = monitor_;
+    spec.status_fd = status[1];
+    spec.command_fd = command[1];
+    spec.log_fd = log_fd_;
+    spec.master = self_;
+    admin_process_main(std::move(spec), current_->confinement);
+  }
+  ::close(status[1]);
+  ::close(command[1]);
+  if (pid < 0) {
+    const int err = errno;
+    ::close(status[0]);
+    ::close(command[0]);
+    return std::string("admin process: fork: ") + std::strerror(err);
+  }
+  // It binds and gives up its privileges, then says "R" (or "E" and why not).
+  std::string reply;
+  pollfd p{status[0], POLLIN, 0};
+  const auto deadline = Clock::now() + milliseconds{10000};
+  for (;;) {
+    const int left = static_cast<int>(std::max<long long>(ms_between(Clock::now(), deadline), 0));
+    const int n = ::poll(&p, 1, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    char buf[512];
+    const ssize_t r = ::read(status[0], buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    reply.append(buf, static_cast<std::size_t>(std::min<ssize_t>(r, 512)));
+    if (reply.size() >= 2048) break;
+  }
+  ::close(status[0]);
+  if (reply != "R") {
+    ::close(command[0]);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    if (reply.size() > 1 && reply[0] == 'E') return reply.substr(1, 512);
+    return "admin process: ended before it was ready";
+  }
+  ::fcntl(command[0], F_SETFL, O_NONBLOCK);
+  if (admin_cmd_fd_ >= 0) ::close(admin_cmd_fd_);
+  admin_cmd_fd_ = command[0];
+  admin_pid_ = pid;
+  spdlog::info("admin process (pid {}): {}{}{}", pid,
+               monitor_cfg_.metrics_listen.empty() ? "" : "metrics on http://" + monitor_cfg_.metrics_listen + "/metrics",
+               !monitor_cfg_.metrics_listen.empty() && !monitor_cfg_.admin_listen.empty() ? ", " : "",
+               monitor_cfg_.admin_listen.empty()
+                   ? ""
+                   : "admin on " + std::string(monitor_cfg_.admin_tls_cert.empty() ? "http" : "https") +
+                         "://" + monitor_cfg_.admin_listen + "/");
+  return {};
+}
+
+void Master::handle_admin_command() {
+  // Only one kind of request exists; the bytes are counted, never interpreted further.
+  char buf[64];
+  bool reload_asked = false;
+  for (;;) {
+    const ssize_t n = ::read(admin_cmd_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {  // the admin process is gone: reap() restarts it with a new pipe
+      ::close(admin_cmd_fd_);
+      admin_cmd_fd_ = -1;
+      break;
+    }
+    if (n < 0) break;
+    reload_asked = reload_asked || std::memchr(buf, 'H', static_cast<std::size_t>(n)) != nullptr;
+  }
+  if (reload_asked) {
+    spdlog::info("admin API: reload requested");
+    reload();
+  }
+}
+
+void Master::stop_admin() {
+  if (admin_pid_ <= 0) return;
+  ::kill(admin_pid_, SIGTERM);
+  for (int i = 0; i < 40; ++i) {
+    if (::waitpid(admin_pid_, nullptr, WNOHANG) == admin_pid_) {
+      admin_pid_ = 0;
+      return;
+    }
+    std::this_thread::sleep_for(milliseconds{50});
+  }
+  ::kill(admin_pid_, SIGKILL);
+  ::waitpid(admin_pid_, nullptr, 0);
+  admin_pid_ = 0;
+}
+
 int Master::poll_timeout(Clock::time_point now) const {
   auto next = Clock::time_point::max();
   for (const auto& s : seats_) {
     if (s.pending) next = std::min(next, s.due);
   }
   if (pending_) next = std::min(next, pending_deadline_);
+  if (admin_pending_) next = std::min(next, admin_due_);
   next = std::min(next, kill_at_);
   if (next == Clock::time_point::max()) return 1000;
   return static_cast<int>(std::clamp<long long>(ms_between(now, next), 0, 1000));
@@ -500,6 +644,25 @@ int Master::run() {
   }
   slot_used_.assign(slots, false);
   seats_.assign(current_->workers, Seat{});
+  monitor_cfg_ = cfg.monitor;
+  if (!monitor_cfg_.metrics_listen.empty() || !monitor_cfg_.admin_listen.empty()) {
+    if (!monitor_cfg_.admin_listen.empty()) {
+      if (auto problem = read_admin_token(monitor_cfg_.admin_token_file, admin_token_); !problem.empty()) {
+        std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+        return 1;
+      }
+    }
+    try {
+      monitor_ = std::make_shared<obs::MonitorState>(slots);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "feitpd: %s\n", e.what());
+      return 1;
+    }
+    if (auto problem = spawn_admin(); !problem.empty()) {
+      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
+      return 1;
+    }
+  }
 
   const std::string where = describe_listeners(cfg.server.listen, current_->ports);
   std::printf("feitpd listening on %s (master pid %d, %u workers)\n", where.c_str(),
@@ -544,6 +707,14 @@ int Master::run() {
                      std::to_string(kReloadReadyTimeout.count() / 1000) + " s");
       }
     }
+    if (stops_ == 0 && admin_pending_ && now >= admin_due_) {
+      admin_pending_ = false;
+      if (auto problem = spawn_admin(); !problem.empty()) {
+        spdlog::error("admin process: {}; trying again in 5 s", problem);
+        admin_pending_ = true;
+        admin_due_ = Clock::now() + milliseconds{5000};
+      }
+    }
     if (stops_ == 0) {
       for (unsigned i = 0; i < seats_.size(); ++i) {
         if (seats_[i].pending && now >= seats_[i].due) {
@@ -567,6 +738,10 @@ int Master::run() {
     std::vector<pid_t> owners;
     fds.push_back({sigfd_, POLLIN, 0});
     owners.push_back(0);
+    if (admin_cmd_fd_ >= 0) {
+      fds.push_back({admin_cmd_fd_, POLLIN, 0});
+      owners.push_back(-1);
+    }
     for (const auto& [pid, w] : workers_) {
       if (w.ready_fd < 0) continue;
       fds.push_back({w.ready_fd, POLLIN, 0});
@@ -580,6 +755,10 @@ int Master::run() {
     if (n <= 0) continue;
     for (std::size_t i = 1; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
+      if (owners[i] == -1) {
+        handle_admin_command();
+        continue;
+      }
       auto it = workers_.find(owners[i]);
       if (it != workers_.end() && it->second.ready_fd == fds[i].fd) handle_ready(it->second);
     }
@@ -591,6 +770,7 @@ int Master::run() {
     }
   }
 
+  stop_admin();
   const std::optional<Counters> totals = state_->counters();
   std::string summary = totals ? "" : "unavailable (the shared state stayed locked)";
   for (std::size_t c = 0; totals && c < kCounters; ++c) {

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <atomic>
 #include <new>
 #include <system_error>
 
@@ -89,7 +90,8 @@ struct SharedState::Layout {
   pthread_mutex_t mu;
   std::uint32_t magic = kMagic;
   std::uint32_t addr_used = 0, user_used = 0;  // advisory: only compared, never trusted as a bound
-  std::uint32_t pad = 0;
+  // Set once an operator bans by hand (never cleared: only a hint to check bans at connect).
+  std::atomic<std::uint32_t> operator_bans{0};
   Counters retired{};  // counters of workers that have exited
 };
 
@@ -574,6 +576,73 @@ std::optional<Counters> SharedState::counters() {
   return out;
 }
 
+std::optional<SharedState::Snapshot> SharedState::snapshot() {
+  Lock lock(map_, kMasterLockTimeout);
+  if (!lock.ok()) return std::nullopt;
+  View v = view_of(map_, g_);
+  Snapshot out;
+  out.counters = map_->retired;
+  for (std::uint32_t s = 0; s < g_.slots; ++s) {
+    for (std::size_t c = 0; c < kCounters; ++c) out.counters[c] += v.rows[s].counters[c];
+    out.connections += v.rows[s].total;
+  }
+  const std::int64_t now = now_ms();
+  for (std::uint32_t i = 0; i < g_.addr_cap; ++i) {
+    const AddrEntry& e = v.addrs.entry(i);
+    if (e.used && session::login_banned(e.login, now)) ++out.bans_active;
+  }
+  return out;
+}
+
+std::optional<std::vector<SharedState::Ban>> SharedState::bans() {
+  Lock lock(map_, kMasterLockTimeout);
+  if (!lock.ok()) return std::nullopt;
+  View v = view_of(map_, g_);
+  std::vector<Ban> out;
+  const std::int64_t now = now_ms();
+  for (std::uint32_t i = 0; i < g_.addr_cap; ++i) {
+    const AddrEntry& e = v.addrs.entry(i);
+    if (!e.used || !session::login_banned(e.login, now)) continue;
+    char key[sizeof e.key + 1] = {};
+    std::memcpy(key, e.key, sizeof e.key);  // cut at its end, whatever a worker wrote
+    out.push_back({key, (e.login.ban_until - now + 999) / 1000});
+  }
+  return out;
+}
+
+bool SharedState::ban(std::string_view address, std::chrono::seconds length) {
+  const std::string key = session::login_key(address);
+  Lock lock(map_);
+  View v = view_of(map_, g_);
+  const std::int64_t now = now_ms();
+  session::LoginRecord* r = login_record(v.addrs, key, now);
+  if (r == nullptr) return false;
+  r->ban_until = now + std::chrono::duration_cast<std::chrono::milliseconds>(length).count();
+  r->trusted_until = 0;  // an operator's ban wins over earlier successful logins
+  map_->operator_bans.store(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool SharedState::unban(std::string_view address) {
+  const std::string key = session::login_key(address);
+  Lock lock(map_);
+  View v = view_of(map_, g_);
+  const std::int64_t i = v.addrs.find(key);
+  if (i < 0) return false;
+  session::LoginRecord& r = v.addrs.entry(static_cast<std::uint32_t>(i)).login;
+  const std::int64_t now = now_ms();
+  const bool was = session::login_banned(r, now);
+  r.ban_until = 0;
+  r.fails = 0;
+  r.fails_expire = 0;
+  if (addr_idle(v.addrs, static_cast<std::uint32_t>(i), now, false)) v.addrs.erase(static_cast<std::uint32_t>(i));
+  return was;
+}
+
+bool SharedState::operator_bans() const {
+  return map_->operator_bans.load(std::memory_order_relaxed) != 0;
+}
+
 bool SharedState::clear_slot(std::uint32_t slot) {
   if (slot >= g_.slots) return true;  // nothing of ours there
   Lock lock(map_, kMasterLockTimeout);
@@ -617,7 +686,7 @@ bool SharedAdmission::admit(std::string_view peer) {
 void SharedAdmission::release(std::string_view peer) { state_->release(slot_, peer); }
 
 bool SharedAdmission::banned(std::string_view peer) {
-  return bans_.after_failures != 0 && state_->banned(slot_, peer);
+  return (bans_.after_failures != 0 || state_->operator_bans()) && state_->banned(slot_, peer);
 }
 
 bool SharedAdmission::login_attempt(std::string_view peer) {

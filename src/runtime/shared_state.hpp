@@ -23,6 +23,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <vector>
 #include <string_view>
 
 #include "feitp/server.hpp"
@@ -88,6 +90,28 @@ class SharedState {
   // Every worker's column, plus those of dead workers; nullopt when the mutex stays taken
   // (the master never waits on a worker).
   [[nodiscard]] std::optional<Counters> counters();
+
+  // --- Monitoring and the operator's bans (the admin process) -------------------------------
+  struct Snapshot {
+    Counters counters{};
+    std::uint32_t connections = 0;  // cluster total now
+    std::uint32_t bans_active = 0;  // addresses banned now (after failed logins or by hand)
+  };
+  // Like counters(), with the same short timeout.
+  [[nodiscard]] std::optional<Snapshot> snapshot();
+  struct Ban {
+    std::string address;            // the record key (IPv4 address, IPv6 /64)
+    std::int64_t seconds_left = 0;
+  };
+  [[nodiscard]] std::optional<std::vector<Ban>> bans();
+  // Bans `address` (keyed like failed-login bans) for `length`, whatever limits.ban_* say;
+  // false when the table has no room. unban() ends its ban (and its failure score); false
+  // when it was not banned.
+  bool ban(std::string_view address, std::chrono::seconds length);
+  bool unban(std::string_view address);
+  // True once an operator has banned an address: workers then check bans at connect even
+  // when limits.ban_after_failures is 0 (a relaxed load, no lock).
+  [[nodiscard]] bool operator_bans() const;
 
   // --- Master only --------------------------------------------------------------------------
   // Releases everything the (dead) worker in `slot` held and keeps its counters in the total.

@@ -24,8 +24,6 @@
 
 namespace feitp::runtime {
 
-namespace {
-
 // Closes every descriptor but the standard ones and `keep`: another worker's sockets, the
 // master's signalfd and pipes, the PID file lock are none of this worker's business.
 void close_inherited(const std::set<int>& keep) {
@@ -54,6 +52,9 @@ void publish_stats(SharedState& state, std::uint32_t slot, const Server& server)
   state.set_counter(slot, Counter::bytes_out, s.bytes_out);
 }
 
+namespace {
+
+
 int serve(WorkerSpec& spec) {
   const config::DaemonConfig& cfg = *spec.cfg;
   std::set<int> keep(spec.listeners.begin(), spec.listeners.end());
@@ -79,6 +80,7 @@ int serve(WorkerSpec& spec) {
     mine.server.tls.ticket_keys = spec.ticket_keys;
     server = make_server(mine);
     server->set_admission(make_admission(spec.state, spec.slot, cfg));
+    if (spec.monitor) server->set_monitor(spec.monitor->make_worker_monitor(spec.slot, spec.publish_sessions));
     server->bind();
   } catch (const std::exception& e) {
     spdlog::error("worker {}: cannot start: {}", spec.index, e.what());

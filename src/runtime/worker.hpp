@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config/config.hpp"
+#include "obs/metrics.hpp"
 #include "runtime/listeners.hpp"
 #include "runtime/sandbox.hpp"
 #include "runtime/shared_state.hpp"
@@ -28,7 +30,17 @@ struct WorkerSpec {
   int log_fd = -1;                   // the log file's descriptor (kept open), -1 = stderr
   pid_t master = 0;
   std::shared_ptr<TicketKeySource> ticket_keys;  // TLS session-ticket keys shared by all workers
+  // The metrics mapping (nullptr: [metrics] and [admin] are off); sessions: publish session
+  // records for the admin API.
+  std::shared_ptr<obs::MonitorState> monitor;
+  bool publish_sessions = false;
 };
+
+// Closes every inherited descriptor but 0-2 and `keep` (a child of the master after fork()).
+void close_inherited(const std::set<int>& keep);
+
+// Copies `server`'s counters into its column `slot` of the shared state (once a second).
+void publish_stats(SharedState& state, std::uint32_t slot, const Server& server);
 
 // Runs in the child right after fork(); never returns (exits the process).
 [[noreturn]] void worker_main(WorkerSpec spec);

@@ -105,6 +105,7 @@ struct ServerCore {
   std::shared_ptr<StorageFactory> storage_factory;
   std::shared_ptr<Admission> admission;
   std::vector<std::shared_ptr<Hooks>> hooks;
+  std::shared_ptr<Monitor> monitor;  // nullptr: no timing, no publishing
   bool hooks_blocking = false;
   std::map<std::string, SiteCommand> site_commands;  // key: upper-case name
   // FTPS: made from opts.tls when it names a certificate; null = no TLS.
@@ -129,6 +130,8 @@ struct ServerCore {
   // Checks every session's deadline once a second (timeouts have 1 s resolution); one timer
   // for the whole loop instead of one per session.
   asio::awaitable<void> sweep_deadlines();
+  // Every monitor->publish_interval(): each session's view to the monitor (when one is set).
+  asio::awaitable<void> publish_sessions();
 
   // Thread pools, each made on first use with opts.blocking_threads threads. Separate pools so
   // that one kind of work never queues behind another (audit F6): a password check must not wait

@@ -166,6 +166,33 @@ asio::awaitable<void> ServerCore::sweep_deadlines() {
   }
 }
 
+asio::awaitable<void> ServerCore::publish_sessions() {
+  asio::steady_timer tick(io);
+  std::vector<Session*> all;
+  std::vector<Session*> kicked;
+  const auto interval = monitor->publish_interval();
+  while (!(stopping && sessions.empty())) {
+    tick.expires_after(interval);
+    std::error_code ec;
+    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    all.assign(sessions.begin(), sessions.end());
+    std::size_t transfers = 0;
+    for (auto* s : all) transfers += s->transferring() ? 1 : 0;
+    monitor->begin_publish(all.size(), transfers);
+    kicked.clear();
+    for (auto* s : all) {
+      if (s->publish(*monitor)) kicked.push_back(s);
+    }
+    monitor->end_publish();
+    // Closing may end a session, which changes the set: only the ones still there.
+    for (auto* s : kicked) {
+      if (sessions.count(s)) s->kick();
+    }
+  }
+  monitor->begin_publish(0, 0);
+  monitor->end_publish();
+}
+
 asio::thread_pool& ServerCore::make(std::unique_ptr<asio::thread_pool>& p) {
   if (!p) p = std::make_unique<asio::thread_pool>(opts.blocking_threads ? opts.blocking_threads : 4);
   return *p;
@@ -379,6 +406,8 @@ void Server::add_hooks(std::shared_ptr<Hooks> hooks) {
   impl_->core.hooks.push_back(std::move(hooks));
 }
 
+void Server::set_monitor(std::shared_ptr<Monitor> monitor) { impl_->core.monitor = std::move(monitor); }
+
 void Server::add_site_command(std::string name, std::string help, SiteHandler handler) {
   for (auto& c : name) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -442,6 +471,9 @@ void Server::run() {
     asio::co_spawn(core.io, impl_->accept_loop(acc, impl_->implicit[i]), asio::detached);
   }
   asio::co_spawn(core.io, core.sweep_deadlines(), asio::detached);
+  if (core.monitor && core.monitor->publish_interval().count() > 0) {
+    asio::co_spawn(core.io, core.publish_sessions(), asio::detached);
+  }
   core.io.run();
   // Let a later run() (after stop()) be an error-free no-op rather than a hang.
   core.io.restart();

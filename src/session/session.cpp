@@ -174,6 +174,37 @@ void Session::drain(bool after_transfer) {
   hang_up("Server shutting down, closing control connection.");
 }
 
+void Session::kick() {
+  if (lent_ != 0) {
+    drain_pending_ = false;  // closed when its work returns from the pool
+    return;
+  }
+  if (xfer_) abort_transfer();
+  hang_up("Closed by the server administrator.");
+}
+
+bool Session::publish(Monitor& m) const {
+  SessionView v;
+  v.id = id_;
+  v.user = user_name();
+  v.peer_address = peer_ip_;
+  v.peer_port = peer_port_;
+  v.tls = tls();
+  v.command = proto::verb_name(last_verb_);
+  v.connected = connected_;
+  if (xfer_) {
+    const Transfer& t = *xfer_;
+    v.transferring = true;
+    v.upload = t.kind == Transfer::Kind::stor;
+    v.listing = t.kind == Transfer::Kind::listing;
+    v.path = t.path;
+    v.bytes = t.bytes;
+    v.size = t.size;
+    v.transfer_started = t.started;
+  }
+  return m.session(v);
+}
+
 void Session::hang_up(std::string_view text) {
   reply(421, text);
   // Best effort, without waiting: the socket is non-blocking. The read loop then sees the
@@ -362,10 +393,27 @@ asio::awaitable<bool> Session::run_before_command(const proto::Command& cmd) {
   co_return false;
 }
 
+namespace {
+// Reports a command's handling time to the monitor when the handler returns, by any path.
+struct CommandTimer {
+  Monitor* monitor;
+  Verb verb;
+  Clock::time_point start;
+  CommandTimer(Monitor* m, Verb v) : monitor(m), verb(v), start(m ? Clock::now() : Clock::time_point{}) {}
+  ~CommandTimer() {
+    if (monitor) monitor->command_done(proto::verb_name(verb), Clock::now() - start);
+  }
+  CommandTimer(const CommandTimer&) = delete;
+  CommandTimer& operator=(const CommandTimer&) = delete;
+};
+}  // namespace
+
 asio::awaitable<void> Session::handle_line(std::string_view line) {
   const proto::Command cmd = proto::parse_command(line);
   touch();
   if (core_.opts.protocol_log) log_command(cmd, line);
+  last_verb_ = cmd.verb;
+  CommandTimer timer(core_.monitor.get(), cmd.verb);
 
   if (xfer_) {
     // While a transfer runs, the control connection answers ABOR, STAT and NOOP at once;

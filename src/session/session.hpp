@@ -78,6 +78,12 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // Server stop: close now (421), or after the transfer in flight when `after_transfer`.
   void drain(bool after_transfer);
 
+  // Operator's kick (Monitor::session() said so): abort the transfer, 421 and close.
+  void kick();
+  [[nodiscard]] bool transferring() const { return xfer_ != nullptr; }
+  // Hands this session's view to `m`; returns what m.session() answers (true = kick).
+  bool publish(Monitor& m) const;
+
   // Called by the loop's once-a-second sweep: acts on an expired deadline (idle or login
   // timeout closes the session; an accept or stall timeout ends the transfer; an offered or
   // kept passive listener nobody used is closed).
@@ -274,6 +280,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   Clock::time_point login_deadline_ = Clock::time_point::max();
   Clock::time_point accept_deadline_ = Clock::time_point::max();  // the data connection
   Phase phase_ = Phase::command;
+  proto::Verb last_verb_ = proto::Verb::unknown;  // for the monitor's view
+  Clock::time_point connected_ = Clock::now();
 
   // Login state.
   std::string pending_user_;

@@ -977,6 +977,9 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     reply(code, text);
   }
 
+  if (core_.monitor && t.kind != Transfer::Kind::listing && t.started != Clock::time_point{}) {
+    core_.monitor->transfer_done(ev.upload, Clock::now() - t.started, t.bytes);
+  }
   if (t.kind != Transfer::Kind::listing && !core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] {
       for (auto& h : core_.hooks) {

@@ -1,0 +1,17 @@
+# Turns the admin web page's files into one header of string constants, at build time, so
+# feitpd serves its page with no install path to find (cmake -DWEB=dir -DOUT=file -P this).
+set(_out "// Generated from web/admin by cmake/embed_web.cmake: do not edit.\n#pragma once\n#include <string_view>\nnamespace feitp::runtime::assets {\n")
+foreach(_pair "index.html;kIndexHtml" "admin.js;kAdminJs" "admin.css;kAdminCss")
+  list(GET _pair 0 _file)
+  list(GET _pair 1 _name)
+  file(READ "${WEB}/${_file}" _text)
+  string(FIND "${_text}" ")feitpweb\"" _bad)
+  if(NOT _bad EQUAL -1)
+    message(FATAL_ERROR "${WEB}/${_file} contains the raw-string delimiter )feitpweb\"")
+  endif()
+  string(APPEND _out "inline constexpr std::string_view ${_name} = R\"feitpweb(${_text})feitpweb\";\n")
+endforeach()
+string(APPEND _out "}  // namespace feitp::runtime::assets\n")
+file(WRITE "${OUT}.tmp" "${_out}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")

@@ -24,6 +24,7 @@
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/master.hpp"
+#include "user_command.hpp"
 
 #ifndef FEITP_VERSION
 #define FEITP_VERSION "0.0.0"
@@ -51,6 +52,7 @@ struct Flags {
   std::optional<std::string> umask;
   bool hash_password = false;
   std::string hash_method = "yescrypt";
+  std::optional<std::string> accounts;  // overrides [accounts] store
 };
 
 int fail(const std::string& message) {
@@ -100,11 +102,11 @@ std::optional<std::string> read_secret_line(int fd, std::string& error) {
 }
 
 // One line from standard input, without echo when it is a terminal.
-std::optional<std::string> read_password() {
+std::optional<std::string> read_password(const char* prompt = "Password: ") {
   const bool tty = ::isatty(STDIN_FILENO) != 0;
   termios saved{};
   if (tty) {
-    std::fprintf(stderr, "Password: ");
+    std::fprintf(stderr, "%s", prompt);
     std::fflush(stderr);
     ::tcgetattr(STDIN_FILENO, &saved);
     termios quiet = saved;
@@ -271,6 +273,7 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
     if (auto p = feitp::config::parse_umask(*f.umask, cfg.umask); !p.empty()) return "--umask: " + p;
   }
   if (f.run_as) cfg.run_as = *f.run_as;
+  if (f.accounts) cfg.accounts.store = *f.accounts;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -336,6 +339,10 @@ int main(int argc, char** argv) {
                "Read a password from standard input, print its hash and exit");
   app.add_option("--hash-method", f.hash_method, "yescrypt (default), sha512 or bcrypt")
       ->check(CLI::IsMember({"yescrypt", "sha512", "bcrypt"}));
+  app.add_option("--accounts", f.accounts,
+                 "Account store: config, sqlite:PATH or postgresql://... (overrides [accounts] store)");
+  feitpd::UserArgs user_args;
+  CLI::App* user_cmd = feitpd::add_user_subcommand(app, user_args);
 
   try {
     app.parse(argc, argv);
@@ -354,6 +361,22 @@ int main(int argc, char** argv) {
 
   if (f.hash_password) return hash_password_command(f.hash_method);
 
+  if (user_cmd->parsed()) {
+    std::string store = f.accounts.value_or("config");
+    std::uint32_t timeout = 5;
+    if (!f.config.empty()) {
+      auto loaded = feitp::config::load_config_file(f.config);
+      if (!loaded.config) {
+        std::fprintf(stderr, "%s\n", loaded.error.c_str());
+        return 1;
+      }
+      if (!f.accounts) store = loaded.config->accounts.store;
+      timeout = loaded.config->accounts.connect_timeout;
+    }
+    return feitpd::run_user_command(user_args, store, f.config, timeout,
+                                    [](const char* prompt) { return read_password(prompt); });
+  }
+
   feitp::config::DaemonConfig cfg;
   if (!f.config.empty()) {
     auto loaded = feitp::config::load_config_file(f.config);
@@ -362,9 +385,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     cfg = std::move(*loaded.config);
-  } else if (f.users.empty() && !f.anonymous) {
-    return fail("nothing to serve: pass --config FILE, or --user NAME:PASSWORD and/or --anonymous "
-                "(with --root DIR, default the current directory)");
+  } else if (f.users.empty() && !f.anonymous && !f.accounts) {
+    return fail("nothing to serve: pass --config FILE, --accounts STORE, or --user NAME:PASSWORD "
+                "and/or --anonymous (with --root DIR, default the current directory)");
   }
 
   CommandLineLogins logins;
@@ -376,6 +399,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& w : feitp::config::warnings(cfg)) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  {
+    // The account store answers now, or the start stops with its one-line problem.
+    std::string note;
+    if (auto problem = feitp::runtime::prepare_account_store(cfg, f.check, note); !problem.empty()) {
+      return fail(problem);
+    }
+    if (!note.empty()) std::fprintf(stderr, "warning: %s\n", note.c_str());
+  }
   if (f.check) {
     std::printf("%s: configuration OK\n", cfg.source.empty() ? "command line" : cfg.source.c_str());
     return 0;

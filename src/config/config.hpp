@@ -29,6 +29,17 @@ struct HookPrograms {
   std::uint32_t queue = 256;
 };
 
+// [accounts]: where users come from (docs/accounts.md).
+struct AccountsConfig {
+  std::string store = "config";     // config | sqlite:PATH | postgresql://... | pam[:SERVICE]
+  std::uint32_t pool_size = 4;      // PostgreSQL connections per worker at most
+  std::uint32_t connect_timeout = 5;  // seconds: connecting to and each query of the database
+  // Directories the database accounts' homes lie beneath: under Landlock (root without run_as)
+  // workers may write there only.
+  std::vector<std::string> homes;
+  std::string permissions = "elr";  // the letters of PAM (system) users
+};
+
 struct DaemonConfig {
   std::string source;                      // the file it came from ("" = command line only)
   Options server;                          // listen, banner, passive, limits, timeouts
@@ -53,6 +64,7 @@ struct DaemonConfig {
 
   LogConfig log;
   HookPrograms hooks;
+  AccountsConfig accounts;
 };
 
 struct LoadResult {

@@ -176,6 +176,21 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
   }
 
+  if (result.unavailable) {
+    // The store could not answer (database down): not the client's fault, so not a failed
+    // login; 421 tells it to come back. The check in flight is released as one that proves
+    // nothing about the address (as an anonymous login does).
+    if (checked && core_.admission) {
+      User nobody;
+      nobody.anonymous = true;
+      core_.admission->login_succeeded(peer_ip_, nobody);
+    }
+    spdlog::error("session {}: login of '{}' from {} not checked: {}", id_, pending_user_, peer_ip_,
+                  result.reason);
+    reply(421, "Service not available (account store unreachable), try again later.");
+    closing_ = true;
+    co_return;
+  }
   if (checked && result.user && core_.admission) {
     core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
   }

@@ -141,6 +141,10 @@ int run_user_command(const UserArgs& a, const std::string& store_text, const std
                 ", [users.NAME] with feitpd --hash-password); give --accounts sqlite:PATH or "
                 "postgresql://..., or set [accounts] store");
   }
+  if (spec.kind == feitp::auth::StoreSpec::Kind::pam) {
+    return fail("the account store is PAM: system accounts are managed with useradd, passwd, "
+                "usermod -L (feitpd user works on sqlite:PATH and postgresql:// stores)");
+  }
   if (a.action != "list" && a.name.empty()) return fail(a.action + ": give the user NAME");
   if (a.action == "list" && !a.name.empty()) return fail("list takes no NAME");
   if (!a.name.empty()) {

@@ -281,3 +281,53 @@ def test_postgresql_store(start_server, tmp_path, postgres):
     assert f"home: {homes}/it's" in r.stdout
     assert user_cmd(store, "del", "pgu").returncode == 0
     assert login(srv, "pgu", "pg-pw-2") == 530
+
+
+@pytest.fixture
+def system_user(tmp_path):
+    """A real system user with a password (useradd + chpasswd) and a PAM service file for it;
+    both removed at the end. Needs root, as feitpd's PAM store does."""
+    if os.geteuid() != 0:
+        pytest.fail("the PAM test needs root (useradd, and feitpd's PAM helper keeps root)")
+    name = f"feitppam{os.getpid() % 100000}"
+    home = tmp_path / "syshome"
+    service = f"feitpd-test-{os.getpid()}"
+    pam_file = f"/etc/pam.d/{service}"
+    subprocess.run(["userdel", "-r", name], capture_output=True)
+    r = subprocess.run(["useradd", "--home-dir", str(home), "--create-home", "--shell",
+                        "/usr/sbin/nologin", name], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["chpasswd"], input=f"{name}:sys-pw-1\n", capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    with open(pam_file, "w") as f:
+        f.write("auth required pam_unix.so\naccount required pam_unix.so\n")
+    try:
+        yield name, home, service
+    finally:
+        os.unlink(pam_file)
+        subprocess.run(["userdel", name], capture_output=True, timeout=30)
+
+
+def test_pam_system_accounts(start_server, tmp_path, system_user):
+    name, home, service = system_user
+    srv, _ = start_store_server(start_server, tmp_path, f"pam:{service}")
+    # The workers serve as root without capabilities: they could not read /etc/shadow, the
+    # helper does.
+    assert "PAM helper" not in srv.log()
+    assert login(srv, name, "sys-pw-1") == 230
+    assert login(srv, name, "wrong") == 530
+    ftp = srv.connect(user=name, password="sys-pw-1")
+    assert ftp.pwd() == "/"
+    ftp.quit()
+    # A password changed on the system counts at the next login; a locked account is refused.
+    subprocess.run(["chpasswd"], input=f"{name}:sys-pw-2\n", text=True, check=True, timeout=30)
+    assert login(srv, name, "sys-pw-1") == 530
+    assert login(srv, name, "sys-pw-2") == 230
+    subprocess.run(["usermod", "-L", name], check=True, timeout=30)
+    assert login(srv, name, "sys-pw-2") == 530
+    assert login(srv, "root", "whatever") == 530
+    assert "PAM refused the login" in srv.log()
+    # feitpd user has nothing to manage there.
+    r = user_cmd(f"pam:{service}", "list")
+    assert r.returncode == 1

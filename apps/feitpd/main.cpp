@@ -296,6 +296,10 @@ int run(const feitp::config::DaemonConfig& cfg, const Flags& f, const CommandLin
     }
     if (auto problem = apply_flags(f, logins, next); !problem.empty()) return {std::nullopt, problem};
     if (auto problem = feitp::config::validate(next); !problem.empty()) return {std::nullopt, problem};
+    std::string note;  // a new store: created or migrated before the new workers read it
+    if (auto problem = feitp::runtime::prepare_account_store(next, false, note); !problem.empty()) {
+      return {std::nullopt, problem};
+    }
     return {std::move(next), {}};
   };
   return feitp::runtime::serve_master(cfg, reload);

@@ -151,6 +151,9 @@ class AccountStore {
   virtual ~AccountStore() = default;
   // nullopt = no such account. Throws StoreUnavailable.
   virtual std::optional<UserEntry> find(std::string_view name) = 0;
+  // Called on the event loop: the account from memory when the store can prove, without
+  // blocking, that it has not changed since find() read it; nullopt = ask find().
+  virtual std::optional<UserEntry> find_cached(std::string_view /*name*/) { return std::nullopt; }
   // For the log: "sqlite:/var/lib/feitpd/users.db", "postgresql://host/db" (no password).
   [[nodiscard]] virtual std::string describe() const = 0;
 };

@@ -86,9 +86,14 @@ class StoreAuthenticator final : public Authenticator {
   [[nodiscard]] bool blocking() const override { return true; }
 
   std::optional<AuthResult> authenticate_inline(const LoginRequest& request) override {
-    // Anonymous needs no store; everything else reads the current account off the loop.
+    // Anonymous needs no store. A repeated correct login whose account the store proves
+    // unchanged (find_cached) is answered here; everything else reads the account off the loop.
     if (anonymous_ && is_anonymous_name(request.user)) return anonymous_login();
-    return std::nullopt;
+    auto entry = store_->find_cached(request.user);
+    if (!entry || !cache_.contains(entry->name, request.password, entry->password_hash)) {
+      return std::nullopt;
+    }
+    return finish(*entry, request);
   }
 
   AuthResult authenticate(const LoginRequest& request) override {
@@ -114,16 +119,21 @@ class StoreAuthenticator final : public Authenticator {
       }
       cache_.insert(entry->name, request.password, entry->password_hash);
     }
-    // After the password, so a refusal does not tell a guesser the account exists.
-    if (auto why = account_refusal(*entry, request.peer_address, unix_now()); !why.empty()) {
+    return finish(*entry, request);
+  }
+
+ private:
+  // The password is right: the account's own rules, checked after it so that a refusal does
+  // not tell a guesser the account exists.
+  AuthResult finish(const UserEntry& entry, const LoginRequest& request) const {
+    if (auto why = account_refusal(entry, request.peer_address, unix_now()); !why.empty()) {
       return AuthResult::failure(why);
     }
-    User u = to_user(*entry);
+    User u = to_user(entry);
     if (u.max_sessions == 0) u.max_sessions = default_max_sessions_;
     return AuthResult::success(std::move(u));
   }
 
- private:
   AuthResult anonymous_login() const {
     User u;
     u.name = "anonymous";

@@ -3,7 +3,14 @@
 // read transaction, so it sees what `feitpd user` committed a moment ago. The server opens the
 // file read-only (rollback journal, not WAL: readers need no write access to anything, which
 // suits unprivileged, Landlock-confined workers); `feitpd user` opens it read-write.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <unordered_map>
 
 #include <chrono>
 #include <memory>
@@ -73,7 +80,10 @@ class SqliteStore final : public ManagedAccountStore {
  public:
   SqliteStore(std::string path, bool create, bool read_only)
       : path_(std::move(path)), create_(create), read_only_(read_only) {}
-  ~SqliteStore() override { close(); }
+  ~SqliteStore() override {
+    close();
+    if (stamp_fd_ >= 0) ::close(stamp_fd_);
+  }
 
   [[nodiscard]] std::string describe() const override { return "sqlite:" + path_; }
 
@@ -84,6 +94,28 @@ class SqliteStore final : public ManagedAccountStore {
   }
 
   std::optional<UserEntry> find(std::string_view name) override {
+    // The file's stamp before the read: a commit after it changes the stamp, so an entry
+    // remembered with this stamp can only be older than what the file holds, never newer.
+    const auto stamp = read_stamp();
+    auto out = find_uncached(name);
+    if (out && stamp) remember(*out, *stamp);
+    return out;
+  }
+
+  std::optional<UserEntry> find_cached(std::string_view name) override {
+    const auto stamp = read_stamp();
+    if (!stamp) return std::nullopt;
+    std::lock_guard lock(cache_mu_);
+    if (!(*stamp == cache_stamp_)) {
+      cache_.clear();
+      return std::nullopt;
+    }
+    auto it = cache_.find(std::string(name));
+    if (it == cache_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::optional<UserEntry> find_uncached(std::string_view name) {
     std::lock_guard lock(mu_);
     ensure_open();
     sqlite3_stmt* s = find_.get();
@@ -159,6 +191,54 @@ class SqliteStore final : public ManagedAccountStore {
   }
 
  private:
+  // What proves the file unchanged: SQLite's file change counter (header bytes 24..27, bumped
+  // by every commit in rollback-journal mode, which is how SQLite itself validates its page
+  // cache), with the inode, size and modification time for a file replaced as a whole.
+  struct Stamp {
+    std::uint32_t counter = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+
+  // Two system calls on a local file (fstat and a 4-byte pread of the page-cached header): the
+  // event loop can afford them. nullopt when the file cannot be read or is in WAL mode (where
+  // the counter is not kept up to date).
+  std::optional<Stamp> read_stamp() {
+    std::lock_guard lock(stamp_mu_);
+    struct stat by_path {};
+    if (::stat(path_.c_str(), &by_path) != 0) return std::nullopt;
+    if (stamp_fd_ >= 0) {
+      struct stat by_fd {};
+      if (::fstat(stamp_fd_, &by_fd) != 0 || by_fd.st_ino != by_path.st_ino || by_fd.st_dev != by_path.st_dev) {
+        ::close(stamp_fd_);
+        stamp_fd_ = -1;
+      }
+    }
+    if (stamp_fd_ < 0) stamp_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (stamp_fd_ < 0) return std::nullopt;
+    unsigned char h[100];
+    if (::pread(stamp_fd_, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return std::nullopt;
+    if (std::memcmp(h, "SQLite format 3", 16) != 0 || h[18] == 2 || h[19] == 2) return std::nullopt;
+    Stamp s;
+    s.counter = (std::uint32_t{h[24]} << 24) | (std::uint32_t{h[25]} << 16) | (std::uint32_t{h[26]} << 8) | h[27];
+    s.ino = by_path.st_ino;
+    s.size = by_path.st_size;
+    s.mtime_ns = std::int64_t{by_path.st_mtim.tv_sec} * 1000000000 + by_path.st_mtim.tv_nsec;
+    return s;
+  }
+
+  void remember(const UserEntry& e, const Stamp& stamp) {
+    std::lock_guard lock(cache_mu_);
+    if (!(stamp == cache_stamp_)) {
+      cache_.clear();
+      cache_stamp_ = stamp;
+    }
+    if (cache_.size() >= kCacheEntries) cache_.clear();
+    cache_.insert_or_assign(e.name, e);
+  }
+
   [[noreturn]] void fail(const std::string& what) {
     throw StoreUnavailable(describe() + ": " + what + ": " + sqlite3_errmsg(db_));
   }
@@ -196,6 +276,12 @@ class SqliteStore final : public ManagedAccountStore {
 
   void ensure_open() {
     if (db_ != nullptr) return;
+    if (create_ && !read_only_) {
+      // The file holds password hashes: only its owner reads it (give the workers' run_as
+      // group read access by hand). An empty file is an empty database to SQLite.
+      const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+    }
     int flags = read_only_ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     if (create_ && !read_only_) flags |= SQLITE_OPEN_CREATE;
     flags |= SQLITE_OPEN_NOMUTEX;  // our own mutex serialises every use
@@ -298,6 +384,12 @@ class SqliteStore final : public ManagedAccountStore {
   std::mutex mu_;
   sqlite3* db_ = nullptr;
   Stmt find_;
+  static constexpr std::size_t kCacheEntries = 16384;
+  std::mutex stamp_mu_;
+  int stamp_fd_ = -1;
+  std::mutex cache_mu_;
+  Stamp cache_stamp_;
+  std::unordered_map<std::string, UserEntry> cache_;
 };
 
 }  // namespace

@@ -1,4 +1,6 @@
 // The commands that need no data connection: login, navigation, file management, status.
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <span>
@@ -185,8 +187,19 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
       nobody.anonymous = true;
       core_.admission->login_succeeded(peer_ip_, nobody);
     }
-    spdlog::error("session {}: login of '{}' from {} not checked: {}", id_, pending_user_, peer_ip_,
-                  result.reason);
+    // One line a second at most: a database outage under load must not flood the log.
+    static std::atomic<std::int64_t> last_logged{0};
+    static std::atomic<std::uint64_t> unlogged{0};
+    const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::int64_t last = last_logged.load(std::memory_order_relaxed);
+    if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
+      const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
+      spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
+                    result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
+    } else {
+      unlogged.fetch_add(1, std::memory_order_relaxed);
+    }
     reply(421, "Service not available (account store unreachable), try again later.");
     closing_ = true;
     co_return;

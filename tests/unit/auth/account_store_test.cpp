@@ -114,8 +114,15 @@ TEST(StoreAuthenticator, ChangesTakeEffectAtNextLogin) {
   EXPECT_EQ(ok.user->quota_bytes, 123U);
   EXPECT_TRUE(login("pw-1").user);  // the cached path
   EXPECT_FALSE(login("pw-1", "192.0.2.1").user);
+  // On the event loop: answered from memory while the file is unchanged...
+  const feitp::LoginRequest again{"carol", "pw-1", "10.0.0.1", 0, false};
+  auto fast = auth->authenticate_inline(again);
+  ASSERT_TRUE(fast);
+  EXPECT_TRUE(fast->user);
   auto e = entry("carol", "pw-2");
   writer->update(e);
+  // ...and never after a commit: the next login reads the row again.
+  EXPECT_FALSE(auth->authenticate_inline(again));
   EXPECT_FALSE(login("pw-1").user);
   EXPECT_TRUE(login("pw-2").user);
   e.enabled = false;

@@ -34,13 +34,14 @@ PIN_MODES="unpinned pinned"
 PLAIN_SCENARIOS="seed session login list retr stor idle"
 TLS_SCENARIOS="seed-tls seed-tls-resume session-tls retr-tls stor-tls"
 ALL_SCENARIOS="$PLAIN_SCENARIOS $TLS_SCENARIOS"
-ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-2m"
+ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-2m feitpd-sqlite feitpd-pg"
 # The Python variants (bench/py_server.py: the seed program, an FTPHandler subclass whose
 # on_file_received appends path and size to a list): pyftpdlib, and feitp's pyftpdlib layer
 # with 1 and 2 workers and with a callback that does nothing. Opt-in: --servers.
 PY_SERVERS="pyftpdlib-cb feitp-py feitp-py-2 feitp-py-nocb"
 SCENARIOS=$PLAIN_SCENARIOS
-SERVERS=$ALL_SERVERS
+# feitpd with its account stores (1 worker, like feitpd-1): measured only when asked for.
+SERVERS=${ALL_SERVERS% feitpd-sqlite feitpd-pg}
 TLS_VERSION=1.3
 OUT=""
 CLIENTS_SMALL=50     # seed, session, login
@@ -65,6 +66,9 @@ usage: bench/compare.sh [options]
                       (default: the plain ones; "tls" stands for all -tls ones, "all" for every one)
   --tls-version V     1.3 (default) or 1.2: the one version the generator offers in -tls scenarios
   --servers x,y       from: ${ALL_SERVERS// /,}, and the Python variants ${PY_SERVERS// /,}
+                      (default: all but feitpd-sqlite and feitpd-pg: feitpd-1 with its user in
+                      an SQLite file or a PostgreSQL database (--accounts); feitpd-pg starts a
+                      PostgreSQL 15 in a temporary folder as nobody, stopped on exit)
   --pin MODE          unpinned | pinned | both (default both)
   --out FILE          markdown to write (default docs/performance.md; --quick: \$CACHE/quick/)
   --build DIR         where bin/feitp-bench, bin/feitp-limit-responder, bin/feitpd are
@@ -173,6 +177,8 @@ RESERVED_SAVED=""
 PAM_CREATED=""
 CGROOT=""
 USER_UNLOCKED=""
+PG_DIR=""
+PG_URI=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -182,6 +188,7 @@ cleanup() {
   [[ -n $PAM_CREATED ]] && rm -f "$PAM_CREATED"
   [[ -n $USER_UNLOCKED ]] && usermod -p '!' -s /usr/sbin/nologin "$BENCH_USER" 2>/dev/null
   [[ -n $CGROOT ]] && remove_cgroups "$CGROOT/feitp-compare-$$"
+  [[ -n $PG_DIR ]] && { /usr/bin/python3 "$ROOT/tests/integration/pg_fixture.py" stop "$PG_DIR" >/dev/null 2>&1; rm -rf "$PG_DIR"; }
   exit "$rc"
 }
 trap cleanup EXIT
@@ -411,6 +418,25 @@ EOF
       else
         echo "$exe --config $dir/feitpd.toml --workers $workers $extra"
       fi ;;
+    feitpd-sqlite|feitpd-pg)
+      # feitpd-1 with the same user (same SHA-512-crypt hash) in an account store instead of
+      # the file; the home is the only thing that changes between runs.
+      local store
+      if [[ $server == feitpd-sqlite ]]; then store=sqlite:$dir/users.db; else store=$PG_URI; fi
+      "$FEITPD" --accounts "$store" user del "$BENCH_USER" >/dev/null 2>&1 || true
+      printf '%s\n' "$BENCH_PASSWORD" | "$FEITPD" --accounts "$store" user add "$BENCH_USER" \
+        --home "$home" --permissions elradfmwMT --hash-method sha512 >/dev/null
+      cat >"$dir/feitpd.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$port"]
+workers = 1
+[passive]
+ports = "$PASV_MIN-$PASV_MAX"
+[accounts]
+store = "$store"
+homes = ["$home"]
+EOF
+      echo "$FEITPD --config $dir/feitpd.toml --workers 1" ;;
     vsftpd)
       mkdir -p "$dir/empty"
       cat >"$dir/vsftpd.conf" <<EOF
@@ -546,6 +572,7 @@ server_available() {
   case $1 in
     limit) return 0 ;;
     feitpd-base) [[ -n $BASELINE && -x $BASELINE/bin/feitpd ]] ;;
+    feitpd-pg) [[ -x $FEITPD && -n $PG_URI ]] ;;
     feitpd-*) [[ -x $FEITPD ]] ;;
     vsftpd) [[ -n $VSFTPD ]] ;;
     proftpd) [[ -n $PROFTPD ]] ;;
@@ -761,6 +788,16 @@ setup_data
 setup_tls
 setup_cgroup
 reserve_passive_range
+if [[ " $SERVERS " == *" feitpd-pg "* ]]; then
+  # The same PostgreSQL the tests start (tests/integration/pg_fixture.py), unpinned, for the
+  # whole run; its CPU is not in feitpd's cgroup.
+  PG_DIR=$(mktemp -d /tmp/feitp-bench-pg.XXXXXX)
+  if PG_URI=$(/usr/bin/python3 "$ROOT/tests/integration/pg_fixture.py" start "$PG_DIR" 2>"$LOGS/postgres-start.log"); then
+    log "PostgreSQL at $PG_URI"
+  else
+    log "PostgreSQL did not start (log: $LOGS/postgres-start.log)"; PG_URI=""
+  fi
+fi
 
 CPU_SOURCE="/proc process tree (utime+stime of live processes, cutime+cstime of reaped ones)"
 [[ -n $CGROOT ]] && CPU_SOURCE="cgroup v2 cpu.stat usage_usec, one cgroup per server start"

@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build g++ pkg-config
   libasio-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
   libssl-dev libcrypt-dev zlib1g-dev libseccomp-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libpq-dev libpam0g-dev  # account stores (docs/accounts.md)
+  postgresql  # the tests' and the benchmark's PostgreSQL (initdb, pg_ctl in a temp dir)
   python3 python3-pytest python3-pytest-timeout
   python3-dev python3-venv pybind11-dev  # the Python package (python/, scripts/python-env.sh)
   curl lftp wget

@@ -25,6 +25,7 @@
 #include "obs/log.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/master.hpp"
+#include "user_command.hpp"
 
 #ifndef FEITP_VERSION
 #define FEITP_VERSION "0.0.0"
@@ -64,6 +65,7 @@ struct Flags {
   bool admin_allow_remote = false;
   std::optional<std::string> admin_tls_cert;
   std::optional<std::string> admin_tls_key;
+  std::optional<std::string> accounts;  // overrides [accounts] store
 };
 
 int fail(const std::string& message) {
@@ -113,11 +115,11 @@ std::optional<std::string> read_secret_line(int fd, std::string& error) {
 }
 
 // One line from standard input, without echo when it is a terminal.
-std::optional<std::string> read_password() {
+std::optional<std::string> read_password(const char* prompt = "Password: ") {
   const bool tty = ::isatty(STDIN_FILENO) != 0;
   termios saved{};
   if (tty) {
-    std::fprintf(stderr, "Password: ");
+    std::fprintf(stderr, "%s", prompt);
     std::fflush(stderr);
     ::tcgetattr(STDIN_FILENO, &saved);
     termios quiet = saved;
@@ -313,6 +315,7 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
   if (f.admin_allow_remote) cfg.monitor.admin_allow_remote = true;
   if (f.admin_tls_cert) cfg.monitor.admin_tls_cert = *f.admin_tls_cert;
   if (f.admin_tls_key) cfg.monitor.admin_tls_key = *f.admin_tls_key;
+  if (f.accounts) cfg.accounts.store = *f.accounts;
   for (const auto& u : logins.users) {
     std::erase_if(cfg.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
     cfg.users.push_back(u);
@@ -335,6 +338,10 @@ int run(const feitp::config::DaemonConfig& cfg, const Flags& f, const CommandLin
     }
     if (auto problem = apply_flags(f, logins, next); !problem.empty()) return {std::nullopt, problem};
     if (auto problem = feitp::config::validate(next); !problem.empty()) return {std::nullopt, problem};
+    std::string note;  // a new store: created or migrated before the new workers read it
+    if (auto problem = feitp::runtime::prepare_account_store(next, false, note); !problem.empty()) {
+      return {std::nullopt, problem};
+    }
     return {std::move(next), {}};
   };
   return feitp::runtime::serve_master(cfg, reload);
@@ -406,6 +413,10 @@ int main(int argc, char** argv) {
       "Flags override the file given with --config. Every flag and configuration key, with its "
       "default: docs/configuration.md in the source, and the manual pages "
       "feitpd(8) and feitpd.toml(5).");
+  app.add_option("--accounts", f.accounts,
+                 "Account store: config, sqlite:PATH, postgresql://... or pam[:SERVICE] (overrides [accounts] store; default config)");
+  feitpd::UserArgs user_args;
+  CLI::App* user_cmd = feitpd::add_user_subcommand(app, user_args);
 
   try {
     app.parse(argc, argv);
@@ -424,6 +435,22 @@ int main(int argc, char** argv) {
 
   if (f.hash_password) return hash_password_command(f.hash_method);
 
+  if (user_cmd->parsed()) {
+    std::string store = f.accounts.value_or("config");
+    std::uint32_t timeout = 5;
+    if (!f.config.empty()) {
+      auto loaded = feitp::config::load_config_file(f.config);
+      if (!loaded.config) {
+        std::fprintf(stderr, "%s\n", loaded.error.c_str());
+        return 1;
+      }
+      if (!f.accounts) store = loaded.config->accounts.store;
+      timeout = loaded.config->accounts.connect_timeout;
+    }
+    return feitpd::run_user_command(user_args, store, f.config, timeout,
+                                    [](const char* prompt) { return read_password(prompt); });
+  }
+
   feitp::config::DaemonConfig cfg;
   if (!f.config.empty()) {
     auto loaded = feitp::config::load_config_file(f.config);
@@ -432,9 +459,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     cfg = std::move(*loaded.config);
-  } else if (f.users.empty() && !f.anonymous) {
-    return fail("nothing to serve: pass --config FILE, or --user NAME:PASSWORD and/or --anonymous "
-                "(with --root DIR, default the current directory)");
+  } else if (f.users.empty() && !f.anonymous && !f.accounts) {
+    return fail("nothing to serve: pass --config FILE, --accounts STORE, or --user NAME:PASSWORD "
+                "and/or --anonymous (with --root DIR, default the current directory)");
   }
 
   CommandLineLogins logins;
@@ -446,6 +473,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& w : feitp::config::warnings(cfg)) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  {
+    // The account store answers now, or the start stops with its one-line problem.
+    std::string note;
+    if (auto problem = feitp::runtime::prepare_account_store(cfg, f.check, note); !problem.empty()) {
+      return fail(problem);
+    }
+    if (!note.empty()) std::fprintf(stderr, "warning: %s\n", note.c_str());
+  }
   if (f.check) {
     const auto problems = feitp::config::check_paths(cfg);
     for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -79,8 +80,14 @@ struct LoginRequest {
 struct AuthResult {
   std::optional<User> user;  // set on success
   std::string reason;        // on failure: for the log, never sent to the client
+  // The password could not be checked (account store down): the client gets 421 and may
+  // retry; not counted as a failed login.
+  bool unavailable = false;
   static AuthResult success(User u) { return AuthResult{std::move(u), {}}; }
   static AuthResult failure(std::string why) { return AuthResult{std::nullopt, std::move(why)}; }
+  static AuthResult store_unavailable(std::string why) {
+    return AuthResult{std::nullopt, std::move(why), true};
+  }
 };
 
 class Authenticator {
@@ -98,18 +105,99 @@ class Authenticator {
 
 // --- Built-in: users listed in the configuration ------------------------------------------
 
+struct AnonymousEntry {
+  std::string home;
+  Permissions permissions{Permissions::kReadOnly};
+};
+
+// One account, as every store keeps it (config file, SQLite, PostgreSQL; PAM fills what the
+// system knows). The policy fields are copied into User at login (to_user()).
 struct UserEntry {
   std::string name;
   std::string password_hash;  // crypt(3) form: $y$ (yescrypt), $6$ (sha512-crypt), $2b$ (bcrypt)
   std::string home;
   Permissions permissions;
   std::uint32_t max_sessions = 0;
+  bool enabled = true;
+  std::int64_t expires = 0;                   // Unix time after which logins fail; 0 = never
+  std::vector<std::string> allowed_networks;  // CIDR ("10.0.0.0/8", "2001:db8::/32"); empty = any
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
+  std::uint64_t upload_rate = 0;
+  std::uint64_t download_rate = 0;
+  bool require_tls = false;
+  std::string host;
 };
 
-struct AnonymousEntry {
-  std::string home;
-  Permissions permissions{Permissions::kReadOnly};
+// The User an account logs in as (name, home, permissions and the policy fields).
+User to_user(const UserEntry& entry);
+// Why `entry` may not log in from `peer_address` at Unix time `now` (disabled, expired, not
+// from an allowed network), or "" when it may.
+std::string account_refusal(const UserEntry& entry, std::string_view peer_address, std::int64_t now);
+// "" or what is wrong with the name for a store: 1 to 64 characters, letters, digits, . _ - @ +
+std::string check_account_name(std::string_view name);
+
+// Thrown by an AccountStore that cannot answer (database down, corrupted file): the login gets
+// 421, the `feitpd user` command a one-line error.
+class StoreUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
+
+// Where accounts live. find() is called for every login (from the login thread pool, never the
+// event loop): it must see changes made by other processes and nodes.
+class AccountStore {
+ public:
+  virtual ~AccountStore() = default;
+  // nullopt = no such account. Throws StoreUnavailable.
+  virtual std::optional<UserEntry> find(std::string_view name) = 0;
+  // Called on the event loop: the account from memory when the store can prove, without
+  // blocking, that it has not changed since find() read it; nullopt = ask find().
+  virtual std::optional<UserEntry> find_cached(std::string_view /*name*/) { return std::nullopt; }
+  // For the log: "sqlite:/var/lib/feitpd/users.db", "postgresql://host/db" (no password).
+  [[nodiscard]] virtual std::string describe() const = 0;
+};
+
+// A store `feitpd user` can change. Every call throws StoreUnavailable on a store error and
+// std::invalid_argument for a bad request (existing or missing user named in the message).
+class ManagedAccountStore : public AccountStore {
+ public:
+  virtual void add(const UserEntry& entry) = 0;
+  virtual void update(const UserEntry& entry) = 0;  // replaces every field of an existing account
+  virtual void remove(std::string_view name) = 0;
+  virtual std::vector<UserEntry> list() = 0;
+};
+
+// SQLite file at `path` (created with the schema when `create` and missing). The schema is
+// created or migrated on open (read_only: only checked); a newer schema or an unreadable file
+// throws StoreUnavailable. `lazy`: open at the first use instead (a server's workers: a file
+// that breaks later costs logins a 421, not the worker).
+std::shared_ptr<ManagedAccountStore> open_sqlite_store(const std::string& path, bool create,
+                                                       bool read_only, bool lazy = false);
+// PostgreSQL through libpq (`conninfo`: "postgresql://user@host:port/db?..."); at most
+// `pool_size` connections, made on demand with `connect_timeout_s`. `prepare_schema`: create or
+// migrate the tables now (feitpd does it at start; throws StoreUnavailable when it cannot).
+std::shared_ptr<ManagedAccountStore> open_postgresql_store(const std::string& conninfo,
+                                                           unsigned pool_size,
+                                                           unsigned connect_timeout_s,
+                                                           bool prepare_schema);
+
+// System accounts through PAM service `service` (a file in /etc/pam.d). Must be made as root,
+// before the process drops its privileges: it forks the privileged helper that runs the PAM
+// checks (docs/accounts.md). Home from the system's password database; `permissions` for every
+// such user. Throws std::runtime_error when the helper cannot be started.
+std::shared_ptr<Authenticator> make_pam_authenticator(const std::string& service, Permissions permissions,
+                                                      std::optional<AnonymousEntry> anonymous,
+                                                      std::uint32_t default_max_sessions);
+
+// An Authenticator over a store: every login reads the current account (so a changed password,
+// a disabled or expired account takes effect at the next login, on every worker and node), and
+// a bounded cache of verified (name, password, stored hash) spares repeated correct logins the
+// crypt cost. Runs on the login pool (blocking() = true). Users without max_sessions get
+// `default_max_sessions`; `anonymous` as with the config store.
+std::shared_ptr<Authenticator> make_store_authenticator(std::shared_ptr<AccountStore> store,
+                                                        std::optional<AnonymousEntry> anonymous,
+                                                        std::uint32_t default_max_sessions);
 
 // Checks passwords with libcrypt; repeated correct logins are served from a bounded cache of
 // keyed hashes (short lifetime) so they do not pay the full crypt cost each time.

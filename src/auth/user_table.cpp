@@ -135,13 +135,18 @@ UserTableAuthenticator::UserTableAuthenticator(std::vector<UserEntry> users,
   }
 }
 
-User UserTableAuthenticator::make_user(const UserEntry& entry) const {
-  User u;
-  u.name = entry.name;
-  u.home = entry.home;
-  u.permissions = entry.permissions;
-  u.max_sessions = entry.max_sessions;
-  return u;
+User UserTableAuthenticator::make_user(const UserEntry& entry) const { return to_user(entry); }
+
+// The account's own rules (enabled, expires, allowed_networks), checked after the password.
+std::optional<AuthResult> UserTableAuthenticator::refused(const UserEntry& entry,
+                                                          const LoginRequest& request) const {
+  if (entry.enabled && entry.expires == 0 && entry.allowed_networks.empty()) return std::nullopt;
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto why = account_refusal(entry, request.peer_address, now);
+  if (why.empty()) return std::nullopt;
+  return AuthResult::failure(std::move(why));
 }
 
 std::optional<AuthResult> UserTableAuthenticator::anonymous_login(std::string_view user) const {
@@ -160,6 +165,7 @@ std::optional<AuthResult> UserTableAuthenticator::authenticate_inline(const Logi
   const UserEntry& entry = it->second;
   if (cache_.contains(entry.name, request.password, entry.password_hash)) {
     cache_hits_.fetch_add(1, std::memory_order_relaxed);
+    if (auto no = refused(entry, request)) return no;
     return AuthResult::success(make_user(entry));
   }
   return std::nullopt;
@@ -176,12 +182,13 @@ AuthResult UserTableAuthenticator::authenticate(const LoginRequest& request) {
   const UserEntry& entry = it->second;
   if (cache_.contains(entry.name, request.password, entry.password_hash)) {
     cache_hits_.fetch_add(1, std::memory_order_relaxed);
-    return AuthResult::success(make_user(entry));
+  } else {
+    if (!verify_password(request.password, entry.password_hash)) {
+      return AuthResult::failure("wrong password");
+    }
+    cache_.insert(entry.name, request.password, entry.password_hash);
   }
-  if (!verify_password(request.password, entry.password_hash)) {
-    return AuthResult::failure("wrong password");
-  }
-  cache_.insert(entry.name, request.password, entry.password_hash);
+  if (auto no = refused(entry, request)) return std::move(*no);
   return AuthResult::success(make_user(entry));
 }
 

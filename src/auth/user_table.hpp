@@ -73,6 +73,8 @@ class UserTableAuthenticator final : public Authenticator {
 
  private:
   User make_user(const UserEntry& entry) const;
+  [[nodiscard]] std::optional<AuthResult> refused(const UserEntry& entry,
+                                                  const LoginRequest& request) const;
   [[nodiscard]] std::optional<AuthResult> anonymous_login(std::string_view user) const;
 
   std::unordered_map<std::string, UserEntry> users_;

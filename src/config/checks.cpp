@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/store_spec.hpp"
 #include "config/checks.hpp"
 #include "config/config.hpp"
 
@@ -386,7 +387,16 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
     if (auto p = check_home(u.home); !p.empty()) return fail(key + ".home", p);
     if (auto p = check_permissions(u.permissions); !p.empty()) return fail(key + ".permissions", p);
   }
-  if (require_login && cfg.users.empty() && !cfg.anonymous) {
+  auth::StoreSpec store;
+  if (auto p = auth::parse_store_spec(cfg.accounts.store, store); !p.empty()) {
+    return fail("accounts.store", p);
+  }
+  if (store.kind != auth::StoreSpec::Kind::config && !cfg.users.empty()) {
+    return fail("users." + cfg.users.front().name,
+                "config-file users are not read with accounts.store = " + quote(cfg.accounts.store) +
+                    ": add them to that store (feitpd user add) or use store = \"config\"");
+  }
+  if (require_login && store.kind == auth::StoreSpec::Kind::config && cfg.users.empty() && !cfg.anonymous) {
     return fail("users", "no one can log in: add a [users.NAME] table or enable [anonymous]");
   }
   return {};

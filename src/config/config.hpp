@@ -40,6 +40,17 @@ struct MonitorConfig {
   std::string admin_tls_key;
 };
 
+// [accounts]: where users come from (docs/accounts.md).
+struct AccountsConfig {
+  std::string store = "config";     // config | sqlite:PATH | postgresql://... | pam[:SERVICE]
+  std::uint32_t pool_size = 4;      // PostgreSQL connections per worker at most
+  std::uint32_t connect_timeout = 5;  // seconds: connecting to and each query of the database
+  // Directories the database accounts' homes lie beneath: under Landlock (root without run_as)
+  // workers may write there only.
+  std::vector<std::string> homes;
+  std::string permissions = "elr";  // the letters of PAM (system) users
+};
+
 struct DaemonConfig {
   std::string source;                      // the file it came from ("" = command line only)
   Options server;                          // listen, banner, passive, limits, timeouts
@@ -65,6 +76,7 @@ struct DaemonConfig {
   LogConfig log;
   HookPrograms hooks;
   MonitorConfig monitor;
+  AccountsConfig accounts;
 };
 
 struct LoadResult {

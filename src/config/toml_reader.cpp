@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/store_spec.hpp"
 #include "config/checks.hpp"
 #include "config/config.hpp"
 
@@ -362,6 +364,64 @@ void read_anonymous(const toml::table& t, DaemonConfig& cfg) {
   cfg.anonymous = std::move(anon);
 }
 
+// The account keys every store shares (docs/accounts.md): enabled, expires, allowed_networks,
+// quotas, rates, require_tls, host.
+void read_account_policy(const toml::table& u, const std::string& p, UserEntry& e) {
+  constexpr std::int64_t kMax = std::int64_t{1} << 62;
+  get_bool(u, p, "enabled", e.enabled);
+  if (const toml::node* n = u.get("expires")) {
+    std::string text;
+    if (n->is_string()) {
+      text = n->as_string()->get();
+    } else if (n->is_date()) {
+      const auto& d = n->as_date()->get();
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", d.year, d.month, d.day);
+      text = buf;
+    } else {
+      fail(join(p, "expires"), "must be a date (2027-01-31), \"YYYY-MM-DDTHH:MM:SSZ\" or \"never\", got " + show(*n));
+    }
+    check_or_fail(join(p, "expires"), auth::parse_expiry(text, e.expires));
+  }
+  if (const toml::node* n = u.get("allowed_networks")) {
+    if (!n->is_array()) fail(join(p, "allowed_networks"), "must be an array of CIDR strings, got " + show(*n));
+    for (const toml::node& x : *n->as_array()) {
+      if (!x.is_string() || !is_cidr(x.as_string()->get())) {
+        fail(join(p, "allowed_networks"), "must hold addresses or CIDR networks such as \"10.0.0.0/8\", got " + show(x));
+      }
+      e.allowed_networks.push_back(x.as_string()->get());
+    }
+  }
+  get_int(u, p, "quota_bytes", 0, kMax, e.quota_bytes);
+  get_int(u, p, "quota_files", 0, kMax, e.quota_files);
+  get_int(u, p, "upload_rate", 0, kMax, e.upload_rate);
+  get_int(u, p, "download_rate", 0, kMax, e.download_rate);
+  get_bool(u, p, "require_tls", e.require_tls);
+  get_string(u, p, "host", e.host);
+}
+
+void read_accounts(const toml::table& t, DaemonConfig& cfg) {
+  const std::string p = "accounts";
+  known_keys(t, p, {"store", "pool_size", "connect_timeout", "homes", "permissions"});
+  if (get_string(t, p, "permissions", cfg.accounts.permissions)) {
+    check_or_fail(join(p, "permissions"), Permissions::validate(cfg.accounts.permissions));
+  }
+  if (const toml::node* n = t.get("homes")) {
+    if (!n->is_array()) fail(join(p, "homes"), "must be an array of absolute directories, got " + show(*n));
+    for (const toml::node& x : *n->as_array()) {
+      if (!x.is_string()) fail(join(p, "homes"), "must hold absolute directories, got " + show(x));
+      check_or_fail(join(p, "homes"), check_home(x.as_string()->get()));
+      cfg.accounts.homes.push_back(x.as_string()->get());
+    }
+  }
+  if (get_string(t, p, "store", cfg.accounts.store)) {
+    auth::StoreSpec spec;
+    check_or_fail(join(p, "store"), auth::parse_store_spec(cfg.accounts.store, spec));
+  }
+  get_int(t, p, "pool_size", 1, 64, cfg.accounts.pool_size);
+  get_int(t, p, "connect_timeout", 1, 60, cfg.accounts.connect_timeout);
+}
+
 void read_users(const toml::table& t, DaemonConfig& cfg) {
   for (auto&& [k, v] : t) {
     const std::string name(k.str());
@@ -375,7 +435,9 @@ void read_users(const toml::table& t, DaemonConfig& cfg) {
       fail(join(p, "password"),
            "plaintext passwords are not accepted; use password_hash = \"$y$...\" (feitpd --hash-password)");
     }
-    known_keys(u, p, {"password_hash", "home", "permissions", "max_sessions", "directories"});
+    known_keys(u, p, {"password_hash", "home", "permissions", "max_sessions", "directories",
+                      "enabled", "expires", "allowed_networks", "quota_bytes", "quota_files",
+                      "upload_rate", "download_rate", "require_tls", "host"});
     UserEntry e;
     e.name = name;
     if (!get_string(u, p, "password_hash", e.password_hash)) {
@@ -386,6 +448,7 @@ void read_users(const toml::table& t, DaemonConfig& cfg) {
     check_or_fail(join(p, "home"), check_home(e.home));
     e.permissions = read_permissions(u, p, Permissions::kReadOnly);
     get_int(u, p, "max_sessions", 0, 100000, e.max_sessions);
+    read_account_policy(u, p, e);
     cfg.users.push_back(std::move(e));
   }
 }
@@ -493,7 +556,8 @@ void read_admin(const toml::table& t, DaemonConfig& cfg) {
 
 void read_root(const toml::table& root, DaemonConfig& cfg) {
   known_keys(root, "", {"server", "passive", "limits", "timeouts", "security", "storage", "log",
-                        "anonymous", "users", "hooks", "proxy_protocol", "tls", "metrics", "admin"});
+                        "anonymous", "users", "hooks", "proxy_protocol", "tls", "metrics", "admin",
+                        "accounts"});
   if (const auto* t = sub_table(root, "", "metrics")) read_metrics(*t, cfg);
   if (const auto* t = sub_table(root, "", "admin")) read_admin(*t, cfg);
   if (const auto* t = sub_table(root, "", "server")) read_server(*t, cfg);
@@ -508,6 +572,7 @@ void read_root(const toml::table& root, DaemonConfig& cfg) {
   if (const auto* t = sub_table(root, "", "hooks")) read_hooks(*t, cfg);
   if (const auto* t = sub_table(root, "", "proxy_protocol")) read_proxy_protocol(*t, cfg);
   if (const auto* t = sub_table(root, "", "tls")) read_tls(*t, cfg);
+  if (const auto* t = sub_table(root, "", "accounts")) read_accounts(*t, cfg);
 }
 
 // toml++ descriptions are single sentences; keep any stray line breaks out of the one line.

@@ -16,10 +16,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "auth/store_spec.hpp"
 #include "ext/program_hooks.hpp"
 #include "obs/metrics.hpp"
 #include "runtime/admin.hpp"
@@ -32,13 +34,83 @@
 
 namespace feitp::runtime {
 
-std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
-  auto server = std::make_unique<Server>(cfg.server);
+std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cfg) {
+  auth::StoreSpec spec;
+  if (auto problem = auth::parse_store_spec(cfg.accounts.store, spec); !problem.empty()) {
+    throw std::runtime_error("accounts.store: " + problem);
+  }
+  switch (spec.kind) {
+    case auth::StoreSpec::Kind::sqlite:
+      // Read-only and opened at the first login: workers never write the file.
+      return make_store_authenticator(open_sqlite_store(spec.target, false, true, /*lazy=*/true),
+                                      cfg.anonymous, cfg.max_sessions_per_user);
+    case auth::StoreSpec::Kind::postgresql:
+      return make_store_authenticator(
+          open_postgresql_store(spec.target, cfg.accounts.pool_size, cfg.accounts.connect_timeout, false),
+          cfg.anonymous, cfg.max_sessions_per_user);
+    case auth::StoreSpec::Kind::pam:
+      return make_pam_authenticator(spec.target, Permissions(cfg.accounts.permissions), cfg.anonymous,
+                                    cfg.max_sessions_per_user);
+    case auth::StoreSpec::Kind::config:
+      break;
+  }
   std::vector<UserEntry> users = cfg.users;
   for (auto& u : users) {
     if (u.max_sessions == 0) u.max_sessions = cfg.max_sessions_per_user;
   }
-  server->set_authenticator(make_user_table_authenticator(std::move(users), cfg.anonymous));
+  return make_user_table_authenticator(std::move(users), cfg.anonymous);
+}
+
+std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_only, std::string& note) {
+  note.clear();
+  auth::StoreSpec spec;
+  if (auto problem = auth::parse_store_spec(cfg.accounts.store, spec); !problem.empty()) {
+    return "accounts.store: " + problem;
+  }
+  try {
+    switch (spec.kind) {
+      case auth::StoreSpec::Kind::sqlite: {
+        const bool exists = ::access(spec.target.c_str(), F_OK) == 0;
+        if (check_only && !exists) return "sqlite:" + spec.target + ": no such file";
+        auto store = open_sqlite_store(spec.target, !check_only, check_only);
+        if (!exists) note = "sqlite:" + spec.target + ": created, with no accounts yet (feitpd user add)";
+        break;
+      }
+      case auth::StoreSpec::Kind::postgresql:
+        try {
+          open_postgresql_store(spec.target, 1, cfg.accounts.connect_timeout, true);
+        } catch (const StoreUnavailable& e) {
+          const std::string what = e.what();
+          // A newer schema is a fact about the database; a database that is down may come up.
+          if (check_only || what.find("newer than this feitpd") != std::string::npos) return what;
+          note = what + "; serving anyway: logins get 421 until it answers";
+        }
+        break;
+      case auth::StoreSpec::Kind::pam:
+        if (::access(("/etc/pam.d/" + spec.target).c_str(), R_OK) != 0 &&
+            ::access(("/usr/lib/pam.d/" + spec.target).c_str(), R_OK) != 0) {
+          return "accounts.store: no PAM service \"" + spec.target + "\" (/etc/pam.d/" + spec.target + ")";
+        }
+        if (::geteuid() != 0) return "accounts.store = pam: start feitpd as root (its PAM helper keeps root)";
+        break;
+      case auth::StoreSpec::Kind::config:
+        break;
+    }
+  } catch (const StoreUnavailable& e) {
+    return e.what();
+  }
+  if (spec.kind != auth::StoreSpec::Kind::config && cfg.accounts.homes.empty() && ::geteuid() == 0 &&
+      cfg.run_as.empty() && cfg.sandbox) {
+    note += std::string(note.empty() ? "" : "; ") +
+            "accounts.homes is empty: workers serve as root under Landlock and may write only "
+            "beneath the configured homes; set accounts.homes to where the accounts' homes are";
+  }
+  return {};
+}
+
+std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
+  auto server = std::make_unique<Server>(cfg.server);
+  server->set_authenticator(make_authenticator(cfg));
   LocalStorageOptions storage;
   storage.atomic_uploads = cfg.atomic_uploads;
   storage.create_root = cfg.create_homes;
@@ -57,6 +129,7 @@ std::vector<std::string> configured_homes(const config::DaemonConfig& cfg) {
   std::vector<std::string> homes;
   for (const auto& u : cfg.users) homes.push_back(u.home);
   if (cfg.anonymous) homes.push_back(cfg.anonymous->home);
+  for (const auto& h : cfg.accounts.homes) homes.push_back(h);
   std::sort(homes.begin(), homes.end());
   homes.erase(std::unique(homes.begin(), homes.end()), homes.end());
   return homes;

@@ -15,6 +15,12 @@ namespace feitp::runtime {
 // Options, the user table (users + anonymous; users without their own max_sessions get
 // limits.max_sessions_per_user) and local storage rooted at each user's home.
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg);
+// The Authenticator accounts.store names (config users, SQLite, PostgreSQL, PAM).
+std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cfg);
+// Before serving (and at --check): opens accounts.store once, creating or migrating its schema
+// unless `check_only`. Returns "" or a one-line problem that stops the start; `note` gets what
+// the operator should know (a new empty SQLite file, PostgreSQL down at start).
+std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_only, std::string& note);
 
 // The shared admission state sized for `cfg` with `slots` worker columns.
 std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots);

@@ -1,4 +1,6 @@
 // The commands that need no data connection: login, navigation, file management, status.
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <span>
@@ -177,6 +179,32 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
   }
 
+  if (result.unavailable) {
+    // The store could not answer (database down): not the client's fault, so not a failed
+    // login; 421 tells it to come back. The check in flight is released as one that proves
+    // nothing about the address (as an anonymous login does).
+    if (checked && core_.admission) {
+      User nobody;
+      nobody.anonymous = true;
+      core_.admission->login_succeeded(peer_ip_, nobody);
+    }
+    // One line a second at most: a database outage under load must not flood the log.
+    static std::atomic<std::int64_t> last_logged{0};
+    static std::atomic<std::uint64_t> unlogged{0};
+    const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::int64_t last = last_logged.load(std::memory_order_relaxed);
+    if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
+      const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
+      spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
+                    result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
+    } else {
+      unlogged.fetch_add(1, std::memory_order_relaxed);
+    }
+    reply(421, "Service not available (account store unreachable), try again later.");
+    closing_ = true;
+    co_return;
+  }
   if (checked && result.user && core_.admission) {
     core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
   }

@@ -27,7 +27,7 @@ CLEAN=0
 NOTE=""
 PIN_MODES="unpinned pinned"
 ALL_SCENARIOS="seed session login list retr stor idle"
-ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2"
+ALL_SERVERS="limit feitpd-1 feitpd-2 vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-limits"
 SCENARIOS=$ALL_SCENARIOS
 SERVERS=$ALL_SERVERS
 OUT=""
@@ -336,6 +336,30 @@ home = "$home"
 permissions = "elradfmwMT"
 EOF
       echo "$FEITPD --config $dir/feitpd.toml --workers $workers" ;;
+    feitpd-limits)
+      # feitpd-1 with a quota and every bandwidth limit set, none of them reached: what the
+      # accounting and the token buckets cost (docs/accounts.md).
+      cat >"$dir/feitpd.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$port"]
+workers = 1
+[passive]
+ports = "$PASV_MIN-$PASV_MAX"
+[limits]
+upload_rate = 10000000000
+download_rate = 10000000000
+session_upload_rate = 10000000000
+session_download_rate = 10000000000
+[users.$BENCH_USER]
+password_hash = "$HASH"
+home = "$home"
+permissions = "elradfmwMT"
+quota_bytes = 1000000000000
+quota_files = 100000000
+upload_rate = 10000000000
+download_rate = 10000000000
+EOF
+      echo "$FEITPD --config $dir/feitpd.toml --workers 1" ;;
     vsftpd)
       mkdir -p "$dir/empty"
       cat >"$dir/vsftpd.conf" <<EOF

@@ -27,6 +27,7 @@ SERVER_TEXT = {
     "limit": "limit responder",
     "feitpd-1": "feitpd, 1 worker",
     "feitpd-2": "feitpd, 2 workers",
+    "feitpd-limits": "feitpd, 1 worker, quota and rates set (not reached)",
     "vsftpd": "vsftpd",
     "proftpd": "ProFTPD",
     "pureftpd": "Pure-FTPd",

@@ -104,6 +104,12 @@ struct UserEntry {
   std::string home;
   Permissions permissions;
   std::uint32_t max_sessions = 0;
+  // Copied to the User's account policy fields of the same names.
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
+  std::uint64_t upload_rate = 0;
+  std::uint64_t download_rate = 0;
+  std::string host;
 };
 
 struct AnonymousEntry {

@@ -141,6 +141,11 @@ User UserTableAuthenticator::make_user(const UserEntry& entry) const {
   u.home = entry.home;
   u.permissions = entry.permissions;
   u.max_sessions = entry.max_sessions;
+  u.quota_bytes = entry.quota_bytes;
+  u.quota_files = entry.quota_files;
+  u.upload_rate = entry.upload_rate;
+  u.download_rate = entry.download_rate;
+  u.host = entry.host;
   return u;
 }
 

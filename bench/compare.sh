@@ -34,14 +34,15 @@ PIN_MODES="unpinned pinned"
 PLAIN_SCENARIOS="seed session login list retr stor idle"
 TLS_SCENARIOS="seed-tls seed-tls-resume session-tls retr-tls stor-tls"
 ALL_SCENARIOS="$PLAIN_SCENARIOS $TLS_SCENARIOS"
-ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-2m feitpd-sqlite feitpd-pg"
+ALL_SERVERS="limit feitpd-1 feitpd-2 feitpd-base vsftpd proftpd pureftpd pyftpdlib pyftpdlib-2 feitpd-2m feitpd-limits feitpd-sqlite feitpd-pg"
 # The Python variants (bench/py_server.py: the seed program, an FTPHandler subclass whose
 # on_file_received appends path and size to a list): pyftpdlib, and feitp's pyftpdlib layer
 # with 1 and 2 workers and with a callback that does nothing. Opt-in: --servers.
 PY_SERVERS="pyftpdlib-cb feitp-py feitp-py-2 feitp-py-nocb"
 SCENARIOS=$PLAIN_SCENARIOS
-# feitpd with its account stores (1 worker, like feitpd-1): measured only when asked for.
-SERVERS=${ALL_SERVERS% feitpd-sqlite feitpd-pg}
+# feitpd with limits set or its account stores (1 worker, like feitpd-1): measured only
+# when asked for.
+SERVERS=${ALL_SERVERS% feitpd-limits feitpd-sqlite feitpd-pg}
 TLS_VERSION=1.3
 OUT=""
 CLIENTS_SMALL=50     # seed, session, login
@@ -66,7 +67,7 @@ usage: bench/compare.sh [options]
                       (default: the plain ones; "tls" stands for all -tls ones, "all" for every one)
   --tls-version V     1.3 (default) or 1.2: the one version the generator offers in -tls scenarios
   --servers x,y       from: ${ALL_SERVERS// /,}, and the Python variants ${PY_SERVERS// /,}
-                      (default: all but feitpd-sqlite and feitpd-pg: feitpd-1 with its user in
+                      (default: all but feitpd-limits, feitpd-sqlite and feitpd-pg: feitpd-1 with limits set (not reached), its user in
                       an SQLite file or a PostgreSQL database (--accounts); feitpd-pg starts a
                       PostgreSQL 15 in a temporary folder as nobody, stopped on exit)
   --pin MODE          unpinned | pinned | both (default both)
@@ -435,6 +436,30 @@ ports = "$PASV_MIN-$PASV_MAX"
 [accounts]
 store = "$store"
 homes = ["$home"]
+EOF
+      echo "$FEITPD --config $dir/feitpd.toml --workers 1" ;;
+    feitpd-limits)
+      # feitpd-1 with a quota and every bandwidth limit set, none of them reached: what the
+      # accounting and the token buckets cost (docs/accounts.md).
+      cat >"$dir/feitpd.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$port"]
+workers = 1
+[passive]
+ports = "$PASV_MIN-$PASV_MAX"
+[limits]
+upload_rate = 10000000000
+download_rate = 10000000000
+session_upload_rate = 10000000000
+session_download_rate = 10000000000
+[users.$BENCH_USER]
+password_hash = "$HASH"
+home = "$home"
+permissions = "elradfmwMT"
+quota_bytes = 1000000000000
+quota_files = 100000000
+upload_rate = 10000000000
+download_rate = 10000000000
 EOF
       echo "$FEITPD --config $dir/feitpd.toml --workers 1" ;;
     vsftpd)

@@ -41,6 +41,7 @@ SERVER_TEXT = {
     "feitpd-1": "feitpd, 1 worker",
     "feitpd-2": "feitpd, 2 workers",
     "feitpd-base": "feitpd baseline build, 1 worker",
+    "feitpd-limits": "feitpd, 1 worker, quota and rates set (not reached)",
     "vsftpd": "vsftpd",
     "proftpd": "ProFTPD",
     "pureftpd": "Pure-FTPd",

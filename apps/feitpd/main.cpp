@@ -48,6 +48,7 @@ struct Flags {
   std::optional<std::uint32_t> idle_timeout;
   std::optional<std::uint32_t> data_timeout;
   std::optional<std::uint32_t> max_per_ip;
+  std::optional<std::uint64_t> upload_rate, download_rate;
   std::optional<std::string> log_level;
   std::optional<std::uint32_t> workers;
   std::optional<std::string> umask;
@@ -282,6 +283,8 @@ std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
     cfg.server.data_stall_timeout = std::chrono::seconds{*f.data_timeout};
   }
   if (f.max_per_ip) cfg.server.max_per_ip = *f.max_per_ip;
+  if (f.upload_rate) cfg.server.upload_rate = *f.upload_rate;
+  if (f.download_rate) cfg.server.download_rate = *f.download_rate;
   if (f.log_level) cfg.log.level = *f.log_level;
   if (f.workers) cfg.workers = *f.workers;
   if (f.umask) {
@@ -377,6 +380,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 7 * 24 * 3600));
   app.add_option("--max-per-ip", f.max_per_ip, "Connections per client address (default 0 = unlimited)")
       ->check(CLI::Range(0, 100000));
+  app.add_option("--upload-rate", f.upload_rate,
+                 "Upload bandwidth of the whole server, bytes/s ([limits] upload_rate; 0 = unlimited)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
+  app.add_option("--download-rate", f.download_rate,
+                 "Download bandwidth of the whole server, bytes/s ([limits] download_rate; 0 = unlimited)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 40));
   app.add_option("--log-level", f.log_level, "trace debug info warn error critical off (default info)");
   app.add_option("--workers", f.workers, "Worker processes (default 0 = one per core)")
       ->check(CLI::Range(0, 1024));

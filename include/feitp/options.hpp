@@ -126,6 +126,14 @@ struct Options {
   // Bytes per read on downloads and per receive on uploads (at most 256 KiB: bigger receives
   // cost more per byte); big binary uploads to local storage move with splice() instead.
   std::uint32_t transfer_buffer = 256 * 1024;
+  // Bandwidth limits in bytes per second (0 = none, the default: no throttle is built and the
+  // transfer paths are unchanged). upload_rate/download_rate bound the whole server (every
+  // session; feitpd: every worker); the session_ ones each session. Users' own limits are
+  // User::upload_rate/download_rate (over all of the user's sessions).
+  std::uint64_t upload_rate = 0;
+  std::uint64_t download_rate = 0;
+  std::uint64_t session_upload_rate = 0;
+  std::uint64_t session_download_rate = 0;
   bool listing_utc = true;
   // Keep the formatted listings of big directories and reuse them while the storage reports
   // the directory unchanged (Storage::listing_version).

@@ -56,6 +56,21 @@ class Admission {
   virtual void user_logout(std::string_view /*user*/) {}
 };
 
+// A virtual host (RFC 7151): a client selects it with HOST before USER. Without any virtual
+// host every HOST is accepted (and changes nothing); with some, an unknown name gets 504.
+struct VirtualHost {
+  std::string name;    // matched without regard to case
+  std::string banner;  // the text of the 220 reply to HOST ("" = "Host accepted.")
+  // null: the server's own.
+  std::shared_ptr<Authenticator> authenticator;
+  std::shared_ptr<StorageFactory> storage_factory;
+  // Per-session limits for this host's sessions, bytes per second (0 = the server's).
+  std::uint64_t session_upload_rate = 0;
+  std::uint64_t session_download_rate = 0;
+};
+
+class RateStates;
+
 class Server {
  public:
   explicit Server(Options options);
@@ -70,6 +85,12 @@ class Server {
   void add_hooks(std::shared_ptr<Hooks> hooks);
   // A live view for metrics and an operator's dashboard (feitp/monitor.hpp); before run().
   void set_monitor(std::shared_ptr<Monitor> monitor);
+  // Adds a virtual host (before run()). A user whose User::host is set may log in only on
+  // that host (no HOST: the default host, whose name is "").
+  void add_virtual_host(VirtualHost host);
+  // Where the buckets of Options::upload_rate/download_rate and of users' rates keep their
+  // state (feitp/limits.hpp); by default in this process.
+  void set_rate_states(std::shared_ptr<RateStates> states);
   // SITE <name> ...; name is matched case-insensitively; help is shown in SITE HELP.
   void add_site_command(std::string name, std::string help, SiteHandler handler);
 

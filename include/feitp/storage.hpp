@@ -80,6 +80,20 @@ enum class WriteMode : std::uint8_t {
 
 enum class HashAlgo : std::uint8_t { sha256, sha1, sha512, md5, crc32 };
 
+// A user's storage quota (0 = no limit) and what counts against it (regular files under home).
+struct QuotaLimits {
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+};
+struct QuotaUsage {
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+};
+struct QuotaStatus {
+  QuotaLimits limits;
+  QuotaUsage usage;
+};
+
 // Optional capabilities; the server leaves unsupported ones out of FEAT and answers 502.
 struct StorageCapabilities {
   bool chmod = false;
@@ -145,6 +159,9 @@ class Storage {
   virtual Result<std::uint64_t> free_space(std::string_view /*path*/) {
     return std::errc::function_not_supported;
   }
+  // Optional: the quota this storage enforces and its usage now (SITE QUOTA); nullopt = none.
+  // Decorators forward it (see make_quota_storage in feitp/limits.hpp).
+  virtual std::optional<QuotaStatus> quota() { return std::nullopt; }
 };
 
 // Makes the Storage of a user who has just logged in.

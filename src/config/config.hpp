@@ -51,11 +51,22 @@ struct AccountsConfig {
   std::string permissions = "elr";  // the letters of PAM (system) users
 };
 
+// [[hosts]]: a virtual host selected by HOST (RFC 7151). Its users are the [users.NAME] with
+// host = its name; anonymous logins on it (when [anonymous] is enabled) get `root`.
+struct HostConfig {
+  std::string name;
+  std::string banner;   // the 220 reply to HOST ("" = "Host accepted.")
+  std::string root;     // anonymous home on this host ("" = no anonymous login on it)
+  std::uint64_t session_upload_rate = 0;    // 0 = [limits] session_upload_rate
+  std::uint64_t session_download_rate = 0;  // 0 = [limits] session_download_rate
+};
+
 struct DaemonConfig {
   std::string source;                      // the file it came from ("" = command line only)
   Options server;                          // listen, banner, passive, limits, timeouts
   std::vector<UserEntry> users;
   std::optional<AnonymousEntry> anonymous;
+  std::vector<HostConfig> hosts;
   bool anonymous_allow_write = false;      // [anonymous] allow_write: may grant a, d, f, m, w, M, T
   bool atomic_uploads = true;              // STOR writes a temporary and renames it when complete
   bool create_homes = true;                // mkdir -p user homes at start

@@ -232,7 +232,8 @@ void read_limits(const toml::table& t, DaemonConfig& cfg) {
   known_keys(t, p, {"max_connections", "max_per_ip", "max_sessions_per_user", "max_login_attempts",
                     "login_failure_delay_ms", "max_unknown_before_login", "max_line",
                     "ban_after_failures", "ban_window", "ban_time", "max_open_files",
-                    "address_table_size", "max_hash_size", "max_listing_entries"});
+                    "address_table_size", "max_hash_size", "max_listing_entries", "upload_rate",
+                    "download_rate", "session_upload_rate", "session_download_rate"});
   Options& o = cfg.server;
   get_int(t, p, "max_connections", 0, 1000000, o.max_connections);
   get_int(t, p, "max_per_ip", 0, 100000, o.max_per_ip);
@@ -250,6 +251,11 @@ void read_limits(const toml::table& t, DaemonConfig& cfg) {
   get_int(t, p, "max_open_files", 0, 1 << 30, cfg.max_open_files);
   get_int(t, p, "max_hash_size", 0, std::int64_t{1} << 62, o.max_hash_bytes);
   get_int(t, p, "max_listing_entries", 0, 100000000, o.max_listing_entries);
+  constexpr std::int64_t kMaxRate = std::int64_t{1} << 40;  // bytes per second
+  get_int(t, p, "upload_rate", 0, kMaxRate, o.upload_rate);
+  get_int(t, p, "download_rate", 0, kMaxRate, o.download_rate);
+  get_int(t, p, "session_upload_rate", 0, kMaxRate, o.session_upload_rate);
+  get_int(t, p, "session_download_rate", 0, kMaxRate, o.session_download_rate);
 }
 
 void read_timeouts(const toml::table& t, DaemonConfig& cfg) {
@@ -453,6 +459,40 @@ void read_users(const toml::table& t, DaemonConfig& cfg) {
   }
 }
 
+// Host names compare without regard to case (DNS).
+bool same_host(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
+         });
+}
+
+void read_hosts(const toml::node& n, DaemonConfig& cfg) {
+  const auto* arr = n.as_array();
+  if (arr == nullptr) fail("hosts", "must be an array of tables ([[hosts]]), got " + show(n));
+  std::size_t i = 0;
+  for (auto&& v : *arr) {
+    const std::string p = "hosts[" + std::to_string(i++) + "]";
+    if (!v.is_table()) fail(p, "must be a table with name, banner, root, got " + show(v));
+    const toml::table& h = *v.as_table();
+    known_keys(h, p, {"name", "banner", "root", "session_upload_rate", "session_download_rate"});
+    HostConfig host;
+    if (!get_string(h, p, "name", host.name) || host.name.empty()) fail(join(p, "name"), "is required");
+    for (char c : host.name) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                      c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+      if (!ok || host.name.size() > 253) fail(join(p, "name"), "must be a DNS name or an address, got " + quote(host.name));
+    }
+    for (const auto& other : cfg.hosts) {
+      if (same_host(other.name, host.name)) fail(join(p, "name"), "names a host twice: " + quote(host.name));
+    }
+    get_string(h, p, "banner", host.banner);
+    if (get_string(h, p, "root", host.root)) check_or_fail(join(p, "root"), check_home(host.root));
+    get_int(h, p, "session_upload_rate", 0, std::int64_t{1} << 40, host.session_upload_rate);
+    get_int(h, p, "session_download_rate", 0, std::int64_t{1} << 40, host.session_download_rate);
+    cfg.hosts.push_back(std::move(host));
+  }
+}
+
 void read_hooks(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "hooks";
   for (auto&& [k, v] : t) {
@@ -557,7 +597,7 @@ void read_admin(const toml::table& t, DaemonConfig& cfg) {
 void read_root(const toml::table& root, DaemonConfig& cfg) {
   known_keys(root, "", {"server", "passive", "limits", "timeouts", "security", "storage", "log",
                         "anonymous", "users", "hooks", "proxy_protocol", "tls", "metrics", "admin",
-                        "accounts"});
+                        "accounts", "hosts"});
   if (const auto* t = sub_table(root, "", "metrics")) read_metrics(*t, cfg);
   if (const auto* t = sub_table(root, "", "admin")) read_admin(*t, cfg);
   if (const auto* t = sub_table(root, "", "server")) read_server(*t, cfg);
@@ -573,6 +613,13 @@ void read_root(const toml::table& root, DaemonConfig& cfg) {
   if (const auto* t = sub_table(root, "", "proxy_protocol")) read_proxy_protocol(*t, cfg);
   if (const auto* t = sub_table(root, "", "tls")) read_tls(*t, cfg);
   if (const auto* t = sub_table(root, "", "accounts")) read_accounts(*t, cfg);
+  if (const auto* n = root.get("hosts")) read_hosts(*n, cfg);
+  for (const auto& u : cfg.users) {
+    if (u.host.empty()) continue;
+    const bool known = std::any_of(cfg.hosts.begin(), cfg.hosts.end(),
+                                   [&](const HostConfig& h) { return same_host(h.name, u.host); });
+    if (!known) fail(join(join("users", u.name), "host"), "names no [[hosts]] entry: " + quote(u.host));
+  }
 }
 
 // toml++ descriptions are single sentences; keep any stray line breaks out of the one line.

@@ -25,6 +25,9 @@
 #include "ext/program_hooks.hpp"
 #include "obs/metrics.hpp"
 #include "runtime/admin.hpp"
+#include "feitp/limits.hpp"
+#include "proto/text.hpp"
+#include "runtime/limits_state.hpp"
 #include "obs/xferlog.hpp"
 #include "runtime/listeners.hpp"
 #include "runtime/privileges.hpp"
@@ -54,9 +57,12 @@ std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cf
     case auth::StoreSpec::Kind::config:
       break;
   }
-  std::vector<UserEntry> users = cfg.users;
-  for (auto& u : users) {
-    if (u.max_sessions == 0) u.max_sessions = cfg.max_sessions_per_user;
+  // Config-file users of a virtual host (users.NAME.host) log in through that host's table.
+  std::vector<UserEntry> users;
+  for (const auto& u : cfg.users) {
+    if (!u.host.empty()) continue;
+    users.push_back(u);
+    if (users.back().max_sessions == 0) users.back().max_sessions = cfg.max_sessions_per_user;
   }
   return make_user_table_authenticator(std::move(users), cfg.anonymous);
 }
@@ -110,12 +116,40 @@ std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_on
 
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   auto server = std::make_unique<Server>(cfg.server);
+  // The users of a host name it (users.NAME.host); the others belong to the default host.
+  auto users_of = [&](const std::string& host) {
+    std::vector<UserEntry> users;
+    for (const auto& u : cfg.users) {
+      if (!proto::iequals(u.host, host)) continue;
+      users.push_back(u);
+      if (users.back().max_sessions == 0) users.back().max_sessions = cfg.max_sessions_per_user;
+    }
+    return users;
+  };
   server->set_authenticator(make_authenticator(cfg));
   LocalStorageOptions storage;
   storage.atomic_uploads = cfg.atomic_uploads;
   storage.create_root = cfg.create_homes;
   storage.umask = cfg.umask;
-  server->set_storage_factory(make_local_storage_factory(storage));
+  // Quotas (users with quota_bytes/quota_files) are counted in the shared table, so every
+  // worker sees the same usage; other users get the local storage untouched.
+  server->set_storage_factory(make_quota_storage_factory(make_local_storage_factory(storage),
+                                                         shared_quota_ledger()));
+  server->set_rate_states(shared_rate_states());
+  for (const auto& h : cfg.hosts) {
+    VirtualHost host;
+    host.name = h.name;
+    host.banner = h.banner;
+    std::optional<AnonymousEntry> anonymous;
+    if (cfg.anonymous && !h.root.empty()) {
+      anonymous = cfg.anonymous;
+      anonymous->home = h.root;
+    }
+    host.authenticator = make_user_table_authenticator(users_of(h.name), anonymous);
+    host.session_upload_rate = h.session_upload_rate;
+    host.session_download_rate = h.session_download_rate;
+    server->add_virtual_host(std::move(host));
+  }
   // [hooks] programs and the transfer log are Hooks like an embedder's own.
   for (auto& h : ext::make_program_hooks(cfg.hooks)) server->add_hooks(std::move(h));
   if (!cfg.log.xferlog.empty()) server->add_hooks(obs::make_xferlog_hooks(cfg.log.xferlog));
@@ -130,6 +164,9 @@ std::vector<std::string> configured_homes(const config::DaemonConfig& cfg) {
   for (const auto& u : cfg.users) homes.push_back(u.home);
   if (cfg.anonymous) homes.push_back(cfg.anonymous->home);
   for (const auto& h : cfg.accounts.homes) homes.push_back(h);
+  for (const auto& h : cfg.hosts) {
+    if (cfg.anonymous && !h.root.empty()) homes.push_back(h.root);
+  }
   std::sort(homes.begin(), homes.end());
   homes.erase(std::unique(homes.begin(), homes.end()), homes.end());
   return homes;
@@ -208,6 +245,7 @@ void sweep_homes(const config::DaemonConfig& cfg) {
 }
 
 std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
+  prepare_shared_limits();  // before any fork: quotas and rate buckets span the workers
   // Address entries hold per-address connection counts (only with max_per_ip) and login
   // records (only with bans): room for every connection's address four times over, within
   // [4096, 65536] entries (about 7 MiB of entries at most, touched only as they are used),

@@ -168,16 +168,20 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
   }
   AuthResult result = AuthResult::failure(
       checked ? "no authenticator configured" : "not checked: too many failed logins from this address");
-  if (checked && core_.auth) {
+  // A virtual host may bring its own users and storage (HOST).
+  Authenticator* const auth = login_authenticator();
+  StorageFactory* const factory = login_storage_factory();
+  if (checked && auth) {
     const LoginRequest request{pending_user_, arg, peer_ip_, peer_port_, control_.tls()};
-    if (auto fast = core_.auth->authenticate_inline(request)) {
+    if (auto fast = auth->authenticate_inline(request)) {
       result = std::move(*fast);
     } else {
       // The logins' own pool: a password check never queues behind HASH or hooks (F6).
-      co_await offload_if(core_.auth->blocking(), [this]() -> auto& { return core_.auth_pool(); },
-                          [&result, &request, auth = core_.auth.get()] { result = auth->authenticate(request); });
+      co_await offload_if(auth->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+                          [&result, &request, auth] { result = auth->authenticate(request); });
     }
   }
+  if (result.user) check_account_host(result);
 
   if (result.unavailable) {
     // The store could not answer (database down): not the client's fault, so not a failed
@@ -221,9 +225,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
       co_return;
     }
     std::optional<Result<std::unique_ptr<Storage>>> made;
-    if (core_.storage_factory) {
-      co_await offload_if(core_.storage_factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
-                          [&made, &user = *result.user, factory = core_.storage_factory.get()] {
+    if (factory) {
+      co_await offload_if(factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+                          [&made, &user = *result.user, factory] {
                             made.emplace(factory->create(user));
                           });
     }
@@ -311,6 +315,7 @@ void Session::handle_sync(const proto::Command& cmd) {
       data_mode_ = DataMode::none;
       user_given_ = false;
       host_given_ = false;
+      host_ = nullptr;
       ascii_ = false;
       rest_ = 0;
       epsv_all_ = false;
@@ -327,14 +332,7 @@ void Session::handle_sync(const proto::Command& cmd) {
       reply(220, "Service ready for new user.");
       return;
     case Verb::HOST:
-      if (user_ || user_given_) {
-        reply(503, "HOST must come before USER.");
-      } else {
-        host_given_ = true;
-        // The certificate for this name, if AUTH TLS follows ([[tls.host]]).
-        if (!control_.tls()) host_name_.assign(arg);
-        reply(220, "Host accepted.");
-      }
+      cmd_host(arg);
       return;
     case Verb::CWD:
     case Verb::XCWD:
@@ -669,6 +667,66 @@ void Session::cmd_stat(std::string_view arg) {
   out_ += "213 End of status" + (note.empty() ? std::string(".") : note) + "\r\n";
 }
 
+Authenticator* Session::login_authenticator() const {
+  return host_ && host_->authenticator ? host_->authenticator.get() : core_.auth.get();
+}
+
+StorageFactory* Session::login_storage_factory() const {
+  return host_ && host_->storage_factory ? host_->storage_factory.get() : core_.storage_factory.get();
+}
+
+// An account of a virtual host logs in on that host only (the default host has no name).
+void Session::check_account_host(AuthResult& result) const {
+  const std::string_view selected = host_ ? std::string_view(host_->name) : std::string_view();
+  if (result.user->host.empty() || proto::iequals(result.user->host, selected)) return;
+  result = AuthResult::failure("the account belongs to host '" + result.user->host + "'");
+}
+
+// RFC 7151: before USER only; the name (or an address literal in brackets) picks a virtual host.
+void Session::cmd_host(std::string_view arg) {
+  if (user_ || user_given_) {
+    reply(503, "HOST must come before USER.");
+    return;
+  }
+  if (arg.empty()) {
+    reply(501, "HOST requires a host name.");
+    return;
+  }
+  // The certificate for this name, if AUTH TLS follows ([[tls.host]]).
+  const auto accept_name = [&] {
+    host_given_ = true;
+    if (!control_.tls()) host_name_.assign(arg);
+  };
+  if (core_.hosts.empty()) {
+    accept_name();
+    reply(220, "Host accepted.");
+    return;
+  }
+  for (const auto& h : core_.hosts) {
+    if (proto::iequals(h.name, arg)) {
+      host_ = &h;
+      accept_name();
+      reply(220, h.banner.empty() ? std::string_view("Host accepted.") : std::string_view(h.banner));
+      return;
+    }
+  }
+  reply(504, "Unknown host.");
+}
+
+// SITE QUOTA: the user's limits and usage, one line (docs/protocol.md).
+void Session::site_quota() {
+  auto q = storage_->quota();
+  if (!q) {
+    reply(200, "Quota: none.");
+    return;
+  }
+  const auto part = [](std::uint64_t used, std::uint64_t limit) {
+    return limit == 0 ? fmt::format("{}/unlimited", used) : fmt::format("{}/{}", used, limit);
+  };
+  reply(200, fmt::format("Quota: bytes={} files={}", part(q->usage.bytes, q->limits.bytes),
+                         part(q->usage.files, q->limits.files)));
+}
+
 void Session::cmd_site(std::string_view arg) {
   auto [name_text, rest] = split_word(arg);
   const auto name = upper(name_text);
@@ -677,7 +735,7 @@ void Session::cmd_site(std::string_view arg) {
     return;
   }
   if (name == "HELP") {
-    std::string items = "CHMOD <mode> <path>\nHELP";
+    std::string items = "CHMOD <mode> <path>\nHELP\nQUOTA";
     for (const auto& [key, cmd] : core_.site_commands) {
       items += '\n';
       items += key;
@@ -687,6 +745,10 @@ void Session::cmd_site(std::string_view arg) {
       }
     }
     proto::append_reply_items(out_, 214, "SITE commands:", items, "Help OK.");
+    return;
+  }
+  if (name == "QUOTA") {
+    site_quota();
     return;
   }
   if (name == "CHMOD") {

@@ -20,6 +20,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 
+#include "feitp/limits.hpp"
 #include "feitp/server.hpp"
 #include "net/tls.hpp"
 #include "session/listing_cache.hpp"
@@ -110,6 +111,13 @@ struct ServerCore {
   std::map<std::string, SiteCommand> site_commands;  // key: upper-case name
   // FTPS: made from opts.tls when it names a certificate; null = no TLS.
   std::shared_ptr<const net::TlsContext> tls;
+  std::vector<VirtualHost> hosts;  // RFC 7151 HOST; empty = every HOST accepted as the default
+  // Buckets spanning sessions (Options::upload_rate..., User::upload_rate...); made at the first
+  // transfer that needs one, so a server without rates never touches them.
+  std::shared_ptr<RateStates> rate_states;
+  std::shared_ptr<RateLimiter> global_upload, global_download;
+  // The limiters a transfer charges, or nullptr when no rate applies (the common case).
+  std::unique_ptr<Throttle> make_throttle(const User& user, const VirtualHost* host, bool upload);
 
   AtomicStats stats;
   BufferPool buffers;

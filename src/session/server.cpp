@@ -150,6 +150,40 @@ ServerCore::~ServerCore() {
   }
 }
 
+namespace {
+// Credit a bucket may save while idle: a transfer far below its limit then never waits (no timer
+// per chunk), and over a few seconds the limit still holds within a per cent or so.
+constexpr std::chrono::milliseconds kRateBurst{20};
+}  // namespace
+
+std::unique_ptr<Throttle> ServerCore::make_throttle(const User& user, const VirtualHost* host, bool upload) {
+  const std::uint64_t global = upload ? opts.upload_rate : opts.download_rate;
+  std::uint64_t session = upload ? opts.session_upload_rate : opts.session_download_rate;
+  if (host != nullptr) {
+    if (auto r = upload ? host->session_upload_rate : host->session_download_rate; r != 0) session = r;
+  }
+  const std::uint64_t own = upload ? user.upload_rate : user.download_rate;
+  if (global == 0 && session == 0 && own == 0) return nullptr;
+  auto t = std::make_unique<Throttle>();
+  if (session != 0) t->add(std::make_shared<RateLimiter>(session, nullptr, kRateBurst));
+  if ((own != 0 || global != 0) && !rate_states) rate_states = make_rate_states();
+  if (own != 0) {
+    // The user's word is shared by all the user's sessions (feitpd: on every worker).
+    if (auto* word = rate_states->state(quota_key(user), upload)) {
+      t->add(std::make_shared<RateLimiter>(own, word, kRateBurst));
+    }
+  }
+  if (global != 0) {
+    auto& g = upload ? global_upload : global_download;
+    if (!g) {
+      if (auto* word = rate_states->state("", upload)) g = std::make_shared<RateLimiter>(global, word, kRateBurst);
+    }
+    if (g) t->add(g);
+  }
+  if (t->empty()) return nullptr;
+  return t;
+}
+
 asio::awaitable<void> ServerCore::sweep_deadlines() {
   asio::steady_timer tick(io);
   std::vector<Session*> due;
@@ -407,6 +441,11 @@ void Server::add_hooks(std::shared_ptr<Hooks> hooks) {
 }
 
 void Server::set_monitor(std::shared_ptr<Monitor> monitor) { impl_->core.monitor = std::move(monitor); }
+void Server::add_virtual_host(VirtualHost host) { impl_->core.hosts.push_back(std::move(host)); }
+
+void Server::set_rate_states(std::shared_ptr<RateStates> states) {
+  impl_->core.rate_states = std::move(states);
+}
 
 void Server::add_site_command(std::string name, std::string help, SiteHandler handler) {
   for (auto& c : name) {

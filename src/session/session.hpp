@@ -56,6 +56,8 @@ struct Transfer {
   bool timed_out = false;           // accept or stall timeout
   std::error_code local_error;     // storage failure (disk full, I/O error)
   std::error_code tls_failed;      // PROT P: the data connection's handshake failed
+  std::unique_ptr<Throttle> throttle;  // bandwidth limits; nullptr = none (no timer, no charge)
+  asio::steady_timer* pacing = nullptr;  // the throttle's wait in progress (ABOR cancels it)
 
   explicit Transfer(asio::io_context& io) : data(io) {}
 };
@@ -173,6 +175,15 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void cmd_mlst(std::string_view arg);
   void cmd_stat(std::string_view arg);
   void cmd_site(std::string_view arg);
+  void cmd_host(std::string_view arg);
+  // Who checks passwords and makes storages: the selected virtual host's, else the server's.
+  [[nodiscard]] Authenticator* login_authenticator() const;
+  [[nodiscard]] StorageFactory* login_storage_factory() const;
+  // Turns a success into a failure when the account belongs to another virtual host.
+  void check_account_host(AuthResult& result) const;
+  void site_quota();
+  // Waits until a throttled transfer may move bytes again (t.throttle set).
+  asio::awaitable<std::error_code> pace(Transfer& t, std::size_t n);
   void cmd_opts(std::string_view arg);
   void cmd_type(std::string_view arg);
   void cmd_feat();
@@ -287,6 +298,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::string pending_user_;
   bool user_given_ = false;
   bool host_given_ = false;
+  const VirtualHost* host_ = nullptr;  // selected by HOST (core_.hosts); nullptr = the default
   std::optional<User> user_;
   std::unique_ptr<Storage> storage_;
   bool storage_blocking_ = false;

@@ -120,6 +120,7 @@ void Session::close_data_channel() {
     xfer_->data.shutdown();
     xfer_->data.close();
   }
+  if (xfer_ && xfer_->pacing) xfer_->pacing->cancel();
 }
 
 void Session::cmd_port(std::string_view arg, bool extended) {
@@ -499,6 +500,9 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   co_await maybe_offload(blocking, prepare);
   rest_ = 0;
   if (!ok) co_return;
+  if (t->kind != Transfer::Kind::listing) {
+    t->throttle = core_.make_throttle(*user_, host_, t->kind == Transfer::Kind::stor);
+  }
   xfer_ = std::move(t);
   xfer_done_.expires_at(Clock::time_point::max());
   phase_ = Phase::accepting;
@@ -630,7 +634,16 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
     co_return ec;
   }
   auto lease = core_.buffers.take();
-  const std::span<std::byte> buf(lease.data(), core_.buffers.size());
+  // Throttled: smaller reads, each paid for before the next.
+  const std::span<std::byte> buf(lease.data(), t.throttle ? t.throttle->chunk(core_.buffers.size())
+                                                          : core_.buffers.size());
+  if (t.throttle) {
+    // A send buffer of a few chunks: pacing needs no deep queue, and a client that stops
+    // reading then stops taking tokens from the buckets it shares almost at once.
+    const auto size = std::clamp<std::size_t>(2 * buf.size(), 16 * 1024, 4 << 20);
+    std::error_code ignored;
+    t.data.set_option(asio::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
+  }
   proto::ToCrlf to_crlf;
   std::string converted;
   for (;;) {
@@ -657,8 +670,26 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
     ec = co_await write_data(t, out);
     if (ec) co_return ec;
     t.bytes += n;
+    if (t.throttle) {
+      ec = co_await pace(t, n);
+      if (ec) co_return ec;
+    }
   }
   co_return ec;
+}
+
+asio::awaitable<std::error_code> Session::pace(Transfer& t, std::size_t n) {
+  const auto wait = t.throttle->charge(n);
+  // A wait too short to be worth a timer is left to the next chunk's (the bucket keeps count).
+  if (wait >= std::chrono::microseconds{200}) {
+    asio::steady_timer timer(core_.io, wait);
+    t.pacing = &timer;
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    t.pacing = nullptr;
+  }
+  if (!t.data.is_open()) co_return asio::error::operation_aborted;  // ABOR or a timeout
+  co_return std::error_code{};
 }
 
 asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
@@ -666,10 +697,14 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   auto lease = core_.buffers.take();
   // Reads bigger than this cost more CPU per byte here (feitp-copy-bench): the buffer no longer
   // stays in the CPU cache between the receive and the write.
-  const std::size_t cap = std::min<std::size_t>(core_.buffers.size(), kMaxReceive);
+  std::size_t cap = std::min<std::size_t>(core_.buffers.size(), kMaxReceive);
+  // Throttled: smaller receives, each paid for before the next (the client's TCP window closes
+  // meanwhile), and no splice().
+  if (t.throttle) cap = t.throttle->chunk(cap);
   // Big binary uploads to a back-end with a kernel descriptor continue with splice() once
   // they pass kSpliceAfter; small ones never pay for the pipe.
-  bool may_splice = !t.ascii && !storage_blocking_ && !t.data.tls() && t.writer->native_handle() >= 0;
+  bool may_splice = !t.ascii && !storage_blocking_ && !t.data.tls() && !t.throttle &&
+                    t.writer->native_handle() >= 0;
   proto::FromCrlf from_crlf;
   std::string converted;
   auto write_all = [&](const std::byte* data, std::size_t n) {
@@ -722,6 +757,10 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
       if (!ok) co_return t.local_error;
     }
     if (end) co_return std::error_code{};
+    if (t.throttle) {
+      ec = co_await pace(t, n);
+      if (ec) co_return ec;
+    }
   }
 }
 

@@ -91,6 +91,8 @@ class RestrictedStorage final : public Storage {
     return inner_->free_space(path);
   }
 
+  std::optional<QuotaStatus> quota() override { return inner_->quota(); }
+
  private:
   static std::error_code denied() { return std::make_error_code(std::errc::permission_denied); }
 

@@ -492,3 +492,60 @@ TEST(ConfigErrors, TlsValues) {
   EXPECT_NE(error_of(minimal_user() + "[tls]\nimplicit_listen = \"nowhere\"\n").find("tls.implicit_listen"),
             std::string::npos);
 }
+
+TEST(Config, QuotasRatesAndHosts) {
+  const std::string text = minimal_user() + R"(quota_bytes = 1000000
+quota_files = 100
+upload_rate = 2000
+download_rate = 3000
+host = "Alpha.example"
+
+[limits]
+upload_rate = 10
+download_rate = 20
+session_upload_rate = 30
+session_download_rate = 40
+
+[[hosts]]
+name = "alpha.example"
+banner = "Alpha here."
+root = "/srv/ftp/alpha"
+session_download_rate = 50
+
+[[hosts]]
+name = "beta.example"
+)";
+  auto r = parse_config(text, "feitpd.toml");
+  ASSERT_TRUE(r.config.has_value()) << r.error;
+  const auto& c = *r.config;
+  ASSERT_EQ(c.users.size(), 1U);
+  EXPECT_EQ(c.users[0].quota_bytes, 1000000U);
+  EXPECT_EQ(c.users[0].quota_files, 100U);
+  EXPECT_EQ(c.users[0].upload_rate, 2000U);
+  EXPECT_EQ(c.users[0].download_rate, 3000U);
+  EXPECT_EQ(c.users[0].host, "Alpha.example");
+  EXPECT_EQ(c.server.upload_rate, 10U);
+  EXPECT_EQ(c.server.download_rate, 20U);
+  EXPECT_EQ(c.server.session_upload_rate, 30U);
+  EXPECT_EQ(c.server.session_download_rate, 40U);
+  ASSERT_EQ(c.hosts.size(), 2U);
+  EXPECT_EQ(c.hosts[0].name, "alpha.example");
+  EXPECT_EQ(c.hosts[0].banner, "Alpha here.");
+  EXPECT_EQ(c.hosts[0].root, "/srv/ftp/alpha");
+  EXPECT_EQ(c.hosts[0].session_download_rate, 50U);
+  EXPECT_EQ(c.hosts[1].name, "beta.example");
+}
+
+TEST(ConfigErrors, HostsAndLimits) {
+  EXPECT_EQ(error_of(minimal_user() + "host = \"nowhere\"\n"),
+            "feitpd.toml: users.alice.host: names no [[hosts]] entry: \"nowhere\"");
+  EXPECT_EQ(error_of(minimal_user() + "[[hosts]]\nbanner = \"x\"\n"), "feitpd.toml: hosts[0].name: is required");
+  EXPECT_EQ(error_of(minimal_user() + "[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"A\"\n"),
+            "feitpd.toml: hosts[1].name: names a host twice: \"A\"");
+  EXPECT_NE(error_of(minimal_user() + "[[hosts]]\nname = \"a b\"\n").find("hosts[0].name"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "quota_bytes = -1\n").find("users.alice.quota_bytes"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[limits]\nupload_rate = \"fast\"\n").find("limits.upload_rate"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[[hosts]]\nname = \"a\"\nroot = \"relative\"\n").find("hosts[0].root"),
+            std::string::npos);
+}

@@ -642,7 +642,7 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
     // reading then stops taking tokens from the buckets it shares almost at once.
     const auto size = std::clamp<std::size_t>(2 * buf.size(), 16 * 1024, 4 << 20);
     std::error_code ignored;
-    t.data.set_option(asio::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
+    t.data.socket().set_option(asio::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
   }
   proto::ToCrlf to_crlf;
   std::string converted;

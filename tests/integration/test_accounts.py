@@ -195,6 +195,8 @@ allowed_networks = ["10.0.0.0/8", "127.0.0.1"]
 quota_bytes = 5
 require_tls = true
 host = "ftp.example.com"
+[[hosts]]
+name = "ftp.example.com"
 ''')
     r = run([str(feitpd_binary()), "--config", str(cfg), "--check"])
     assert r.returncode == 0, r.stderr

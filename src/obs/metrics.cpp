@@ -62,7 +62,7 @@ void read_hist(const Hist& h, HistogramCounts& out) {
 
 void copy_text(char* dst, std::size_t cap, std::string_view s) {
   const std::size_t n = std::min(s.size(), cap - 1);
-  std::memcpy(dst, s.data(), n);
+  if (n != 0) std::memcpy(dst, s.data(), n);  // an empty view may hold no pointer at all
   std::memset(dst + n, 0, cap - n);
 }
 

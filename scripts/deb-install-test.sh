@@ -236,8 +236,9 @@ grep -qx 'ExecStart=/usr/sbin/feitpd --config /etc/feitpd/feitpd.toml' "$root/li
 for c in /etc/feitpd/feitpd.toml /etc/logrotate.d/feitpd /etc/fail2ban/filter.d/feitpd.conf; do
   in_root dpkg-query --control-show feitpd conffiles | grep -qx "$c" || die "$c is not a conffile"
 done
-zcat "$root/usr/share/man/man8/feitpd.8.gz" | grep -q '^\.TH FEITPD 8' || die "feitpd(8) is not a man page"
-zcat "$root/usr/share/man/man5/feitpd.toml.5.gz" | grep -q '^\.TH FEITPD.TOML 5' || die "feitpd.toml(5) is not a man page"
+# (grep reads to the end: grep -q would quit at the match and zcat die of SIGPIPE under pipefail)
+zcat "$root/usr/share/man/man8/feitpd.8.gz" | grep '^\.TH FEITPD 8' >/dev/null || die "feitpd(8) is not a man page"
+zcat "$root/usr/share/man/man5/feitpd.toml.5.gz" | grep '^\.TH FEITPD.TOML 5' >/dev/null || die "feitpd.toml(5) is not a man page"
 
 # As the service: user feitpd, one capability (setpriv is in util-linux, in every root).
 # shellcheck disable=SC2054  # the commas belong to setpriv's capability lists

@@ -37,6 +37,20 @@
 
 namespace feitp::runtime {
 
+namespace {
+// The config-file users of one virtual host (users.NAME.host; "" = the default host), with the
+// default session cap filled in.
+std::vector<UserEntry> users_of_host(const config::DaemonConfig& cfg, std::string_view host) {
+  std::vector<UserEntry> users;
+  for (const auto& u : cfg.users) {
+    if (!proto::iequals(u.host, host)) continue;
+    users.push_back(u);
+    if (users.back().max_sessions == 0) users.back().max_sessions = cfg.max_sessions_per_user;
+  }
+  return users;
+}
+}  // namespace
+
 std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cfg) {
   auth::StoreSpec spec;
   if (auto problem = auth::parse_store_spec(cfg.accounts.store, spec); !problem.empty()) {
@@ -58,13 +72,7 @@ std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cf
       break;
   }
   // Config-file users of a virtual host (users.NAME.host) log in through that host's table.
-  std::vector<UserEntry> users;
-  for (const auto& u : cfg.users) {
-    if (!u.host.empty()) continue;
-    users.push_back(u);
-    if (users.back().max_sessions == 0) users.back().max_sessions = cfg.max_sessions_per_user;
-  }
-  return make_user_table_authenticator(std::move(users), cfg.anonymous);
+  return make_user_table_authenticator(users_of_host(cfg, ""), cfg.anonymous);
 }
 
 std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_only, std::string& note) {
@@ -116,16 +124,6 @@ std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_on
 
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   auto server = std::make_unique<Server>(cfg.server);
-  // The users of a host name it (users.NAME.host); the others belong to the default host.
-  auto users_of = [&](const std::string& host) {
-    std::vector<UserEntry> users;
-    for (const auto& u : cfg.users) {
-      if (!proto::iequals(u.host, host)) continue;
-      users.push_back(u);
-      if (users.back().max_sessions == 0) users.back().max_sessions = cfg.max_sessions_per_user;
-    }
-    return users;
-  };
   server->set_authenticator(make_authenticator(cfg));
   LocalStorageOptions storage;
   storage.atomic_uploads = cfg.atomic_uploads;
@@ -145,7 +143,7 @@ std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
       anonymous = cfg.anonymous;
       anonymous->home = h.root;
     }
-    host.authenticator = make_user_table_authenticator(users_of(h.name), anonymous);
+    host.authenticator = make_user_table_authenticator(users_of_host(cfg, h.name), anonymous);
     host.session_upload_rate = h.session_upload_rate;
     host.session_download_rate = h.session_download_rate;
     server->add_virtual_host(std::move(host));

@@ -1,6 +1,9 @@
 #include "session/channel.hpp"
 
+#include <array>
+
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -52,16 +55,59 @@ asio::awaitable<std::error_code> ControlChannel::start_tls(const net::TlsContext
   co_return ec;
 }
 
+asio::awaitable<void> ControlChannel::linger(std::chrono::milliseconds max_wait, std::size_t max_bytes) {
+  std::error_code ec;
+  if (!sock_.is_open() || sock_.available(ec) == 0 || ec) co_return;
+  if (tls_ && secured_ && !notified_) {
+    tls_->shutdown_now();
+    notified_ = true;
+  }
+  sock_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (ec) co_return;
+  const auto deadline = std::chrono::steady_clock::now() + max_wait;
+  asio::steady_timer timer(sock_.get_executor());
+  // The timer's handler may run after this frame is gone (it was already due when the wait
+  // completed): `waiting` tells it whether the socket wait is still there to cancel.
+  auto waiting = std::make_shared<bool>(false);
+  auto* s = &sock_;
+  std::array<char, 4096> sink;
+  std::size_t dropped = 0;
+  for (;;) {
+    for (;;) {
+      const std::size_t n = sock_.read_some(asio::buffer(sink), ec);
+      if (ec || n == 0) break;
+      dropped += n;
+      if (dropped >= max_bytes) co_return;
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return;  // EOF or reset
+    if (std::chrono::steady_clock::now() >= deadline) co_return;
+    timer.expires_at(deadline);
+    *waiting = true;
+    timer.async_wait([waiting, s](std::error_code e) {
+      if (e || !*waiting) return;
+      std::error_code ignored;
+      s->cancel(ignored);
+    });
+    co_await sock_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+    *waiting = false;
+    timer.cancel();
+    if (ec) co_return;
+  }
+}
+
 void ControlChannel::close() {
   std::error_code ec;
-  if (tls_ && secured_ && sock_.is_open()) tls_->shutdown_now();
+  if (tls_ && secured_ && !notified_ && sock_.is_open()) tls_->shutdown_now();
   // close() alone sends the FIN (a shutdown() first would only cost a system call).
   if (sock_.is_open()) sock_.close(ec);
 }
 
 void ControlChannel::hang_up() {
   std::error_code ec;
-  if (tls_ && secured_ && sock_.is_open()) tls_->shutdown_now();
+  if (tls_ && secured_ && !notified_ && sock_.is_open()) {
+    tls_->shutdown_now();
+    notified_ = true;
+  }
   sock_.shutdown(asio::socket_base::shutdown_both, ec);
   sock_.cancel(ec);
 }

@@ -5,6 +5,7 @@
 // only when the channel has no TLS.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string_view>
@@ -36,6 +37,12 @@ class ControlChannel {
   // AUTH TLS / implicit TLS: the handshake on this connection (bounded by the caller's clock).
   asio::awaitable<std::error_code> start_tls(const net::TlsContext& ctx, std::string_view host);
 
+  // Before close() when the server ends the session while the client's bytes are still
+  // unread (a 421, a timeout while it pipelines): close() would then send a reset that also
+  // throws away the replies not yet on the wire, the 421 first. So: close_notify and the FIN
+  // now, then read and drop what the client still sends until it closes, `max_wait` passes or
+  // `max_bytes` were dropped (nginx's lingering close). Returns at once when nothing is unread.
+  asio::awaitable<void> linger(std::chrono::milliseconds max_wait, std::size_t max_bytes);
   // Ends the connection: close_notify when it is TLS (without waiting), then the FIN.
   void close();
   // Wakes a pending read and stops both directions (the session then tears down).
@@ -45,6 +52,7 @@ class ControlChannel {
   asio::ip::tcp::socket sock_;
   std::unique_ptr<net::TlsStream> tls_;
   bool secured_ = false;  // the handshake has completed
+  bool notified_ = false;  // close_notify sent
 };
 
 class DataChannel {

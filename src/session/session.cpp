@@ -148,9 +148,13 @@ asio::awaitable<void> Session::run() {
     spdlog::info("session {}: TLS {} {}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
                  t->cipher(), t->resumed() ? " (resumed)" : "", data_tls_, data_resumed_);
   }
-  close_control();
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   admitted_ = false;
+  // The server may end first (a 421, a timeout) while the client is still sending: let the
+  // last replies reach it before the descriptor goes (see ControlChannel::linger).
+  close_data_channel();
+  co_await control_.linger(std::chrono::seconds(2), 256 * 1024);
+  close_control();
 }
 
 void Session::close_control() {

@@ -333,6 +333,30 @@ def test_long_line_within_cap_accepted(ftp, server):
     assert (server.root / name).read_bytes() == b"ok"
 
 
+def test_closing_reply_reaches_a_client_still_sending(server):
+    """The server ends a session (too many unknown commands before login) while the client is
+    still sending: the client reads every reply, the 421 last, and then an orderly end of file,
+    not a reset. A plain close() with the client's bytes unread sends a reset, which also
+    throws away replies not yet on the wire (the CI once lost the 421 so); the server now
+    shuts its side and drops the rest of the input first (a lingering close)."""
+    junk = b"".join(b"JUNK%d\r\n" % i for i in range(20000))  # ~170 KiB, never read by anyone
+    with Raw(server, timeout=10) as r:
+        r.sock.sendall(junk)
+        replies, end = [], None
+        while end is None:
+            try:
+                replies.append(r.reply())
+            except EOFError:
+                end = "closed"
+            except ConnectionResetError:
+                end = "reset"
+    assert end == "closed", (end, replies[-2:])
+    assert replies and replies[-1][0] == 421, replies[-2:]
+    assert "too many unknown" in replies[-1][1].lower(), replies[-1]
+    assert all(c == 500 for c, _ in replies[:-1]) and len(replies) > 1, replies[:3]
+    assert server.alive()
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_bytes(server, seed):
     """64 KiB of random bytes on the control connection, before login (even seeds) or after:

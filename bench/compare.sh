@@ -79,6 +79,11 @@ usage: bench/compare.sh [options]
   --clean             delete the upload folders of earlier runs ($CACHE/work) and exit; they are
                       never deleted during a run: on ext4 without journal, creating files soon
                       after deleting many is slow for minutes, and deleting them takes minutes
+  --work DIR          where the upload folders go (default \$CACHE/work). A tmpfs (e.g.
+                      /dev/shm/feitp-bench) takes the file system out of the figures: on this
+                      machine's ext4 without a journal, creating a file scans past every inode
+                      deleted in the last half minute (ext4's recently_deleted()), which can be
+                      70% of a server's CPU per upload and varies with what else ran
   --note TEXT         a sentence for the report (e.g. what else ran on the machine)
   --clients N         clients for seed, session, login (default $CLIENTS_SMALL)
   --stream-clients N  clients for list, retr, stor (default $CLIENTS_STREAM)
@@ -107,6 +112,7 @@ while [[ $# -gt 0 ]]; do
     --baseline) BASELINE=$(cd "$2" && pwd); shift 2 ;;
     --clean) CLEAN=1; shift ;;
     --note) NOTE=$2; shift 2 ;;
+    --work) WORK_BASE=$2; shift 2 ;;
     --clients) CLIENTS_SMALL=$2; shift 2 ;;
     --stream-clients) CLIENTS_STREAM=$2; shift 2 ;;
     --idle-clients) CLIENTS_IDLE=$2; shift 2 ;;
@@ -134,9 +140,10 @@ for n in "$CLIENTS_SMALL" "$CLIENTS_STREAM" "$CLIENTS_IDLE"; do
 done
 [[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "--duration: seconds" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "compare.sh needs root (system user, cgroup, sysctl)" >&2; exit 2; }
+WORK_BASE=${WORK_BASE:-$CACHE/work}
 if [[ $CLEAN == 1 ]]; then
-  echo "deleting $CACHE/work (this can take minutes)" >&2
-  rm -rf "$CACHE/work"
+  echo "deleting $WORK_BASE (this can take minutes)" >&2
+  rm -rf "$WORK_BASE"
   exit 0
 fi
 
@@ -162,7 +169,7 @@ log() { printf '[compare %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=$CACHE/results/$STAMP
-WORK=$CACHE/work/$STAMP
+WORK=$WORK_BASE/$STAMP
 LOGS=$RESULTS/logs
 mkdir -p "$RESULTS" "$WORK" "$LOGS"
 TSV=$RESULTS/results.tsv
@@ -856,9 +863,9 @@ fi
 
 # Upload folders of earlier runs slow file creation here (ext4 allocates inodes more slowly as
 # they pile up, and for about 5 minutes after a big deletion): say so, and record it.
-EARLIER=$(find "$CACHE/work" -mindepth 1 -maxdepth 1 -type d ! -name "$STAMP" 2>/dev/null | wc -l)
+EARLIER=$(find "$WORK_BASE" -mindepth 1 -maxdepth 1 -type d ! -name "$STAMP" 2>/dev/null | wc -l)
 if ((EARLIER > 0)); then
-  log "warning: $EARLIER earlier upload folder(s) in $CACHE/work slow down uploads; for figures to quote, run bench/compare.sh --clean and wait 5 minutes first"
+  log "warning: $EARLIER earlier upload folder(s) in $WORK_BASE slow down uploads; for figures to quote, run bench/compare.sh --clean and wait 5 minutes first"
 fi
 
 cat >"$RESULTS/meta.txt" <<EOF

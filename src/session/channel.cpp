@@ -55,6 +55,17 @@ asio::awaitable<std::error_code> ControlChannel::start_tls(const net::TlsContext
   co_return ec;
 }
 
+// Reads and drops what is there now; false when the connection ended or `budget` ran out.
+bool ControlChannel::drop_input(std::size_t& budget, std::error_code& ec) {
+  std::array<char, 4096> sink;
+  for (;;) {
+    const std::size_t n = sock_.read_some(asio::buffer(sink), ec);
+    if (ec) return ec == asio::error::would_block || ec == asio::error::try_again;
+    if (n == 0 || n >= budget) return false;
+    budget -= n;
+  }
+}
+
 asio::awaitable<void> ControlChannel::linger(std::chrono::milliseconds max_wait, std::size_t max_bytes) {
   std::error_code ec;
   if (!sock_.is_open() || sock_.available(ec) == 0 || ec) co_return;
@@ -70,17 +81,8 @@ asio::awaitable<void> ControlChannel::linger(std::chrono::milliseconds max_wait,
   // completed): `waiting` tells it whether the socket wait is still there to cancel.
   auto waiting = std::make_shared<bool>(false);
   auto* s = &sock_;
-  std::array<char, 4096> sink;
-  std::size_t dropped = 0;
-  for (;;) {
-    for (;;) {
-      const std::size_t n = sock_.read_some(asio::buffer(sink), ec);
-      if (ec || n == 0) break;
-      dropped += n;
-      if (dropped >= max_bytes) co_return;
-    }
-    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return;  // EOF or reset
-    if (std::chrono::steady_clock::now() >= deadline) co_return;
+  std::size_t budget = max_bytes;
+  while (drop_input(budget, ec) && std::chrono::steady_clock::now() < deadline) {
     timer.expires_at(deadline);
     *waiting = true;
     timer.async_wait([waiting, s](std::error_code e) {

@@ -49,6 +49,8 @@ class ControlChannel {
   void hang_up();
 
  private:
+  bool drop_input(std::size_t& budget, std::error_code& ec);
+
   asio::ip::tcp::socket sock_;
   std::unique_ptr<net::TlsStream> tls_;
   bool secured_ = false;  // the handshake has completed

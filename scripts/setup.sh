@@ -11,7 +11,7 @@ PACKAGES=(
   postgresql  # the tests' and the benchmark's PostgreSQL (initdb, pg_ctl in a temp dir)
   python3 python3-pytest python3-pytest-timeout
   python3-dev python3-venv pybind11-dev  # the Python package (python/, scripts/python-env.sh)
-  curl lftp wget
+  curl lftp wget ncftp tnftp
   openssl  # the CLI: test certificates (tests/integration/test_tls.py), quickstart.sh's certificate
   # /metrics and the admin API (cpp-httplib, nlohmann-json); the admin page's browser test.
   libcpp-httplib-dev nlohmann-json3-dev chromium chromium-driver python3-selenium

@@ -316,7 +316,7 @@ void Session::handle_sync(const proto::Command& cmd) {
       user_given_ = false;
       host_given_ = false;
       host_ = nullptr;
-      ascii_ = false;
+      ascii_ = true;  // RFC 959's default
       rest_ = 0;
       epsv_all_ = false;
       mlst_facts_ = proto::kDefaultFacts;

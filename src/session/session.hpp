@@ -308,7 +308,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
 
   // Transfer parameters.
   std::string cwd_ = "/";
-  bool ascii_ = false;
+  // RFC 959's default representation type is ASCII (pyftpdlib and ProFTPD agree): a client
+  // that never sends TYPE and converts line ends itself (ncftp's text files) then stores LF.
+  bool ascii_ = true;
   std::uint64_t rest_ = 0;
   std::string rename_from_;
   bool epsv_all_ = false;

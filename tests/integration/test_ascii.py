@@ -122,3 +122,28 @@ def test_binary_after_ascii(ftp, server):
 @pytest.mark.parametrize("cmd", ["TYPE A", "TYPE A N"])
 def test_ascii_type_forms(ftp, cmd):
     assert ftp.sendcmd(cmd).startswith("200")
+
+
+def test_default_type_is_ascii(server):
+    """RFC 959 (3.1.1.1): ASCII is the default type. A client that never sends TYPE (ncftp
+    assumes the default and converts its text files to CRLF itself) has its lines stored with
+    LF, and a download without TYPE comes in CRLF; REIN brings the default back."""
+    (server.root / "unix.txt").write_bytes(b"one\ntwo\n")
+    with Raw(server) as r:
+        r.login()
+        d = r.pasv()
+        r.send("STOR dos.txt")
+        assert r.reply()[0] in (125, 150)
+        d.sendall(b"a\r\nb\r\n")
+        d.close()
+        assert r.reply()[0] == 226
+        assert (server.root / "dos.txt").read_bytes() == b"a\nb\n"
+        assert r.cmd("TYPE I")[0] == 200
+        assert r.cmd("REIN")[0] == 220
+        r.login()
+        d = r.pasv()
+        r.send("RETR unix.txt")
+        assert r.reply()[0] in (125, 150)
+        assert recv_all(d) == b"one\r\ntwo\r\n"
+        d.close()
+        assert r.reply()[0] == 226

@@ -309,6 +309,7 @@ def test_passive_data_connection_is_checked_against_the_real_address(behind_prox
         assert f.readline().startswith(b"220")
         assert cmd(f"USER {USER}").startswith(b"331")
         assert cmd(f"PASS {PASSWORD}").startswith(b"230")
+        assert cmd("TYPE I").startswith(b"200")
         reply = cmd("EPSV")
         assert reply.startswith(b"229"), reply
         port = int(re.search(rb"\|\|\|(\d+)\|", reply).group(1))

@@ -272,6 +272,7 @@ def test_blocking_storage_commands_and_transfers(start_probe):
     payload = os.urandom(300_000)
     with Raw(p, timeout=15) as r:
         r.login()
+        assert r.cmd("TYPE I")[0] == 200
         assert r.cmd("MKD /d")[0] == 257
         assert r.cmd("CWD /d")[0] == 250
         d = r.epsv()

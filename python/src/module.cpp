@@ -563,8 +563,13 @@ class PyAuthenticator final : public feitp::Authenticator {
       if (e.matches(support.attr("LoginUnavailable"))) {
         return feitp::AuthResult::store_unavailable(py::str(e.value()).cast<std::string>());
       }
-      if (!e.matches(support.attr("LoginRefused"))) report("authenticate", e);
-      return feitp::AuthResult::failure("refused by the Python authenticator");
+      if (!e.matches(support.attr("LoginRefused"))) {
+        report("authenticate", e);
+        return feitp::AuthResult::failure("refused by the Python authenticator");
+      }
+      // The refusal's text (e.g. "User x doesn't have a valid shell.") goes to the log only.
+      const std::string why = py::str(e.value()).cast<std::string>();
+      return feitp::AuthResult::failure("refused by the Python authenticator" + (why.empty() ? "" : ": " + why));
     } catch (const std::exception& e) {
       report_text(std::string("authenticate: ") + e.what());
       return feitp::AuthResult::failure(e.what());

@@ -421,6 +421,10 @@ def test_tls_handler_without_certificate(tmp_path):
     try:
         with pytest.raises(ValueError, match="certfile"):
             server.serve_forever()
+        NoCert.ssl_context = object()  # a pyOpenSSL context cannot stand for the files
+        with pytest.raises(ValueError, match="ssl_context.*certfile"):
+            server.serve_forever()
+        NoCert.ssl_context = None
         NoCert.certfile = str(tmp_path / "missing.pem")
         with pytest.raises(ValueError, match="no such file"):
             server.serve_forever()
@@ -486,3 +490,16 @@ def test_throttled_limits_are_checked():
             server.serve_forever()
     finally:
         server.close_all()
+
+
+def test_tls_levels():
+    """pyftpdlib's two switches on feitp's levels: data alone also protects the login."""
+    from feitp.pyftpdlib.handlers import TLS_FTPHandler
+
+    for control, data, level in ((False, False, "off"), (True, False, "login"), (True, True, "all"),
+                                 (False, True, "all")):
+        class H(TLS_FTPHandler):
+            certfile = __file__  # any file: only the mapping is looked at here
+            tls_control_required = control
+            tls_data_required = data
+        assert H._feitp_tls_options()["tls_required"] == level

@@ -13,7 +13,7 @@
 feitp.pyftpdlib mirrors pyftpdlib's API (servers, handlers, authorizers, filesystems).
 """
 from ._server import (ALL_PERMS, READ_PERMS, Authenticator, Disconnect, FileInfo, Hooks, LoginFailed,
-                      Refuse, Server, Session, Storage, TransferEvent, User)
+                      LoginUnavailable, Refuse, Server, Session, Storage, TransferEvent, User)
 
 __version__ = "0.1.0"
 
@@ -25,4 +25,4 @@ def hash_password(password: str, method: str = "yescrypt") -> str:
 
 
 __all__ = ["ALL_PERMS", "READ_PERMS", "Authenticator", "Disconnect", "FileInfo", "Hooks", "LoginFailed",
-           "Refuse", "Server", "Session", "Storage", "TransferEvent", "User", "hash_password"]
+           "LoginUnavailable", "Refuse", "Server", "Session", "Storage", "TransferEvent", "User", "hash_password"]

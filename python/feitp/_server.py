@@ -37,6 +37,9 @@ class LoginFailed(_support.LoginRefused):
     """Raise in an Authenticator to refuse a login (530); nothing is logged as an error."""
 
 
+LoginUnavailable = _support.LoginUnavailable
+
+
 @dataclass
 class User:
     """A user an Authenticator lets in. `perm` uses pyftpdlib's letters (elradfmwMT); `overrides`
@@ -117,7 +120,8 @@ class Hooks:
 
 class Authenticator:
     """Override authenticate(); it runs on the server's thread pool and may block (a database, a
-    web service). Return a User, or None / raise LoginFailed to refuse."""
+    web service). Return a User, or None / raise LoginFailed to refuse (530); raise
+    LoginUnavailable when the service cannot answer (421, not counted as a failed login)."""
 
     def authenticate(self, username: str, password: str, remote_ip: str, remote_port: int,
                      tls: bool) -> Optional[User]:
@@ -260,6 +264,11 @@ class Server:
     masquerade_address  the address put in PASV replies (behind NAT)
     banner, max_connections, max_per_ip, max_login_attempts, idle_timeout, login_timeout,
     data_timeout, allow_foreign_addresses, ban_after_failures, blocking_threads
+    tls_cert, tls_key FTPS (AUTH TLS): PEM certificate (chain) and key (default: in tls_cert)
+    tls_required      "off" (default), "login" (AUTH TLS before USER) or "all" (also PROT P)
+    tls_chain, tls_min_version  intermediates (PEM); "1.2" (default) or "1.3"
+    session_upload_rate, session_download_rate, upload_rate, download_rate
+                      bytes per second (0 = none): each session's, or the whole server's
     workers           processes to serve with (1); serve_forever(workers=N) overrides it
     callback_threads  Python threads per process running the callbacks (8)
     storage           "memory", a feitp.Storage instance shared by every user, or a callable

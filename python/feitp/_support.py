@@ -17,6 +17,11 @@ class LoginRefused(Exception):
     """Raised by an authenticator to refuse a login without logging a traceback."""
 
 
+class LoginUnavailable(Exception):
+    """Raised by an authenticator whose account store cannot answer now: the client gets 421
+    (and may try again) and the attempt is not counted as a failed login."""
+
+
 def report(where: str, exc: BaseException) -> None:
     """Logs an exception raised by Python code the server called, with its traceback."""
     logger.error("%s raised %s: %s", where, type(exc).__name__, exc, exc_info=exc)
@@ -71,6 +76,7 @@ def serve(make_core: Callable[..., Any], options: dict, workers: int, grace: flo
     from . import _feitp
 
     workers = max(1, int(workers))
+    _feitp.check_options(options)  # a bad certificate fails here, not in each forked worker
     cluster = _feitp.Cluster(options, workers, [listener.fileno()] if listener is not None else [])
     ports = cluster.ports()
     if on_listening is not None:

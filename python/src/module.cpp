@@ -557,9 +557,19 @@ class PyAuthenticator final : public feitp::Authenticator {
       }
       return feitp::AuthResult::success(user_from_python(r));
     } catch (py::error_already_set& e) {
-      // AuthenticationFailed (pyftpdlib) and feitp.LoginFailed are ordinary refusals.
-      if (!e.matches(py::module_::import("feitp._support").attr("LoginRefused"))) report("authenticate", e);
-      return feitp::AuthResult::failure("refused by the Python authenticator");
+      // AuthenticationFailed (pyftpdlib) and feitp.LoginFailed are ordinary refusals;
+      // LoginUnavailable is a store that could not answer (421, not a failed login).
+      py::module_ support = py::module_::import("feitp._support");
+      if (e.matches(support.attr("LoginUnavailable"))) {
+        return feitp::AuthResult::store_unavailable(py::str(e.value()).cast<std::string>());
+      }
+      if (!e.matches(support.attr("LoginRefused"))) {
+        report("authenticate", e);
+        return feitp::AuthResult::failure("refused by the Python authenticator");
+      }
+      // The refusal's text (e.g. "User x doesn't have a valid shell.") goes to the log only.
+      const std::string why = py::str(e.value()).cast<std::string>();
+      return feitp::AuthResult::failure("refused by the Python authenticator" + (why.empty() ? "" : ": " + why));
     } catch (const std::exception& e) {
       report_text(std::string("authenticate: ") + e.what());
       return feitp::AuthResult::failure(e.what());
@@ -823,6 +833,13 @@ class PyStorageFactory final : public feitp::StorageFactory {
 
 std::chrono::seconds secs(py::handle v) { return std::chrono::seconds{v.cast<std::int64_t>()}; }
 
+feitp::TlsRequired tls_required(const std::string& v) {
+  if (v == "off") return feitp::TlsRequired::off;
+  if (v == "login") return feitp::TlsRequired::login;
+  if (v == "all") return feitp::TlsRequired::all;
+  throw py::value_error("tls_required must be \"off\", \"login\" or \"all\", not '" + v + "'");
+}
+
 feitp::Options options_from_dict(const py::dict& d) {
   feitp::Options o;
   for (auto [k, v] : d) {
@@ -843,10 +860,62 @@ feitp::Options options_from_dict(const py::dict& d) {
     else if (key == "data_timeout") o.data_stall_timeout = o.data_accept_timeout = secs(v);
     else if (key == "blocking_threads") o.blocking_threads = v.cast<std::uint32_t>();
     else if (key == "ban_after_failures") o.ban_after_failures = v.cast<std::uint32_t>();
+    else if (key == "upload_rate") o.upload_rate = v.cast<std::uint64_t>();
+    else if (key == "download_rate") o.download_rate = v.cast<std::uint64_t>();
+    else if (key == "session_upload_rate") o.session_upload_rate = v.cast<std::uint64_t>();
+    else if (key == "session_download_rate") o.session_download_rate = v.cast<std::uint64_t>();
+    else if (key == "tls_cert") o.tls.cert_file = v.cast<std::string>();
+    else if (key == "tls_key") o.tls.key_file = v.cast<std::string>();
+    else if (key == "tls_chain") o.tls.chain_file = v.cast<std::string>();
+    else if (key == "tls_required") o.tls.required = tls_required(v.cast<std::string>());
+    else if (key == "tls_min_version") o.tls.min_version = v.cast<std::string>();
     else throw py::value_error("unknown server option '" + key + "'");
   }
+  // One PEM file holding both the certificate and its key, as pyftpdlib's certfile does.
+  if (o.tls.enabled() && o.tls.key_file.empty()) o.tls.key_file = o.tls.cert_file;
+  if (!o.tls.enabled() && o.tls.required != feitp::TlsRequired::off) {
+    throw py::value_error("tls_required needs a certificate (tls_cert)");
+  }
+  if (!o.tls.enabled() && !o.tls.key_file.empty()) throw py::value_error("tls_key is set but tls_cert is not");
   return o;
 }
+
+// Reads what a server would read at start (certificates) and throws what it would throw, so a
+// parent can check before it forks workers.
+void check_options(const py::dict& d) {
+  feitp::Options o = options_from_dict(d);
+  if (!o.tls.enabled()) return;
+  py::gil_scoped_release nogil;
+  feitp::Server probe(o);
+}
+
+// System accounts through PAM (feitp.pyftpdlib's UnixAuthorizer): the library's PAM
+// authenticator, with its privileged helper forked when this is made (in each worker process,
+// as root), asked one login at a time.
+class PamChecker {
+ public:
+  explicit PamChecker(const std::string& service)
+      : auth_(feitp::make_pam_authenticator(service, feitp::Permissions(feitp::Permissions::kReadOnly),
+                                            std::nullopt, 0)) {}
+  // (status, detail): ("ok", home), ("refused", reason) or ("unavailable", reason).
+  std::pair<std::string, std::string> check(const std::string& user, const std::string& password,
+                                            const std::string& remote_ip) {
+    feitp::AuthResult r;
+    {
+      py::gil_scoped_release nogil;
+      feitp::LoginRequest rq;
+      rq.user = user;
+      rq.password = password;
+      rq.peer_address = remote_ip;
+      r = auth_->authenticate(rq);
+    }
+    if (r.user) return {"ok", r.user->home};
+    return {r.unavailable ? "unavailable" : "refused", r.reason};
+  }
+
+ private:
+  std::shared_ptr<feitp::Authenticator> auth_;
+};
 
 class CoreCluster {
  public:
@@ -1003,6 +1072,10 @@ PYBIND11_MODULE(_feitp, m) {
       .def("run", &CoreServer::run, py::call_guard<py::gil_scoped_release>())
       .def("stop", &CoreServer::stop, py::arg("grace") = 0, py::call_guard<py::gil_scoped_release>())
       .def("stats", &CoreServer::stats);
+  py::class_<PamChecker>(m, "PamChecker")
+      .def(py::init<const std::string&>(), py::arg("service"))
+      .def("check", &PamChecker::check, py::arg("user"), py::arg("password"), py::arg("remote_ip"));
+  m.def("check_options", &check_options, py::arg("options"));
   m.def("hash_password", [](const std::string& pw, const std::string& method) {
     return feitp::hash_password(pw, method);
   }, py::arg("password"), py::arg("method") = "yescrypt");

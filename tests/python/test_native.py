@@ -350,3 +350,55 @@ def test_bad_options_are_named():
     srv = feitp.Server(listen="127.0.0.1:0", no_such_option=1)
     with pytest.raises(ValueError, match="unknown server option 'no_such_option'"):
         srv.start()
+    for bad, match in (({"tls_required": "sometimes"}, "tls_required must be"),
+                       ({"tls_required": "all"}, "needs a certificate"),
+                       ({"tls_key": "/nonexistent.key"}, "tls_key is set but tls_cert is not")):
+        with pytest.raises(ValueError, match=match):
+            feitp.Server(listen="127.0.0.1:0", **bad).start()
+
+
+def test_tls_and_rate_options(server, tmp_path):
+    import hashlib
+    import ssl
+    import subprocess
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "k.pem", "-out",
+                    "c.pem", "-days", "2", "-subj", "/CN=localhost"], cwd=str(tmp_path), check=True,
+                   capture_output=True, timeout=60)
+    home = tmp_path / "home"
+    home.mkdir()
+    limit = 64 * 1024
+    srv = server(tls_cert=str(tmp_path / "c.pem"), tls_key=str(tmp_path / "k.pem"), tls_required="login",
+                 session_download_rate=limit)
+    srv.add_user("u", "p", home=str(home))
+    port = srv.start()[0]
+    with pytest.raises(ftplib.error_perm, match="^530"):
+        connect(port, "u", "p")  # plain login refused with tls_required="login"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    f = ftplib.FTP_TLS(context=ctx, timeout=15)
+    f.connect("127.0.0.1", port, timeout=15)
+    f.login("u", "p")
+    f.prot_p()
+    payload = bytes(range(256)) * 512  # 128 KiB
+    f.storbinary("STOR t.bin", io.BytesIO(payload))
+    out = io.BytesIO()
+    start = time.monotonic()
+    f.retrbinary("RETR t.bin", out.write)
+    took = time.monotonic() - start
+    f.quit()
+    assert hashlib.sha256(out.getvalue()).digest() == hashlib.sha256(payload).digest()
+    assert (home / "t.bin").read_bytes() == payload
+    # The bucket's bound (see test_examples.throttled_lower_bound): chunks of limit/20, 20 ms credit.
+    assert took >= (len(payload) - limit // 20) / limit - 0.0202
+
+
+def test_authenticator_unavailable_is_421(server):
+    class Down(feitp.Authenticator):
+        def authenticate(self, username, password, remote_ip, remote_port, tls):
+            raise feitp.LoginUnavailable("the account service is down")
+
+    srv = server(authenticator=Down(), storage="memory")
+    port = srv.start()[0]
+    with pytest.raises(ftplib.error_temp, match="^421"):
+        connect(port, "bob", "pw")

@@ -3,16 +3,19 @@
 A DummyAuthorizer used as is is handed to feitp's own user table (passwords checked in C++, no
 Python per login); a subclass that overrides validate_authentication, get_home_dir or
 get_perms is called from Python at each login instead (on a thread pool, so it may block).
+UnixAuthorizer checks system accounts with PAM (feitp's PAM helper, as root).
 """
 from __future__ import annotations
 
 import os
+import pwd
+import threading
 import warnings
 from typing import Any, Dict, Optional
 
-from .._support import LoginRefused
+from .._support import LoginRefused, LoginUnavailable
 
-__all__ = ["AuthorizerError", "AuthenticationFailed", "DummyAuthorizer"]
+__all__ = ["AuthorizerError", "AuthenticationFailed", "DummyAuthorizer", "BaseUnixAuthorizer", "UnixAuthorizer"]
 
 
 class AuthorizerError(Exception):
@@ -161,5 +164,233 @@ def _user_table(auth: DummyAuthorizer) -> tuple:
     return users, anonymous
 
 
-UnixAuthorizer = None  # not yet: see docs/python.md
-WindowsAuthorizer = None
+# --- System accounts ------------------------------------------------------------------------
+
+def _system_users() -> list:
+    return [entry.pw_name for entry in pwd.getpwall()]
+
+
+def _has_valid_shell(username: str) -> bool:
+    """True when the user's shell is listed in /etc/shells (or there is no /etc/shells)."""
+    try:
+        f = open("/etc/shells")
+    except FileNotFoundError:
+        return True
+    with f:
+        try:
+            shell = pwd.getpwnam(username).pw_shell
+        except KeyError:
+            return False
+        for line in f:
+            if line.startswith("#"):
+                continue
+            if line.strip() == shell:
+                return True
+    return False
+
+
+class BaseUnixAuthorizer(object):
+    """System accounts: the password is checked by PAM (service `pam_service`, "feitpd" by
+    default: /etc/pam.d/feitpd when installed, else PAM's "other"), the home is the user's home
+    in the system's password database. Needs root, as pyftpdlib's does: feitp forks a small
+    privileged helper per serving process that does nothing but the PAM checks
+    (docs/accounts.md). root (uid 0) never logs in."""
+
+    msg_no_such_user = "Authentication failed."
+    msg_wrong_password = "Authentication failed."
+    msg_anon_not_allowed = "Anonymous access not allowed."
+    msg_invalid_shell = "User %s doesn't have a valid shell."
+    msg_rejected_user = "User %s is not allowed to login."
+
+    def __init__(self, anonymous_user: Optional[str] = None, pam_service: str = "feitpd") -> None:
+        if os.geteuid() != 0:
+            raise AuthorizerError("super user privileges are required")
+        self.anonymous_user = anonymous_user
+        self.pam_service = pam_service
+        if anonymous_user is not None:
+            try:
+                pwd.getpwnam(anonymous_user)
+            except KeyError:
+                raise AuthorizerError("no such user %s" % anonymous_user)
+        self._pam: Any = None
+        self._pam_pid = 0
+        self._pam_lock = threading.Lock()
+
+    def _feitp_prepare(self) -> None:
+        """Starts this process's PAM helper (FTPServer calls it in each serving process, before
+        the first client)."""
+        with self._pam_lock:
+            if self._pam is None or self._pam_pid != os.getpid():
+                from .. import _feitp
+                self._pam = _feitp.PamChecker(self.pam_service)
+                self._pam_pid = os.getpid()
+
+    def _pam_check(self, username: str, password: str, remote_ip: str) -> None:
+        self._feitp_prepare()
+        status, detail = self._pam.check(username, password, remote_ip)
+        if status == "unavailable":
+            raise LoginUnavailable(detail)
+        if status != "ok":
+            raise AuthenticationFailed(self.msg_wrong_password)
+
+    def _real(self, username: str) -> str:
+        return (self.anonymous_user or username) if username == "anonymous" else username
+
+    def validate_authentication(self, username: str, password: str, handler: Any) -> None:
+        if username == "anonymous":
+            if self.anonymous_user is None:
+                raise AuthenticationFailed(self.msg_anon_not_allowed)
+            return
+        self._pam_check(username, password, getattr(handler, "remote_ip", "") or "")
+
+    def impersonate_user(self, username: str, password: str) -> None:
+        """No-op: feitp never switches the process's user per session (docs/python.md)."""
+
+    def terminate_impersonation(self, username: str) -> None:
+        """No-op."""
+
+    def has_user(self, username: str) -> bool:
+        return self._real(username) in _system_users()
+
+    def get_home_dir(self, username: str) -> str:
+        try:
+            return pwd.getpwnam(self._real(username)).pw_dir
+        except KeyError:
+            raise AuthorizerError(self.msg_no_such_user)
+
+    def get_msg_login(self, username: str) -> str:
+        return "Login successful."
+
+    def get_msg_quit(self, username: str) -> str:
+        return "Goodbye."
+
+    def get_perms(self, username: str) -> str:
+        return "elradfmwMT"
+
+    def has_perm(self, username: str, perm: str, path: Optional[str] = None) -> bool:
+        return perm in self.get_perms(username)
+
+
+class UnixAuthorizer(BaseUnixAuthorizer):
+    """pyftpdlib's UnixAuthorizer on PAM:
+
+    global_perm          letters for every system user (anonymous: "elr").
+    allowed_users        only these may log in; rejected_users: these may not (exclusive).
+    require_valid_shell  refuse users whose shell is not in /etc/shells (not anonymous).
+    anonymous_user       the system user whose home anonymous sessions get; None: no anonymous.
+    msg_login, msg_quit  kept and returned by get_msg_login / get_msg_quit.
+    pam_service          (feitp) the PAM service; "feitpd" by default.
+    """
+
+    def __init__(self, global_perm: str = "elradfmwMT", allowed_users: Optional[list] = None,
+                 rejected_users: Optional[list] = None, require_valid_shell: bool = True,
+                 anonymous_user: Optional[str] = None, msg_login: str = "Login successful.",
+                 msg_quit: str = "Goodbye.", pam_service: str = "feitpd") -> None:
+        BaseUnixAuthorizer.__init__(self, anonymous_user, pam_service)
+        self.global_perm = global_perm
+        self.allowed_users = list(allowed_users or [])
+        self.rejected_users = list(rejected_users or [])
+        self.require_valid_shell = require_valid_shell
+        self.msg_login = msg_login
+        self.msg_quit = msg_quit
+        self._dummy_authorizer = DummyAuthorizer()
+        self._dummy_authorizer._check_permissions("", global_perm)
+        if self.rejected_users and self.allowed_users:
+            raise AuthorizerError("rejected_users and allowed_users options are mutually exclusive")
+        users = _system_users()
+        for user in self.allowed_users or self.rejected_users:
+            if user == "anonymous":
+                raise AuthorizerError('invalid username "anonymous"')
+            if user not in users:
+                raise AuthorizerError("unknown user %s" % user)
+        if anonymous_user is not None:
+            if not self.has_user(anonymous_user):
+                raise AuthorizerError("no such user %s" % anonymous_user)
+            if not os.path.isdir(self.get_home_dir(anonymous_user)):
+                raise AuthorizerError("no valid home set for user %s" % anonymous_user)
+        if require_valid_shell:
+            for username in self.allowed_users:
+                if not _has_valid_shell(username):
+                    raise AuthorizerError("user %s has not a valid shell" % username)
+
+    def override_user(self, username: str, password: Optional[str] = None, homedir: Optional[str] = None,
+                      perm: Optional[str] = None, msg_login: Optional[str] = None,
+                      msg_quit: Optional[str] = None) -> None:
+        """Other settings for one user: a password (then checked instead of PAM's), a home,
+        permission letters, messages."""
+        if self.require_valid_shell and username != "anonymous" and not _has_valid_shell(username):
+            raise AuthorizerError(self.msg_invalid_shell % username)
+        if not password and not homedir and not perm and not msg_login and not msg_quit:
+            raise AuthorizerError("at least one keyword argument must be specified")
+        if self.allowed_users and username not in self.allowed_users:
+            raise AuthorizerError("%s is not an allowed user" % username)
+        if self.rejected_users and username in self.rejected_users:
+            raise AuthorizerError("%s is not an allowed user" % username)
+        if username == "anonymous" and password:
+            raise AuthorizerError("can't assign password to anonymous user")
+        if not self.has_user(username):
+            raise AuthorizerError("no such user %s" % username)
+        if isinstance(homedir, bytes):
+            homedir = homedir.decode("utf8")
+        table = self._dummy_authorizer.user_table
+        table.pop(username, None)
+        self._dummy_authorizer.add_user(username, password or "", homedir or os.getcwd(), perm or "",
+                                        msg_login or "", msg_quit or "")
+        if homedir is None:
+            table[username]["home"] = ""
+
+    def _get_key(self, username: str, key: str) -> Any:
+        if self._dummy_authorizer.has_user(username):
+            return self._dummy_authorizer.user_table[username][key]
+        return None
+
+    def _is_rejected_user(self, username: str) -> bool:
+        if self.allowed_users and username not in self.allowed_users:
+            return True
+        if self.rejected_users and username in self.rejected_users:
+            return True
+        return False
+
+    def validate_authentication(self, username: str, password: str, handler: Any) -> None:
+        if username == "anonymous":
+            if self.anonymous_user is None:
+                raise AuthenticationFailed(self.msg_anon_not_allowed)
+            return
+        if self._is_rejected_user(username):
+            raise AuthenticationFailed(self.msg_rejected_user % username)
+        overridden = self._get_key(username, "pwd")
+        if overridden:
+            if overridden != password:
+                raise AuthenticationFailed(self.msg_wrong_password)
+        else:
+            BaseUnixAuthorizer.validate_authentication(self, username, password, handler)
+        if self.require_valid_shell and not _has_valid_shell(username):
+            raise AuthenticationFailed(self.msg_invalid_shell % username)
+
+    def has_user(self, username: str) -> bool:
+        if self._is_rejected_user(self._real(username)):
+            return False
+        return BaseUnixAuthorizer.has_user(self, username)
+
+    def get_home_dir(self, username: str) -> str:
+        home = self._get_key(username, "home")
+        if home:
+            return home
+        return BaseUnixAuthorizer.get_home_dir(self, username)
+
+    def get_msg_login(self, username: str) -> str:
+        return self._get_key(username, "msg_login") or self.msg_login
+
+    def get_msg_quit(self, username: str) -> str:
+        return self._get_key(username, "msg_quit") or self.msg_quit
+
+    def get_perms(self, username: str) -> str:
+        perm = self._get_key(username, "perm")
+        if perm:
+            return perm
+        if username == "anonymous":
+            return "elr"
+        return self.global_perm
+
+
+WindowsAuthorizer = None  # Windows only

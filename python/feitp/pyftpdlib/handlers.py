@@ -15,7 +15,7 @@ from typing import Any, Optional
 from .authorizers import DummyAuthorizer
 from .filesystems import AbstractedFS
 
-__all__ = ["FTPHandler", "DTPHandler", "ThrottledDTPHandler"]
+__all__ = ["FTPHandler", "DTPHandler", "ThrottledDTPHandler", "TLS_FTPHandler", "TLS_DTPHandler"]
 
 logger = logging.getLogger("pyftpdlib")
 
@@ -31,11 +31,19 @@ class DTPHandler(object):
 
 
 class ThrottledDTPHandler(DTPHandler):
-    """Not supported yet: feitp has no per-session bandwidth limit. Setting read_limit or
-    write_limit and using it as dtp_handler makes FTPServer refuse to start."""
+    """Bandwidth limits for each data transfer, in bytes per second (0 = none), as the handler's
+    dtp_handler: read_limit bounds what the server reads (uploads, feitp's session_upload_rate),
+    write_limit what it writes (downloads, session_download_rate). feitp paces with a token
+    bucket that lends at most 20 ms worth of credit; auto_sized_buffers is accepted (feitp sizes
+    its chunks to about 1/20 s of the limit itself)."""
     read_limit = 0
     write_limit = 0
     auto_sized_buffers = True
+
+
+class TLS_DTPHandler(DTPHandler):
+    """Accepted for compatibility: with TLS_FTPHandler, feitp's data connections speak TLS after
+    PROT P."""
 
 
 class FTPHandler(object):
@@ -43,7 +51,8 @@ class FTPHandler(object):
 
     authorizer, banner, passive_ports, masquerade_address, permit_foreign_addresses, timeout,
     max_login_attempts, auth_failed_timeout, use_sendfile (accepted; feitp picks its own
-    zero-copy paths), dtp_handler (ThrottledDTPHandler with limits is refused).
+    zero-copy paths), dtp_handler (a ThrottledDTPHandler's read_limit and write_limit are
+    honoured).
     """
 
     authorizer = DummyAuthorizer()
@@ -122,6 +131,55 @@ class FTPHandler(object):
 
     def logerror(self, msg: str) -> None:
         self.log(msg, logger.error)
+
+
+class TLS_FTPHandler(FTPHandler):
+    """pyftpdlib's FTPS handler (RFC 4217: AUTH TLS, PBSZ, PROT), served by feitp's TLS in C++
+    (OpenSSL; TLS 1.2 and 1.3, forward-secret AEAD ciphers only). Attributes:
+
+    certfile  PEM certificate (chain); also holds the key when keyfile is None. Required.
+    keyfile   PEM private key of certfile (None: the key is in certfile).
+    tls_control_required  USER/PASS only after AUTH TLS (530 otherwise).
+    tls_data_required     every data connection under TLS (PROT P; 521 otherwise). feitp has
+                          no level "data only": this also requires TLS before login.
+    ssl_context           a pyOpenSSL context cannot drive feitp's TLS: it is accepted only
+                          beside certfile, and then unused (a warning says so).
+    ssl_protocol, ssl_options  accepted, unused (feitp negotiates TLS 1.2 or 1.3).
+    """
+
+    tls_control_required = False
+    tls_data_required = False
+    certfile: Optional[str] = None
+    keyfile: Optional[str] = None
+    ssl_protocol: Any = None
+    ssl_options: Any = None
+    ssl_context: Any = None
+    dtp_handler = TLS_DTPHandler
+
+    @classmethod
+    def _feitp_tls_options(cls) -> dict:
+        """The server options for this handler's TLS (tls_cert, tls_key, tls_required)."""
+        if not cls.certfile:
+            if cls.ssl_context is not None:
+                raise ValueError("TLS_FTPHandler.ssl_context: feitp builds its TLS context in C++ from files; "
+                                 "set certfile (and keyfile) instead")
+            raise ValueError("TLS_FTPHandler: at least certfile must be specified")
+        if cls.ssl_context is not None:
+            logger.warning("TLS_FTPHandler.ssl_context is not used: feitp serves TLS from certfile=%r",
+                           cls.certfile)
+        for name in ("certfile", "keyfile"):
+            path = getattr(cls, name)
+            if path is not None and not os.path.isfile(path):
+                raise ValueError("TLS_FTPHandler.%s: no such file: %r" % (name, path))
+        if cls.tls_data_required:
+            required = "all"
+        elif cls.tls_control_required:
+            required = "login"
+        else:
+            required = "off"
+        return {"tls_cert": os.path.abspath(cls.certfile),
+                "tls_key": os.path.abspath(cls.keyfile) if cls.keyfile else None,
+                "tls_required": required}
 
 
 def overridden_callbacks(handler: type) -> list:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from .. import _support
 from .._server import _listen, _passive
 from .authorizers import _plain_dummy, _user_table
-from .handlers import FTPHandler, ThrottledDTPHandler, _Router, overridden_callbacks
+from .handlers import FTPHandler, ThrottledDTPHandler, TLS_FTPHandler, _Router, overridden_callbacks
 
 __all__ = ["FTPServer", "ThreadedFTPServer", "MultiprocessFTPServer"]
 
@@ -57,11 +57,8 @@ class FTPServer(object):
 
     def _options(self) -> dict:
         h = self.handler
-        dtp = getattr(h, "dtp_handler", None)
-        if isinstance(dtp, type) and issubclass(dtp, ThrottledDTPHandler) and (dtp.read_limit or dtp.write_limit):
-            raise NotImplementedError("ThrottledDTPHandler: feitp has no bandwidth limit yet (docs/python.md)")
         lo, hi = _passive(h.passive_ports)
-        return {
+        options = {
             "listen": _listen(tuple(self._address)),
             "banner": str(h.banner),
             "passive_port_min": lo,
@@ -74,6 +71,14 @@ class FTPServer(object):
             "login_failure_delay": float(getattr(h, "auth_failed_timeout", 0) or 0),
             "idle_timeout": int(h.timeout or 0),
         }
+        dtp = getattr(h, "dtp_handler", None)
+        if isinstance(dtp, type) and issubclass(dtp, ThrottledDTPHandler):
+            # read: what the server reads from the data connection (uploads); write: downloads.
+            options["session_upload_rate"] = _limit("read_limit", dtp.read_limit)
+            options["session_download_rate"] = _limit("write_limit", dtp.write_limit)
+        if isinstance(h, type) and issubclass(h, TLS_FTPHandler):
+            options.update(h._feitp_tls_options())
+        return options
 
     def _make_core(self, options: dict) -> Any:
         from .. import _feitp
@@ -85,6 +90,8 @@ class FTPServer(object):
                 users, anonymous = _user_table(auth)
                 core.set_users(users, anonymous)
             else:
+                if hasattr(auth, "_feitp_prepare"):
+                    auth._feitp_prepare()  # UnixAuthorizer: this process's PAM helper
                 core.set_authenticator(_authenticate(auth))
             # In place, as pyftpdlib writes: on_incomplete_file_received finds the partial file.
             core.set_local_storage(False, False)
@@ -138,6 +145,16 @@ class FTPServer(object):
 
     def close(self) -> None:
         self.close_all()
+
+
+def _limit(name: str, value: Any) -> int:
+    try:
+        n = int(value or 0)
+    except (TypeError, ValueError):
+        raise ValueError("ThrottledDTPHandler.%s must be a number of bytes per second, not %r" % (name, value))
+    if n < 0:
+        raise ValueError("ThrottledDTPHandler.%s must not be negative (%d)" % (name, n))
+    return n
 
 
 def _authenticate(authorizer: Any) -> Any:

@@ -48,7 +48,7 @@ Cluster::Cluster(const Options& options, unsigned workers, const std::vector<int
       impl_->sets.push_back(std::move(set));
     }
     for (unsigned i = static_cast<unsigned>(impl_->sets.size()); i < workers; ++i) {
-      impl_->sets.push_back(runtime::bind_listener_set(options.listen, impl_->ports));
+      impl_->sets.push_back(runtime::bind_listener_set(options.listen, impl_->ports, impl_->sets.empty()));
       if (impl_->ports.empty()) impl_->ports = runtime::listener_ports(impl_->sets.back());
     }
   } catch (...) {

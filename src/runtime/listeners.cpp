@@ -2,6 +2,7 @@
 // descriptors are then released from the short-lived io_context used to make them).
 #include "runtime/listeners.hpp"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,8 +16,26 @@
 
 namespace feitp::runtime {
 
+namespace {
+
+// Binds (never listens) a socket without SO_REUSEPORT: EADDRINUSE if anyone listens there.
+void check_port_free(asio::io_context& io, const asio::ip::tcp::endpoint& ep, const std::string& name) {
+  asio::ip::tcp::acceptor probe(io);
+  std::error_code ec;
+  probe.open(ep.protocol(), ec);
+  if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && ep.address().is_v6()) {
+    int on = 1;
+    ::setsockopt(probe.native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  if (!ec) probe.bind(ep, ec);
+  if (ec) throw std::system_error(ec, "cannot listen on " + name);
+}
+
+}  // namespace
+
 ListenerSet bind_listener_set(const std::vector<std::string>& listen,
-                              const std::vector<std::uint16_t>& ports) {
+                              const std::vector<std::uint16_t>& ports, bool exclusive) {
   ListenerSet out;
   asio::io_context io;
   try {
@@ -27,6 +46,7 @@ ListenerSet bind_listener_set(const std::vector<std::string>& listen,
                                  "' (expected ADDR:PORT or [V6ADDR]:PORT)");
       }
       if (i < ports.size()) ep->port(ports[i]);
+      if (exclusive && ep->port() != 0) check_port_free(io, *ep, listen[i]);
       auto acc = net::open_listener(io, *ep, /*reuse_port=*/true);
       std::error_code ec;
       out.push_back(acc.release(ec));

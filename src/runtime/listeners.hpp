@@ -14,8 +14,13 @@ using ListenerSet = std::vector<int>;
 // Binds one set. `ports` (same length as `listen`, or empty) overrides each address's port, so
 // that ":0" resolves once and every later set shares the kernel's choice. Throws
 // std::runtime_error naming the address on failure.
+//
+// `exclusive` (the first set a server binds): first make sure nothing listens on each address
+// yet. SO_REUSEPORT lets any process of the same user join a port, so a second server started
+// on a port in use would not fail but silently take part of the first one's connections; a
+// probe bound without SO_REUSEPORT meets EADDRINUSE instead, which is reported.
 ListenerSet bind_listener_set(const std::vector<std::string>& listen,
-                              const std::vector<std::uint16_t>& ports);
+                              const std::vector<std::uint16_t>& ports, bool exclusive = false);
 // The bound ports of a set.
 std::vector<std::uint16_t> listener_ports(const ListenerSet& set);
 void close_listener_set(ListenerSet& set);

@@ -184,7 +184,9 @@ std::string Master::prepare_generation(Generation& gen, const Generation* previo
         gen.sets.push_back(previous->sets[i]);  // the same sockets: nothing queued is lost
         continue;
       }
-      auto set = std::make_shared<OwnedSet>(bind_listener_set(addresses, gen.ports));
+      // At start, the first set checks that no one else listens there (see bind_listener_set).
+      const bool exclusive = previous == nullptr && i == 0;
+      auto set = std::make_shared<OwnedSet>(bind_listener_set(addresses, gen.ports, exclusive));
       if (gen.ports.empty()) gen.ports = listener_ports(set->fds);  // ":0" resolved once
       gen.sets.push_back(std::move(set));
     }

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -543,3 +544,22 @@ def test_workers_drop_to_run_as(start_server):
     s, code, _ = greet(srv.host, srv.port)
     s.close()
     assert code == 220
+
+
+@pytest.mark.parametrize("workers", ["2", "1"])
+def test_second_server_on_a_port_in_use_fails(start_server, tmp_path, workers):
+    """Workers share a port through SO_REUSEPORT, which any process of the same user may join:
+    a second feitpd started by mistake on a port in use must fail with a clear error, not
+    silently take part of the first one's connections (every login keeps reaching the first)."""
+    from feitp_harness import feitpd_binary
+    first = start_server(extra=["--workers", "2"])
+    (tmp_path / "other").mkdir()
+    proc = subprocess.run([str(feitpd_binary()), "--listen", f"127.0.0.1:{first.port}",
+                           "--root", str(tmp_path / "other"), "--user", "bob:Other-Pass1",
+                           "--workers", workers], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert f"127.0.0.1:{first.port}" in proc.stderr and "in use" in proc.stderr, proc.stderr
+    for _ in range(20):
+        f = first.connect()
+        assert f.getwelcome().startswith("220")
+        f.quit()

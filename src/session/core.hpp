@@ -22,6 +22,7 @@
 
 #include "feitp/limits.hpp"
 #include "feitp/server.hpp"
+#include "net/passive_ports.hpp"
 #include "net/tls.hpp"
 #include "session/listing_cache.hpp"
 #include "session/login_guard.hpp"
@@ -101,6 +102,8 @@ struct ServerCore {
   ~ServerCore();
 
   Options opts;
+  // Before io: coroutines that wait for a port are destroyed with io and leave its queue.
+  net::PassivePorts passive_ports{opts.passive_port_min, opts.passive_port_max};
   asio::io_context io{1};
   std::shared_ptr<Authenticator> auth;
   std::shared_ptr<StorageFactory> storage_factory;
@@ -130,8 +133,6 @@ struct ServerCore {
   ListingCache listings;
 
   std::unordered_set<Session*> sessions;
-  // Passive listeners this loop's sessions keep for a next transfer (see Session::keep_passive).
-  unsigned kept_passives = 0;
   bool stopping = false;
   std::chrono::steady_clock::time_point drain_deadline{};
 

@@ -197,6 +197,7 @@ asio::awaitable<void> ServerCore::sweep_deadlines() {
     for (auto* s : due) {
       if (sessions.count(s)) s->check_deadline(now);
     }
+    passive_ports.sweep(now);
   }
 }
 

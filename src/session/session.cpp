@@ -51,7 +51,9 @@ Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t i
 }
 
 Session::~Session() {
-  close_passive();
+  // run() gave the listener back; here only what an exception or the loop's end left.
+  std::error_code ec;
+  pasv_.close(ec);
   // Whatever way the session ended (even by an exception in user code), its counts go.
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   if (counted_user_ && user_ && core_.admission) core_.admission->user_logout(user_->name);
@@ -260,13 +262,11 @@ void Session::check_deadline(Clock::time_point now) {
     expire_control();
     return;
   }
-  if (now >= pasv_kept_until_) {
-    close_passive();  // a kept passive listener nobody reused
-  } else if (!xfer_ && now >= pasv_offered_until_) {
+  if (!xfer_ && now >= pasv_offered_until_) {
     // Offered by PASV/EPSV and never used: give the port back. A later transfer command gets
     // 425 (no data connection set up) and the client sends PASV/EPSV again.
-    spdlog::debug("session {}: passive port {} unused for the accept timeout, closed", id_, pasv_port_);
-    close_passive();
+    spdlog::debug("session {}: passive port {} unused for the accept timeout, given back", id_, pasv_port_);
+    give_back_passive();
     data_mode_ = DataMode::none;
   }
 }
@@ -510,10 +510,10 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       cmd_port(cmd.arg, true);
       co_return;
     case Verb::PASV:
-      cmd_pasv(false, cmd.arg);
+      co_await cmd_pasv(false, cmd.arg);
       co_return;
     case Verb::EPSV:
-      cmd_pasv(true, cmd.arg);
+      co_await cmd_pasv(true, cmd.arg);
       co_return;
     default:
       break;

@@ -215,7 +215,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
 
   // --- data channel and transfers (transfer.cpp) ---
   void cmd_port(std::string_view arg, bool extended);
-  void cmd_pasv(bool extended, std::string_view arg);
+  asio::awaitable<void> cmd_pasv(bool extended, std::string_view arg);
   asio::awaitable<void> cmd_transfer(const proto::Command& cmd);
   bool prepare_retr(Transfer& t, std::string_view arg);
   // `stou_seed`: drawn from core_.rng on the loop (prepare_stor may run on a pool thread).
@@ -244,15 +244,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void abort_transfer();
   void transfer_status();
   void close_data_channel();
-  void close_passive();
-  // Takes back the listener kept after the last transfer (the once-a-second sweep closes it after
-  // 2-3 s) when nobody is queued on it; false means a new one must be opened.
-  bool reuse_kept_passive();
-  // After a transfer: keeps the listener for the session's next PASV/EPSV (2 s), unless the
-  // range is small or this loop keeps enough already; then closes it.
-  void keep_passive();
-  // Closes the listeners that this loop's sessions keep for a next transfer; true if any.
-  bool release_kept_passives();
+  // The passive listener, if any, goes back to the loop's pool (core_.passive_ports).
+  void give_back_passive();
 
   // Hook helpers.
   template <class F>
@@ -325,9 +318,6 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   storage::UniqueFd pasv_fd_;
   asio::ip::tcp::acceptor pasv_;
   std::uint16_t pasv_port_ = 0;
-  // After a data connection was accepted at once, the listener stays open until this time, so
-  // that the session's next PASV/EPSV can offer it again instead of opening a new one.
-  Clock::time_point pasv_kept_until_ = Clock::time_point::max();
   // A listener offered by PASV/EPSV and not yet taken by a transfer command is closed at this
   // time (data_accept_timeout after the reply), so idle sessions cannot hold the port range.
   Clock::time_point pasv_offered_until_ = Clock::time_point::max();

@@ -52,70 +52,30 @@ constexpr std::size_t kCachedListingMinEntries = 64;
 constexpr std::size_t kMaxReceive = 256 * 1024;
 constexpr std::uint64_t kSpliceAfter = 1 << 20;
 constexpr std::size_t kSplicePipe = 1024 * 1024;
-// How long a passive listener stays open for the session's next PASV/EPSV after a transfer.
-constexpr std::chrono::seconds kKeepPassive{2};
-// Ranges smaller than this keep no listener after a transfer.
-constexpr int kKeepPassiveMinPorts = 100;
+// How long PASV/EPSV waits for a port when the whole range is taken (at most the accept
+// timeout): long enough for other sessions' short transfers to end, short of clients' timeouts.
+constexpr std::chrono::seconds kPassiveWait{5};
 
 }  // namespace
 
 // --- data channel set-up ----------------------------------------------------------------------
 
-void Session::close_passive() {
-  std::error_code ec;
-  // Closing pasv_ wakes a transfer waiting for the client to connect.
-  if (pasv_.is_open()) pasv_.close(ec);
-  pasv_fd_.reset();
+void Session::give_back_passive() {
+  net::PassivePorts::Listener l;
+  if (pasv_.is_open()) {
+    // Taking it out of the event loop wakes a transfer waiting for the client to connect.
+    std::error_code ec;
+    l.fd.reset(pasv_.release(ec));
+  } else {
+    l.fd = std::move(pasv_fd_);
+  }
+  l.port = pasv_port_;
   pasv_offered_until_ = Clock::time_point::max();
-  if (pasv_kept_until_ != Clock::time_point::max()) {
-    --core_.kept_passives;
-    pasv_kept_until_ = Clock::time_point::max();
-  }
-}
-
-void Session::keep_passive() {
-  // A small range is left to the transfers that need a port now, and kept listeners never take
-  // more than an eighth of a range per worker.
-  const auto& o = core_.opts;
-  if (o.passive_port_min != 0) {
-    const int span = o.passive_port_max - o.passive_port_min + 1;
-    if (span < kKeepPassiveMinPorts || core_.kept_passives >= static_cast<unsigned>(span / 8)) {
-      close_passive();
-      return;
-    }
-  }
-  ++core_.kept_passives;
-  pasv_kept_until_ = Clock::now() + kKeepPassive;
-}
-
-bool Session::release_kept_passives() {
-  bool any = false;
-  for (Session* s : core_.sessions) {
-    if (s->lent_ == 0 && s->pasv_fd_ && s->pasv_kept_until_ != Clock::time_point::max()) {
-      s->close_passive();
-      any = true;
-    }
-  }
-  return any;
-}
-
-bool Session::reuse_kept_passive() {
-  if (!pasv_fd_ || pasv_kept_until_ == Clock::time_point::max()) return false;
-  pasv_kept_until_ = Clock::time_point::max();
-  --core_.kept_passives;
-  // Nobody has been told this port for the coming transfer, so a connection queued on it now
-  // was not asked for (a late or stray connect): then start afresh on a new port.
-  const int fd = ::accept4(pasv_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd >= 0) {
-    ::close(fd);
-    return false;
-  }
-  return errno == EAGAIN || errno == EWOULDBLOCK;
+  core_.passive_ports.give_back(local_addr_, std::move(l));
 }
 
 void Session::close_data_channel() {
-  std::error_code ec;
-  close_passive();
+  give_back_passive();
   if (xfer_ && xfer_->data.is_open()) {
     xfer_->data.shutdown();
     xfer_->data.close();
@@ -154,33 +114,33 @@ void Session::cmd_port(std::string_view arg, bool extended) {
     reply(501, "Rejected data connection to a privileged port.");
     return;
   }
-  close_passive();
+  give_back_passive();
   active_target_ = asio::ip::tcp::endpoint(addr, hp->port);
   data_mode_ = DataMode::active;
   reply(200, extended ? "EPRT command successful." : "PORT command successful. Consider using PASV.");
 }
 
-void Session::cmd_pasv(bool extended, std::string_view arg) {
+asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
   const bool local_v4 = net::unmapped(local_addr_).is_v4();
   if (extended) {
     switch (proto::parse_epsv_arg(arg)) {
       case proto::EpsvArg::all:
         epsv_all_ = true;
         reply(200, "EPSV ALL ok.");
-        return;
+        co_return;
       case proto::EpsvArg::bad:
         reply(501, "Syntax error in parameters or arguments.");
-        return;
+        co_return;
       case proto::EpsvArg::ipv4:
         if (!local_v4) {
           reply(522, "Network protocol not supported, use (2).");
-          return;
+          co_return;
         }
         break;
       case proto::EpsvArg::ipv6:
         if (local_v4) {
           reply(522, "Network protocol not supported, use (1).");
-          return;
+          co_return;
         }
         break;
       case proto::EpsvArg::none:
@@ -189,36 +149,33 @@ void Session::cmd_pasv(bool extended, std::string_view arg) {
   } else {
     if (epsv_all_) {
       reply(503, "EPSV ALL is in effect: only EPSV is accepted.");
-      return;
+      co_return;
     }
     if (!local_v4) {
       reply(522, "Network protocol not supported: PASV cannot carry an IPv6 address; use EPSV.");
-      return;
+      co_return;
     }
   }
-  if (!reuse_kept_passive()) {
-    close_passive();
-    std::error_code ec;
-    auto open = [&] {
-      pasv_fd_.reset(net::open_passive_socket(local_addr_, core_.opts.passive_port_min,
-                                              core_.opts.passive_port_max, core_.rng, pasv_port_, ec));
-    };
-    open();
-    // Every port of the range taken: the listeners other sessions keep for a next transfer
-    // yield to one needed now.
-    if (!pasv_fd_ && release_kept_passives()) open();
-    if (!pasv_fd_) {
-      spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
-      reply(425, "Can't open passive connection: no port available.");
-      return;
-    }
+  // A second PASV/EPSV replaces the first offer: its listener goes back (and may come back).
+  give_back_passive();
+  std::error_code ec;
+  // Every port taken: wait a while for one rather than fail at once (see net::PassivePorts).
+  const auto accept = core_.opts.data_accept_timeout;
+  const auto patience = accept.count() > 0 ? std::min<Clock::duration>(accept, kPassiveWait) : kPassiveWait;
+  auto l = co_await core_.passive_ports.acquire(local_addr_, core_.rng, patience, ec);
+  if (!l) {
+    spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
+    reply(425, "Can't open passive connection: no port available.");
+    co_return;
   }
+  pasv_fd_ = std::move(l.fd);
+  pasv_port_ = l.port;
   const std::uint16_t port = pasv_port_;
   data_mode_ = DataMode::passive;
   pasv_offered_until_ = after(core_.opts.data_accept_timeout);
   if (extended) {
     reply(229, proto::epsv_reply_text(port));
-    return;
+    co_return;
   }
   std::string_view shown = local_ip_;
   for (const auto& rule : core_.opts.masquerade) {
@@ -553,11 +510,9 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
                    net::address_text(remote.address()), peer_ip_);
       ::close(fd);
     }
-    if (pasv_.is_open()) {
-      close_passive();  // it waited in the event loop; taking it back costs more than a new one
-    } else {
-      keep_passive();  // for the session's next transfer: socket, bind, listen and close saved
-    }
+    // The transfer has its connection: the listener serves the next PASV/EPSV of this loop
+    // (most likely this session's own next one), with no socket, bind or listen.
+    give_back_passive();
   } else {
     auto& sock = t.data.socket();
     sock.open(active_target_.protocol(), ec);

@@ -45,7 +45,8 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def start_server(request, tmp_path_factory):
     """Factory: start_server(users=..., write=True, anonymous=False, extra=[...],
-    config_text=None, root=None, host='127.0.0.1', env=None, bare=False, pasv_ports=40) -> Server.
+    config_text=None, root=None, host='127.0.0.1', env=None, bare=False, pasv_ports=40,
+    pasv_ephemeral=False) -> Server.
 
     config_text is formatted with {root}, {work}, {pasv_min}, {pasv_max} (so literal braces in
     TOML must be doubled); bare=True passes only --listen and --config."""
@@ -59,14 +60,15 @@ def start_server(request, tmp_path_factory):
     def _start(users: dict[str, str] | None = None, write: bool = True, anonymous: bool = False,
                extra: list[str] | None = None, config_text: str | None = None,
                root: Path | None = None, host: str = "127.0.0.1",
-               env: dict | None = None, bare: bool = False, pasv_ports: int = 40) -> Server:
+               env: dict | None = None, bare: bool = False, pasv_ports: int = 40,
+               pasv_ephemeral: bool = False) -> Server:
         work = tmp_path_factory.mktemp("feitpd")
         if root is None:
             root = work / "root"
             root.mkdir()
         users = users if users is not None else {DEFAULT_USER: DEFAULT_PASSWORD}
         config = None
-        pasv = passive_range(pasv_ports)
+        pasv = passive_range(pasv_ports, ephemeral=pasv_ephemeral)
         if config_text is not None:
             config = work / "feitpd.toml"
             config.write_text(config_text.format(root=root, work=work, pasv_min=pasv[0],

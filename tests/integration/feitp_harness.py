@@ -91,13 +91,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def passive_range(count: int = 40) -> tuple[int, int]:
+def passive_range(count: int = 40, ephemeral: bool = False) -> tuple[int, int]:
     """A random range of ports nobody listens on, below the kernel's ephemeral range (so
-    client-side TIME_WAIT sockets of busy neighbours do not collide with it). Bound number of
-    tries; SO_REUSEADDR as a listening server uses it."""
+    client-side TIME_WAIT sockets of busy neighbours do not collide with it), or inside it when
+    `ephemeral` (as an operator may choose, and as outside checks do: clients on the same machine
+    then compete for the range). Bound number of tries; SO_REUSEADDR as a listening server uses it."""
     rng = random.Random()
+    if ephemeral:
+        # Not probed: ports there are taken and freed all the time, which is the point.
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        lo = rng.randrange(low, high - count)
+        return lo, lo + count - 1
+    low, high = 10000, 32000
     for _ in range(100):
-        lo = rng.randrange(10000, 32000 - count)
+        lo = rng.randrange(low, high - count)
         ok = True
         for p in range(lo, lo + count, 5):
             with socket.socket() as s:

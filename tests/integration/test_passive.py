@@ -1,7 +1,9 @@
-"""The passive listener kept between transfers: the session's next PASV/EPSV offers the same port
-for a short while (no new socket, bind and listen), but never hands a connection nobody asked
-for to a transfer, the port closes once the session stops using it, and a port needed now
-always wins over a kept one. Ranges under 100 ports keep nothing."""
+"""Passive listeners belong to the worker's loop, not to a session: after a transfer the listener
+goes back to the loop's pool and the next PASV/EPSV (most likely the same session's) gets it
+again (no new socket, bind and listen). A connection nobody asked for is never handed to a
+transfer, an idle listener closes after about 2 s, a port needed now always wins over an idle
+one, and when the whole range is taken PASV/EPSV waits for a port instead of failing at once.
+Ranges under 100 ports keep nothing idle."""
 import socket
 import time
 
@@ -38,6 +40,8 @@ def refused(server, port: int) -> bool:
         s = socket.create_connection((server.host, port), timeout=3)
     except ConnectionRefusedError:
         return True
+    except TimeoutError:
+        return False  # still listening, its queue full of our earlier probes
     s.close()
     return False
 
@@ -106,8 +110,10 @@ def test_kept_port_closes_when_not_reused(wide):
     assert (wide.root / "y.bin").read_bytes() == b"y"
 
 
-def test_active_mode_closes_kept_port(wide):
-    with Raw(wide) as r:
+def test_active_mode_gives_the_port_back(wide):
+    """After EPRT the session's earlier listener is no longer its own: a connection to it never
+    becomes the active transfer's data, and the idle port closes within the keep time."""
+    with Raw(wide, timeout=15) as r:
         r.login()
         port, d = passive(r, "EPSV")
         upload(r, d, "a.bin", b"a")
@@ -117,7 +123,11 @@ def test_active_mode_closes_kept_port(wide):
         lst.settimeout(10)
         lport = lst.getsockname()[1]
         assert r.cmd(f"EPRT |1|127.0.0.1|{lport}|")[0] == 200
-        assert refused(wide, port)
+        try:
+            stray = socket.create_connection((wide.host, port), timeout=3)
+            stray.sendall(b"not the data")
+        except ConnectionRefusedError:
+            stray = None
         r.send("STOR b.bin")
         conn, _ = lst.accept()
         assert r.reply()[0] == 150
@@ -125,6 +135,12 @@ def test_active_mode_closes_kept_port(wide):
         conn.close()
         assert r.reply()[0] == 226
         lst.close()
+        if stray:
+            stray.close()
+        deadline = time.monotonic() + 6
+        while not refused(wide, port):
+            assert time.monotonic() < deadline, "the idle passive port stayed open"
+            time.sleep(0.5)
     assert (wide.root / "b.bin").read_bytes() == b"active"
 
 
@@ -152,45 +168,79 @@ def test_small_range_keeps_no_listener(server):
     assert (server.root / "s.bin").read_bytes() == b"small"
 
 
-def test_port_needed_now_takes_a_kept_one(start_server):
-    """All 100 ports of the range busy, one of them only kept: a new PASV gets that one. (One
-    worker: a worker can take back only the listeners its own sessions keep.)"""
-    srv = start_server(pasv_ports=100, extra=["--max-per-ip", "0", "--workers", "1"])
+def test_port_needed_now_takes_an_idle_one(start_server):
+    """All 100 ports of the range busy, one of them only idle in the pool: a new EPSV gets that
+    one at once. (One worker: a worker hands on only its own listeners.)"""
+    srv = start_server(pasv_ports=100, extra=["--workers", "1"])
     keeper = Raw(srv)
     holders = []
     try:
         keeper.login()
-        kept_port, d = passive(keeper, "EPSV")
-        upload(keeper, d, "k.bin", b"kept")
         for _ in range(99):
             h = Raw(srv)
             h.login()
             code, text = h.cmd("EPSV")
             assert code == 229, text
             holders.append(h)
+        # The 100th port: used for one upload, then idle.
+        kept_port, d = passive(keeper, "EPSV")
+        upload(keeper, d, "k.bin", b"kept")
         with Raw(srv) as late:
             late.login()
+            started = time.monotonic()
             port, d = passive(late, "EPSV")
+            assert time.monotonic() - started < 1
             assert port == kept_port
             upload(late, d, "late.bin", b"needed now")
-        # The keeper's next transfer still works, on whatever port is free.
-        h = holders.pop()
-        h.close()
-        time.sleep(0.2)
-        _, d = passive(keeper, "EPSV")
-        upload(keeper, d, "k2.bin", b"again")
     finally:
         for h in holders:
             h.close()
         keeper.close()
     assert (srv.root / "late.bin").read_bytes() == b"needed now"
-    assert (srv.root / "k2.bin").read_bytes() == b"again"
+
+
+def test_pasv_waits_for_a_port_when_the_range_is_taken(start_server):
+    """Every port offered to another session: EPSV and PASV wait (instead of 425 at once) until
+    a session gives its port back, and then get that very port. (One worker, as above.)"""
+    srv = start_server(pasv_ports=100, extra=["--workers", "1"])
+    holders = []
+    try:
+        ports = []
+        for _ in range(100):
+            h = Raw(srv)
+            h.login()
+            code, text = h.cmd("EPSV")
+            assert code == 229, text
+            ports.append(parse_229(text))
+            holders.append(h)
+        for cmd, freed in (("EPSV", 0), ("PASV", 1)):
+            late = Raw(srv, timeout=10)
+            holders.append(late)
+            late.login()
+            late.send(cmd)
+            time.sleep(1)
+            # A QUIT gives the holder's listener back: the waiting session gets it.
+            assert holders[freed].cmd("QUIT")[0] == 221
+            code, text = late.reply()
+            assert code == (229 if cmd == "EPSV" else 227), text
+            port = parse_229(text) if cmd == "EPSV" else parse_227(text)[1]
+            assert port == ports[freed]
+            d = socket.create_connection((srv.host, port), timeout=10)
+            upload(late, d, f"late-{cmd}.bin", cmd.encode())
+            # It takes a port again, so the whole range stays offered.
+            assert late.cmd("EPSV")[0] == 229
+    finally:
+        for h in holders:
+            h.close()
+    assert (srv.root / "late-EPSV.bin").read_bytes() == b"EPSV"
+    assert (srv.root / "late-PASV.bin").read_bytes() == b"PASV"
 
 
 def test_unused_passive_ports_are_released_after_accept_timeout(start_server):
     """F15: with a 4-port range, 4 sessions that send EPSV and never use it hold every port only
-    until the accept timeout (2 s here): then a 5th session's EPSV and transfer work, and the
-    idle sessions' next RETR gets 425 (their port is gone; they must send PASV/EPSV again)."""
+    until the accept timeout (2 s here): then a 5th session's EPSV (which waited meanwhile) and
+    transfer work, and the idle sessions' next RETR gets 425 (their port is gone; they must send
+    PASV/EPSV again)."""
     srv = start_server(pasv_ports=4, extra=["--data-timeout", "2", "--max-per-ip", "0"])
     (srv.root / "f.bin").write_bytes(b"content")
     idle = []
@@ -202,17 +252,16 @@ def test_unused_passive_ports_are_released_after_accept_timeout(start_server):
             assert r.cmd("EPSV")[0] == 229
         with Raw(srv, timeout=10) as late:
             late.login()
-            # Every port is taken now (the precondition of the test).
+            # Every port is taken now (the precondition of the test): EPSV waits, and gets a
+            # port once the idle sessions' offers expire, or 425 if its own wait ends first.
+            started = time.monotonic()
             code, text = late.cmd("EPSV")
-            assert code == 425, text
+            assert time.monotonic() - started > 1, (code, text)
             deadline = time.monotonic() + 8
-            while True:
-                code, text = late.cmd("EPSV")
-                if code == 229:
-                    break
+            while code != 229:
                 assert code == 425, text
                 assert time.monotonic() < deadline, "passive ports still taken after the accept timeout"
-                time.sleep(0.5)
+                code, text = late.cmd("EPSV")
             d = socket.create_connection((srv.host, parse_229(text)), timeout=10)
             upload(late, d, "late.bin", b"a port again")
         for r in idle:

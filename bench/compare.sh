@@ -76,10 +76,10 @@ usage: bench/compare.sh [options]
                       (default $BUILD)
   --baseline DIR      another build of feitpd (its bin/feitpd), measured as server feitpd-base
                       with feitpd-1's configuration: a before/after of a change in one run
-  --clean             delete the upload folders of earlier runs ($CACHE/work) and exit; they are
+  --clean             delete the upload folders of earlier runs ($CACHE/uploads) and exit; they are
                       never deleted during a run: on ext4 without journal, creating files soon
                       after deleting many is slow for minutes, and deleting them takes minutes
-  --work DIR          where the upload folders go (default \$CACHE/work). A tmpfs (e.g.
+  --work DIR          where the upload folders go (default \$CACHE/uploads). A tmpfs (e.g.
                       /dev/shm/feitp-bench) takes the file system out of the figures: on this
                       machine's ext4 without a journal, creating a file scans past every inode
                       deleted in the last half minute (ext4's recently_deleted()), which can be
@@ -140,7 +140,7 @@ for n in "$CLIENTS_SMALL" "$CLIENTS_STREAM" "$CLIENTS_IDLE"; do
 done
 [[ $DURATION =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "--duration: seconds" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "compare.sh needs root (system user, cgroup, sysctl)" >&2; exit 2; }
-WORK_BASE=${WORK_BASE:-$CACHE/work}
+WORK_BASE=${WORK_BASE:-$CACHE/uploads}
 if [[ $CLEAN == 1 ]]; then
   echo "deleting $WORK_BASE (this can take minutes)" >&2
   rm -rf "$WORK_BASE"

@@ -79,6 +79,7 @@ asio::awaitable<void> Session::run() {
   }
 
   auto& buf = core_.control_read_buffer;
+  bool peer_gone = false;  // the client closed or reset: nothing left to linger for
   while (!closing_) {
     std::error_code ec;
     std::size_t n = 0;
@@ -93,7 +94,10 @@ asio::awaitable<void> Session::run() {
     }
     if (closing_) break;
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec || n == 0) break;  // peer closed or reset
+    if (ec || n == 0) {
+      peer_gone = !ec || ec == asio::error::eof || ec == asio::error::connection_reset;
+      break;
+    }
 
     // Feed the bytes; the shared buffer is copied to pending_ only when a command must
     // suspend while unread input remains (pipelined commands).
@@ -155,7 +159,7 @@ asio::awaitable<void> Session::run() {
   // The server may end first (a 421, a timeout) while the client is still sending: let the
   // last replies reach it before the descriptor goes (see ControlChannel::linger).
   close_data_channel();
-  co_await control_.linger(std::chrono::seconds(2), 256 * 1024);
+  if (!peer_gone) co_await control_.linger(std::chrono::seconds(2), 256 * 1024);
   close_control();
 }
 

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include <sys/socket.h>
+
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -20,22 +22,36 @@ ControlChannel::ControlChannel(asio::ip::tcp::socket sock) : sock_(std::move(soc
 
 asio::awaitable<std::size_t> ControlChannel::read(char* buf, std::size_t n, std::error_code& ec) {
   ec.clear();
-  if (tls_) co_return co_await tls_->read_some(buf, n, ec);
+  if (tls_ && !cleared_) co_return co_await tls_->read_some(buf, n, ec);
   co_await sock_.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return 0;
+  if (!plain()) {
+    // After CCC: a TLS record first is the client's close_notify (content type 21, or 23 in
+    // TLS 1.3, where alerts travel as encrypted application data); a command never starts
+    // with a byte from 20 to 23.
+    unsigned char first = 0;
+    const auto peeked = ::recv(sock_.native_handle(), &first, 1, MSG_PEEK);
+    if (peeked == 1 && first >= 20 && first <= 23) {
+      co_await tls_->shutdown(true);
+      peer_cleared_ = true;
+      ec = asio::error::would_block;  // nothing for the caller yet: read again
+      co_return 0;
+    }
+    if (peeked == 1) peer_cleared_ = true;
+  }
   const std::size_t got = sock_.read_some(asio::buffer(buf, n), ec);
   if (!ec && got == 0) ec = asio::error::eof;
   co_return got;
 }
 
 std::size_t ControlChannel::write_now(std::string_view data, std::error_code& ec) {
-  if (tls_) return tls_->try_write(data.data(), data.size(), ec);
+  if (tls_ && !cleared_) return tls_->try_write(data.data(), data.size(), ec);
   return sock_.write_some(asio::buffer(data), ec);
 }
 
 asio::awaitable<void> ControlChannel::write_all(std::string_view data, std::error_code& ec) {
   ec.clear();
-  if (!tls_) {
+  if (!tls_ || cleared_) {
     co_await asio::async_write(sock_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
     co_return;
   }
@@ -50,9 +66,17 @@ asio::awaitable<std::error_code> ControlChannel::start_tls(const net::TlsContext
   SSL* ssl = ctx.new_ssl(sock_.native_handle(), host, false);
   if (ssl == nullptr) co_return net::make_error_code(net::TlsError::handshake_failed);
   tls_ = std::make_unique<net::TlsStream>(ssl, sock_);
+  notified_ = cleared_ = peer_cleared_ = false;
   const std::error_code ec = co_await tls_->handshake();
   if (!ec) secured_ = true;
   co_return ec;
+}
+
+void ControlChannel::clear_tls() {
+  if (!tls()) return;
+  tls_->shutdown_now();
+  notified_ = true;
+  cleared_ = true;
 }
 
 // Reads and drops what is there now; false when the connection ended or `budget` ran out.

@@ -24,7 +24,12 @@ class ControlChannel {
 
   asio::ip::tcp::socket& socket() { return sock_; }
   [[nodiscard]] bool is_open() const { return sock_.is_open(); }
-  [[nodiscard]] bool tls() const { return tls_ != nullptr && secured_; }
+  // The connection is protected now (not after a CCC).
+  [[nodiscard]] bool tls() const { return tls_ != nullptr && secured_ && !cleared_; }
+  [[nodiscard]] bool cleared() const { return cleared_; }  // by CCC
+  // Commands are read straight from the socket (no TLS layer, nothing left of one to read).
+  [[nodiscard]] bool plain() const { return tls_ == nullptr || (cleared_ && peer_cleared_); }
+  // The handshake's TLS state; it outlives a CCC (data connections still resume its session).
   [[nodiscard]] net::TlsStream* tls_stream() { return tls_.get(); }
 
   // Reads what the client sent: waits for it. would_block (retry) may come with 0 bytes.
@@ -36,6 +41,11 @@ class ControlChannel {
 
   // AUTH TLS / implicit TLS: the handshake on this connection (bounded by the caller's clock).
   asio::awaitable<std::error_code> start_tls(const net::TlsContext& ctx, std::string_view host);
+  // CCC (RFC 4217 section 12.4), once its 200 is out: sends close_notify and goes on in clear
+  // text. The client may answer with its own close_notify (curl's "active" CCC mode) or not
+  // ("passive", its default): read() takes the client's if it comes first, and else the bytes
+  // are commands.
+  void clear_tls();
 
   // Before close() when the server ends the session while the client's bytes are still
   // unread (a 421, a timeout while it pipelines): close() would then send a reset that also
@@ -55,6 +65,8 @@ class ControlChannel {
   std::unique_ptr<net::TlsStream> tls_;
   bool secured_ = false;  // the handshake has completed
   bool notified_ = false;  // close_notify sent
+  bool cleared_ = false;       // CCC: clear text from now on
+  bool peer_cleared_ = false;  // ... and the client's close_notify (if any) is read
 };
 
 class DataChannel {

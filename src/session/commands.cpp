@@ -440,6 +440,8 @@ void Session::handle_sync(const proto::Command& cmd) {
       cmd_prot(arg);
       return;
     case Verb::CCC:
+      cmd_ccc();
+      return;
     case Verb::ADAT:
     case Verb::MIC:
     case Verb::CONF:

@@ -91,6 +91,31 @@ void Session::cmd_prot(std::string_view arg) {
   }
 }
 
+void Session::cmd_ccc() {
+  // RFC 4217 section 12.4: the control connection goes back to clear text (so that NAT devices
+  // can read PORT/PASV), the data connections keep their PROT level. Only for a user already
+  // logged in under TLS (the password never travels in clear), and only where the policy
+  // does not require TLS.
+  if (!control_.tls()) {
+    reply(503, core_.tls ? "CCC requires AUTH TLS first." : "TLS is not enabled on this server.");
+    return;
+  }
+  if (!user_) {
+    reply(503, "CCC is allowed only after login.");
+    return;
+  }
+  if (core_.opts.tls.required != TlsRequired::off || user_->require_tls) {
+    reply(534, "CCC refused: TLS is required on the control connection here.");
+    return;
+  }
+  if (xfer_) {
+    reply(503, "CCC is not allowed while a transfer runs.");
+    return;
+  }
+  reply(200, "Control connection in clear text from now on.");
+  clear_tls_ = true;  // the read loop sends close_notify once the 200 is out
+}
+
 bool Session::tls_allows_login() {
   if (!core_.tls || core_.opts.tls.required == TlsRequired::off || control_.tls()) return true;
   reply(530, "TLS required: use AUTH TLS before USER.");

@@ -83,7 +83,7 @@ asio::awaitable<void> Session::run() {
   while (!closing_) {
     std::error_code ec;
     std::size_t n = 0;
-    if (!control_.tls()) {
+    if (control_.plain()) {
       // Plain: wait and read on the socket itself (no extra coroutine frame per command).
       auto& sock = control_.socket();
       co_await sock.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
@@ -125,6 +125,11 @@ asio::awaitable<void> Session::run() {
         co_await handle_line(lines_.line());
       }
       if (!out_.empty() && !writing_) co_await flush();
+      if (clear_tls_ && out_.empty()) {
+        clear_tls_ = false;
+        control_.clear_tls();
+        spdlog::info("session {}: CCC: control connection in clear text", id_);
+      }
       if (start_tls_) {
         // RFC 4217: what the client sent after AUTH TLS in clear is not a command (it could be
         // injected by a man in the middle): dropped, the handshake follows.
@@ -150,9 +155,10 @@ asio::awaitable<void> Session::run() {
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_disconnect(*this); }); });
   }
-  if (auto* t = control_.tls_stream(); t != nullptr && control_.tls()) {
-    spdlog::info("session {}: TLS {} {}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
-                 t->cipher(), t->resumed() ? " (resumed)" : "", data_tls_, data_resumed_);
+  if (auto* t = control_.tls_stream(); t != nullptr && (control_.tls() || control_.cleared())) {
+    spdlog::info("session {}: TLS {} {}{}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
+                 t->cipher(), t->resumed() ? " (resumed)" : "", control_.cleared() ? " (control cleared by CCC)" : "",
+                 data_tls_, data_resumed_);
   }
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   admitted_ = false;

@@ -194,6 +194,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // The handshake on the control connection (AUTH TLS or an implicit listener), bounded by
   // tls.handshake_timeout; false when it failed (the session then ends).
   asio::awaitable<bool> start_control_tls();
+  void cmd_ccc();
   // RFC 4217 policy: a login or a data transfer refused without TLS (replied); false = refused.
   bool tls_allows_login();
   bool tls_allows_transfer();
@@ -328,6 +329,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // FTPS state.
   bool implicit_tls_ = false;   // accepted on an implicit TLS listener
   bool start_tls_ = false;      // AUTH TLS answered: the handshake follows the 234
+  bool clear_tls_ = false;      // CCC answered: close_notify follows the 200
   bool pbsz_ = false;           // PBSZ 0 seen
   bool prot_private_ = false;   // PROT P: data connections under TLS
   std::string host_name_;       // HOST (RFC 7151): picks the certificate

@@ -244,6 +244,85 @@ def test_tls_required_refuses_clear_login_and_clear_data(start_server, certs):
     assert f.nlst() == []
 
 
+# --- CCC (RFC 4217 section 12.4) ------------------------------------------------------------
+
+def test_ccc_replies(start_server, certs):
+    srv = start_server(extra=tls_flags(certs))
+    with RawTLS(srv.host, srv.port) as r:
+        assert r.cmd("CCC")[0] == 503            # nothing to clear
+        r.starttls()
+        code, text = r.cmd("CCC")                 # the password must not follow in clear
+        assert code == 503 and "login" in text
+        r.login(srv.user, srv.password)
+        assert r.cmd("CCC")[0] == 200
+        # The server's close_notify comes next; ours back, then the connection is clear text
+        # again (curl's "active" CCC mode, and what ftplib's unwrap() does).
+        plain = r.sock.unwrap()
+        plain.sendall(b"NOOP\r\n")
+        f = plain.makefile("rb")
+        assert read_reply(f)[0] == 200
+        plain.sendall(b"PBSZ 0\r\n")            # no protection to negotiate any more
+        assert read_reply(f)[0] == 503
+        plain.sendall(b"QUIT\r\n")
+        assert read_reply(f)[0] == 221
+    wait_for_log(srv, "(control cleared by CCC)")
+
+
+def test_ccc_refused_where_tls_is_required(start_server, certs):
+    srv = start_server(extra=tls_flags(certs) + ["--tls-required"])
+    with RawTLS(srv.host, srv.port) as r:
+        r.starttls()
+        r.login(srv.user, srv.password)
+        code, text = r.cmd("CCC")
+        assert code == 534, text
+        assert r.cmd("NOOP")[0] == 200            # still under TLS
+
+
+@pytest.mark.parametrize("ccc_mode", ["passive", "active"])
+def test_curl_ccc_transfers_stay_protected(start_server, certs, tmp_path, ccc_mode):
+    """curl --ftp-ssl-ccc: in "passive" mode (its default) it never answers the server's
+    close_notify and sends its next command in clear text; in "active" mode it sends its own
+    close_notify first. Both upload, list and download with PROT P data connections."""
+    srv = start_server(extra=tls_flags(certs))
+    data = random_bytes(2 * MiB, seed=11)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    mode = ["--ftp-ssl-ccc", "--ftp-ssl-ccc-mode", ccc_mode]
+    r = curl("--ssl-reqd", "-v", *mode, "-T", str(src), srv.url("/ccc.bin"))
+    assert r.returncode == 0, r.stderr
+    assert b"> CCC" in r.stderr and b"< 200 Control connection in clear text" in r.stderr
+    assert sha256_file(srv.root / "ccc.bin") == sha256_bytes(data)
+    out = tmp_path / "down.bin"
+    r = curl("--ssl-reqd", *mode, srv.url("/ccc.bin"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sha256_file(out) == sha256_bytes(data)
+    r = curl("--ssl-reqd", *mode, "-l", srv.url("/"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [b"ccc.bin"]
+    log = wait_for_log(srv, "(control cleared by CCC)")
+    assert log.count("CCC: control connection in clear text") == 3
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_ftplib_ccc_then_protected_transfers(start_server, certs, version):
+    """ftplib's ccc() unwraps: its close_notify and the server's cross (in TLS 1.3 the alert
+    is an encrypted record), then the control connection is clear text and PROT P stays."""
+    srv = start_server(extra=tls_flags(certs))
+    ctx = client_context()
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    f = ftps(srv, context=ctx)
+    assert f.sock.version() == version.replace("_", ".")
+    assert f.ccc().startswith("200")
+    data = random_bytes(500_000, seed=12)
+    assert f.storbinary("STOR f.bin", io.BytesIO(data)).startswith("226")
+    got = io.BytesIO()
+    f.retrbinary("RETR f.bin", got.write)
+    assert got.getvalue() == data
+    assert f.nlst() == ["f.bin"]
+    f.quit()
+    assert (srv.root / "f.bin").read_bytes() == data
+
+
 def test_data_session_required_refuses_full_handshake(start_server, certs):
     cfg = (f'[tls]\ncert = "{certs["cert"]}"\nkey = "{certs["key"]}"\n'
            'data_session = "required"\n')

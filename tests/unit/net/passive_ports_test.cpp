@@ -46,6 +46,17 @@ struct PassivePortsTest : ::testing::Test {
   asio::io_context io;
   std::mt19937 rng{42};
 
+  // A range of one port, and that port taken.
+  std::uint16_t only = free_port();
+  PassivePorts one{only, only};
+  Listener take_only_port() {
+    std::error_code ec;
+    Listener l = acquire(one, 0ms, ec);
+    EXPECT_TRUE(l) << ec.message();
+    EXPECT_EQ(l.port, only);
+    return l;
+  }
+
   // Runs acquire() to its end on the loop; `during` runs on the loop while it waits.
   Listener acquire(PassivePorts& pool, std::chrono::milliseconds patience, std::error_code& ec,
                    std::function<void()> during = {}) {
@@ -120,51 +131,47 @@ TEST_F(PassivePortsTest, SweepClosesIdleListenersAfterTheKeepTime) {
 }
 
 TEST_F(PassivePortsTest, FullRangeWithoutPatienceFailsAtOnce) {
-  const auto p = free_port();
-  PassivePorts pool(p, p);
-  std::error_code ec;
-  Listener a = acquire(pool, 0ms, ec);
+  Listener a = take_only_port();
   ASSERT_TRUE(a);
+  auto& pool = one;
+  std::error_code ec;
   Listener b = acquire(pool, 0ms, ec);
   EXPECT_FALSE(b);
   EXPECT_EQ(ec, std::errc::address_in_use);
 }
 
 TEST_F(PassivePortsTest, WaiterGetsTheListenerGivenBack) {
-  const auto p = free_port();
-  PassivePorts pool(p, p);
-  std::error_code ec;
-  Listener a = acquire(pool, 0ms, ec);
+  Listener a = take_only_port();
   ASSERT_TRUE(a);
+  auto& pool = one;
+  std::error_code ec;
   const auto start = std::chrono::steady_clock::now();
   Listener b = acquire(pool, 5s, ec, [&] {
     EXPECT_EQ(pool.waiting(), 1u);
     pool.give_back(kLoopback, std::move(a));
   });
   ASSERT_TRUE(b) << ec.message();
-  EXPECT_EQ(b.port, p);
+  EXPECT_EQ(b.port, only);
   EXPECT_EQ(pool.waiting(), 0u);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
 }
 
 TEST_F(PassivePortsTest, FirstWaiterBindsAPortTheKernelFrees) {
-  const auto p = free_port();
-  PassivePorts pool(p, p);
-  std::error_code ec;
-  Listener a = acquire(pool, 0ms, ec);
+  Listener a = take_only_port();
   ASSERT_TRUE(a);
+  auto& pool = one;
+  std::error_code ec;
   // Closed, not given back (as another worker would): the waiter's retry finds the port.
   Listener b = acquire(pool, 5s, ec, [&] { a.fd.reset(); });
   ASSERT_TRUE(b) << ec.message();
-  EXPECT_EQ(b.port, p);
+  EXPECT_EQ(b.port, only);
 }
 
 TEST_F(PassivePortsTest, WaitEndsAfterThePatience) {
-  const auto p = free_port();
-  PassivePorts pool(p, p);
-  std::error_code ec;
-  Listener a = acquire(pool, 0ms, ec);
+  Listener a = take_only_port();
   ASSERT_TRUE(a);
+  auto& pool = one;
+  std::error_code ec;
   const auto start = std::chrono::steady_clock::now();
   Listener b = acquire(pool, 300ms, ec);
   EXPECT_FALSE(b);

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -48,7 +49,31 @@ constexpr const char* kCreateSchema =
     "  require_tls BOOLEAN NOT NULL DEFAULT FALSE,"
     "  host TEXT NOT NULL DEFAULT '',"
     "  updated_at BIGINT NOT NULL DEFAULT 0"
-    ");";
+    ");"
+    // Every change of an account, by feitpd or by hand, tells the listening workers its name
+    // (their account caches drop it). Made again at every start: older schemas get it too.
+    "CREATE OR REPLACE FUNCTION feitp_users_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  IF TG_OP = 'DELETE' THEN PERFORM pg_notify('feitp_users', OLD.name);"
+    "  ELSE PERFORM pg_notify('feitp_users', NEW.name);"
+    "   IF TG_OP = 'UPDATE' AND OLD.name <> NEW.name THEN PERFORM pg_notify('feitp_users', OLD.name); END IF;"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE OR REPLACE TRIGGER feitp_users_notify AFTER INSERT OR UPDATE OR DELETE ON feitp_users"
+    " FOR EACH ROW EXECUTE FUNCTION feitp_users_notify();"
+    "CREATE OR REPLACE TRIGGER feitp_users_truncate_notify AFTER TRUNCATE ON feitp_users"
+    " FOR EACH STATEMENT EXECUTE FUNCTION feitp_users_notify_all();";
+
+// A TRUNCATE has no rows to name: an empty payload drops every cached account.
+constexpr const char* kCreateNotifyAll =
+    "CREATE OR REPLACE FUNCTION feitp_users_notify_all() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('feitp_users', ''); RETURN NULL; END $$;";
+
+// How long a cached account may be used without a notification (a safety net only: every
+// change notifies).
+constexpr std::chrono::seconds kCacheTtl{30};
+constexpr std::size_t kCacheMax = 100000;
 
 struct ConnFree {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -101,6 +126,7 @@ class PgStore final : public ManagedAccountStore {
     with_connection([&](PGconn* c) {
       run(c, "BEGIN", {});
       run(c, "SELECT pg_advisory_xact_lock(727361)", {});  // one migrator among the nodes
+      run(c, kCreateNotifyAll, {});
       run(c, kCreateSchema, {});
       Result r = run(c, "SELECT max(version) FROM feitp_schema_version", {});
       const char* v = PQgetisnull(r.get(), 0, 0) ? nullptr : PQgetvalue(r.get(), 0, 0);
@@ -120,8 +146,37 @@ class PgStore final : public ManagedAccountStore {
     });
   }
 
+  // The account from memory, without a round trip: only while this process listens for the
+  // table's change notifications, after reading those that arrived (PQconsumeInput reads what is
+  // there and never blocks), and within kCacheTtl. Runs on the event loop.
+  std::optional<UserEntry> find_cached(std::string_view name) override {
+    std::lock_guard lock(cache_mu_);
+    if (!listen_ || !drain_notifications()) return std::nullopt;
+    auto it = cache_.find(std::string(name));
+    if (it == cache_.end()) return std::nullopt;
+    if (Clock::now() - it->second.at >= kCacheTtl) {
+      cache_.erase(it);
+      return std::nullopt;
+    }
+    return it->second.entry;
+  }
+
   std::optional<UserEntry> find(std::string_view name) override {
     const std::string n(name);
+    // Cached only what was read while listening: a change committed after the read is then
+    // always notified. The listener is made after a read that worked (the database is up), so
+    // a database that is down costs a login one connect timeout, not two.
+    const auto generation = listening();
+    auto found = find_uncached(n);
+    if (!generation) {
+      start_listening();
+    } else if (found) {
+      remember(*found, *generation);
+    }
+    return found;
+  }
+
+  std::optional<UserEntry> find_uncached(const std::string& n) {
     return with_connection([&](PGconn* c) -> std::optional<UserEntry> {
       if (!is_prepared(c)) {
         // Per connection, at its first lookup (the schema may be made after it connected).
@@ -189,6 +244,77 @@ class PgStore final : public ManagedAccountStore {
   }
 
  private:
+  // --- the account cache ------------------------------------------------------------------
+
+  // The notification count to compare at remember(), or nullopt when not listening.
+  std::optional<std::uint64_t> listening() {
+    std::lock_guard lock(cache_mu_);
+    if (listen_ && drain_notifications()) return events_;
+    return std::nullopt;
+  }
+
+  // Listens on a connection of its own (on a login-pool thread: it connects). Leaves the cache
+  // off when that fails or when the schema has no trigger (made by hand): every login then
+  // reads the table.
+  void start_listening() {
+    std::unique_lock setup(listen_setup_mu_, std::try_to_lock);
+    if (!setup.owns_lock() || no_trigger_) return;  // another thread is at it
+    try {
+      Conn c = connect();
+      Result t = run(c.get(),
+                     "SELECT 1 FROM pg_trigger WHERE tgname = 'feitp_users_notify' AND NOT tgisinternal", {});
+      if (PQntuples(t.get()) == 0) {
+        no_trigger_ = true;
+        return;
+      }
+      run(c.get(), "LISTEN feitp_users", {});
+      std::lock_guard lock(cache_mu_);
+      listen_ = std::move(c);
+      cache_.clear();
+      ++events_;
+    } catch (const StoreUnavailable&) {
+      // Not listening: no cache; the next read tries again.
+    }
+  }
+
+  // Under cache_mu_: reads the notifications that arrived and drops what they name; false (and
+  // the cache emptied) when the listening connection broke.
+  bool drain_notifications() {
+    PGconn* c = listen_.get();
+    // Until the socket is empty: a server that stops first sends a FATAL message (which libpq
+    // takes as a notice) and then closes, and only the read after the message sees the end.
+    for (int reads = 0;; ++reads) {
+      char next = 0;
+      const auto peeked = ::recv(PQsocket(c), &next, 1, MSG_PEEK | MSG_DONTWAIT);
+      const bool ended = peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+      if (ended || (peeked > 0 && PQconsumeInput(c) == 0) || PQstatus(c) != CONNECTION_OK || reads == 64) {
+        listen_.reset();
+        cache_.clear();
+        ++events_;
+        return false;
+      }
+      if (peeked < 0) break;
+    }
+    while (PGnotify* n = PQnotifies(c)) {
+      if (n->extra == nullptr || n->extra[0] == '\0') {
+        cache_.clear();
+      } else {
+        cache_.erase(n->extra);
+      }
+      ++events_;
+      PQfreemem(n);
+    }
+    return true;
+  }
+
+  // Keeps what find() read, unless a notification came in since it started (it may be older).
+  void remember(const UserEntry& e, std::uint64_t generation) {
+    std::lock_guard lock(cache_mu_);
+    if (!listen_ || !drain_notifications() || events_ != generation) return;
+    if (cache_.size() >= kCacheMax) cache_.clear();
+    cache_[e.name] = Cached{e, Clock::now()};
+  }
+
   // Runs f with a pooled connection; a broken connection is dropped and f retried once on a
   // fresh one (the server restarted since the connection was made).
   template <class F>
@@ -416,6 +542,17 @@ class PgStore final : public ManagedAccountStore {
   unsigned open_ = 0;
   std::unordered_set<PGconn*> prepared_;
   static thread_local bool fresh_;
+
+  struct Cached {
+    UserEntry entry;
+    Clock::time_point at;
+  };
+  std::mutex cache_mu_;          // held briefly; find_cached() takes it on the event loop
+  std::mutex listen_setup_mu_;   // one thread connects the listener at a time
+  Conn listen_;                  // LISTEN feitp_users; null: not listening, no cache
+  bool no_trigger_ = false;      // (under listen_setup_mu_)
+  std::uint64_t events_ = 0;     // notifications read, and listener changes
+  std::unordered_map<std::string, Cached> cache_;
 };
 
 thread_local bool PgStore::fresh_ = false;

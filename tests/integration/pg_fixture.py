@@ -81,6 +81,15 @@ class Postgres:
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
                    "stop"], timeout=90)
 
+    def sql(self, statement: str) -> str:
+        """Runs one statement with psql as the database's user (an operator's edit by hand)."""
+        r = self._run([str(self.bin / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                       "-h", "127.0.0.1", "-p", str(self.port), "-U", "feitp", "-d", "postgres",
+                       "-c", statement])
+        if r.returncode != 0:
+            raise RuntimeError(f"psql failed: {r.stderr}")
+        return r.stdout
+
     def log_text(self) -> str:
         try:
             return self.log.read_text(errors="replace")

@@ -5,6 +5,7 @@ file, a newer schema, PostgreSQL stopped (421 and a log line) and restarted (log
 without restarting feitpd)."""
 import ftplib
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -283,6 +284,65 @@ def test_postgresql_store(start_server, tmp_path, postgres):
     assert f"home: {homes}/it's" in r.stdout
     assert user_cmd(store, "del", "pgu").returncode == 0
     assert login(srv, "pgu", "pg-pw-2") == 530
+
+
+def test_postgresql_cache_follows_changes_made_by_hand(start_server, tmp_path, postgres):
+    """Logins are answered from each worker's account cache (no round trip to PostgreSQL, see
+    docs/accounts.md): a change made with plain SQL, not through `feitpd user`, must still take
+    effect at the next login on every worker (the table's trigger notifies the listening
+    workers). Cached on both workers first: several logins over 2 workers."""
+    store = postgres.conninfo
+    homes = tmp_path / "homes"
+    assert user_cmd(store, "add", "hand", "--home", str(homes / "hand"), password="hand-pw-1").returncode == 0
+    assert user_cmd(store, "add", "other", "--home", str(homes / "other"), password="other-pw").returncode == 0
+    srv, _ = start_store_server(start_server, tmp_path, store)
+    for _ in range(6):
+        assert login(srv, "hand", "hand-pw-1") == 230
+        assert login(srv, "other", "other-pw") == 230
+    postgres.sql("UPDATE feitp_users SET enabled = false WHERE name = 'hand'")
+    for _ in range(6):
+        assert login(srv, "hand", "hand-pw-1") == 530
+        assert login(srv, "other", "other-pw") == 230
+    new_hash = subprocess.run([str(feitpd_binary()), "--hash-password", "--hash-method", "sha512"],
+                              input="hand-pw-2\n", capture_output=True, text=True,
+                              timeout=30).stdout.strip().splitlines()[-1]
+    postgres.sql(f"UPDATE feitp_users SET enabled = true, password_hash = '{new_hash}' WHERE name = 'hand'")
+    for _ in range(6):
+        assert login(srv, "hand", "hand-pw-1") == 530
+        assert login(srv, "hand", "hand-pw-2") == 230
+    # A TRUNCATE names no row: every cached account goes.
+    postgres.sql("TRUNCATE feitp_users")
+    for _ in range(4):
+        assert login(srv, "other", "other-pw") == 530
+        assert login(srv, "hand", "hand-pw-2") == 530
+    assert srv.alive()
+
+
+def test_postgresql_cached_login_needs_no_round_trip(start_server, tmp_path, postgres):
+    """A repeated login is answered from the worker's cache while nothing changed: with every
+    PostgreSQL process stopped (SIGSTOP: no answer, no closed connection), it still gets 230 at
+    once. (Before the cache, every login read the account and waited out the timeout here.)"""
+    store = postgres.conninfo
+    homes = tmp_path / "homes"
+    assert user_cmd(store, "add", "fast", "--home", str(homes / "fast"), password="fast-pw").returncode == 0
+    srv, _ = start_store_server(start_server, tmp_path, store, workers=1)
+    for _ in range(3):
+        assert login(srv, "fast", "fast-pw") == 230
+    master = int((postgres.data / "postmaster.pid").read_text().split()[0])
+    children = [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                                text=True).stdout.split()]
+    procs = [master, *children]
+    try:
+        for p in procs:
+            os.kill(p, signal.SIGSTOP)
+        for _ in range(3):
+            t0 = time.monotonic()
+            assert login(srv, "fast", "fast-pw") == 230
+            assert time.monotonic() - t0 < 2
+    finally:
+        for p in procs:
+            os.kill(p, signal.SIGCONT)
+    assert login(srv, "fast", "fast-pw") == 230
 
 
 @pytest.fixture

@@ -296,25 +296,23 @@ def test_postgresql_cache_follows_changes_made_by_hand(start_server, tmp_path, p
     assert user_cmd(store, "add", "hand", "--home", str(homes / "hand"), password="hand-pw-1").returncode == 0
     assert user_cmd(store, "add", "other", "--home", str(homes / "other"), password="other-pw").returncode == 0
     srv, _ = start_store_server(start_server, tmp_path, store)
-    for _ in range(6):
-        assert login(srv, "hand", "hand-pw-1") == 230
-        assert login(srv, "other", "other-pw") == 230
+
+    def logins_give(expected: dict[tuple[str, str], int], rounds: int = 6) -> None:
+        for _ in range(rounds):
+            for (user, password), code in expected.items():
+                assert login(srv, user, password) == code, (user, password)
+
+    logins_give({("hand", "hand-pw-1"): 230, ("other", "other-pw"): 230})
     postgres.sql("UPDATE feitp_users SET enabled = false WHERE name = 'hand'")
-    for _ in range(6):
-        assert login(srv, "hand", "hand-pw-1") == 530
-        assert login(srv, "other", "other-pw") == 230
+    logins_give({("hand", "hand-pw-1"): 530, ("other", "other-pw"): 230})
     new_hash = subprocess.run([str(feitpd_binary()), "--hash-password", "--hash-method", "sha512"],
                               input="hand-pw-2\n", capture_output=True, text=True,
                               timeout=30).stdout.strip().splitlines()[-1]
     postgres.sql(f"UPDATE feitp_users SET enabled = true, password_hash = '{new_hash}' WHERE name = 'hand'")
-    for _ in range(6):
-        assert login(srv, "hand", "hand-pw-1") == 530
-        assert login(srv, "hand", "hand-pw-2") == 230
+    logins_give({("hand", "hand-pw-1"): 530, ("hand", "hand-pw-2"): 230})
     # A TRUNCATE names no row: every cached account goes.
     postgres.sql("TRUNCATE feitp_users")
-    for _ in range(4):
-        assert login(srv, "other", "other-pw") == 530
-        assert login(srv, "hand", "hand-pw-2") == 530
+    logins_give({("other", "other-pw"): 530, ("hand", "hand-pw-2"): 530}, rounds=4)
     assert srv.alive()
 
 

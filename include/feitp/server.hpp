@@ -99,7 +99,8 @@ class Server {
   // The bound control ports, in the order of Options::listen (after bind()).
   [[nodiscard]] std::vector<std::uint16_t> ports() const;
 
-  // Serves until stop(). Throws std::runtime_error on a bind failure.
+  // Serves until stop(). Throws std::invalid_argument when no authenticator or no storage
+  // factory was set, std::runtime_error on a bind failure.
   void run();
   // Thread-safe (not async-signal-safe): stop accepting; sessions get `grace` to finish their transfers,
   // then the rest are closed with 421.

@@ -500,8 +500,16 @@ std::vector<std::uint16_t> Server::ports() const {
 }
 
 void Server::run() {
-  bind();
   auto& core = impl_->core;
+  // Without these the server would accept connections and then refuse every login, with
+  // nothing to say why: say it now.
+  if (!core.auth) {
+    throw std::invalid_argument("feitp::Server::run: no authenticator: call set_authenticator() first");
+  }
+  if (!core.storage_factory) {
+    throw std::invalid_argument("feitp::Server::run: no storage: call set_storage_factory() first");
+  }
+  bind();
   if (!core.admission) {
     core.admission = std::make_shared<session::LocalAdmission>(core.opts);
   }

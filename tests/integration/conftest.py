@@ -46,7 +46,7 @@ def pytest_runtest_makereport(item, call):
 def start_server(request, tmp_path_factory):
     """Factory: start_server(users=..., write=True, anonymous=False, extra=[...],
     config_text=None, root=None, host='127.0.0.1', env=None, bare=False, pasv_ports=40,
-    pasv_ephemeral=False) -> Server.
+    pasv_ephemeral=False, port=None) -> Server.
 
     config_text is formatted with {root}, {work}, {pasv_min}, {pasv_max} (so literal braces in
     TOML must be doubled); bare=True passes only --listen and --config."""
@@ -61,7 +61,7 @@ def start_server(request, tmp_path_factory):
                extra: list[str] | None = None, config_text: str | None = None,
                root: Path | None = None, host: str = "127.0.0.1",
                env: dict | None = None, bare: bool = False, pasv_ports: int = 40,
-               pasv_ephemeral: bool = False) -> Server:
+               pasv_ephemeral: bool = False, port: int | None = None) -> Server:
         work = tmp_path_factory.mktemp("feitpd")
         if root is None:
             root = work / "root"
@@ -73,7 +73,7 @@ def start_server(request, tmp_path_factory):
             config = work / "feitpd.toml"
             config.write_text(config_text.format(root=root, work=work, pasv_min=pasv[0],
                                                  pasv_max=pasv[1]))
-        port = free_port(host)
+        port = port or free_port(host)
         argv = build_argv(host=host, port=port, root=root, users=users, write=write,
                           anonymous=anonymous, pasv=pasv, extra=list(extra or []),
                           config=config, bare=bare)

@@ -329,11 +329,13 @@ def test_ipv6_epsv_2_and_pasv(start_server):
 
 
 def test_listen_on_two_addresses(start_server):
-    second = socket.socket()
-    second.bind(("127.0.0.1", 0))
-    port2 = second.getsockname()[1]
-    second.close()
-    srv = start_server(extra=["--listen", f"127.0.0.1:{port2}"])
+    # Both ports picked while both are bound, so they differ (one picked after the other was
+    # closed could be the same port again, and feitpd refuses an address it cannot bind alone).
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        port1, port2 = first.getsockname()[1], second.getsockname()[1]
+    srv = start_server(port=port1, extra=["--listen", f"127.0.0.1:{port2}"])
     srv.connect().quit()
     f = ftplib.FTP(timeout=10)
     f.connect("127.0.0.1", port2)

@@ -105,7 +105,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # libfeitp is static: a program linking it needs these (feitp.pc's Requires, feitpConfig.cmake's
 # find_dependency) at build time.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "libfmt-dev, libspdlog-dev, libssl-dev, libcrypt-dev, zlib1g-dev, libseccomp-dev, libtomlplusplus-dev, libcpp-httplib-dev, nlohmann-json3-dev, libsqlite3-dev, libpq-dev, libpam0g-dev, pkg-config")
+  "libfmt-dev, libspdlog-dev, libssl-dev, libcrypt-dev, zlib1g-dev, libsqlite3-dev, libpq-dev, libpam0g-dev, pkg-config")
 set(CPACK_DEBIAN_DEV_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_COMPONENT_DEV_DESCRIPTION "embeddable FTP server library (C++20, development files)
 libfeitp is the library feitpd is built on: a static library, its

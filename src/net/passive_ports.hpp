@@ -12,7 +12,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/address.hpp>
 
-#include "storage/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace feitp::net {
 
@@ -28,7 +28,7 @@ class PassivePorts {
   using Clock = std::chrono::steady_clock;
 
   struct Listener {
-    storage::UniqueFd fd;
+    os::UniqueFd fd;
     std::uint16_t port = 0;
     explicit operator bool() const noexcept { return fd.valid(); }
   };

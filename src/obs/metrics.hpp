@@ -3,7 +3,7 @@
 // shard of histograms (relaxed atomics, no lock: a command costs two fetch_adds) and a table of
 // session records, each behind a seqlock so a reader copies a consistent record or retries.
 //
-// As with the shared admission state (runtime/shared_state.hpp), every worker can write this
+// As with the shared admission state (cluster/shared_state.hpp), every worker can write this
 // mapping, so nothing read from it is trusted: the geometry lives in this object's private
 // memory, strings are copied into fixed arrays and cut at their end, numbers are only summed,
 // compared or shown, and a reader gives up on a record that keeps changing.

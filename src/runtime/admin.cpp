@@ -176,7 +176,7 @@ void histogram(std::string& out, std::string_view name, std::string_view labels,
   sample(out, std::string(name) + "_count", labels, cum);
 }
 
-std::uint64_t counter(const Counters& c, Counter which) { return c[static_cast<std::size_t>(which)]; }
+std::uint64_t counter(const cluster::Counters& c, cluster::Counter which) { return c[static_cast<std::size_t>(which)]; }
 
 // "3-17" -> worker slot 3, session 17.
 bool parse_session_id(std::string_view text, std::uint32_t& slot, std::uint64_t& id) {
@@ -223,37 +223,37 @@ std::string read_admin_token(const std::string& path, std::string& token) {
   return {};
 }
 
-std::string render_metrics(SharedState& state, const obs::MonitorState& monitor) {
+std::string render_metrics(cluster::SharedState& state, const obs::MonitorState& monitor) {
   const auto snap = state.snapshot();
   if (!snap) return {};
   const obs::ShardTotals t = monitor.totals();
-  const Counters& c = snap->counters;
+  const cluster::Counters& c = snap->counters;
   std::string out;
   out.reserve(16384);
   family(out, "feitp_connections_total", "counter", "Control connections admitted.");
-  sample(out, "feitp_connections_total", "", counter(c, Counter::admitted));
+  sample(out, "feitp_connections_total", "", counter(c, cluster::Counter::admitted));
   family(out, "feitp_connections_refused_total", "counter", "Control connections refused at connect.");
-  sample(out, "feitp_connections_refused_total", "reason=\"limit\"", counter(c, Counter::refused_limit));
-  sample(out, "feitp_connections_refused_total", "reason=\"banned\"", counter(c, Counter::refused_banned));
+  sample(out, "feitp_connections_refused_total", "reason=\"limit\"", counter(c, cluster::Counter::refused_limit));
+  sample(out, "feitp_connections_refused_total", "reason=\"banned\"", counter(c, cluster::Counter::refused_banned));
   family(out, "feitp_sessions", "gauge", "Control connections open now.");
   sample(out, "feitp_sessions", "", snap->connections);
   family(out, "feitp_logins_total", "counter", "Login attempts by result.");
-  sample(out, "feitp_logins_total", "result=\"success\"", counter(c, Counter::logins));
-  sample(out, "feitp_logins_total", "result=\"failure\"", counter(c, Counter::login_failures));
+  sample(out, "feitp_logins_total", "result=\"success\"", counter(c, cluster::Counter::logins));
+  sample(out, "feitp_logins_total", "result=\"failure\"", counter(c, cluster::Counter::login_failures));
   family(out, "feitp_uploads_total", "counter", "Files received completely.");
-  sample(out, "feitp_uploads_total", "", counter(c, Counter::uploads));
+  sample(out, "feitp_uploads_total", "", counter(c, cluster::Counter::uploads));
   family(out, "feitp_downloads_total", "counter", "Files sent completely.");
-  sample(out, "feitp_downloads_total", "", counter(c, Counter::downloads));
+  sample(out, "feitp_downloads_total", "", counter(c, cluster::Counter::downloads));
   family(out, "feitp_bytes_received_total", "counter", "File bytes received (uploads, complete or not).");
-  sample(out, "feitp_bytes_received_total", "", counter(c, Counter::bytes_in));
+  sample(out, "feitp_bytes_received_total", "", counter(c, cluster::Counter::bytes_in));
   family(out, "feitp_bytes_sent_total", "counter", "File and listing bytes sent.");
-  sample(out, "feitp_bytes_sent_total", "", counter(c, Counter::bytes_out));
+  sample(out, "feitp_bytes_sent_total", "", counter(c, cluster::Counter::bytes_out));
   family(out, "feitp_transfers_active", "gauge", "Data transfers in progress.");
   sample(out, "feitp_transfers_active", "", t.transfers);
   family(out, "feitp_bans_active", "gauge", "Addresses banned now (failed logins or the admin API).");
   sample(out, "feitp_bans_active", "", snap->bans_active);
   family(out, "feitp_bans_total", "counter", "Bans started after repeated failed logins.");
-  sample(out, "feitp_bans_total", "", counter(c, Counter::bans));
+  sample(out, "feitp_bans_total", "", counter(c, cluster::Counter::bans));
   family(out, "feitp_worker_restarts_total", "counter", "Workers respawned after they died.");
   sample(out, "feitp_worker_restarts_total", "", monitor.worker_restarts());
   std::uint64_t workers = 0;
@@ -331,7 +331,7 @@ struct AdminService::Impl {
   json counters_json() const {
     json out;
     if (auto snap = spec.state->snapshot()) {
-      for (std::size_t i = 0; i < kCounters; ++i) out[counter_name(static_cast<Counter>(i))] = snap->counters[i];
+      for (std::size_t i = 0; i < cluster::kCounters; ++i) out[cluster::counter_name(static_cast<cluster::Counter>(i))] = snap->counters[i];
       out["sessions"] = snap->connections;
       out["bans_active"] = snap->bans_active;
     }

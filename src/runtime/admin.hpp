@@ -13,14 +13,14 @@
 
 #include "config/config.hpp"
 #include "obs/metrics.hpp"
-#include "runtime/shared_state.hpp"
+#include "cluster/shared_state.hpp"
 
 namespace feitp::runtime {
 
 struct AdminSpec {
   config::MonitorConfig cfg;
   std::string token;  // the bearer token (admin listener only)
-  std::shared_ptr<SharedState> state;
+  std::shared_ptr<cluster::SharedState> state;
   std::shared_ptr<obs::MonitorState> monitor;
   // Asks the master to reload; nullptr when there is none (workers = 1).
   std::function<bool()> reload;
@@ -31,7 +31,7 @@ std::string read_admin_token(const std::string& path, std::string& token);
 
 // The Prometheus text of `state` and `monitor` (summed over every worker); "" when the shared
 // state stayed locked (a worker holds its mutex: the caller answers 503).
-std::string render_metrics(SharedState& state, const obs::MonitorState& monitor);
+std::string render_metrics(cluster::SharedState& state, const obs::MonitorState& monitor);
 
 class AdminService {
  public:

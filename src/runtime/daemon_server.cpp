@@ -29,7 +29,7 @@
 #include "proto/text.hpp"
 #include "runtime/limits_state.hpp"
 #include "obs/xferlog.hpp"
-#include "runtime/listeners.hpp"
+#include "cluster/listeners.hpp"
 #include "runtime/privileges.hpp"
 #include "runtime/sandbox.hpp"
 #include "runtime/signals.hpp"
@@ -242,7 +242,7 @@ void sweep_homes(const config::DaemonConfig& cfg) {
   }
 }
 
-std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
+std::shared_ptr<cluster::SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
   prepare_shared_limits();  // before any fork: quotas and rate buckets span the workers
   // Address entries hold per-address connection counts (only with max_per_ip) and login
   // records (only with bans): room for every connection's address four times over, within
@@ -254,12 +254,12 @@ std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, 
                              : static_cast<std::uint32_t>(std::clamp<std::uint64_t>(conns * 4, 4096, 65536));
   const auto users = static_cast<std::uint32_t>(
       std::clamp<std::uint64_t>(std::max<std::uint64_t>(conns, cfg.users.size() * 2), 1024, 65536));
-  return std::make_shared<SharedState>(slots, addresses, users);
+  return std::make_shared<cluster::SharedState>(slots, addresses, users);
 }
 
-std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, std::uint32_t slot,
+std::shared_ptr<Admission> make_admission(std::shared_ptr<cluster::SharedState> state, std::uint32_t slot,
                                           const config::DaemonConfig& cfg) {
-  return std::make_shared<SharedAdmission>(std::move(state), slot, cfg.server.max_connections,
+  return std::make_shared<cluster::SharedAdmission>(std::move(state), slot, cfg.server.max_connections,
                                            cfg.server.max_per_ip, session::login_policy(cfg.server));
 }
 
@@ -297,7 +297,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
 
   sweep_homes(cfg);
   std::unique_ptr<Server> server;
-  std::shared_ptr<SharedState> state;
+  std::shared_ptr<cluster::SharedState> state;
   // [metrics] / [admin]: served on two threads of this process (started after confinement).
   std::unique_ptr<AdminService> admin;
   const bool monitoring = !cfg.monitor.metrics_listen.empty() || !cfg.monitor.admin_listen.empty();
@@ -343,7 +343,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   spdlog::info("privileges: {}", active);
   if (admin) admin->start();
 
-  const std::string where = describe_listeners(cfg.server.listen, server->ports());
+  const std::string where = cluster::describe_listeners(cfg.server.listen, server->ports());
   std::printf("feitpd listening on %s (single process, pid %d)\n", where.c_str(),
               static_cast<int>(::getpid()));
   std::fflush(stdout);
@@ -354,7 +354,7 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   Server* srv = server.get();
   const auto grace = cfg.shutdown_grace;
   int stops = 0;
-  SharedState* shared = state.get();
+  cluster::SharedState* shared = state.get();
   // With /metrics or the admin API, the counters go to the shared state once a second, as a
   // worker's do.
   std::function<void()> tick;

@@ -8,7 +8,7 @@
 #include "config/config.hpp"
 #include "feitp/server.hpp"
 #include "runtime/sandbox.hpp"
-#include "runtime/shared_state.hpp"
+#include "cluster/shared_state.hpp"
 
 namespace feitp::runtime {
 
@@ -23,10 +23,10 @@ std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cf
 std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_only, std::string& note);
 
 // The shared admission state sized for `cfg` with `slots` worker columns.
-std::shared_ptr<SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots);
+std::shared_ptr<cluster::SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots);
 // The Admission of the worker in `slot`: limits.max_connections and limits.max_per_ip
 // cluster-wide, bans from limits.ban_*.
-std::shared_ptr<Admission> make_admission(std::shared_ptr<SharedState> state, std::uint32_t slot,
+std::shared_ptr<Admission> make_admission(std::shared_ptr<cluster::SharedState> state, std::uint32_t slot,
                                           const config::DaemonConfig& cfg);
 
 // Removes stale upload temporaries (writers gone) from every configured home, once each; a

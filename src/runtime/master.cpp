@@ -29,12 +29,12 @@
 #include "obs/metrics.hpp"
 #include "runtime/admin.hpp"
 #include "runtime/daemon_server.hpp"
-#include "runtime/listeners.hpp"
+#include "cluster/listeners.hpp"
 #include "runtime/ticket_keys.hpp"
 #include "runtime/notify.hpp"
 #include "runtime/privileges.hpp"
 #include "runtime/sandbox.hpp"
-#include "runtime/shared_state.hpp"
+#include "cluster/shared_state.hpp"
 #include "runtime/signals.hpp"
 #include "runtime/worker.hpp"
 
@@ -53,11 +53,11 @@ constexpr milliseconds kFastStopKill{3000};
 
 // The master's copy of one worker's sockets; closed when no generation uses it any more.
 struct OwnedSet {
-  explicit OwnedSet(ListenerSet s) : fds(std::move(s)) {}
-  ~OwnedSet() { close_listener_set(fds); }
+  explicit OwnedSet(cluster::ListenerSet s) : fds(std::move(s)) {}
+  ~OwnedSet() { cluster::close_listener_set(fds); }
   OwnedSet(const OwnedSet&) = delete;
   OwnedSet& operator=(const OwnedSet&) = delete;
-  ListenerSet fds;
+  cluster::ListenerSet fds;
 };
 
 struct Generation {
@@ -137,7 +137,7 @@ class Master {
   std::map<pid_t, Worker> workers_;
   std::vector<bool> slot_used_;
   std::vector<std::uint32_t> uncleared_;  // dead workers' slots still to clear
-  std::shared_ptr<SharedState> state_;
+  std::shared_ptr<cluster::SharedState> state_;
   // [metrics] / [admin]: the mapping the workers publish into, and the process that serves it.
   std::shared_ptr<obs::MonitorState> monitor_;
   config::MonitorConfig monitor_cfg_;
@@ -184,10 +184,10 @@ std::string Master::prepare_generation(Generation& gen, const Generation* previo
         gen.sets.push_back(previous->sets[i]);  // the same sockets: nothing queued is lost
         continue;
       }
-      // At start, the first set checks that no one else listens there (see bind_listener_set).
+      // At start, the first set checks that no one else listens there (see cluster::bind_listener_set).
       const bool exclusive = previous == nullptr && i == 0;
-      auto set = std::make_shared<OwnedSet>(bind_listener_set(addresses, gen.ports, exclusive));
-      if (gen.ports.empty()) gen.ports = listener_ports(set->fds);  // ":0" resolved once
+      auto set = std::make_shared<OwnedSet>(cluster::bind_listener_set(addresses, gen.ports, exclusive));
+      if (gen.ports.empty()) gen.ports = cluster::listener_ports(set->fds);  // ":0" resolved once
       gen.sets.push_back(std::move(set));
     }
   } catch (const std::exception& e) {
@@ -417,7 +417,7 @@ void Master::reload() {
   pending_ = gen;
   pending_deadline_ = Clock::now() + kReloadReadyTimeout;
   spdlog::info("reload: starting generation {} ({} workers on {})", gen->id, gen->workers,
-               describe_listeners(cfg.server.listen, gen->ports));
+               cluster::describe_listeners(cfg.server.listen, gen->ports));
   for (unsigned i = 0; i < gen->workers && pending_ == gen; ++i) spawn(gen, i);
 }
 
@@ -666,7 +666,7 @@ int Master::run() {
     }
   }
 
-  const std::string where = describe_listeners(cfg.server.listen, current_->ports);
+  const std::string where = cluster::describe_listeners(cfg.server.listen, current_->ports);
   std::printf("feitpd listening on %s (master pid %d, %u workers)\n", where.c_str(),
               static_cast<int>(self_), current_->workers);
   std::fflush(stdout);
@@ -773,10 +773,10 @@ int Master::run() {
   }
 
   stop_admin();
-  const std::optional<Counters> totals = state_->counters();
+  const std::optional<cluster::Counters> totals = state_->counters();
   std::string summary = totals ? "" : "unavailable (the shared state stayed locked)";
-  for (std::size_t c = 0; totals && c < kCounters; ++c) {
-    summary += (summary.empty() ? "" : ", ") + std::string(counter_name(static_cast<Counter>(c))) + " " +
+  for (std::size_t c = 0; totals && c < cluster::kCounters; ++c) {
+    summary += (summary.empty() ? "" : ", ") + std::string(cluster::counter_name(static_cast<cluster::Counter>(c))) + " " +
                std::to_string((*totals)[c]);
   }
   spdlog::info("stopped; totals: {}", summary);

@@ -42,14 +42,14 @@ void close_inherited(const std::set<int>& keep) {
   for (int fd : doomed) ::close(fd);
 }
 
-void publish_stats(SharedState& state, std::uint32_t slot, const Server& server) {
+void publish_stats(cluster::SharedState& state, std::uint32_t slot, const Server& server) {
   const ServerStats s = server.stats();
-  state.set_counter(slot, Counter::sessions_total, s.sessions_total);
-  state.set_counter(slot, Counter::logins, s.logins);
-  state.set_counter(slot, Counter::uploads, s.uploads);
-  state.set_counter(slot, Counter::downloads, s.downloads);
-  state.set_counter(slot, Counter::bytes_in, s.bytes_in);
-  state.set_counter(slot, Counter::bytes_out, s.bytes_out);
+  state.set_counter(slot, cluster::Counter::sessions_total, s.sessions_total);
+  state.set_counter(slot, cluster::Counter::logins, s.logins);
+  state.set_counter(slot, cluster::Counter::uploads, s.uploads);
+  state.set_counter(slot, cluster::Counter::downloads, s.downloads);
+  state.set_counter(slot, cluster::Counter::bytes_in, s.bytes_in);
+  state.set_counter(slot, cluster::Counter::bytes_out, s.bytes_out);
 }
 
 namespace {
@@ -104,7 +104,7 @@ int serve(WorkerSpec& spec) {
   logs.attach(cfg.log.file);
 
   Server* srv = server.get();
-  SharedState* state = spec.state.get();
+  cluster::SharedState* state = spec.state.get();
   const std::uint32_t slot = spec.slot;
   const auto grace = cfg.shutdown_grace;
   const unsigned index = spec.index;

@@ -12,16 +12,16 @@
 
 #include "config/config.hpp"
 #include "obs/metrics.hpp"
-#include "runtime/listeners.hpp"
+#include "cluster/listeners.hpp"
 #include "runtime/sandbox.hpp"
-#include "runtime/shared_state.hpp"
+#include "cluster/shared_state.hpp"
 
 namespace feitp::runtime {
 
 struct WorkerSpec {
   std::shared_ptr<const config::DaemonConfig> cfg;
-  ListenerSet listeners;             // this worker's sockets (the master keeps its own copies)
-  std::shared_ptr<SharedState> state;
+  cluster::ListenerSet listeners;             // this worker's sockets (the master keeps its own copies)
+  std::shared_ptr<cluster::SharedState> state;
   std::uint32_t slot = 0;            // column in the shared state
   unsigned index = 0;                // worker number within its generation
   unsigned generation = 0;
@@ -40,7 +40,7 @@ struct WorkerSpec {
 void close_inherited(const std::set<int>& keep);
 
 // Copies `server`'s counters into its column `slot` of the shared state (once a second).
-void publish_stats(SharedState& state, std::uint32_t slot, const Server& server);
+void publish_stats(cluster::SharedState& state, std::uint32_t slot, const Server& server);
 
 // Runs in the child right after fork(); never returns (exits the process).
 [[noreturn]] void worker_main(WorkerSpec spec);

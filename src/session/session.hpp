@@ -24,7 +24,7 @@
 #include "session/channel.hpp"
 #include "session/core.hpp"
 #include "session/offload.hpp"
-#include "storage/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace feitp::session {
 
@@ -316,7 +316,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   DataMode data_mode_ = DataMode::none;
   // The passive listener: a raw descriptor (pasv_fd_), handed to pasv_ only when the transfer
   // must wait for the client to connect; pasv_ then owns it and pasv_fd_ is empty.
-  storage::UniqueFd pasv_fd_;
+  os::UniqueFd pasv_fd_;
   asio::ip::tcp::acceptor pasv_;
   std::uint16_t pasv_port_ = 0;
   // A listener offered by PASV/EPSV and not yet taken by a transfer command is closed at this

@@ -30,7 +30,8 @@
 #include "proto/text.hpp"
 #include "session/offload.hpp"
 #include "session/session.hpp"
-#include "storage/unique_fd.hpp"
+#include "os/pipe.hpp"
+#include "os/unique_fd.hpp"
 
 namespace feitp::session {
 
@@ -719,23 +720,6 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   }
 }
 
-namespace {
-
-// Both ends of a pipe, closed on every way out.
-struct Pipe {
-  storage::UniqueFd r;
-  storage::UniqueFd w;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
-      r.reset(fds[0]);
-      w.reset(fds[1]);
-    }
-  }
-};
-
-}  // namespace
-
 asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfer& t,
                                                                          std::span<std::byte> buf) {
   // Socket -> pipe -> file: the bytes are not copied to user space. With a 1 MiB pipe this
@@ -744,9 +728,9 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
   const int file = t.writer->native_handle();
   const int flags = ::fcntl(file, F_GETFL);
   if (flags < 0 || (flags & O_APPEND) != 0) co_return std::nullopt;  // splice() refuses O_APPEND
-  Pipe pipe;
+  const auto pipe = os::Pipe::open();
   if (!pipe.r) co_return std::nullopt;
-  (void)::fcntl(pipe.w.get(), F_SETPIPE_SZ, static_cast<int>(kSplicePipe));  // best effort
+  (void)pipe.grow(kSplicePipe);  // best effort
   bool moved = false;  // whether a byte went to the file this way
   for (;;) {
     if (!t.data.is_open()) co_return asio::error::operation_aborted;  // ABOR or a timeout

@@ -52,7 +52,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "storage/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace feitp::storage {
 
@@ -102,7 +102,7 @@ class DirWatch {
   const Clock::duration max_age_;
 
   mutable std::mutex mu_;
-  UniqueFd ifd_;
+  os::UniqueFd ifd_;
   bool init_failed_ = false;
   pid_t owner_pid_ = 0;  // the process that made (or failed to make) ifd_
   std::unordered_map<int, Watch> by_wd_;

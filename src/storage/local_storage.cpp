@@ -48,7 +48,7 @@
 
 #include "feitp/auth.hpp"
 #include "storage/dir_watch.hpp"
-#include "storage/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace feitp::storage {
 namespace {
@@ -167,13 +167,13 @@ void push_components(std::vector<std::string>& stack, std::string_view path) {
 class DirRef {
  public:
   DirRef() = default;
-  explicit DirRef(std::shared_ptr<const UniqueFd> root) : root_(std::move(root)) {}
-  explicit DirRef(UniqueFd owned) : owned_(std::move(owned)) {}
+  explicit DirRef(std::shared_ptr<const os::UniqueFd> root) : root_(std::move(root)) {}
+  explicit DirRef(os::UniqueFd owned) : owned_(std::move(owned)) {}
   [[nodiscard]] int get() const { return owned_ ? owned_.get() : root_->get(); }
 
  private:
-  UniqueFd owned_;
-  std::shared_ptr<const UniqueFd> root_;
+  os::UniqueFd owned_;
+  std::shared_ptr<const os::UniqueFd> root_;
 };
 
 // The process umask, read once from /proc: umask() cannot be read without setting it, which
@@ -290,7 +290,7 @@ struct SweepState {
 
 // Depth-first over one directory (owned fd), never following symlinks or leaving the file
 // system; at most 64 levels deep, so at most 64 descriptors are open at once.
-void sweep_dir(UniqueFd fd, SweepState& sw, int depth) {
+void sweep_dir(os::UniqueFd fd, SweepState& sw, int depth) {
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd.get()), &::closedir);
   if (!dir) return;
   fd.release();  // the DIR owns it now
@@ -312,7 +312,7 @@ void sweep_dir(UniqueFd fd, SweepState& sw, int depth) {
     if (depth >= 64 || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)) continue;
     const int child = ::openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (child < 0) continue;
-    UniqueFd owned(child);
+    os::UniqueFd owned(child);
     if (::fstat(child, &st) != 0 || st.st_dev != sw.dev) continue;
     sweep_dir(std::move(owned), sw, depth + 1);
   }
@@ -322,7 +322,7 @@ void sweep_dir(UniqueFd fd, SweepState& sw, int depth) {
 std::size_t sweep_at(int root, std::size_t max_entries) {
   const int fd = ::openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return 0;
-  UniqueFd owned(fd);
+  os::UniqueFd owned(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return 0;
   SweepState sw;
@@ -336,7 +336,7 @@ std::size_t sweep_at(int root, std::size_t max_entries) {
 
 class LocalReadFile final : public ReadFile {
  public:
-  explicit LocalReadFile(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit LocalReadFile(os::UniqueFd fd) : fd_(std::move(fd)) {}
   Result<std::size_t> read(std::span<std::byte> buf) override {
     for (;;) {
       const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
@@ -347,11 +347,11 @@ class LocalReadFile final : public ReadFile {
   [[nodiscard]] int native_handle() const override { return fd_.get(); }
 
  private:
-  UniqueFd fd_;
+  os::UniqueFd fd_;
 };
 
 struct WriteState {
-  UniqueFd fd;
+  os::UniqueFd fd;
   DirRef parent;            // directory holding name (and the temporary name)
   std::string name;         // last component of the target
   std::string temp;         // atomic uploads: the temporary name, else empty
@@ -525,11 +525,11 @@ class LocalStorage final : public Storage {
  public:
   // watch: the factory's DirWatch, shared by every storage it makes; nullptr for a storage
   // made alone (make_local_storage), whose listing_version() is then always nullopt.
-  LocalStorage(UniqueFd root, bool use_openat2, const LocalStorageOptions& o,
+  LocalStorage(os::UniqueFd root, bool use_openat2, const LocalStorageOptions& o,
                std::shared_ptr<DirWatch> watch)
-      : LocalStorage(std::make_shared<const UniqueFd>(std::move(root)), use_openat2, o,
+      : LocalStorage(std::make_shared<const os::UniqueFd>(std::move(root)), use_openat2, o,
                      std::move(watch)) {}
-  LocalStorage(std::shared_ptr<const UniqueFd> root, bool use_openat2, const LocalStorageOptions& o,
+  LocalStorage(std::shared_ptr<const os::UniqueFd> root, bool use_openat2, const LocalStorageOptions& o,
                std::shared_ptr<DirWatch> watch)
       : root_(std::move(root)),
         watch_(std::move(watch)),
@@ -538,7 +538,7 @@ class LocalStorage final : public Storage {
         file_mode_(static_cast<mode_t>(o.file_mode & ~o.umask & 0777)),
         dir_mode_(static_cast<mode_t>(o.dir_mode & ~o.umask & 0777)) {}
 
-  [[nodiscard]] const std::shared_ptr<const UniqueFd>& root_fd() const { return root_; }
+  [[nodiscard]] const std::shared_ptr<const os::UniqueFd>& root_fd() const { return root_; }
   [[nodiscard]] bool uses_openat2() const { return use_openat2_; }
 
   [[nodiscard]] StorageCapabilities capabilities() const override {
@@ -786,7 +786,7 @@ class LocalStorage final : public Storage {
 
  private:
   // Opens a path (relative, as made by parse_path) beneath the root.
-  Result<UniqueFd> open_beneath(const char* rel, int flags, mode_t mode) const {
+  Result<os::UniqueFd> open_beneath(const char* rel, int flags, mode_t mode) const {
     flags |= O_CLOEXEC;
     if (use_openat2_) {
       open_how how{};
@@ -795,7 +795,7 @@ class LocalStorage final : public Storage {
       how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
       for (int attempt = 0;; ++attempt) {
         const long fd = ::syscall(SYS_openat2, root_->get(), rel, &how, sizeof how);
-        if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+        if (fd >= 0) return os::UniqueFd(static_cast<int>(fd));
         // EAGAIN: a concurrent rename raced the ".." check; the kernel asks to retry.
         if ((errno == EINTR || errno == EAGAIN) && attempt < 16) continue;
         return last_error();
@@ -805,14 +805,14 @@ class LocalStorage final : public Storage {
   }
 
   // The fallback: one component at a time, never following a symlink.
-  Result<UniqueFd> walk(const char* rel, int flags, mode_t mode) const {
+  Result<os::UniqueFd> walk(const char* rel, int flags, mode_t mode) const {
     const int root = root_->get();
     if (std::strcmp(rel, ".") == 0) {
       const int fd = ::openat(root, ".", flags, mode);
       if (fd < 0) return last_error();
-      return UniqueFd(fd);
+      return os::UniqueFd(fd);
     }
-    UniqueFd cur;
+    os::UniqueFd cur;
     int at = root;
     const char* s = rel;
     std::array<char, NAME_MAX + 1> comp{};
@@ -846,7 +846,7 @@ class LocalStorage final : public Storage {
             return errno_code(EACCES);
           }
         }
-        return UniqueFd(fd);
+        return os::UniqueFd(fd);
       }
       cur.reset(fd);
       at = cur.get();
@@ -1009,7 +1009,7 @@ class LocalStorage final : public Storage {
     return errno_code(EEXIST);
   }
 
-  std::shared_ptr<const UniqueFd> root_;
+  std::shared_ptr<const os::UniqueFd> root_;
   std::shared_ptr<DirWatch> watch_;  // may be null
   bool use_openat2_;
   bool atomic_;
@@ -1050,7 +1050,7 @@ Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& opti
     fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
   if (fd < 0) return errno_code(errno);
-  UniqueFd root(fd);
+  os::UniqueFd root(fd);
   bool use_openat2 = false;
   if (resolver == Resolver::automatic) {
     // Whether the kernel has openat2 does not change while we run.
@@ -1104,7 +1104,7 @@ class LocalStorageFactory final : public StorageFactory {
 
  private:
   struct Entry {
-    std::weak_ptr<const UniqueFd> fd;
+    std::weak_ptr<const os::UniqueFd> fd;
     bool openat2 = false;
   };
   void prune() {
@@ -1161,7 +1161,7 @@ std::shared_ptr<StorageFactory> make_local_storage_factory(const LocalStorageOpt
 std::size_t sweep_upload_temporaries(const std::string& root, std::size_t max_entries) {
   const int fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return 0;
-  const storage::UniqueFd owned(fd);
+  const os::UniqueFd owned(fd);
   return storage::sweep_at(fd, max_entries);
 }
 

@@ -15,15 +15,15 @@
 
 #include <asio/awaitable.hpp>  // session/core.hpp uses it without including it
 
-#include "runtime/shared_state.hpp"
+#include "cluster/shared_state.hpp"
 #include "session/core.hpp"
 #include "session/login_guard.hpp"
 
 namespace feitp {
 namespace {
 
-using runtime::SharedAdmission;
-using runtime::SharedState;
+using cluster::SharedAdmission;
+using cluster::SharedState;
 
 User named(std::string name, bool anonymous = false) {
   User u;

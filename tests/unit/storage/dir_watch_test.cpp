@@ -21,14 +21,14 @@
 #include "feitp/auth.hpp"
 #include "feitp/storage.hpp"
 #include "storage/dir_watch.hpp"
-#include "storage/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 #include "storage_test_util.hpp"
 
 namespace feitp::test {
 namespace {
 
 using storage::DirWatch;
-using storage::UniqueFd;
+using os::UniqueFd;
 using namespace std::chrono_literals;
 
 // A storage made alone (no DirWatch: listing_version() is always nullopt).

@@ -12,17 +12,17 @@
 #include <string>
 #include <utility>
 
-#include "runtime/listeners.hpp"
-#include "runtime/shared_state.hpp"
+#include "cluster/listeners.hpp"
+#include "cluster/shared_state.hpp"
 #include "session/login_guard.hpp"
 
 namespace feitp {
 
 struct Cluster::Impl {
   Options options;
-  std::vector<runtime::ListenerSet> sets;
+  std::vector<cluster::ListenerSet> sets;
   std::vector<std::uint16_t> ports;
-  std::shared_ptr<runtime::SharedState> state;
+  std::shared_ptr<cluster::SharedState> state;
 };
 
 Cluster::Cluster(const Options& options, unsigned workers, const std::vector<int>& first_set)
@@ -35,35 +35,35 @@ Cluster::Cluster(const Options& options, unsigned workers, const std::vector<int
   impl_->options.listen_fds.clear();
   try {
     if (!first_set.empty()) {
-      runtime::ListenerSet set;
+      cluster::ListenerSet set;
       for (int fd : first_set) {
         const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0) {
-          runtime::close_listener_set(set);
+          cluster::close_listener_set(set);
           throw std::system_error(errno, std::generic_category(), "cannot copy listening socket " + std::to_string(fd));
         }
         set.push_back(copy);
       }
-      impl_->ports = runtime::listener_ports(set);
+      impl_->ports = cluster::listener_ports(set);
       impl_->sets.push_back(std::move(set));
     }
     for (unsigned i = static_cast<unsigned>(impl_->sets.size()); i < workers; ++i) {
-      impl_->sets.push_back(runtime::bind_listener_set(options.listen, impl_->ports, impl_->sets.empty()));
-      if (impl_->ports.empty()) impl_->ports = runtime::listener_ports(impl_->sets.back());
+      impl_->sets.push_back(cluster::bind_listener_set(options.listen, impl_->ports, impl_->sets.empty()));
+      if (impl_->ports.empty()) impl_->ports = cluster::listener_ports(impl_->sets.back());
     }
   } catch (...) {
-    for (auto& s : impl_->sets) runtime::close_listener_set(s);
+    for (auto& s : impl_->sets) cluster::close_listener_set(s);
     throw;
   }
   // Sized like feitpd's (runtime/daemon_server.cpp): every connection's address four times over.
   const std::uint64_t conns = options.max_connections ? options.max_connections : 16384;
   const auto addresses = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(conns * 4, 4096, 65536));
   const auto users = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(conns, 1024, 65536));
-  impl_->state = std::make_shared<runtime::SharedState>(workers, addresses, users);
+  impl_->state = std::make_shared<cluster::SharedState>(workers, addresses, users);
 }
 
 Cluster::~Cluster() {
-  for (auto& s : impl_->sets) runtime::close_listener_set(s);
+  for (auto& s : impl_->sets) cluster::close_listener_set(s);
 }
 
 unsigned Cluster::workers() const { return static_cast<unsigned>(impl_->sets.size()); }
@@ -73,7 +73,7 @@ std::vector<std::uint16_t> Cluster::ports() const { return impl_->ports; }
 Options Cluster::worker_options(unsigned index) {
   if (index >= impl_->sets.size()) throw std::out_of_range("no worker " + std::to_string(index));
   for (unsigned i = 0; i < impl_->sets.size(); ++i) {
-    if (i != index) runtime::close_listener_set(impl_->sets[i]);
+    if (i != index) cluster::close_listener_set(impl_->sets[i]);
   }
   Options o = impl_->options;
   o.listen_fds = impl_->sets[index];
@@ -84,7 +84,7 @@ Options Cluster::worker_options(unsigned index) {
 std::shared_ptr<Admission> Cluster::admission(unsigned index) {
   if (index >= impl_->state->slots()) throw std::out_of_range("no worker " + std::to_string(index));
   const Options& o = impl_->options;
-  return std::make_shared<runtime::SharedAdmission>(impl_->state, index, o.max_connections, o.max_per_ip,
+  return std::make_shared<cluster::SharedAdmission>(impl_->state, index, o.max_connections, o.max_per_ip,
                                                     session::login_policy(o));
 }
 

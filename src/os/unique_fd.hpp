@@ -1,4 +1,4 @@
-// feitp storage: a file descriptor that closes itself.
+// feitp os: a file descriptor that closes itself.
 #pragma once
 
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <utility>
 
-namespace feitp::storage {
+namespace feitp::os {
 
 class UniqueFd {
  public:
@@ -44,4 +44,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace feitp::storage
+}  // namespace feitp::os

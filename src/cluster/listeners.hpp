@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace feitp::runtime {
+namespace feitp::cluster {
 
 // One worker's sockets, in the order of the listen addresses.
 using ListenerSet = std::vector<int>;
@@ -28,4 +28,4 @@ void close_listener_set(ListenerSet& set);
 std::string describe_listeners(const std::vector<std::string>& listen,
                                const std::vector<std::uint16_t>& ports);
 
-}  // namespace feitp::runtime
+}  // namespace feitp::cluster

@@ -30,7 +30,7 @@
 #include "feitp/server.hpp"
 #include "session/login_guard.hpp"
 
-namespace feitp::runtime {
+namespace feitp::cluster {
 
 // Counters a worker keeps in its column (metrics read their sum).
 enum class Counter : std::uint32_t {
@@ -162,4 +162,4 @@ class SharedAdmission final : public Admission {
   session::LoginPolicy bans_;
 };
 
-}  // namespace feitp::runtime
+}  // namespace feitp::cluster

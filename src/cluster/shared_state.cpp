@@ -4,7 +4,7 @@
 // Everything read from the mapping may have been written by a compromised worker (F9): indices
 // are masked with this process's private capacity, loops are bounded by it, and values are only
 // compared or summed, never used to compute an address.
-#include "runtime/shared_state.hpp"
+#include "cluster/shared_state.hpp"
 
 #include <sys/mman.h>
 #include <time.h>
@@ -20,7 +20,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace feitp::runtime {
+namespace feitp::cluster {
 
 namespace {
 
@@ -715,4 +715,4 @@ bool SharedAdmission::user_login(std::string_view user, std::uint32_t max) {
 
 void SharedAdmission::user_logout(std::string_view user) { state_->user_logout(slot_, user); }
 
-}  // namespace feitp::runtime
+}  // namespace feitp::cluster

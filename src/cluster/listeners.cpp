@@ -1,6 +1,6 @@
 // Binding the SO_REUSEPORT listener sets (net::open_listener does the socket work; the
 // descriptors are then released from the short-lived io_context used to make them).
-#include "runtime/listeners.hpp"
+#include "cluster/listeners.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,7 +14,7 @@
 
 #include "net/endpoint.hpp"
 
-namespace feitp::runtime {
+namespace feitp::cluster {
 
 namespace {
 
@@ -95,4 +95,4 @@ std::string describe_listeners(const std::vector<std::string>& listen,
   return out;
 }
 
-}  // namespace feitp::runtime
+}  // namespace feitp::cluster

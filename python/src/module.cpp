@@ -263,6 +263,7 @@ enum Event : int {
   kEventCount
 };
 
+// clang-format off: a table laid out by hand
 constexpr std::array<const char*, kEventCount> kEventNames = {
     "on_connect",      "on_disconnect",           "on_login",
     "on_login_failed", "on_logout",               "on_file_sent",
@@ -270,6 +271,7 @@ constexpr std::array<const char*, kEventCount> kEventNames = {
     "on_mkdir",        "on_remove",               "on_rename",
     "before_command",  "before_upload",           "before_download",
     "check_upload"};
+// clang-format on
 
 const char* outcome_name(feitp::TransferOutcome o) {
   switch (o) {

@@ -98,6 +98,7 @@ constexpr std::array<Entry, static_cast<std::size_t>(Verb::SMNT) + 1> kTable{{
     {"SMNT", {true, true, true, 'e'}},
 }};
 
+// clang-format off: a table laid out by hand
 constexpr Verb lookup(std::uint64_t key) {
   switch (key) {
 #define FEITP_VERB(v) \
@@ -121,6 +122,7 @@ constexpr Verb lookup(std::uint64_t key) {
       return Verb::unknown;
   }
 }
+// clang-format on
 
 // Every table entry must sit at the index of the verb its name parses to.
 constexpr bool table_is_consistent() {

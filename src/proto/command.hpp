@@ -6,6 +6,7 @@
 
 namespace feitp::proto {
 
+// clang-format off: a table laid out by hand
 enum class Verb : std::uint8_t {
   unknown,
   USER, PASS, ACCT, REIN, QUIT, HOST,
@@ -18,6 +19,7 @@ enum class Verb : std::uint8_t {
   HASH, XCRC, XMD5, XSHA1, XSHA256, XSHA512,
   AUTH, PBSZ, PROT, CCC, ADAT, MIC, CONF, ENC, LANG, CLNT, PRET, SMNT,
 };
+// clang-format on
 
 struct Command {
   Verb verb = Verb::unknown;

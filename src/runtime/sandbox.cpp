@@ -115,6 +115,7 @@ std::string keep_only_capabilities(std::uint64_t keep) {
 // System calls a worker (and a hook program it starts) never needs. Denied with EPERM, not
 // killed: a case forgotten here becomes an error reply, not a dead worker. Names the running
 // kernel or architecture lacks are skipped.
+// clang-format off: a table laid out by hand
 constexpr std::array kDenied = {
     // other processes' memory (an ASan build keeps ptrace: LeakSanitizer stops the process's
     // threads with it at exit)
@@ -139,11 +140,14 @@ constexpr std::array kDenied = {
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
     "setfsuid", "setfsgid", "capset",
 };
+// clang-format on
 
 // clone() flags that make a namespace (unshare() by another name).
+// clang-format off: a table laid out by hand
 constexpr std::array<unsigned long, 7> kNamespaceFlags = {
     CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC,
     CLONE_NEWCGROUP};
+// clang-format on
 
 struct FilterDeleter {
   void operator()(void* ctx) const { seccomp_release(ctx); }

@@ -163,7 +163,9 @@ asio::awaitable<void> Session::run() {
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   admitted_ = false;
   // The server may end first (a 421, a timeout) while the client is still sending: let the
-  // last replies reach it before the descriptor goes (see ControlChannel::linger).
+  // last replies reach it before the descriptor goes (see ControlChannel::linger). The passive
+  // listener goes back to the pool before that wait, not after it (close_control() then finds
+  // nothing left to close).
   close_data_channel();
   if (!peer_gone) co_await control_.linger(std::chrono::seconds(2), 256 * 1024);
   close_control();

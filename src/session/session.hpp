@@ -319,8 +319,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   os::UniqueFd pasv_fd_;
   asio::ip::tcp::acceptor pasv_;
   std::uint16_t pasv_port_ = 0;
-  // A listener offered by PASV/EPSV and not yet taken by a transfer command is closed at this
-  // time (data_accept_timeout after the reply), so idle sessions cannot hold the port range.
+  // A listener offered by PASV/EPSV and not yet taken by a transfer command is given back to
+  // the loop's pool at this time (data_accept_timeout after the reply), so idle sessions cannot
+  // hold the port range.
   Clock::time_point pasv_offered_until_ = Clock::time_point::max();
   asio::ip::tcp::endpoint active_target_;
   std::unique_ptr<Transfer> xfer_;

@@ -60,16 +60,6 @@ namespace {
 constexpr std::string_view kDummyHash =
     "$y$j9T$1fSkS9N2wFNf6v90y3S9A0$k2aNBSTstvodkftafhq9ak.9Pb6ZtTaRHxPtajBD7S/";
 
-bool is_anonymous_name(std::string_view user) {
-  auto lower = [](std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
-  const std::string l = lower(user);
-  return l == "anonymous" || l == "ftp";
-}
-
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -134,14 +124,7 @@ class StoreAuthenticator final : public Authenticator {
     return AuthResult::success(std::move(u));
   }
 
-  AuthResult anonymous_login() const {
-    User u;
-    u.name = "anonymous";
-    u.home = anonymous_->home;
-    u.permissions = anonymous_->permissions;
-    u.anonymous = true;
-    return AuthResult::success(std::move(u));
-  }
+  AuthResult anonymous_login() const { return anonymous_user(*anonymous_); }
 
   std::shared_ptr<AccountStore> store_;
   std::optional<AnonymousEntry> anonymous_;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/user_table.hpp"
 #include "feitp/auth.hpp"
 
 namespace feitp::auth {
@@ -158,12 +159,12 @@ class PamAuthenticator final : public Authenticator {
   [[nodiscard]] bool blocking() const override { return true; }
 
   std::optional<AuthResult> authenticate_inline(const LoginRequest& request) override {
-    if (anonymous_ && is_anonymous(request.user)) return anonymous_login();
+    if (anonymous_ && is_anonymous_name(request.user)) return anonymous_login();
     return std::nullopt;
   }
 
   AuthResult authenticate(const LoginRequest& request) override {
-    if (anonymous_ && is_anonymous(request.user)) return anonymous_login();
+    if (anonymous_ && is_anonymous_name(request.user)) return anonymous_login();
     if (!check_account_name(request.user).empty()) return AuthResult::failure("unknown user");
     if (request.password.size() > kMaxPassword) return AuthResult::failure("password too long");
     const std::string host(request.peer_address.substr(0, kMaxHost));
@@ -224,19 +225,7 @@ class PamAuthenticator final : public Authenticator {
   }
 
  private:
-  static bool is_anonymous(std::string_view user) {
-    std::string l(user);
-    for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return l == "anonymous" || l == "ftp";
-  }
-  AuthResult anonymous_login() const {
-    User u;
-    u.name = "anonymous";
-    u.home = anonymous_->home;
-    u.permissions = anonymous_->permissions;
-    u.anonymous = true;
-    return AuthResult::success(std::move(u));
-  }
+  AuthResult anonymous_login() const { return anonymous_user(*anonymous_); }
 
   std::string service_;
   Permissions permissions_;

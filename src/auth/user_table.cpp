@@ -28,11 +28,20 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+}  // namespace
+
 bool is_anonymous_name(std::string_view user) {
   return iequals(user, "anonymous") || iequals(user, "ftp");
 }
 
-}  // namespace
+AuthResult anonymous_user(const AnonymousEntry& entry) {
+  User u;
+  u.name = "anonymous";
+  u.home = entry.home;
+  u.permissions = entry.permissions;
+  u.anonymous = true;
+  return AuthResult::success(std::move(u));
+}
 
 // --- LoginCache ---------------------------------------------------------------------------
 
@@ -151,12 +160,7 @@ std::optional<AuthResult> UserTableAuthenticator::refused(const UserEntry& entry
 
 std::optional<AuthResult> UserTableAuthenticator::anonymous_login(std::string_view user) const {
   if (!anonymous_ || !is_anonymous_name(user)) return std::nullopt;
-  User u;
-  u.name = "anonymous";
-  u.home = anonymous_->home;
-  u.permissions = anonymous_->permissions;
-  u.anonymous = true;
-  return AuthResult::success(std::move(u));
+  return anonymous_user(*anonymous_);
 }
 
 std::optional<AuthResult> UserTableAuthenticator::authenticate_inline(const LoginRequest& request) {

@@ -22,6 +22,11 @@ struct evp_mac_ctx_st;
 
 namespace feitp::auth {
 
+// "anonymous" or "ftp", in any case: the names an anonymous login uses (RFC 1635).
+bool is_anonymous_name(std::string_view user);
+// What an anonymous login gets, from the configured entry (every authenticator of feitp's).
+AuthResult anonymous_user(const AnonymousEntry& entry);
+
 // A bounded set of recently verified (user, password, stored hash) triples. Only a keyed hash
 // (HMAC-SHA256 with a random key made for this cache) is kept, never the password. Entries
 // expire after `ttl`; the oldest are dropped beyond `capacity`. Thread-safe.

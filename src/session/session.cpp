@@ -22,12 +22,6 @@ namespace feitp::session {
 using asio::use_awaitable;
 using proto::Verb;
 
-namespace {
-Clock::time_point after(std::chrono::seconds s) {
-  return s.count() > 0 ? Clock::now() + s : Clock::time_point::max();
-}
-}  // namespace
-
 Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
                  const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
                  std::string peer_text, std::string local_text, bool implicit_tls)

@@ -29,6 +29,10 @@
 namespace feitp::session {
 
 using Clock = std::chrono::steady_clock;
+// A deadline `s` from now; a zero (or negative) timeout means none.
+inline Clock::time_point after(std::chrono::seconds s) {
+  return s.count() > 0 ? Clock::now() + s : Clock::time_point::max();
+}
 
 // The transfer in flight on a session (at most one).
 struct Transfer {

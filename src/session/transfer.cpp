@@ -40,10 +40,6 @@ using proto::Verb;
 
 namespace {
 
-Clock::time_point after(std::chrono::seconds s) {
-  return s.count() > 0 ? Clock::now() + s : Clock::time_point::max();
-}
-
 // Listings of directories with fewer entries are not cached.
 constexpr std::size_t kCachedListingMinEntries = 64;
 

@@ -1,5 +1,6 @@
-// Fuzzes the REST and MFMT argument parsers (proto/args.hpp) against independent references:
-// std::from_chars for REST offsets, parse_time_val/format_time_val for MFMT times.
+// Fuzzes the argument parsers of proto/args.hpp against independent references: std::from_chars
+// for REST offsets, parse_time_val/format_time_val for MFMT times, std::from_chars (base 8) for
+// SITE CHMOD modes; TYPE/MODE/STRU must give one answer and views into their input.
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -51,11 +52,37 @@ void check_mfmt(std::string_view in) {
   check(parse_time_val(text) == m->mtime);
 }
 
+void check_chmod(std::string_view in) {
+  const auto a = parse_chmod_arg(in);
+  if (!a) return;
+  check(!a->path.empty() && a->path.front() != ' ');
+  check(a->path.data() + a->path.size() == in.data() + in.size());
+  const std::string_view word = in.substr(0, in.find(' '));
+  unsigned ref = 0;
+  const auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), ref, 8);
+  check(ec == std::errc() && end == word.data() + word.size() && word.front() != '-');
+  check(word.size() <= 4 && a->mode == ref && a->mode <= 07777);
+}
+
+void check_words(std::string_view in) {
+  const auto [first, rest] = split_word(in);
+  check(first.data() == in.data() && first.find(' ') == std::string_view::npos);
+  check(rest.empty() || (rest.front() != ' ' && rest.data() + rest.size() == in.data() + in.size()));
+  const auto t = parse_type_arg(in);
+  check(t <= TypeArg::unknown);
+  // Only one letter (and its parameter) can be served.
+  if (t == TypeArg::ascii || t == TypeArg::binary) check(first.size() == 1);
+  if (parse_mode_arg(in) != Choice::unknown) check(in.size() == 1);
+  if (parse_stru_arg(in) != Choice::unknown) check(in.size() == 1);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   check_rest(in);
   check_mfmt(in);
+  check_chmod(in);
+  check_words(in);
   return 0;
 }

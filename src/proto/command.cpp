@@ -1,8 +1,11 @@
 // FTP command parsing and the command table.
 #include "proto/command.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <string>
+#include <vector>
 
 namespace feitp::proto {
 namespace {
@@ -20,125 +23,61 @@ constexpr std::uint64_t pack(std::string_view s) {
 struct Entry {
   std::string_view name;
   VerbInfo info;
+  bool help;
 };
 
-// Permission letters follow include/feitp/auth.hpp (pyftpdlib's letters).
-//                               login  arg    path   perm
-constexpr VerbInfo kFree{false, false, false, 0};   // before login, no argument
-constexpr VerbInfo kFreeArg{false, true, false, 0};  // before login, argument required
-constexpr VerbInfo kPlain{true, false, false, 0};
-constexpr VerbInfo kArg{true, true, false, 0};
+constexpr std::size_t kVerbs = 1 + [] {
+  std::size_t n = 0;
+#define FEITP_VERB_COUNT(...) ++n;
+  FEITP_VERBS(FEITP_VERB_COUNT)
+#undef FEITP_VERB_COUNT
+  return n;
+}();
 
-constexpr std::array<Entry, static_cast<std::size_t>(Verb::SMNT) + 1> kTable{{
-    {"", kFree},  // unknown: answered 500 whatever the login state
-    {"USER", kFreeArg},
-    {"PASS", kFree},  // an empty password is allowed (anonymous)
-    {"ACCT", kFreeArg},
-    {"REIN", kFree},
-    {"QUIT", kFree},
-    {"HOST", kFreeArg},
-    {"CWD", {true, true, true, 'e'}},
-    {"CDUP", {true, false, false, 'e'}},
-    {"XCWD", {true, true, true, 'e'}},
-    {"XCUP", {true, false, false, 'e'}},
-    {"PWD", kPlain},
-    {"XPWD", kPlain},
-    {"MKD", {true, true, true, 'm'}},
-    {"XMKD", {true, true, true, 'm'}},
-    {"RMD", {true, true, true, 'd'}},
-    {"XRMD", {true, true, true, 'd'}},
-    {"DELE", {true, true, true, 'd'}},
-    {"RNFR", {true, true, true, 'f'}},
-    {"RNTO", {true, true, true, 'f'}},
-    {"RETR", {true, true, true, 'r'}},
-    {"STOR", {true, true, true, 'w'}},
-    {"STOU", {true, false, true, 'w'}},  // the optional argument is a name hint
-    {"APPE", {true, true, true, 'a'}},
-    {"REST", kArg},
-    {"ALLO", kArg},
-    {"ABOR", kPlain},
-    {"LIST", {true, false, true, 'l'}},  // argument: ls flags then a path (parse_list_args)
-    {"NLST", {true, false, true, 'l'}},
-    {"MLSD", {true, false, true, 'l'}},
-    {"MLST", {true, false, true, 'l'}},
-    {"SIZE", {true, true, true, 'l'}},
-    {"MDTM", {true, true, true, 'l'}},
-    {"MFMT", {true, true, false, 'T'}},  // "time path": the argument is not a bare path
-    {"STAT", {true, false, true, 'l'}},  // 'l' applies to "STAT path" only
-    {"SYST", kFree},
-    {"HELP", kFree},
-    {"NOOP", kFree},
-    {"SITE", kArg},  // each SITE command checks its own letter (CHMOD: M, UTIME: T)
-    {"FEAT", kFree},
-    {"OPTS", kFreeArg},
-    {"TYPE", kArg},
-    {"MODE", kArg},
-    {"STRU", kArg},
-    {"PORT", kArg},
-    {"PASV", kPlain},
-    {"EPRT", kArg},
-    {"EPSV", kPlain},
-    {"HASH", {true, true, true, 'r'}},
-    {"XCRC", {true, true, false, 'r'}},  // "path [start [end]]": not a bare path
-    {"XMD5", {true, true, false, 'r'}},
-    {"XSHA1", {true, true, false, 'r'}},
-    {"XSHA256", {true, true, false, 'r'}},
-    {"XSHA512", {true, true, false, 'r'}},
-    {"AUTH", kFreeArg},
-    {"PBSZ", kFreeArg},
-    {"PROT", kFreeArg},
-    {"CCC", kFree},
-    {"ADAT", kArg},
-    {"MIC", kArg},
-    {"CONF", kArg},
-    {"ENC", kArg},
-    {"LANG", kFree},  // without an argument: back to the default language
-    {"CLNT", kFreeArg},
-    {"PRET", kArg},
-    {"SMNT", {true, true, true, 'e'}},
+// Row 0 is Verb::unknown: answered 500 whatever the login state.
+constexpr std::array<Entry, kVerbs> kTable{{
+    {"", {false, false, false, 0}, false},
+#define FEITP_VERB_ROW(v, login, arg, path, perm, help) {#v, {login, arg, path, perm}, help},
+    FEITP_VERBS(FEITP_VERB_ROW)
+#undef FEITP_VERB_ROW
 }};
 
-// clang-format off: a table laid out by hand
 constexpr Verb lookup(std::uint64_t key) {
   switch (key) {
-#define FEITP_VERB(v) \
-  case pack(#v):      \
+#define FEITP_VERB_CASE(v, ...) \
+  case pack(#v):                \
     return Verb::v;
-    FEITP_VERB(USER) FEITP_VERB(PASS) FEITP_VERB(ACCT) FEITP_VERB(REIN) FEITP_VERB(QUIT)
-    FEITP_VERB(HOST) FEITP_VERB(CWD) FEITP_VERB(CDUP) FEITP_VERB(XCWD) FEITP_VERB(XCUP)
-    FEITP_VERB(PWD) FEITP_VERB(XPWD) FEITP_VERB(MKD) FEITP_VERB(XMKD) FEITP_VERB(RMD)
-    FEITP_VERB(XRMD) FEITP_VERB(DELE) FEITP_VERB(RNFR) FEITP_VERB(RNTO) FEITP_VERB(RETR)
-    FEITP_VERB(STOR) FEITP_VERB(STOU) FEITP_VERB(APPE) FEITP_VERB(REST) FEITP_VERB(ALLO)
-    FEITP_VERB(ABOR) FEITP_VERB(LIST) FEITP_VERB(NLST) FEITP_VERB(MLSD) FEITP_VERB(MLST)
-    FEITP_VERB(SIZE) FEITP_VERB(MDTM) FEITP_VERB(MFMT) FEITP_VERB(STAT) FEITP_VERB(SYST)
-    FEITP_VERB(HELP) FEITP_VERB(NOOP) FEITP_VERB(SITE) FEITP_VERB(FEAT) FEITP_VERB(OPTS)
-    FEITP_VERB(TYPE) FEITP_VERB(MODE) FEITP_VERB(STRU) FEITP_VERB(PORT) FEITP_VERB(PASV)
-    FEITP_VERB(EPRT) FEITP_VERB(EPSV) FEITP_VERB(HASH) FEITP_VERB(XCRC) FEITP_VERB(XMD5)
-    FEITP_VERB(XSHA1) FEITP_VERB(XSHA256) FEITP_VERB(XSHA512) FEITP_VERB(AUTH) FEITP_VERB(PBSZ)
-    FEITP_VERB(PROT) FEITP_VERB(CCC) FEITP_VERB(ADAT) FEITP_VERB(MIC) FEITP_VERB(CONF)
-    FEITP_VERB(ENC) FEITP_VERB(LANG) FEITP_VERB(CLNT) FEITP_VERB(PRET) FEITP_VERB(SMNT)
-#undef FEITP_VERB
+    FEITP_VERBS(FEITP_VERB_CASE)
+#undef FEITP_VERB_CASE
     default:
       return Verb::unknown;
   }
 }
-// clang-format on
 
-// Every table entry must sit at the index of the verb its name parses to.
+// The enum and the table come from the same rows; this checks that the names parse back.
 constexpr bool table_is_consistent() {
   for (std::size_t i = 1; i < kTable.size(); ++i) {
+    if (kTable[i].name.size() > kMaxVerb) return false;
     if (static_cast<std::size_t>(lookup(pack(kTable[i].name))) != i) return false;
   }
   return true;
 }
-static_assert(table_is_consistent(), "kTable order must follow enum Verb");
+static_assert(table_is_consistent(), "every verb's name must parse back to it");
 
-constexpr std::string_view kHelp =
-    "ABOR ACCT ALLO APPE AUTH CCC CDUP CLNT CWD DELE EPRT EPSV FEAT\n"
-    "HASH HELP HOST LANG LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP\n"
-    "OPTS PASS PASV PBSZ PORT PROT PWD QUIT REIN REST RETR RMD RNFR\n"
-    "RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD\n"
-    "XPWD XRMD\n";
+// HELP: the listed verbs in alphabetical order, 13 to a line.
+std::string make_help() {
+  std::vector<std::string_view> names;
+  for (const auto& e : kTable) {
+    if (e.help) names.push_back(e.name);
+  }
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += names[i];
+    out += (i % 13 == 12 || i + 1 == names.size()) ? '\n' : ' ';
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -177,9 +116,12 @@ std::string_view verb_name(Verb v) {
 
 VerbInfo verb_info(Verb v) {
   const auto i = static_cast<std::size_t>(v);
-  return i < kTable.size() ? kTable[i].info : kFree;
+  return i < kTable.size() ? kTable[i].info : kTable[0].info;
 }
 
-std::string_view help_text() { return kHelp; }
+std::string_view help_text() {
+  static const std::string text = make_help();
+  return text;
+}
 
 }  // namespace feitp::proto

@@ -7,17 +7,84 @@
 namespace feitp::proto {
 
 // clang-format off: a table laid out by hand
+// The command table, the single source of truth for the verbs: the enum, the name lookup, the
+// login/argument rules the session's entry applies (Session::handle_line), the permission
+// letter and the HELP list are all made from these rows. Adding a command adds a row here and
+// its handler in the session (CONTRIBUTING.md).
+// X(VERB, needs login, needs an argument, the argument is a path, permission letter (pyftpdlib's
+//   letters, include/feitp/auth.hpp; 0 = none), listed by HELP)
+#define FEITP_VERBS(X) \
+  X(USER,    false, true,  false, 0,   true) \
+  X(PASS,    false, false, false, 0,   true)  /* an empty password is allowed (anonymous) */ \
+  X(ACCT,    false, true,  false, 0,   true) \
+  X(REIN,    false, false, false, 0,   true) \
+  X(QUIT,    false, false, false, 0,   true) \
+  X(HOST,    false, true,  false, 0,   true) \
+  X(CWD,     true,  true,  true,  'e', true) \
+  X(CDUP,    true,  false, false, 'e', true) \
+  X(XCWD,    true,  true,  true,  'e', true) \
+  X(XCUP,    true,  false, false, 'e', true) \
+  X(PWD,     true,  false, false, 0,   true) \
+  X(XPWD,    true,  false, false, 0,   true) \
+  X(MKD,     true,  true,  true,  'm', true) \
+  X(XMKD,    true,  true,  true,  'm', true) \
+  X(RMD,     true,  true,  true,  'd', true) \
+  X(XRMD,    true,  true,  true,  'd', true) \
+  X(DELE,    true,  true,  true,  'd', true) \
+  X(RNFR,    true,  true,  true,  'f', true) \
+  X(RNTO,    true,  true,  true,  'f', true) \
+  X(RETR,    true,  true,  true,  'r', true) \
+  X(STOR,    true,  true,  true,  'w', true) \
+  X(STOU,    true,  false, true,  'w', true)  /* the optional argument is a name hint */ \
+  X(APPE,    true,  true,  true,  'a', true) \
+  X(REST,    true,  true,  false, 0,   true) \
+  X(ALLO,    true,  true,  false, 0,   true) \
+  X(ABOR,    true,  false, false, 0,   true) \
+  X(LIST,    true,  false, true,  'l', true)  /* argument: ls flags then a path (parse_list_args) */ \
+  X(NLST,    true,  false, true,  'l', true) \
+  X(MLSD,    true,  false, true,  'l', true) \
+  X(MLST,    true,  false, true,  'l', true) \
+  X(SIZE,    true,  true,  true,  'l', true) \
+  X(MDTM,    true,  true,  true,  'l', true) \
+  X(MFMT,    true,  true,  false, 'T', true)  /* "time path": the argument is not a bare path */ \
+  X(STAT,    true,  false, true,  'l', true)  /* 'l' applies to "STAT path" only */ \
+  X(SYST,    false, false, false, 0,   true) \
+  X(HELP,    false, false, false, 0,   true) \
+  X(NOOP,    false, false, false, 0,   true) \
+  X(SITE,    true,  true,  false, 0,   true)  /* each SITE command checks its own letter (CHMOD: M, UTIME: T) */ \
+  X(FEAT,    false, false, false, 0,   true) \
+  X(OPTS,    false, true,  false, 0,   true) \
+  X(TYPE,    true,  true,  false, 0,   true) \
+  X(MODE,    true,  true,  false, 0,   true) \
+  X(STRU,    true,  true,  false, 0,   true) \
+  X(PORT,    true,  true,  false, 0,   true) \
+  X(PASV,    true,  false, false, 0,   true) \
+  X(EPRT,    true,  true,  false, 0,   true) \
+  X(EPSV,    true,  false, false, 0,   true) \
+  X(HASH,    true,  true,  true,  'r', true) \
+  X(XCRC,    true,  true,  false, 'r', false)  /* "path [start [end]]": not a bare path */ \
+  X(XMD5,    true,  true,  false, 'r', false) \
+  X(XSHA1,   true,  true,  false, 'r', false) \
+  X(XSHA256, true,  true,  false, 'r', false) \
+  X(XSHA512, true,  true,  false, 'r', false) \
+  X(AUTH,    false, true,  false, 0,   true) \
+  X(PBSZ,    false, true,  false, 0,   true) \
+  X(PROT,    false, true,  false, 0,   true) \
+  X(CCC,     false, false, false, 0,   true) \
+  X(ADAT,    true,  true,  false, 0,   false) \
+  X(MIC,     true,  true,  false, 0,   false) \
+  X(CONF,    true,  true,  false, 0,   false) \
+  X(ENC,     true,  true,  false, 0,   false) \
+  X(LANG,    false, false, false, 0,   true)  /* without an argument: back to the default language */ \
+  X(CLNT,    false, true,  false, 0,   true) \
+  X(PRET,    true,  true,  false, 0,   false) \
+  X(SMNT,    true,  true,  true,  'e', false)
+
 enum class Verb : std::uint8_t {
   unknown,
-  USER, PASS, ACCT, REIN, QUIT, HOST,
-  CWD, CDUP, XCWD, XCUP, PWD, XPWD, MKD, XMKD, RMD, XRMD, DELE, RNFR, RNTO,
-  RETR, STOR, STOU, APPE, REST, ALLO, ABOR,
-  LIST, NLST, MLSD, MLST, SIZE, MDTM, MFMT,
-  STAT, SYST, HELP, NOOP, SITE, FEAT, OPTS,
-  TYPE, MODE, STRU,
-  PORT, PASV, EPRT, EPSV,
-  HASH, XCRC, XMD5, XSHA1, XSHA256, XSHA512,
-  AUTH, PBSZ, PROT, CCC, ADAT, MIC, CONF, ENC, LANG, CLNT, PRET, SMNT,
+#define FEITP_VERB_ENUM(v, ...) v,
+  FEITP_VERBS(FEITP_VERB_ENUM)
+#undef FEITP_VERB_ENUM
 };
 // clang-format on
 

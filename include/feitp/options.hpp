@@ -155,4 +155,12 @@ struct Options {
   TlsOptions tls;
 };
 
+// What is wrong with `options`: one line per problem, each "FIELD: what is wrong", FIELD being
+// the member as written in C++ ("listen[1]", "tls.key_file", "max_line"); empty when a Server
+// can use them. Reads no file and binds nothing (a missing certificate file or a busy port is
+// found by the Server itself). Server::Builder::build() refuses options with problems, and
+// feitpd checks its configuration with the same rules (naming its own keys). Zero where a
+// field documents "0 = unlimited" or "0 = none" is not a problem.
+[[nodiscard]] std::vector<std::string> validate(const Options& options);
+
 }  // namespace feitp

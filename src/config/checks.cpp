@@ -4,8 +4,12 @@
 
 #include <array>
 #include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "auth/store_spec.hpp"
@@ -199,6 +203,57 @@ std::vector<std::string> warnings(const DaemonConfig& cfg) {
   return out;
 }
 
+namespace {
+
+// A line of feitp::validate(const Options&) ("masquerade[1].address: must be ...") as this file's
+// key and the problem ("passive.masquerade.address", "must be ...").
+std::pair<std::string, std::string> config_key(const std::string& line, const Options& o) {
+  const auto colon = line.find(": ");
+  std::string field = line.substr(0, colon);
+  std::string problem = colon == std::string::npos ? std::string() : line.substr(colon + 2);
+  // "masquerade[1].address" -> "masquerade.address", remembering 1.
+  std::size_t index = 0;
+  if (auto open = field.find('['); open != std::string::npos) {
+    const auto close = field.find(']', open);
+    index = std::strtoul(field.c_str() + open + 1, nullptr, 10);
+    field.erase(open, close == std::string::npos ? std::string::npos : close - open + 1);
+  }
+  static const std::map<std::string, std::string, std::less<>> kKeys = {
+      {"listen", "server.listen"},
+      {"listen_fds", "server.listen"},
+      {"banner", "server.banner"},
+      {"blocking_threads", "server.blocking_threads"},
+      {"passive_port_min, passive_port_max", "passive.ports"},
+      {"masquerade.network", "passive.masquerade.network"},
+      {"masquerade.address", "passive.masquerade.address"},
+      {"proxy_protocol_from", "proxy_protocol.from"},
+      {"proxy_protocol_timeout", "proxy_protocol.timeout"},
+      {"login_failure_delay", "limits.login_failure_delay_ms"},
+      {"ban_window", "limits.ban_window"},
+      {"ban_time", "limits.ban_time"},
+      {"max_line", "limits.max_line"},
+      {"idle_timeout", "timeouts.idle"},
+      {"login_timeout", "timeouts.login"},
+      {"data_accept_timeout", "timeouts.data_accept"},
+      {"data_stall_timeout", "timeouts.data_stall"},
+      {"transfer_buffer", "storage.transfer_buffer"},
+      {"default_hash", "storage.default_hash"},
+      {"tls.cert_file", "tls.cert"},
+      {"tls.key_file", "tls.key"},
+      {"tls.hosts.name", "tls.host.name"},
+      {"tls.hosts.cert_file", "tls.host.cert"},
+      {"tls.hosts.key_file", "tls.host.key"},
+  };
+  // [passive] masquerade_address is the rule for everyone (no network).
+  if (field == "masquerade.address" && index < o.masquerade.size() && o.masquerade[index].network.empty()) {
+    return {"passive.masquerade_address", problem};
+  }
+  if (auto it = kKeys.find(field); it != kKeys.end()) return {it->second, problem};
+  return {field, problem};  // the same name in both ("tls.min_version", ...)
+}
+
+}  // namespace
+
 std::string validate(const DaemonConfig& cfg) { return validate(cfg, true); }
 
 std::string validate(const DaemonConfig& cfg, bool require_login) {
@@ -210,18 +265,12 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
   };
   const Options& o = cfg.server;
 
-  if (o.listen.empty() && o.listen_fds.empty()) return fail("server.listen", "must name at least one address");
-  for (const auto& l : o.listen) {
-    if (auto p = check_listen_address(l); !p.empty()) return fail("server.listen", p);
+  // What ends in Options is checked by the library's own rules, under this file's keys.
+  if (auto problems = feitp::validate(o); !problems.empty()) {
+    const auto [key, problem] = config_key(problems.front(), o);
+    return fail(key, problem);
   }
-  if (o.banner.find('\r') != std::string::npos || o.banner.find('\0') != std::string::npos) {
-    return fail("server.banner", "must not contain carriage returns or NUL bytes");
-  }
-  if (o.banner.size() > 4096) return fail("server.banner", "must be at most 4096 bytes");
   if (cfg.workers > 1024) return fail("server.workers", "must be 0 (one per core) to 1024");
-  if (o.blocking_threads < 1 || o.blocking_threads > 256) {
-    return fail("server.blocking_threads", "must be 1 to 256");
-  }
   if (!cfg.run_as.empty() && !system_user_exists(cfg.run_as)) {
     return fail("server.run_as", "no such system user " + quote(cfg.run_as));
   }
@@ -232,39 +281,6 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
   if (auto p = check_monitor(cfg.monitor); !p.empty()) {
     const auto colon = p.find(": ");
     return fail(p.substr(0, colon), p.substr(colon + 2));
-  }
-
-  if ((o.passive_port_min == 0) != (o.passive_port_max == 0) ||
-      o.passive_port_min > o.passive_port_max) {
-    return fail("passive.ports", "must be MIN-MAX with 1 <= MIN <= MAX <= 65535 (or unset), got " +
-                                     std::to_string(o.passive_port_min) + "-" +
-                                     std::to_string(o.passive_port_max));
-  }
-  for (const auto& m : o.masquerade) {
-    if (!m.network.empty() && !is_cidr(m.network)) {
-      return fail("passive.masquerade.network", "not an address or CIDR network: " + quote(m.network));
-    }
-    if (!is_ipv4(m.address)) {
-      return fail(m.network.empty() ? "passive.masquerade_address" : "passive.masquerade.address",
-                  "must be a numeric IPv4 address (it goes into 227 replies), got " + quote(m.address));
-    }
-  }
-
-  for (const auto& n : o.proxy_protocol_from) {
-    if (!is_cidr(n)) return fail("proxy_protocol.from", "not an address or CIDR network: " + quote(n));
-  }
-  if (o.proxy_protocol_timeout.count() < 1) return fail("proxy_protocol.timeout", "must be at least 1 second");
-
-  if (o.max_line < 256 || o.max_line > 65536) return fail("limits.max_line", "must be 256 to 65536");
-  if (o.transfer_buffer < 4096 || o.transfer_buffer > (64U << 20)) {
-    return fail("storage.transfer_buffer", "must be 4096 to 67108864 bytes");
-  }
-  if (!valid_hash_name(o.default_hash)) {
-    return fail("storage.default_hash", "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " +
-                                            quote(o.default_hash));
-  }
-  if (o.ban_after_failures > 0 && o.ban_window.count() <= 0) {
-    return fail("limits.ban_window", "must be at least 1 second when ban_after_failures is set");
   }
 
   if (!valid_log_level(cfg.log.level)) {

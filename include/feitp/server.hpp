@@ -1,4 +1,5 @@
-// feitp: the server. Embed it: build Options, set an Authenticator and a StorageFactory, add
+// feitp: the server. Embed it: fill in Options, make the Server with Server::Builder (which
+// refuses to build without an Authenticator and a StorageFactory, or with invalid Options), add
 // Hooks, then run(). run() serves on the calling thread until stop().
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "feitp/auth.hpp"
 #include "feitp/hooks.hpp"
@@ -73,6 +75,11 @@ class RateStates;
 
 class Server {
  public:
+  class Builder;
+
+  // The unchecked way: what Builder::build() does after its checks. Throws std::runtime_error
+  // when a certificate cannot be read. Prefer Server::Builder, which says at construction what
+  // is missing; run() here throws if the authenticator or the storage factory was never set.
   explicit Server(Options options);
   ~Server();
   Server(const Server&) = delete;
@@ -117,6 +124,56 @@ class Server {
 
  private:
   std::unique_ptr<Impl> impl_;
+};
+
+// Validated construction: everything a Server is given, checked once, at build():
+//
+//   auto server = feitp::Server::Builder(options)
+//                     .authenticator(feitp::make_user_table_authenticator(users, std::nullopt))
+//                     .storage_factory(feitp::make_local_storage_factory())
+//                     .hooks(std::make_shared<MyHooks>())
+//                     .build();
+//
+// build() throws std::invalid_argument with a one-line message naming what is wrong when there
+// is no authenticator, no storage factory, or validate(options) finds a problem; it throws
+// std::runtime_error when a certificate of Options::tls cannot be read. A setter given what can
+// only be a mistake (a null Hooks, a SITE command without a name or handler, a virtual host
+// without a name) throws std::invalid_argument at once. build() may be called more than once:
+// each Server shares the objects given here (authenticator, storage factory, hooks...).
+class Server::Builder {
+ public:
+  explicit Builder(Options options);
+
+  // Required: who may log in, and where each user's files are.
+  Builder& authenticator(std::shared_ptr<Authenticator> auth);
+  Builder& storage_factory(std::shared_ptr<StorageFactory> storage);
+  // Optional (null: the default).
+  Builder& admission(std::shared_ptr<Admission> a);           // default: counts in this process
+  Builder& monitor(std::shared_ptr<Monitor> m);               // default: none
+  Builder& rate_states(std::shared_ptr<RateStates> states);   // default: in this process
+  // Stackable, in the order given: hooks (a veto stops the chain), virtual hosts, SITE commands
+  // (as Server::add_hooks, add_virtual_host, add_site_command).
+  Builder& hooks(std::shared_ptr<Hooks> h);
+  Builder& virtual_host(VirtualHost host);
+  Builder& site_command(std::string name, std::string help, SiteHandler handler);
+
+  [[nodiscard]] std::unique_ptr<Server> build() const;
+
+ private:
+  struct Site {
+    std::string name;
+    std::string help;
+    SiteHandler handler;
+  };
+  Options options_;
+  std::shared_ptr<Authenticator> auth_;
+  std::shared_ptr<StorageFactory> storage_;
+  std::shared_ptr<Admission> admission_;
+  std::shared_ptr<Monitor> monitor_;
+  std::shared_ptr<RateStates> rate_states_;
+  std::vector<std::shared_ptr<Hooks>> hooks_;
+  std::vector<VirtualHost> hosts_;
+  std::vector<Site> sites_;
 };
 
 }  // namespace feitp

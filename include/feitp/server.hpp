@@ -1,6 +1,7 @@
 // feitp: the server. Embed it: fill in Options, make the Server with Server::Builder (which
 // refuses to build without an Authenticator and a StorageFactory, or with invalid Options), add
-// Hooks, then run(). run() serves on the calling thread until stop().
+// Hooks, then run() -- or run_until_signal(), which also stops it on SIGINT/SIGTERM. run()
+// serves on the calling thread until stop().
 #pragma once
 
 #include <chrono>
@@ -107,7 +108,7 @@ class Server {
   [[nodiscard]] std::vector<std::uint16_t> ports() const;
 
   // Serves until stop(). Throws std::invalid_argument when no authenticator or no storage
-  // factory was set, std::runtime_error on a bind failure.
+  // factory was set, std::runtime_error on a bind failure. See also run_until_signal().
   void run();
   // Thread-safe (not async-signal-safe): stop accepting; sessions get `grace` to finish their transfers,
   // then the rest are closed with 421.
@@ -175,5 +176,24 @@ class Server::Builder {
   std::vector<VirtualHost> hosts_;
   std::vector<Site> sites_;
 };
+
+// Runs `server` on the calling thread until SIGINT or SIGTERM, then stops it with stop(grace)
+// (sessions get `grace` to finish their transfers) and returns once run() has returned.
+// Returns the signal number that stopped it (SIGINT or SIGTERM), or 0 when the server stopped
+// otherwise (stop() or retire() from another thread); a stop signal that arrives while run()
+// is returning for another reason is returned too rather than lost. Exceptions of run() pass
+// through (after the clean-up below).
+//
+// Signals: it blocks SIGINT and SIGTERM in the calling thread (so in every thread the server
+// starts from then on) and reads them on a watcher thread of its own (signalfd), never in
+// signal context; it installs no signal handler. Before returning it stops the watcher, drops
+// any SIGINT/SIGTERM still pending, and restores the calling thread's signal mask. Call it from
+// the main thread before any other thread exists (or block SIGINT and SIGTERM in those threads
+// yourself): a thread that does not block them would take the signal with its default action.
+// Signals sent to the process (kill(1), Ctrl-C, systemd) are seen; one sent to a single other
+// thread (pthread_kill) is not. A second signal while the server drains is ignored.
+// Calling bind() first (to learn ports()) is fine. Not for use inside a Python interpreter,
+// which handles signals itself.
+int run_until_signal(Server& server, std::chrono::seconds grace = std::chrono::seconds{10});
 
 }  // namespace feitp

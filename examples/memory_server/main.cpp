@@ -10,12 +10,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -65,45 +63,33 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
   feitp::Options options;
   options.listen = {listen};
-  feitp::Server server(options);
-
   auto files = std::make_shared<feitp::MemoryStorageFactory>();
-  server.set_authenticator(
-      std::make_shared<OneUserAuthenticator>(user.substr(0, colon), user.substr(colon + 1)));
-  server.set_storage_factory(files);
-  server.add_site_command("STATS", "STATS: how many files are stored",
-                          [files](feitp::Session&, std::string_view) {
-                            return feitp::Reply{200, "Files stored: " +
-                                                         std::to_string(files->file_count()) + " (" +
-                                                         std::to_string(files->total_bytes()) +
-                                                         " bytes)."};
-                          });
-
+  std::unique_ptr<feitp::Server> server;
   try {
-    server.bind();
+    server = feitp::Server::Builder(options)
+                 .authenticator(std::make_shared<OneUserAuthenticator>(user.substr(0, colon),
+                                                                       user.substr(colon + 1)))
+                 .storage_factory(files)
+                 .site_command("STATS", "STATS: how many files are stored",
+                               [files](feitp::Session&, std::string_view) {
+                                 return feitp::Reply{200, "Files stored: " +
+                                                              std::to_string(files->file_count()) +
+                                                              " (" + std::to_string(files->total_bytes()) +
+                                                              " bytes)."};
+                               })
+                 .build();
+    server->bind();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "memory_server: %s\n", e.what());
     return 1;
   }
-  std::printf("memory_server listening on port %u\n", server.ports().at(0));
+  std::printf("memory_server listening on port %u\n", server->ports().at(0));
   std::fflush(stdout);
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop(std::chrono::seconds{5});
-  });
-  server.run();
-  pthread_kill(stopper.native_handle(), SIGTERM);
-  stopper.join();
+  // Serves until SIGINT or SIGTERM, then gives transfers 5 seconds to finish.
+  feitp::run_until_signal(*server, std::chrono::seconds{5});
   std::printf("memory_server stopped (%zu files in memory)\n", files->file_count());
   return 0;
 }

@@ -11,13 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -64,43 +62,30 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
   feitp::Options options;
   options.listen = {listen};
-  feitp::Server server(options);
-
   feitp::UserEntry entry;
   entry.name = user.substr(0, colon);
   entry.password_hash = feitp::hash_password(user.substr(colon + 1));
   entry.home = root;
   entry.permissions = feitp::Permissions(feitp::Permissions::kAll);
-  server.set_authenticator(feitp::make_user_table_authenticator({entry}, std::nullopt));
-  server.set_storage_factory(feitp::make_local_storage_factory());
-  server.add_hooks(std::make_shared<RejectExecutables>());
-
+  std::unique_ptr<feitp::Server> server;
   try {
-    server.bind();
+    server = feitp::Server::Builder(options)
+                 .authenticator(feitp::make_user_table_authenticator({entry}, std::nullopt))
+                 .storage_factory(feitp::make_local_storage_factory())
+                 .hooks(std::make_shared<RejectExecutables>())
+                 .build();
+    server->bind();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "reject_executables: %s\n", e.what());
     return 1;
   }
-  std::printf("reject_executables listening on port %u, serving %s\n", server.ports().at(0),
-              root.c_str());
+  std::printf("reject_executables listening on port %u, serving %s\n", server->ports().at(0), root.c_str());
   std::fflush(stdout);
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop(std::chrono::seconds{5});
-  });
-  server.run();
-  pthread_kill(stopper.native_handle(), SIGTERM);
-  stopper.join();
+  // Serves until SIGINT or SIGTERM, then gives transfers 5 seconds to finish.
+  feitp::run_until_signal(*server, std::chrono::seconds{5});
   std::printf("reject_executables stopped\n");
   return 0;
 }

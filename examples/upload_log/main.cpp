@@ -11,12 +11,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace {
 
@@ -39,17 +37,6 @@ std::string json_string(std::string_view s) {
   return out + '"';
 }
 
-const char* outcome_name(feitp::TransferOutcome o) {
-  switch (o) {
-    case feitp::TransferOutcome::complete: return "complete";
-    case feitp::TransferOutcome::aborted: return "aborted";
-    case feitp::TransferOutcome::client_gone: return "client_gone";
-    case feitp::TransferOutcome::failed: return "failed";
-    case feitp::TransferOutcome::refused: return "refused";
-  }
-  return "unknown";
-}
-
 class UploadLog final : public feitp::Hooks {
  public:
   void on_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override { print(s, ev); }
@@ -67,7 +54,7 @@ class UploadLog final : public feitp::Hooks {
     std::string line = "{\"event\":\"upload\",\"user\":" + json_string(s.user_name()) +
                        ",\"path\":" + json_string(ev.path) + "," + nums +
                        ",\"complete\":" + (complete ? "true" : "false") + ",\"outcome\":\"" +
-                       outcome_name(ev.outcome) + "\"}\n";
+                       std::string(feitp::to_string(ev.outcome)) + "\"}\n";
     // One fwrite per line: lines from several sessions never interleave.
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
@@ -91,46 +78,31 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // The stop signals are taken by a thread of our own (Server::stop is thread-safe, not
-  // async-signal-safe); block them before the server starts any thread.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
   feitp::Options options;
   options.listen = {listen};
-  feitp::Server server(options);
-
   // The built-in user table: one user whose password is hashed in memory (yescrypt).
   feitp::UserEntry entry;
   entry.name = user.substr(0, colon);
   entry.password_hash = feitp::hash_password(user.substr(colon + 1));
   entry.home = root;
   entry.permissions = feitp::Permissions(feitp::Permissions::kAll);
-  server.set_authenticator(feitp::make_user_table_authenticator({entry}, std::nullopt));
-  server.set_storage_factory(feitp::make_local_storage_factory());
-  server.add_hooks(std::make_shared<UploadLog>());
-
+  std::unique_ptr<feitp::Server> server;
   try {
-    server.bind();
+    server = feitp::Server::Builder(options)
+                 .authenticator(feitp::make_user_table_authenticator({entry}, std::nullopt))
+                 .storage_factory(feitp::make_local_storage_factory())
+                 .hooks(std::make_shared<UploadLog>())
+                 .build();
+    server->bind();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "upload_log: %s\n", e.what());
     return 1;
   }
-  std::printf("upload_log listening on port %u, serving %s\n", server.ports().at(0), root.c_str());
+  std::printf("upload_log listening on port %u, serving %s\n", server->ports().at(0), root.c_str());
   std::fflush(stdout);
 
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop(std::chrono::seconds{5});
-  });
-  server.run();
-  // run() also returns when the server fails; wake the stopper so it can be joined.
-  pthread_kill(stopper.native_handle(), SIGTERM);
-  stopper.join();
+  // Serves until SIGINT or SIGTERM, then gives transfers 5 seconds to finish.
+  feitp::run_until_signal(*server, std::chrono::seconds{5});
   std::printf("upload_log stopped\n");
   return 0;
 }

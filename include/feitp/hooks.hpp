@@ -35,6 +35,8 @@ enum class TransferOutcome : std::uint8_t {
   failed,        // storage error (disk full, I/O error)
   refused,       // a check_upload hook refused it
 };
+// The enumerator's name: "complete", "aborted", "client_gone", "failed", "refused".
+[[nodiscard]] std::string_view to_string(TransferOutcome outcome);
 
 struct TransferEvent {
   std::string path;            // absolute FTP path
@@ -61,6 +63,8 @@ struct Decision {
   }
   [[nodiscard]] bool proceeds() const { return kind == Kind::proceed; }
 };
+// "proceed", "reply", "disconnect".
+[[nodiscard]] std::string_view to_string(Decision::Kind kind);
 
 class Hooks {
  public:

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace feitp {
@@ -21,6 +22,8 @@ enum class TlsRequired : std::uint8_t {
   login,  // USER/PASS only after AUTH TLS (or on an implicit listener)
   all,    // login and every data connection under TLS (PROT P)
 };
+// "off", "login", "all" (as feitpd's [tls] required is written).
+[[nodiscard]] std::string_view to_string(TlsRequired r);
 
 // What a data connection's TLS session must be, relative to its control connection's.
 enum class DataSessionPolicy : std::uint8_t {
@@ -28,6 +31,8 @@ enum class DataSessionPolicy : std::uint8_t {
   own,       // may do a full handshake; if it resumes, only the control connection's own session
   any,       // no check
 };
+// "required", "own", "any".
+[[nodiscard]] std::string_view to_string(DataSessionPolicy p);
 
 // A certificate chosen by SNI or HOST (RFC 7151) for one host name.
 struct TlsHost {
@@ -154,5 +159,13 @@ struct Options {
   // TLS listeners (tls.implicit_listen, in order).
   TlsOptions tls;
 };
+
+// What is wrong with `options`: one line per problem, each "FIELD: what is wrong", FIELD being
+// the member as written in C++ ("listen[1]", "tls.key_file", "max_line"); empty when a Server
+// can use them. Reads no file and binds nothing (a missing certificate file or a busy port is
+// found by the Server itself). Server::Builder::build() refuses options with problems, and
+// feitpd checks its configuration with the same rules (naming its own keys). Zero where a
+// field documents "0 = unlimited" or "0 = none" is not a problem.
+[[nodiscard]] std::vector<std::string> validate(const Options& options);
 
 }  // namespace feitp

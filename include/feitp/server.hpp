@@ -1,5 +1,7 @@
-// feitp: the server. Embed it: build Options, set an Authenticator and a StorageFactory, add
-// Hooks, then run(). run() serves on the calling thread until stop().
+// feitp: the server. Embed it: fill in Options, make the Server with Server::Builder (which
+// refuses to build without an Authenticator and a StorageFactory, or with invalid Options), add
+// Hooks, then run() -- or run_until_signal(), which also stops it on SIGINT/SIGTERM. run()
+// serves on the calling thread until stop().
 #pragma once
 
 #include <chrono>
@@ -7,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "feitp/auth.hpp"
 #include "feitp/hooks.hpp"
@@ -73,6 +76,11 @@ class RateStates;
 
 class Server {
  public:
+  class Builder;
+
+  // The unchecked way: what Builder::build() does after its checks. Throws std::runtime_error
+  // when a certificate cannot be read. Prefer Server::Builder, which says at construction what
+  // is missing; run() here throws if the authenticator or the storage factory was never set.
   explicit Server(Options options);
   ~Server();
   Server(const Server&) = delete;
@@ -100,7 +108,7 @@ class Server {
   [[nodiscard]] std::vector<std::uint16_t> ports() const;
 
   // Serves until stop(). Throws std::invalid_argument when no authenticator or no storage
-  // factory was set, std::runtime_error on a bind failure.
+  // factory was set, std::runtime_error on a bind failure. See also run_until_signal().
   void run();
   // Thread-safe (not async-signal-safe): stop accepting; sessions get `grace` to finish their transfers,
   // then the rest are closed with 421.
@@ -118,5 +126,74 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Validated construction: everything a Server is given, checked once, at build():
+//
+//   auto server = feitp::Server::Builder(options)
+//                     .authenticator(feitp::make_user_table_authenticator(users, std::nullopt))
+//                     .storage_factory(feitp::make_local_storage_factory())
+//                     .hooks(std::make_shared<MyHooks>())
+//                     .build();
+//
+// build() throws std::invalid_argument with a one-line message naming what is wrong when there
+// is no authenticator, no storage factory, or validate(options) finds a problem; it throws
+// std::runtime_error when a certificate of Options::tls cannot be read. A setter given what can
+// only be a mistake (a null Hooks, a SITE command without a name or handler, a virtual host
+// without a name) throws std::invalid_argument at once. build() may be called more than once:
+// each Server shares the objects given here (authenticator, storage factory, hooks...).
+class Server::Builder {
+ public:
+  explicit Builder(Options options);
+
+  // Required: who may log in, and where each user's files are.
+  Builder& authenticator(std::shared_ptr<Authenticator> auth);
+  Builder& storage_factory(std::shared_ptr<StorageFactory> storage);
+  // Optional (null: the default).
+  Builder& admission(std::shared_ptr<Admission> a);           // default: counts in this process
+  Builder& monitor(std::shared_ptr<Monitor> m);               // default: none
+  Builder& rate_states(std::shared_ptr<RateStates> states);   // default: in this process
+  // Stackable, in the order given: hooks (a veto stops the chain), virtual hosts, SITE commands
+  // (as Server::add_hooks, add_virtual_host, add_site_command).
+  Builder& hooks(std::shared_ptr<Hooks> h);
+  Builder& virtual_host(VirtualHost host);
+  Builder& site_command(std::string name, std::string help, SiteHandler handler);
+
+  [[nodiscard]] std::unique_ptr<Server> build() const;
+
+ private:
+  struct Site {
+    std::string name;
+    std::string help;
+    SiteHandler handler;
+  };
+  Options options_;
+  std::shared_ptr<Authenticator> auth_;
+  std::shared_ptr<StorageFactory> storage_;
+  std::shared_ptr<Admission> admission_;
+  std::shared_ptr<Monitor> monitor_;
+  std::shared_ptr<RateStates> rate_states_;
+  std::vector<std::shared_ptr<Hooks>> hooks_;
+  std::vector<VirtualHost> hosts_;
+  std::vector<Site> sites_;
+};
+
+// Runs `server` on the calling thread until SIGINT or SIGTERM, then stops it with stop(grace)
+// (sessions get `grace` to finish their transfers) and returns once run() has returned.
+// Returns the signal number that stopped it (SIGINT or SIGTERM), or 0 when the server stopped
+// otherwise (stop() or retire() from another thread); a stop signal that arrives while run()
+// is returning for another reason is returned too rather than lost. Exceptions of run() pass
+// through (after the clean-up below).
+//
+// Signals: it blocks SIGINT and SIGTERM in the calling thread (so in every thread the server
+// starts from then on) and reads them on a watcher thread of its own (signalfd), never in
+// signal context; it installs no signal handler. Before returning it stops the watcher, drops
+// any SIGINT/SIGTERM still pending, and restores the calling thread's signal mask. Call it from
+// the main thread before any other thread exists (or block SIGINT and SIGTERM in those threads
+// yourself): a thread that does not block them would take the signal with its default action.
+// Signals sent to the process (kill(1), Ctrl-C, systemd) are seen; one sent to a single other
+// thread (pthread_kill) is not. A second signal while the server drains is ignored.
+// Calling bind() first (to learn ports()) is fine. Not for use inside a Python interpreter,
+// which handles signals itself.
+int run_until_signal(Server& server, std::chrono::seconds grace = std::chrono::seconds{10});
 
 }  // namespace feitp

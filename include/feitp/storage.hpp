@@ -22,6 +22,8 @@ namespace feitp {
 struct User;
 
 enum class FileType : std::uint8_t { file, directory, symlink, other };
+// The enumerator's name: "file", "directory", "symlink", "other".
+[[nodiscard]] std::string_view to_string(FileType type);
 
 struct FileInfo {
   std::string name;             // last path component ("" for the root)
@@ -77,8 +79,12 @@ enum class WriteMode : std::uint8_t {
   exclusive,  // STOU: create, fail with EEXIST if present
   at_offset,  // REST n + STOR: keep the first n bytes, write from n
 };
+// "truncate", "append", "exclusive", "at_offset".
+[[nodiscard]] std::string_view to_string(WriteMode mode);
 
 enum class HashAlgo : std::uint8_t { sha256, sha1, sha512, md5, crc32 };
+// The name HASH and Options::default_hash use: "SHA-256", "SHA-1", "SHA-512", "MD5", "CRC32".
+[[nodiscard]] std::string_view to_string(HashAlgo algo);
 
 // A user's storage quota (0 = no limit) and what counts against it (regular files under home).
 struct QuotaLimits {

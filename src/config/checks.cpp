@@ -1,12 +1,15 @@
 // Value checks shared by the TOML reader, validate() and the command line.
-#include <arpa/inet.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <array>
 #include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "auth/store_spec.hpp"
@@ -27,72 +30,6 @@ bool parse_u32(std::string_view s, std::uint32_t& out) {
 }
 
 }  // namespace
-
-bool is_ipv4(std::string_view s) {
-  std::string z(s);
-  in_addr a{};
-  return inet_pton(AF_INET, z.c_str(), &a) == 1;
-}
-
-bool is_ipv6(std::string_view s) {
-  std::string z(s);
-  in6_addr a{};
-  return inet_pton(AF_INET6, z.c_str(), &a) == 1;
-}
-
-bool is_cidr(std::string_view s) {
-  auto slash = s.find('/');
-  std::string_view addr = s.substr(0, slash);
-  bool v4 = is_ipv4(addr);
-  if (!v4 && !is_ipv6(addr)) return false;
-  if (slash == std::string_view::npos) return true;
-  std::uint32_t len = 0;
-  if (!parse_u32(s.substr(slash + 1), len)) return false;
-  return len <= (v4 ? 32U : 128U);
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
-std::string check_listen_address(std::string_view text) {
-  const std::string problem = quote(text) + " is not ADDR:PORT or [IPV6]:PORT with a numeric address " +
-                              "(e.g. \"0.0.0.0:2121\", \"[::]:2121\")";
-  std::string_view host;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find("]:");
-    if (close == std::string_view::npos) return problem;
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    if (!is_ipv6(host)) return problem;
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return problem;
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (!is_ipv4(host)) return problem;
-  }
-  std::uint32_t p = 0;
-  if (!parse_u32(port, p) || p > 65535) return quote(text) + ": the port must be 0 to 65535";
-  return {};
-}
 
 namespace {
 // The host part of a valid listen address is loopback: 127.0.0.0/8 or ::1.
@@ -219,15 +156,6 @@ bool valid_log_level(std::string_view level) {
   return false;
 }
 
-bool valid_hash_name(std::string_view name) {
-  static constexpr std::array<std::string_view, 5> kNames = {"SHA-256", "SHA-1", "SHA-512", "MD5",
-                                                             "CRC32"};
-  for (auto n : kNames) {
-    if (n == name) return true;
-  }
-  return false;
-}
-
 bool system_user_exists(const std::string& name) {
   long size = sysconf(_SC_GETPW_R_SIZE_MAX);
   std::vector<char> buf(size > 0 ? static_cast<std::size_t>(size) : 16384U);
@@ -275,6 +203,57 @@ std::vector<std::string> warnings(const DaemonConfig& cfg) {
   return out;
 }
 
+namespace {
+
+// A line of feitp::validate(const Options&) ("masquerade[1].address: must be ...") as this file's
+// key and the problem ("passive.masquerade.address", "must be ...").
+std::pair<std::string, std::string> config_key(const std::string& line, const Options& o) {
+  const auto colon = line.find(": ");
+  std::string field = line.substr(0, colon);
+  std::string problem = colon == std::string::npos ? std::string() : line.substr(colon + 2);
+  // "masquerade[1].address" -> "masquerade.address", remembering 1.
+  std::size_t index = 0;
+  if (auto open = field.find('['); open != std::string::npos) {
+    const auto close = field.find(']', open);
+    index = std::strtoul(field.c_str() + open + 1, nullptr, 10);
+    field.erase(open, close == std::string::npos ? std::string::npos : close - open + 1);
+  }
+  static const std::map<std::string, std::string, std::less<>> kKeys = {
+      {"listen", "server.listen"},
+      {"listen_fds", "server.listen"},
+      {"banner", "server.banner"},
+      {"blocking_threads", "server.blocking_threads"},
+      {"passive_port_min, passive_port_max", "passive.ports"},
+      {"masquerade.network", "passive.masquerade.network"},
+      {"masquerade.address", "passive.masquerade.address"},
+      {"proxy_protocol_from", "proxy_protocol.from"},
+      {"proxy_protocol_timeout", "proxy_protocol.timeout"},
+      {"login_failure_delay", "limits.login_failure_delay_ms"},
+      {"ban_window", "limits.ban_window"},
+      {"ban_time", "limits.ban_time"},
+      {"max_line", "limits.max_line"},
+      {"idle_timeout", "timeouts.idle"},
+      {"login_timeout", "timeouts.login"},
+      {"data_accept_timeout", "timeouts.data_accept"},
+      {"data_stall_timeout", "timeouts.data_stall"},
+      {"transfer_buffer", "storage.transfer_buffer"},
+      {"default_hash", "storage.default_hash"},
+      {"tls.cert_file", "tls.cert"},
+      {"tls.key_file", "tls.key"},
+      {"tls.hosts.name", "tls.host.name"},
+      {"tls.hosts.cert_file", "tls.host.cert"},
+      {"tls.hosts.key_file", "tls.host.key"},
+  };
+  // [passive] masquerade_address is the rule for everyone (no network).
+  if (field == "masquerade.address" && index < o.masquerade.size() && o.masquerade[index].network.empty()) {
+    return {"passive.masquerade_address", problem};
+  }
+  if (auto it = kKeys.find(field); it != kKeys.end()) return {it->second, problem};
+  return {field, problem};  // the same name in both ("tls.min_version", ...)
+}
+
+}  // namespace
+
 std::string validate(const DaemonConfig& cfg) { return validate(cfg, true); }
 
 std::string validate(const DaemonConfig& cfg, bool require_login) {
@@ -286,18 +265,12 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
   };
   const Options& o = cfg.server;
 
-  if (o.listen.empty() && o.listen_fds.empty()) return fail("server.listen", "must name at least one address");
-  for (const auto& l : o.listen) {
-    if (auto p = check_listen_address(l); !p.empty()) return fail("server.listen", p);
+  // What ends in Options is checked by the library's own rules, under this file's keys.
+  if (auto problems = feitp::validate(o); !problems.empty()) {
+    const auto [key, problem] = config_key(problems.front(), o);
+    return fail(key, problem);
   }
-  if (o.banner.find('\r') != std::string::npos || o.banner.find('\0') != std::string::npos) {
-    return fail("server.banner", "must not contain carriage returns or NUL bytes");
-  }
-  if (o.banner.size() > 4096) return fail("server.banner", "must be at most 4096 bytes");
   if (cfg.workers > 1024) return fail("server.workers", "must be 0 (one per core) to 1024");
-  if (o.blocking_threads < 1 || o.blocking_threads > 256) {
-    return fail("server.blocking_threads", "must be 1 to 256");
-  }
   if (!cfg.run_as.empty() && !system_user_exists(cfg.run_as)) {
     return fail("server.run_as", "no such system user " + quote(cfg.run_as));
   }
@@ -308,39 +281,6 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
   if (auto p = check_monitor(cfg.monitor); !p.empty()) {
     const auto colon = p.find(": ");
     return fail(p.substr(0, colon), p.substr(colon + 2));
-  }
-
-  if ((o.passive_port_min == 0) != (o.passive_port_max == 0) ||
-      o.passive_port_min > o.passive_port_max) {
-    return fail("passive.ports", "must be MIN-MAX with 1 <= MIN <= MAX <= 65535 (or unset), got " +
-                                     std::to_string(o.passive_port_min) + "-" +
-                                     std::to_string(o.passive_port_max));
-  }
-  for (const auto& m : o.masquerade) {
-    if (!m.network.empty() && !is_cidr(m.network)) {
-      return fail("passive.masquerade.network", "not an address or CIDR network: " + quote(m.network));
-    }
-    if (!is_ipv4(m.address)) {
-      return fail(m.network.empty() ? "passive.masquerade_address" : "passive.masquerade.address",
-                  "must be a numeric IPv4 address (it goes into 227 replies), got " + quote(m.address));
-    }
-  }
-
-  for (const auto& n : o.proxy_protocol_from) {
-    if (!is_cidr(n)) return fail("proxy_protocol.from", "not an address or CIDR network: " + quote(n));
-  }
-  if (o.proxy_protocol_timeout.count() < 1) return fail("proxy_protocol.timeout", "must be at least 1 second");
-
-  if (o.max_line < 256 || o.max_line > 65536) return fail("limits.max_line", "must be 256 to 65536");
-  if (o.transfer_buffer < 4096 || o.transfer_buffer > (64U << 20)) {
-    return fail("storage.transfer_buffer", "must be 4096 to 67108864 bytes");
-  }
-  if (!valid_hash_name(o.default_hash)) {
-    return fail("storage.default_hash", "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " +
-                                            quote(o.default_hash));
-  }
-  if (o.ban_after_failures > 0 && o.ban_window.count() <= 0) {
-    return fail("limits.ban_window", "must be at least 1 second when ban_after_failures is set");
   }
 
   if (!valid_log_level(cfg.log.level)) {

@@ -4,14 +4,17 @@
 #include <string>
 #include <string_view>
 
+#include "proto/value_checks.hpp"
+
 namespace feitp::config {
 
-bool is_ipv4(std::string_view s);
-bool is_ipv6(std::string_view s);
-// "a.b.c.d/n", "x::/n" or a bare address.
-bool is_cidr(std::string_view s);
-// The text in double quotes, with quotes, backslashes and control characters escaped.
-std::string quote(std::string_view s);
+// Shared with the library's Options validation (proto/value_checks.hpp).
+using proto::is_cidr;
+using proto::is_ipv4;
+using proto::is_ipv6;
+using proto::quote;
+using proto::valid_hash_name;
+
 bool valid_user_name(std::string_view name);
 // "" or the problem with a home directory (absolute, non-empty).
 std::string check_home(std::string_view home);
@@ -20,7 +23,6 @@ std::string check_ftp_dir(std::string_view dir);
 // "" or the problem with a stored password hash.
 std::string check_hash(std::string_view hash);
 bool valid_log_level(std::string_view level);
-bool valid_hash_name(std::string_view name);
 bool system_user_exists(const std::string& name);
 
 }  // namespace feitp::config

@@ -12,6 +12,7 @@
 
 #include "feitp/auth.hpp"
 #include "feitp/options.hpp"
+#include "proto/value_checks.hpp"
 
 namespace feitp::config {
 
@@ -117,8 +118,9 @@ std::vector<std::string> check_paths(const DaemonConfig& cfg);
 
 // --- Helpers shared with the command line (feitpd's flags use the same rules) -------------
 
-// "" when `text` is "ADDR:PORT" (numeric IPv4) or "[V6ADDR]:PORT", else what is wrong.
-std::string check_listen_address(std::string_view text);
+// "" when `text` is "ADDR:PORT" (numeric IPv4) or "[V6ADDR]:PORT", else what is wrong (the
+// rule of feitp::validate(const Options&), proto/value_checks.hpp).
+using proto::check_listen_address;
 // "" when the monitoring settings are usable: addresses as check_listen_address wants, the
 // admin listener on loopback unless allow_remote, and a token file with it. Messages start
 // with the key ("admin.listen: ...").

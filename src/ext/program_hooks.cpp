@@ -37,22 +37,6 @@ void put(Env& env, std::string_view name, std::string_view value) {
   env.push_back(std::move(e));
 }
 
-const char* outcome_name(TransferOutcome o) {
-  switch (o) {
-    case TransferOutcome::complete:
-      return "complete";
-    case TransferOutcome::aborted:
-      return "aborted";
-    case TransferOutcome::client_gone:
-      return "client_gone";
-    case TransferOutcome::failed:
-      return "failed";
-    case TransferOutcome::refused:
-      return "refused";
-  }
-  return "unknown";
-}
-
 // The user's directory on disk joined with an FTP path (meaningful with local storage).
 std::string local_path(const Session& s, std::string_view ftp_path) {
   const User* u = s.user();
@@ -96,7 +80,7 @@ void transfer_env(Env& env, Session& s, const TransferEvent& ev) {
   put(env, "FEITP_BYTES", std::to_string(ev.bytes));
   put(env, "FEITP_OFFSET", std::to_string(ev.offset));
   put(env, "FEITP_SECONDS", fmt::format("{:.3f}", ev.seconds));
-  put(env, "FEITP_OUTCOME", outcome_name(ev.outcome));
+  put(env, "FEITP_OUTCOME", to_string(ev.outcome));
   put(env, "FEITP_ERROR", ev.error);
 }
 

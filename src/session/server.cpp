@@ -504,10 +504,12 @@ void Server::run() {
   // Without these the server would accept connections and then refuse every login, with
   // nothing to say why: say it now.
   if (!core.auth) {
-    throw std::invalid_argument("feitp::Server::run: no authenticator: call set_authenticator() first");
+    throw std::invalid_argument(
+        "feitp::Server::run: no authenticator: call set_authenticator() (or build with Server::Builder) first");
   }
   if (!core.storage_factory) {
-    throw std::invalid_argument("feitp::Server::run: no storage: call set_storage_factory() first");
+    throw std::invalid_argument(
+        "feitp::Server::run: no storage: call set_storage_factory() (or build with Server::Builder) first");
   }
   bind();
   if (!core.admission) {

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "config/config.hpp"
@@ -345,6 +346,39 @@ TEST(Validate, OverridesAreRechecked) {
   EXPECT_EQ(validate(c), "feitpd.toml: anonymous.home: must not be empty");
   c.source.clear();
   EXPECT_EQ(validate(c), "anonymous.home: must not be empty");
+}
+
+// The values that end in Options are checked by feitp::validate(const Options&), the library's
+// own rules; the messages name this file's keys, not the C++ fields.
+TEST(Validate, OptionsProblemsUseTheFileKeys) {
+  auto r = parse_config(minimal_user(), "feitpd.toml");
+  ASSERT_TRUE(r.config.has_value()) << r.error;
+  const DaemonConfig good = *r.config;
+  const auto problem_of = [&](const std::function<void(DaemonConfig&)>& change) {
+    DaemonConfig c = good;
+    change(c);
+    return validate(c);
+  };
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.masquerade = {{"", "::1"}}; })
+                .rfind("feitpd.toml: passive.masquerade_address: must be a numeric IPv4 address", 0),
+            0U);
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.masquerade = {{"10.0.0.0/8", "1.2.3.4"}, {"10.1.0.0/16", "x"}}; })
+                .rfind("feitpd.toml: passive.masquerade.address: ", 0),
+            0U);
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.transfer_buffer = 1; }),
+            "feitpd.toml: storage.transfer_buffer: must be 4096 to 67108864 bytes");
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.idle_timeout = std::chrono::seconds{-5}; }),
+            "feitpd.toml: timeouts.idle: must not be negative, got -5");
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.blocking_threads = 0; }),
+            "feitpd.toml: server.blocking_threads: must be 1 to 256");
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.tls.cert_file = "/etc/c.pem"; })
+                .rfind("feitpd.toml: tls.key: is required", 0),
+            0U);
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.tls.required = TlsRequired::all; })
+                .rfind("feitpd.toml: tls.required: ", 0),
+            0U);
+  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.tls.min_version = "1.0"; }),
+            "feitpd.toml: tls.min_version: must be \"1.2\" or \"1.3\", got \"1.0\"");
 }
 
 TEST(Helpers, ListenAndPortRange) {

@@ -1,6 +1,6 @@
 // Signals for the serving processes (a single process or a worker): they are blocked in every
-// thread and read from a signalfd by one watcher thread, which calls back outside signal
-// context (so the callbacks may lock, allocate and log). Also the SIGUSR1 log-file reopening.
+// thread and read from a signalfd by one watcher thread (os/signal_watcher.hpp). Also the
+// SIGUSR1 log-file reopening.
 #pragma once
 
 #include <signal.h>
@@ -10,32 +10,14 @@
 #include <string>
 #include <thread>
 
+#include "os/signal_watcher.hpp"
+
 namespace feitp::runtime {
 
 // SIGINT SIGTERM SIGQUIT SIGHUP SIGUSR1 (and SIGCHLD when asked: the master's set).
 sigset_t runtime_signals(bool with_sigchld);
 
-class SignalWatcher {
- public:
-  // Blocks `set` in the calling thread (do it before any other thread exists) and opens the
-  // signalfd. Throws std::system_error when that fails.
-  explicit SignalWatcher(const sigset_t& set);
-  ~SignalWatcher();  // stops the thread, drops pending signals, restores the mask
-  SignalWatcher(const SignalWatcher&) = delete;
-  SignalWatcher& operator=(const SignalWatcher&) = delete;
-
-  // on_signal(signo) for each signal; on_tick() every `tick` (0 = never).
-  void start(std::function<void(int)> on_signal, std::function<void()> on_tick = {},
-             std::chrono::milliseconds tick = std::chrono::milliseconds{0});
-  void stop();
-
- private:
-  sigset_t set_{};
-  sigset_t old_{};
-  int sigfd_ = -1;
-  int wake_ = -1;
-  std::thread thread_;
-};
+using os::SignalWatcher;
 
 // Reopens the log file in place (logrotate moved it away): the descriptor the logger writes to
 // is found once by its inode, then a fresh open of the same path is dup2()ed over it, so the

@@ -1,13 +1,13 @@
 // feitp::run_until_signal: the one library call that touches process-wide signal state, and
 // only in the way it documents (the calling thread's mask, restored on return; no handler).
-// Built on the daemon's own watcher (runtime/signals.hpp): a signalfd read on a thread.
+// Built on the watcher the daemon uses too (os/signal_watcher.hpp): a signalfd read on a thread.
 #include <signal.h>
 
 #include <atomic>
 #include <ctime>
 
 #include "feitp/server.hpp"
-#include "runtime/signals.hpp"
+#include "os/signal_watcher.hpp"
 
 namespace feitp {
 
@@ -19,13 +19,13 @@ int run_until_signal(Server& server, std::chrono::seconds grace) {
   std::atomic<int> caught{0};
   {
     // Blocks the two in this thread now, before run() starts any thread (they inherit the mask).
-    runtime::SignalWatcher watcher(stop_signals);
+    os::SignalWatcher watcher(stop_signals);
     watcher.start([&](int signo) {
       int none = 0;
       if (caught.compare_exchange_strong(none, signo)) server.stop(grace);
     });
     struct Stopper {
-      runtime::SignalWatcher& w;
+      os::SignalWatcher& w;
       ~Stopper() { w.stop(); }  // wakes the watcher even when run() throws: it never hangs
     } stopper{watcher};
     server.run();

@@ -240,7 +240,18 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // The rest of a big upload by splice(); nullopt when splice() cannot be used (then any bytes
   // it took are already written, through `buf`).
   asio::awaitable<std::optional<std::error_code>> receive_spliced(Transfer& t, std::span<std::byte> buf);
+  // The end of a transfer: its outcome, the upload's commit (or abort), check_upload hooks, the
+  // final reply, the monitor and the completion hooks. Its steps that do not wait:
   asio::awaitable<void> finish_transfer(Transfer& t, std::error_code ec, bool connected);
+  Status commit_upload(Transfer& t);
+  // The check_upload hooks' verdict: the first that does not proceed, else proceed.
+  Decision check_upload_hooks(const TransferEvent& ev);
+  // A check_upload hook said no: the outcome, the reply (code, text) and maybe the session end.
+  void refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text);
+  // The final reply (226, the storage error, or code and text), and the transfer counters.
+  void reply_transfer_end(const Transfer& t, const TransferEvent& ev, int code, std::string_view text);
+  // on_file_sent / on_file_received / on_incomplete_file_*: one per transfer, never a listing.
+  void tell_transfer_hooks(const TransferEvent& ev);
   asio::awaitable<void> wait_transfer_done();
   void abort_transfer();
   void transfer_status();

@@ -300,165 +300,115 @@ void Session::forget_login() {
 
 // --- the synchronous commands ---------------------------------------------------------------
 
+// One verb, one line: the commands with more to do have their own function.
 void Session::handle_sync(const proto::Command& cmd) {
   const auto arg = cmd.arg;
   switch (cmd.verb) {
-    case Verb::USER:
-      cmd_user(arg);
-      return;
-    case Verb::ACCT:
-      reply(202, "Command not implemented, superfluous at this site.");
-      return;
-    case Verb::REIN:  // dispatch() has logged the user out already
-      forget_login();
-      close_data_channel();
-      data_mode_ = DataMode::none;
-      user_given_ = false;
-      host_given_ = false;
-      host_ = nullptr;
-      ascii_ = true;  // RFC 959's default
-      rest_ = 0;
-      epsv_all_ = false;
-      mlst_facts_ = proto::kDefaultFacts;
-      hash_algo_ = HashAlgo::sha256;
-      // RFC 4217: the control connection stays protected; the data protection starts over.
-      pbsz_ = false;
-      prot_private_ = false;
-      host_name_.clear();
-      login_deadline_ = core_.opts.login_timeout.count() > 0
-                            ? Clock::now() + core_.opts.login_timeout
-                            : Clock::time_point::max();
-      touch();
-      reply(220, "Service ready for new user.");
-      return;
-    case Verb::HOST:
-      cmd_host(arg);
-      return;
+    // Login and the session's state.
+    case Verb::USER: return cmd_user(arg);
+    case Verb::ACCT: return reply(202, "Command not implemented, superfluous at this site.");
+    case Verb::REIN: return cmd_rein();
+    case Verb::HOST: return cmd_host(arg);
+    // Navigation and file management.
     case Verb::CWD:
-    case Verb::XCWD:
-      cmd_cwd(arg);
-      return;
+    case Verb::XCWD: return cmd_cwd(arg);
     case Verb::CDUP:
-    case Verb::XCUP:
-      cmd_cwd("..");
-      return;
+    case Verb::XCUP: return cmd_cwd("..");
     case Verb::PWD:
-    case Verb::XPWD:
-      reply(257, proto::quote_path(cwd_) + " is the current directory.");
-      return;
+    case Verb::XPWD: return reply(257, proto::quote_path(cwd_) + " is the current directory.");
     case Verb::MKD:
-    case Verb::XMKD:
-      cmd_mkd(arg);
-      return;
+    case Verb::XMKD: return cmd_mkd(arg);
     case Verb::RMD:
-    case Verb::XRMD:
-      cmd_rmd(arg);
-      return;
-    case Verb::DELE:
-      cmd_dele(arg);
-      return;
-    case Verb::RNFR:
-      cmd_rnfr(arg);
-      return;
-    case Verb::RNTO:
-      cmd_rnto(arg);
-      return;
-    case Verb::REST: {
-      const auto v = proto::parse_rest_arg(arg);
-      if (!v) {
-        reply(501, "REST requires a non-negative byte offset.");
-        return;
-      }
-      rest_ = *v;
-      reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
-      return;
-    }
-    case Verb::ALLO:
-      reply(202, "No storage allocation necessary.");
-      return;
-    case Verb::SIZE:
-      cmd_size(arg);
-      return;
-    case Verb::MDTM:
-      cmd_mdtm(arg);
-      return;
-    case Verb::MFMT:
-      cmd_mfmt(arg);
-      return;
-    case Verb::MLST:
-      cmd_mlst(arg);
-      return;
-    case Verb::STAT:
-      cmd_stat(arg);
-      return;
-    case Verb::SYST:
-      reply(215, "UNIX Type: L8");
-      return;
-    case Verb::HELP:
-      cmd_help(arg);
-      return;
-    case Verb::NOOP:
-      reply(200, "NOOP ok.");
-      return;
-    case Verb::SITE:
-      cmd_site(arg);
-      return;
-    case Verb::FEAT:
-      cmd_feat();
-      return;
-    case Verb::OPTS:
-      cmd_opts(arg);
-      return;
-    case Verb::TYPE:
-      cmd_type(arg);
-      return;
-    case Verb::MODE:
-      if (proto::iequals(arg, "S")) {
-        reply(200, "Mode set to S.");
-      } else if (proto::iequals(arg, "B") || proto::iequals(arg, "C") || proto::iequals(arg, "Z")) {
-        reply(504, "Only MODE S (stream) is supported.");
-      } else {
-        reply(501, "Unknown MODE.");
-      }
-      return;
-    case Verb::STRU:
-      if (proto::iequals(arg, "F")) {
-        reply(200, "Structure set to F.");
-      } else if (proto::iequals(arg, "R") || proto::iequals(arg, "P")) {
-        reply(504, "Only STRU F (file) is supported.");
-      } else {
-        reply(501, "Unknown STRU.");
-      }
-      return;
-    case Verb::AUTH:
-      cmd_auth(arg);
-      return;
-    case Verb::PBSZ:
-      cmd_pbsz(arg);
-      return;
-    case Verb::PROT:
-      cmd_prot(arg);
-      return;
-    case Verb::CCC:
-      cmd_ccc();
-      return;
+    case Verb::XRMD: return cmd_rmd(arg);
+    case Verb::DELE: return cmd_dele(arg);
+    case Verb::RNFR: return cmd_rnfr(arg);
+    case Verb::RNTO: return cmd_rnto(arg);
+    case Verb::SIZE: return cmd_size(arg);
+    case Verb::MDTM: return cmd_mdtm(arg);
+    case Verb::MFMT: return cmd_mfmt(arg);
+    case Verb::MLST: return cmd_mlst(arg);
+    // Transfer parameters.
+    case Verb::REST: return cmd_rest(arg);
+    case Verb::ALLO: return reply(202, "No storage allocation necessary.");
+    case Verb::TYPE: return cmd_type(arg);
+    case Verb::MODE: return cmd_mode(arg);
+    case Verb::STRU: return cmd_stru(arg);
+    case Verb::OPTS: return cmd_opts(arg);
+    // Information.
+    case Verb::STAT: return cmd_stat(arg);
+    case Verb::SYST: return reply(215, "UNIX Type: L8");
+    case Verb::HELP: return cmd_help(arg);
+    case Verb::NOOP: return reply(200, "NOOP ok.");
+    case Verb::SITE: return cmd_site(arg);
+    case Verb::FEAT: return cmd_feat();
+    case Verb::CLNT: return reply(200, "Noted.");
+    // FTPS (RFC 4217).
+    case Verb::AUTH: return cmd_auth(arg);
+    case Verb::PBSZ: return cmd_pbsz(arg);
+    case Verb::PROT: return cmd_prot(arg);
+    case Verb::CCC: return cmd_ccc();
     case Verb::ADAT:
     case Verb::MIC:
     case Verb::CONF:
     case Verb::ENC:
-      reply(502, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
-      return;
-    case Verb::CLNT:
-      reply(200, "Noted.");
-      return;
+      return reply(502, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
     case Verb::LANG:
     case Verb::PRET:
     case Verb::SMNT:
-      reply(502, "Command not implemented.");
-      return;
-    default:
-      reply(502, "Command not implemented.");
-      return;
+    default: return reply(502, "Command not implemented.");
+  }
+}
+
+void Session::cmd_rein() {  // dispatch() has logged the user out already
+  forget_login();
+  close_data_channel();
+  data_mode_ = DataMode::none;
+  user_given_ = false;
+  host_given_ = false;
+  host_ = nullptr;
+  ascii_ = true;  // RFC 959's default
+  rest_ = 0;
+  epsv_all_ = false;
+  mlst_facts_ = proto::kDefaultFacts;
+  hash_algo_ = HashAlgo::sha256;
+  // RFC 4217: the control connection stays protected; the data protection starts over.
+  pbsz_ = false;
+  prot_private_ = false;
+  host_name_.clear();
+  login_deadline_ = core_.opts.login_timeout.count() > 0
+                        ? Clock::now() + core_.opts.login_timeout
+                        : Clock::time_point::max();
+  touch();
+  reply(220, "Service ready for new user.");
+}
+
+void Session::cmd_rest(std::string_view arg) {
+  const auto v = proto::parse_rest_arg(arg);
+  if (!v) {
+    reply(501, "REST requires a non-negative byte offset.");
+    return;
+  }
+  rest_ = *v;
+  reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
+}
+
+void Session::cmd_mode(std::string_view arg) {
+  if (proto::iequals(arg, "S")) {
+    reply(200, "Mode set to S.");
+  } else if (proto::iequals(arg, "B") || proto::iequals(arg, "C") || proto::iequals(arg, "Z")) {
+    reply(504, "Only MODE S (stream) is supported.");
+  } else {
+    reply(501, "Unknown MODE.");
+  }
+}
+
+void Session::cmd_stru(std::string_view arg) {
+  if (proto::iequals(arg, "F")) {
+    reply(200, "Structure set to F.");
+  } else if (proto::iequals(arg, "R") || proto::iequals(arg, "P")) {
+    reply(504, "Only STRU F (file) is supported.");
+  } else {
+    reply(501, "Unknown STRU.");
   }
 }
 

@@ -157,12 +157,18 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void returned();
 
   // --- commands (commands.cpp) ---
+  // The synchronous commands: one switch over the verbs, each calling its command.
   void handle_sync(const proto::Command& cmd);
   asio::awaitable<void> cmd_pass(std::string_view arg);
   void cmd_user(std::string_view arg);
   // Ends the login: on_logout hooks (on the pool when they may block), then the state.
   asio::awaitable<void> logout();
   void forget_login();
+  // REIN: back to the state of a new connection (the control connection's TLS stays).
+  void cmd_rein();
+  void cmd_rest(std::string_view arg);
+  void cmd_mode(std::string_view arg);
+  void cmd_stru(std::string_view arg);
   void cmd_cwd(std::string_view arg);
   void cmd_mkd(std::string_view arg);
   void cmd_rmd(std::string_view arg);

@@ -147,16 +147,101 @@ void Session::cmd_user(std::string_view arg) {
   reply(331, "Please specify the password.");
 }
 
-asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
+// The steps of cmd_pass() that do not wait are plain functions: a login costs no more
+// coroutine frames than before.
+
+bool Session::pass_expected() {
   if (user_) {
     reply(230, "Already logged in.");
-    co_return;
+    return false;
   }
   if (!user_given_) {
     reply(503, "Login with USER first.");
-    co_return;
+    return false;
   }
   user_given_ = false;
+  return true;
+}
+
+void Session::refuse_store_unavailable(const AuthResult& result, bool checked) {
+  // The store could not answer (database down): not the client's fault, so not a failed
+  // login; 421 tells it to come back. The check in flight is released as one that proves
+  // nothing about the address (as an anonymous login does).
+  if (checked && core_.admission) {
+    User nobody;
+    nobody.anonymous = true;
+    core_.admission->login_succeeded(peer_ip_, nobody);
+  }
+  // One line a second at most: a database outage under load must not flood the log.
+  static std::atomic<std::int64_t> last_logged{0};
+  static std::atomic<std::uint64_t> unlogged{0};
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_logged.load(std::memory_order_relaxed);
+  if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
+    const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
+    spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
+                  result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
+  } else {
+    unlogged.fetch_add(1, std::memory_order_relaxed);
+  }
+  reply(421, "Service not available (account store unreachable), try again later.");
+  closing_ = true;
+}
+
+bool Session::account_admitted(const User& user) {
+  if (user.require_tls && !control_.tls()) {
+    // The account's own rule (User::require_tls), known only now: the password was right, but
+    // it went in clear; the client is told to use TLS next time.
+    spdlog::info("session {}: login of {} refused: the account requires TLS", id_, user.name);
+    reply(530, "This account requires TLS: use AUTH TLS before USER.");
+    return false;
+  }
+  if (core_.admission && !core_.admission->user_login(user.name, user.max_sessions)) {
+    reply(530, "Too many sessions for this user, try again later.");
+    return false;
+  }
+  return true;
+}
+
+bool Session::storage_made(const User& user, const std::optional<Result<std::unique_ptr<Storage>>>& made) {
+  if (made && *made) return true;
+  if (core_.admission) core_.admission->user_logout(user.name);
+  spdlog::warn("session {}: user {}: storage unavailable: {}", id_, user.name,
+               made ? made->error().message() : "no storage configured");
+  reply(530, "Login failed: home directory is not available.");
+  return false;
+}
+
+void Session::start_login(std::optional<User>&& user, std::unique_ptr<Storage>&& storage) {
+  counted_user_ = true;
+  storage_ = std::move(storage);
+  storage_blocking_ = storage_->blocking();
+  user_ = std::move(user);
+  cwd_ = "/";
+  login_failures_ = 0;
+  core_.stats.logins.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Session::count_failed_login(const AuthResult& result, bool checked) {
+  ++login_failures_;
+  core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+  if (checked && core_.admission) core_.admission->login_failed(peer_ip_);
+  spdlog::info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
+               pending_user_, peer_ip_, result.reason);
+}
+
+void Session::reply_failed_login() {
+  if (core_.opts.max_login_attempts && login_failures_ >= core_.opts.max_login_attempts) {
+    reply(530, "Login incorrect. Too many failed attempts, closing control connection.");
+    closing_ = true;
+    return;
+  }
+  reply(530, "Login incorrect.");
+}
+
+asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
+  if (!pass_expected()) co_return;
   // Asked before every check, so failures and checks in flight on other connections count
   // (F11); a refused PASS never reaches the authenticator.
   const bool checked = !core_.admission || core_.admission->login_attempt(peer_ip_);
@@ -182,48 +267,16 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
   }
   if (result.user) check_account_host(result);
-
   if (result.unavailable) {
-    // The store could not answer (database down): not the client's fault, so not a failed
-    // login; 421 tells it to come back. The check in flight is released as one that proves
-    // nothing about the address (as an anonymous login does).
-    if (checked && core_.admission) {
-      User nobody;
-      nobody.anonymous = true;
-      core_.admission->login_succeeded(peer_ip_, nobody);
-    }
-    // One line a second at most: a database outage under load must not flood the log.
-    static std::atomic<std::int64_t> last_logged{0};
-    static std::atomic<std::uint64_t> unlogged{0};
-    const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch()).count();
-    std::int64_t last = last_logged.load(std::memory_order_relaxed);
-    if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
-      const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
-      spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
-                    result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
-    } else {
-      unlogged.fetch_add(1, std::memory_order_relaxed);
-    }
-    reply(421, "Service not available (account store unreachable), try again later.");
-    closing_ = true;
+    refuse_store_unavailable(result, checked);
     co_return;
   }
   if (checked && result.user && core_.admission) {
     core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
   }
-  if (result.user && result.user->require_tls && !control_.tls()) {
-    // The account's own rule (User::require_tls), known only now: the password was right, but
-    // it went in clear; the client is told to use TLS next time.
-    spdlog::info("session {}: login of {} refused: the account requires TLS", id_, result.user->name);
-    reply(530, "This account requires TLS: use AUTH TLS before USER.");
-    co_return;
-  }
+
   if (result.user) {
-    if (core_.admission && !core_.admission->user_login(result.user->name, result.user->max_sessions)) {
-      reply(530, "Too many sessions for this user, try again later.");
-      co_return;
-    }
+    if (!account_admitted(*result.user)) co_return;
     std::optional<Result<std::unique_ptr<Storage>>> made;
     if (factory) {
       co_await offload_if(factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
@@ -231,20 +284,8 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
                             made.emplace(factory->create(user));
                           });
     }
-    if (!made || !*made) {
-      if (core_.admission) core_.admission->user_logout(result.user->name);
-      spdlog::warn("session {}: user {}: storage unavailable: {}", id_, result.user->name,
-                   made ? made->error().message() : "no storage configured");
-      reply(530, "Login failed: home directory is not available.");
-      co_return;
-    }
-    counted_user_ = true;
-    storage_ = std::move(made->value());
-    storage_blocking_ = storage_->blocking();
-    user_ = std::move(result.user);
-    cwd_ = "/";
-    login_failures_ = 0;
-    core_.stats.logins.fetch_add(1, std::memory_order_relaxed);
+    if (!storage_made(*result.user, made)) co_return;
+    start_login(std::move(result.user), std::move(made->value()));
     if (!core_.hooks.empty()) {
       co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_login(*this); }); });
     }
@@ -254,11 +295,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     co_return;
   }
 
-  ++login_failures_;
-  core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
-  if (checked && core_.admission) core_.admission->login_failed(peer_ip_);
-  spdlog::info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
-               pending_user_, peer_ip_, result.reason);
+  count_failed_login(result, checked);
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] {
       for_hooks([&](Hooks& h) { h.on_login_failed(*this, pending_user_); });
@@ -272,12 +309,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     std::error_code ec;
     co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (core_.opts.max_login_attempts && login_failures_ >= core_.opts.max_login_attempts) {
-    reply(530, "Login incorrect. Too many failed attempts, closing control connection.");
-    closing_ = true;
-    co_return;
-  }
-  reply(530, "Login incorrect.");
+  reply_failed_login();
 }
 
 asio::awaitable<void> Session::logout() {

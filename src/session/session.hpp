@@ -159,7 +159,20 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // --- commands (commands.cpp) ---
   // The synchronous commands: one switch over the verbs, each calling its command.
   void handle_sync(const proto::Command& cmd);
+  // PASS: check the password, admit the account, make its storage, log in (or count a failure).
   asio::awaitable<void> cmd_pass(std::string_view arg);
+  // Its steps that do not wait. False (replied) when PASS comes when no password is asked for.
+  bool pass_expected();
+  // The account store could not answer: 421 and close (not a failed login).
+  void refuse_store_unavailable(const AuthResult& result, bool checked);
+  // The account's TLS rule and session cap; false (replied) when they refuse the login.
+  bool account_admitted(const User& user);
+  // False (replied, the session cap released) when the user's storage could not be made.
+  bool storage_made(const User& user, const std::optional<Result<std::unique_ptr<Storage>>>& made);
+  void start_login(std::optional<User>&& user, std::unique_ptr<Storage>&& storage);
+  void count_failed_login(const AuthResult& result, bool checked);
+  // 530, and the end of the session after too many failures.
+  void reply_failed_login();
   void cmd_user(std::string_view arg);
   // Ends the login: on_logout hooks (on the pool when they may block), then the state.
   asio::awaitable<void> logout();

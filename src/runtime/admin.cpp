@@ -363,48 +363,61 @@ struct AdminService::Impl {
   }
 
   void routes_admin(httplib::Server& s) {
-    // Which methods each route takes: anything else is 405 (before authentication, which
-    // only the API needs).
     s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      const std::string& p = req.path;
-      std::string allow;
-      if (p == "/" || p == "/index.html" || p == "/admin.js" || p == "/admin.css") {
-        allow = "GET, HEAD";
-      } else if (p == "/api/v1/sessions" || p == "/api/v1/counters") {
-        allow = "GET, HEAD";
-      } else if (p == "/api/v1/bans") {
-        allow = "GET, HEAD, POST";
-      } else if (p == "/api/v1/reload") {
-        allow = "POST";
-      } else if (p.starts_with("/api/v1/sessions/") && p.ends_with("/kick")) {
-        allow = "POST";
-      } else if (p.starts_with("/api/v1/sessions/") || p.starts_with("/api/v1/bans/")) {
-        allow = "DELETE";
-      } else if (p.starts_with("/api/")) {
-        send_error(res, 404, "no such API path");
-        return httplib::Server::HandlerResponse::Handled;
-      } else {
-        return httplib::Server::HandlerResponse::Unhandled;  // 404
-      }
-      const bool ok = allow.find(req.method) != std::string::npos && req.method.size() >= 3;
-      if (!ok) {
-        res.set_header("Allow", allow);
-        if (p.starts_with("/api/")) {
-          send_error(res, 405, "method not allowed (allowed: " + allow + ")");
-        } else {
-          res.status = 405;
-          res.set_content("405 Method Not Allowed\n", "text/plain; charset=utf-8");
-        }
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      if (p.starts_with("/api/") && !authorized(req)) {
-        res.set_header("WWW-Authenticate", "Bearer realm=\"feitpd\"");
-        send_error(res, 401, "missing or wrong bearer token");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
+      return screen_admin_request(req, res);
     });
+    routes_assets(s);
+    routes_sessions(s);
+    routes_bans(s);
+    s.Post("/api/v1/reload",
+           [this](const httplib::Request&, httplib::Response& res) { request_reload(res); });
+  }
 
+  // Which methods each route takes: anything else is 405 (before authentication, which
+  // only the API needs).
+  httplib::Server::HandlerResponse screen_admin_request(const httplib::Request& req,
+                                                        httplib::Response& res) const {
+    const std::string& p = req.path;
+    std::string allow;
+    if (p == "/" || p == "/index.html" || p == "/admin.js" || p == "/admin.css") {
+      allow = "GET, HEAD";
+    } else if (p == "/api/v1/sessions" || p == "/api/v1/counters") {
+      allow = "GET, HEAD";
+    } else if (p == "/api/v1/bans") {
+      allow = "GET, HEAD, POST";
+    } else if (p == "/api/v1/reload") {
+      allow = "POST";
+    } else if (p.starts_with("/api/v1/sessions/") && p.ends_with("/kick")) {
+      allow = "POST";
+    } else if (p.starts_with("/api/v1/sessions/") || p.starts_with("/api/v1/bans/")) {
+      allow = "DELETE";
+    } else if (p.starts_with("/api/")) {
+      send_error(res, 404, "no such API path");
+      return httplib::Server::HandlerResponse::Handled;
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;  // 404
+    }
+    const bool ok = allow.find(req.method) != std::string::npos && req.method.size() >= 3;
+    if (!ok) {
+      res.set_header("Allow", allow);
+      if (p.starts_with("/api/")) {
+        send_error(res, 405, "method not allowed (allowed: " + allow + ")");
+      } else {
+        res.status = 405;
+        res.set_content("405 Method Not Allowed\n", "text/plain; charset=utf-8");
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (p.starts_with("/api/") && !authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"feitpd\"");
+      send_error(res, 401, "missing or wrong bearer token");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  // The page and its script and style.
+  static void routes_assets(httplib::Server& s) {
     auto asset = [](std::string_view body, const char* type) {
       return [body, type](const httplib::Request&, httplib::Response& res) {
         res.set_content(std::string(body), type);
@@ -418,94 +431,112 @@ struct AdminService::Impl {
     s.Get("/index.html", asset(assets::kIndexHtml, "text/html; charset=utf-8"));
     s.Get("/admin.js", asset(assets::kAdminJs, "text/javascript; charset=utf-8"));
     s.Get("/admin.css", asset(assets::kAdminCss, "text/css; charset=utf-8"));
+  }
 
+  // The sessions (list, kick) and the counters.
+  void routes_sessions(httplib::Server& s) {
     s.Get("/api/v1/sessions", [this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, sessions_json());
     });
     s.Get("/api/v1/counters", [this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, counters_json());
     });
-    auto kick = [this](const httplib::Request& req, httplib::Response& res) {
-      const std::string id = req.matches[1];
-      std::uint32_t slot = 0;
-      std::uint64_t sid = 0;
-      if (!parse_session_id(id, slot, sid)) {
-        send_error(res, 400, "a session id looks like \"2-17\"");
-        return;
-      }
-      if (!spec.monitor->request_kick(slot, sid)) {
-        send_error(res, 404, "no such session");
-        return;
-      }
-      spdlog::info("admin API: session {} kicked", id);
-      send_json(res, 202, json{{"kicked", id}});
-    };
+    auto kick = [this](const httplib::Request& req, httplib::Response& res) { kick_session(req, res); };
     s.Post(R"(/api/v1/sessions/([^/]+)/kick)", kick);
     s.Delete(R"(/api/v1/sessions/([^/]+))", kick);
+  }
 
-    s.Get("/api/v1/bans", [this](const httplib::Request&, httplib::Response& res) {
-      auto bans = spec.state->bans();
-      if (!bans) {
-        send_error(res, 503, "the shared state is busy, try again");
-        return;
-      }
-      json list = json::array();
-      for (const auto& b : *bans) list.push_back(json{{"address", b.address}, {"seconds_left", b.seconds_left}});
-      send_json(res, 200, json{{"bans", std::move(list)}});
-    });
-    s.Post("/api/v1/bans", [this](const httplib::Request& req, httplib::Response& res) {
-      const json body = json::parse(req.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object() || !body.contains("address") || !body["address"].is_string()) {
-        send_error(res, 400, "expected a JSON object {\"address\": \"203.0.113.7\", \"seconds\": 3600}");
-        return;
-      }
-      const std::string address = body["address"].get<std::string>();
-      if (!valid_address(address)) {
-        send_error(res, 400, "address: not a numeric IPv4 or IPv6 address");
-        return;
-      }
-      std::int64_t seconds = kDefaultBanSeconds;
-      if (body.contains("seconds")) {
-        if (!body["seconds"].is_number_integer() || body["seconds"].get<std::int64_t>() < 1 ||
-            body["seconds"].get<std::int64_t>() > kMaxBanSeconds) {
-          send_error(res, 400, "seconds: an integer from 1 to 2592000 (30 days)");
-          return;
-        }
-        seconds = body["seconds"].get<std::int64_t>();
-      }
-      if (!spec.state->ban(address, std::chrono::seconds{seconds})) {
-        send_error(res, 507, "the address table is full");
-        return;
-      }
-      spdlog::warn("admin API: {} banned for {} s", session::login_key(address), seconds);
-      send_json(res, 201, json{{"address", session::login_key(address)}, {"seconds", seconds}});
-    });
+  void kick_session(const httplib::Request& req, httplib::Response& res) const {
+    const std::string id = req.matches[1];
+    std::uint32_t slot = 0;
+    std::uint64_t sid = 0;
+    if (!parse_session_id(id, slot, sid)) {
+      send_error(res, 400, "a session id looks like \"2-17\"");
+      return;
+    }
+    if (!spec.monitor->request_kick(slot, sid)) {
+      send_error(res, 404, "no such session");
+      return;
+    }
+    spdlog::info("admin API: session {} kicked", id);
+    send_json(res, 202, json{{"kicked", id}});
+  }
+
+  // The bans: list, add, lift.
+  void routes_bans(httplib::Server& s) {
+    s.Get("/api/v1/bans", [this](const httplib::Request&, httplib::Response& res) { list_bans(res); });
+    s.Post("/api/v1/bans",
+           [this](const httplib::Request& req, httplib::Response& res) { add_ban(req, res); });
     s.Delete(R"(/api/v1/bans/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      const std::string address = req.matches[1];
-      // An IPv6 /64 key ("2001:db8:1:2::/64") is given as listed: take its address part.
-      const std::string plain = address.ends_with("/64") ? address.substr(0, address.size() - 3) : address;
-      if (!valid_address(plain)) {
-        send_error(res, 400, "not a numeric IPv4 or IPv6 address");
-        return;
-      }
-      if (!spec.state->unban(plain)) {
-        send_error(res, 404, "not banned");
-        return;
-      }
-      spdlog::info("admin API: {} unbanned", session::login_key(plain));
-      send_json(res, 200, json{{"unbanned", session::login_key(plain)}});
+      lift_ban(req, res);
     });
-    s.Post("/api/v1/reload", [this](const httplib::Request&, httplib::Response& res) {
-      if (!spec.reload) {
-        send_error(res, 409, "reloading needs the master process (workers != 1)");
+  }
+
+  void list_bans(httplib::Response& res) const {
+    auto bans = spec.state->bans();
+    if (!bans) {
+      send_error(res, 503, "the shared state is busy, try again");
+      return;
+    }
+    json list = json::array();
+    for (const auto& b : *bans) list.push_back(json{{"address", b.address}, {"seconds_left", b.seconds_left}});
+    send_json(res, 200, json{{"bans", std::move(list)}});
+  }
+
+  void add_ban(const httplib::Request& req, httplib::Response& res) const {
+    const json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("address") || !body["address"].is_string()) {
+      send_error(res, 400, "expected a JSON object {\"address\": \"203.0.113.7\", \"seconds\": 3600}");
+      return;
+    }
+    const std::string address = body["address"].get<std::string>();
+    if (!valid_address(address)) {
+      send_error(res, 400, "address: not a numeric IPv4 or IPv6 address");
+      return;
+    }
+    std::int64_t seconds = kDefaultBanSeconds;
+    if (body.contains("seconds")) {
+      if (!body["seconds"].is_number_integer() || body["seconds"].get<std::int64_t>() < 1 ||
+          body["seconds"].get<std::int64_t>() > kMaxBanSeconds) {
+        send_error(res, 400, "seconds: an integer from 1 to 2592000 (30 days)");
         return;
       }
-      if (!spec.reload()) {
-        send_error(res, 503, "the reload request could not be passed to the master");
-        return;
-      }
-      send_json(res, 202, json{{"reload", "requested"}});
-    });
+      seconds = body["seconds"].get<std::int64_t>();
+    }
+    if (!spec.state->ban(address, std::chrono::seconds{seconds})) {
+      send_error(res, 507, "the address table is full");
+      return;
+    }
+    spdlog::warn("admin API: {} banned for {} s", session::login_key(address), seconds);
+    send_json(res, 201, json{{"address", session::login_key(address)}, {"seconds", seconds}});
+  }
+
+  void lift_ban(const httplib::Request& req, httplib::Response& res) const {
+    const std::string address = req.matches[1];
+    // An IPv6 /64 key ("2001:db8:1:2::/64") is given as listed: take its address part.
+    const std::string plain = address.ends_with("/64") ? address.substr(0, address.size() - 3) : address;
+    if (!valid_address(plain)) {
+      send_error(res, 400, "not a numeric IPv4 or IPv6 address");
+      return;
+    }
+    if (!spec.state->unban(plain)) {
+      send_error(res, 404, "not banned");
+      return;
+    }
+    spdlog::info("admin API: {} unbanned", session::login_key(plain));
+    send_json(res, 200, json{{"unbanned", session::login_key(plain)}});
+  }
+
+  void request_reload(httplib::Response& res) const {
+    if (!spec.reload) {
+      send_error(res, 409, "reloading needs the master process (workers != 1)");
+      return;
+    }
+    if (!spec.reload()) {
+      send_error(res, 503, "the reload request could not be passed to the master");
+      return;
+    }
+    send_json(res, 202, json{{"reload", "requested"}});
   }
 };
 

@@ -263,91 +263,154 @@ std::shared_ptr<Admission> make_admission(std::shared_ptr<cluster::SharedState> 
                                            cfg.server.max_per_ip, session::login_policy(cfg.server));
 }
 
-int serve_single_process(const config::DaemonConfig& cfg) {
-  std::unique_ptr<SignalWatcher> signals;
+// serve_single_process()'s steps.
+namespace {
+
+// A failed start: the message on stderr; false.
+bool fail_start(const char* what) {
+  std::fprintf(stderr, "feitpd: %s\n", what);
+  return false;
+}
+
+// What comes before any thread: the signal watcher, the open files limit, the confinement's
+// plan and the pid file.
+bool prepare_process(const config::DaemonConfig& cfg, std::unique_ptr<SignalWatcher>& signals,
+                     Confinement& confinement, PidFile& pid_file) {
   try {
     signals = std::make_unique<SignalWatcher>(runtime_signals(false));  // before any thread
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "feitpd: %s\n", e.what());
-    return 1;
+    return fail_start(e.what());
   }
   if (auto problem = apply_open_files_limit(cfg.max_open_files); !problem.empty()) {
-    std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-    return 1;
+    return fail_start(problem.c_str());
   }
   if (auto warning = open_files_warning(cfg.server.max_connections); !warning.empty()) {
     spdlog::warn("{}", warning);
   }
-  Confinement confinement;
   {
     std::string note;
     if (auto problem = plan_confinement(cfg.run_as, cfg.sandbox, confinement, note); !problem.empty()) {
-      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-      return 1;
+      return fail_start(problem.c_str());
     }
     if (!note.empty()) spdlog::warn("{}", note);
   }
-  PidFile pid_file;
   if (!cfg.pid_file.empty()) {
-    if (auto problem = pid_file.create(cfg.pid_file); !problem.empty()) {
-      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-      return 1;
+    if (auto problem = pid_file.create(cfg.pid_file); !problem.empty()) return fail_start(problem.c_str());
+  }
+  return true;
+}
+
+// [metrics] / [admin]: served on two threads of this process (started after confinement),
+// bound now.
+bool make_admin_service(const config::DaemonConfig& cfg, const std::shared_ptr<cluster::SharedState>& state,
+                        Server& server, std::unique_ptr<AdminService>& admin) {
+  AdminSpec spec;
+  spec.cfg = cfg.monitor;
+  if (!cfg.monitor.admin_listen.empty()) {
+    if (auto problem = read_admin_token(cfg.monitor.admin_token_file, spec.token); !problem.empty()) {
+      return fail_start(problem.c_str());
     }
   }
+  spec.state = state;
+  spec.monitor = std::make_shared<obs::MonitorState>(1);
+  spec.monitor->worker_started(0, ::getpid());
+  server.set_monitor(spec.monitor->make_worker_monitor(0, !cfg.monitor.admin_listen.empty()));
+  admin = std::make_unique<AdminService>(std::move(spec));
+  if (auto problem = admin->bind(); !problem.empty()) return fail_start(problem.c_str());
+  return true;
+}
 
-  sweep_homes(cfg);
-  std::unique_ptr<Server> server;
-  std::shared_ptr<cluster::SharedState> state;
-  // [metrics] / [admin]: served on two threads of this process (started after confinement).
-  std::unique_ptr<AdminService> admin;
+// The shared state (one column), the server and the admin service, bound.
+bool bind_server(const config::DaemonConfig& cfg, std::unique_ptr<Server>& server,
+                 std::shared_ptr<cluster::SharedState>& state, std::unique_ptr<AdminService>& admin) {
   const bool monitoring = !cfg.monitor.metrics_listen.empty() || !cfg.monitor.admin_listen.empty();
   try {
     state = make_shared_state(cfg, 1);
     server = make_server(cfg);
     server->set_admission(make_admission(state, 0, cfg));
-    if (monitoring) {
-      AdminSpec spec;
-      spec.cfg = cfg.monitor;
-      if (!cfg.monitor.admin_listen.empty()) {
-        if (auto problem = read_admin_token(cfg.monitor.admin_token_file, spec.token); !problem.empty()) {
-          std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-          return 1;
-        }
-      }
-      spec.state = state;
-      spec.monitor = std::make_shared<obs::MonitorState>(1);
-      spec.monitor->worker_started(0, ::getpid());
-      server->set_monitor(spec.monitor->make_worker_monitor(0, !cfg.monitor.admin_listen.empty()));
-      admin = std::make_unique<AdminService>(std::move(spec));
-      if (auto problem = admin->bind(); !problem.empty()) {
-        std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-        return 1;
-      }
-    }
+    if (monitoring && !make_admin_service(cfg, state, *server, admin)) return false;
     server->bind();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "feitpd: %s\n", e.what());
-    return 1;
+    return fail_start(e.what());
   }
-  // Bound: give up privileges like a worker does. Without a master nothing is left to bind
-  // again, which is why SIGHUP does not reload here. spdlog's flusher thread would keep its
-  // capabilities (they are per thread): stopped across the drop, restarted after.
+  return true;
+}
+
+// Bound: give up privileges like a worker does. Without a master nothing is left to bind
+// again, which is why SIGHUP does not reload here. spdlog's flusher thread would keep its
+// capabilities (they are per thread): stopped across the drop, restarted after.
+bool drop_privileges(const config::DaemonConfig& cfg, Confinement& confinement) {
   std::string active;
   plan_writable_paths(cfg, confinement);
   spdlog::flush_every(std::chrono::seconds{0});
   if (auto problem = confine(confinement, active); !problem.empty()) {
     std::fprintf(stderr, "feitpd: cannot drop privileges: %s\n", problem.c_str());
-    return 1;
+    return false;
   }
   if (!cfg.log.file.empty()) spdlog::flush_every(std::chrono::seconds{1});
   spdlog::info("privileges: {}", active);
-  if (admin) admin->start();
+  return true;
+}
 
-  const std::string where = cluster::describe_listeners(cfg.server.listen, server->ports());
+void announce_listening(const config::DaemonConfig& cfg, const Server& server) {
+  const std::string where = cluster::describe_listeners(cfg.server.listen, server.ports());
   std::printf("feitpd listening on %s (single process, pid %d)\n", where.c_str(),
               static_cast<int>(::getpid()));
   std::fflush(stdout);
   spdlog::info("listening on {} (single process)", where);
+}
+
+// On the signal watcher's thread: SIGUSR1 reopens the log, SIGHUP is ignored, a stop signal
+// stops the server (a second one at once).
+void handle_signal(int signo, Server& srv, std::chrono::seconds grace, int& stops, LogReopener& logs) {
+  if (signo == SIGUSR1) {
+    if (auto problem = logs.reopen(); !problem.empty()) {
+      spdlog::warn("log file not reopened: {}", problem);
+    } else {
+      spdlog::info("log file reopened");
+    }
+    return;
+  }
+  if (signo == SIGHUP) {
+    spdlog::warn("SIGHUP: reloading needs the master (workers != 1); ignored");
+    return;
+  }
+  if (++stops == 1) {
+    spdlog::info("signal {}: stopping (grace {} s)", signo, grace.count());
+    srv.stop(grace);
+  } else {
+    spdlog::info("signal {} again: closing every session now", signo);
+    srv.stop(std::chrono::seconds{0});
+  }
+}
+
+// The server's loop on this thread until it stops; the exit code.
+int run_server(Server& server) {
+  try {
+    server.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "feitpd: %s\n", e.what());
+    spdlog::error("server stopped: {}", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int serve_single_process(const config::DaemonConfig& cfg) {
+  std::unique_ptr<SignalWatcher> signals;
+  Confinement confinement;
+  PidFile pid_file;
+  if (!prepare_process(cfg, signals, confinement, pid_file)) return 1;
+
+  sweep_homes(cfg);
+  std::unique_ptr<Server> server;
+  std::shared_ptr<cluster::SharedState> state;
+  std::unique_ptr<AdminService> admin;
+  if (!bind_server(cfg, server, state, admin) || !drop_privileges(cfg, confinement)) return 1;
+  if (admin) admin->start();
+  announce_listening(cfg, *server);
 
   LogReopener logs;
   logs.attach(cfg.log.file);
@@ -359,36 +422,10 @@ int serve_single_process(const config::DaemonConfig& cfg) {
   // worker's do.
   std::function<void()> tick;
   if (admin) tick = [shared, srv] { publish_stats(*shared, 0, *srv); };
-  signals->start([srv, grace, &stops, &logs](int signo) {
-    if (signo == SIGUSR1) {
-      if (auto problem = logs.reopen(); !problem.empty()) {
-        spdlog::warn("log file not reopened: {}", problem);
-      } else {
-        spdlog::info("log file reopened");
-      }
-      return;
-    }
-    if (signo == SIGHUP) {
-      spdlog::warn("SIGHUP: reloading needs the master (workers != 1); ignored");
-      return;
-    }
-    if (++stops == 1) {
-      spdlog::info("signal {}: stopping (grace {} s)", signo, grace.count());
-      srv->stop(grace);
-    } else {
-      spdlog::info("signal {} again: closing every session now", signo);
-      srv->stop(std::chrono::seconds{0});
-    }
-  }, tick, std::chrono::milliseconds{admin ? 1000 : 0});
+  signals->start([srv, grace, &stops, &logs](int signo) { handle_signal(signo, *srv, grace, stops, logs); },
+                 tick, std::chrono::milliseconds{admin ? 1000 : 0});
 
-  int code = 0;
-  try {
-    server->run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "feitpd: %s\n", e.what());
-    spdlog::error("server stopped: {}", e.what());
-    code = 1;
-  }
+  const int code = run_server(*server);
   signals->stop();
   if (admin) admin->stop();
   spdlog::info("stopped");

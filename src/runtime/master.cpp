@@ -109,9 +109,25 @@ class Master {
     current_ = std::make_shared<Generation>();
     current_->cfg = std::make_shared<const config::DaemonConfig>(cfg);
   }
+  // Starts the first generation, then the poll loop until every worker has stopped.
   int run();
 
  private:
+  // run()'s steps. The start: false (said on stderr) when the daemon cannot start.
+  bool prepare_process(PidFile& pid_file);  // signals, open files limit, pid file, logging
+  bool start_first_generation();            // shared state, admin process, ticket keys, workers
+  bool start_monitoring(std::uint32_t slots);  // [metrics] / [admin]: the admin process
+  // The poll loop's turn, after reap(): what is due now.
+  void kill_overdue(Clock::time_point now);  // past the grace period: SIGKILL
+  void check_reload(Clock::time_point now);  // promote a ready generation, or give up on it
+  void retry_admin(Clock::time_point now);
+  void respawn_due(Clock::time_point now);
+  void announce_ready();                     // once, when the first generation serves
+  // Waits (poll_timeout) for signals, the admin process's requests and workers' readiness and
+  // handles them; false when poll() failed.
+  bool wait_and_dispatch();
+  void read_signals();
+  void log_totals() const;  // after the stop
   std::string prepare_generation(Generation& gen, const Generation* previous);
   void spawn(const std::shared_ptr<Generation>& gen, unsigned index);
   void reap();
@@ -605,7 +621,13 @@ int Master::poll_timeout(Clock::time_point now) const {
   return static_cast<int>(std::clamp<long long>(ms_between(now, next), 0, 1000));
 }
 
-int Master::run() {
+// A failed start: the message on stderr (logging may not be set up yet), and run()'s exit code.
+bool fail_start(const char* what) {
+  std::fprintf(stderr, "feitpd: %s\n", what);
+  return false;
+}
+
+bool Master::prepare_process(PidFile& pid_file) {
   self_ = ::getpid();
   const config::DaemonConfig& cfg = *current_->cfg;
   const sigset_t set = runtime_signals(true);
@@ -613,58 +635,54 @@ int Master::run() {
   sigfd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd_ < 0) {
     std::fprintf(stderr, "feitpd: cannot watch signals: %s\n", std::strerror(errno));
-    return 1;
+    return false;
   }
   if (auto problem = apply_open_files_limit(cfg.max_open_files); !problem.empty()) {
-    std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-    return 1;
+    return fail_start(problem.c_str());
   }
-  PidFile pid_file;
   if (!cfg.pid_file.empty()) {
-    if (auto problem = pid_file.create(cfg.pid_file); !problem.empty()) {
-      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-      return 1;
-    }
+    if (auto problem = pid_file.create(cfg.pid_file); !problem.empty()) return fail_start(problem.c_str());
   }
   setup_master_logging(cfg.log);
   if (auto warning = open_files_warning(cfg.server.max_connections); !warning.empty()) {
     spdlog::warn("{}", warning);
   }
+  return true;
+}
 
+bool Master::start_monitoring(std::uint32_t slots) {
+  monitor_cfg_ = current_->cfg->monitor;
+  if (monitor_cfg_.metrics_listen.empty() && monitor_cfg_.admin_listen.empty()) return true;
+  if (!monitor_cfg_.admin_listen.empty()) {
+    if (auto problem = read_admin_token(monitor_cfg_.admin_token_file, admin_token_); !problem.empty()) {
+      return fail_start(problem.c_str());
+    }
+  }
+  try {
+    monitor_ = std::make_shared<obs::MonitorState>(slots);
+  } catch (const std::exception& e) {
+    return fail_start(e.what());
+  }
+  if (auto problem = spawn_admin(); !problem.empty()) return fail_start(problem.c_str());
+  return true;
+}
+
+bool Master::start_first_generation() {
+  const config::DaemonConfig& cfg = *current_->cfg;
   current_->id = next_gen_++;
   if (auto problem = prepare_generation(*current_, nullptr); !problem.empty()) {
-    std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-    return 1;
+    return fail_start(problem.c_str());
   }
   // Room for the serving workers, one generation draining after a reload and one starting.
   const std::uint32_t slots = std::max<std::uint32_t>(3 * current_->workers + 2, 4);
   try {
     state_ = make_shared_state(cfg, slots);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "feitpd: %s\n", e.what());
-    return 1;
+    return fail_start(e.what());
   }
   slot_used_.assign(slots, false);
   seats_.assign(current_->workers, Seat{});
-  monitor_cfg_ = cfg.monitor;
-  if (!monitor_cfg_.metrics_listen.empty() || !monitor_cfg_.admin_listen.empty()) {
-    if (!monitor_cfg_.admin_listen.empty()) {
-      if (auto problem = read_admin_token(monitor_cfg_.admin_token_file, admin_token_); !problem.empty()) {
-        std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-        return 1;
-      }
-    }
-    try {
-      monitor_ = std::make_shared<obs::MonitorState>(slots);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "feitpd: %s\n", e.what());
-      return 1;
-    }
-    if (auto problem = spawn_admin(); !problem.empty()) {
-      std::fprintf(stderr, "feitpd: %s\n", problem.c_str());
-      return 1;
-    }
-  }
+  if (!start_monitoring(slots)) return false;
 
   const std::string where = cluster::describe_listeners(cfg.server.listen, current_->ports);
   std::printf("feitpd listening on %s (master pid %d, %u workers)\n", where.c_str(),
@@ -673,106 +691,115 @@ int Master::run() {
   spdlog::info("master (pid {}) listening on {}; starting {} workers; shared state {} KiB for {} worker slots",
                self_, where, current_->workers, state_->bytes() / 1024, slots);
   // TLS ticket keys: made before the first fork, shared by every worker of every generation,
-  // rotated below (half a ticket lifetime each; three older keys stay good for decryption).
+  // rotated by the poll loop (half a ticket lifetime each; three older keys stay good for
+  // decryption).
   try {
     ticket_keys_ = std::make_shared<SharedTicketKeys>();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "feitpd: %s\n", e.what());
-    return 1;
+    return fail_start(e.what());
   }
   for (unsigned i = 0; i < current_->workers; ++i) spawn(current_, i);
+  return true;
+}
 
-  for (;;) {
-    reap();
-    auto now = Clock::now();
-    ticket_keys_->rotate_if_due(std::max(std::chrono::seconds{60}, current_->cfg->server.tls.session_lifetime / 2));
-    if (stops_ > 0 && workers_.empty()) break;
-    if (now >= kill_at_) {
-      for (auto& [pid, w] : workers_) {
-        spdlog::warn("worker {} (pid {}) still running after the grace period: SIGKILL", w.index, pid);
-        ::kill(pid, SIGKILL);
-      }
-      kill_at_ = now + milliseconds{1000};
-    }
-    if (pending_) {
-      bool all_ready = true;
-      unsigned count = 0;
-      for (const auto& [pid, w] : workers_) {
-        if (w.gen != pending_) continue;
-        ++count;
-        all_ready = all_ready && w.ready;
-      }
-      if (all_ready && count == pending_->workers) {
-        promote();
-      } else if (now >= pending_deadline_) {
-        abort_reload("the new workers were not ready within " +
-                     std::to_string(kReloadReadyTimeout.count() / 1000) + " s");
-      }
-    }
-    if (stops_ == 0 && admin_pending_ && now >= admin_due_) {
-      admin_pending_ = false;
-      if (auto problem = spawn_admin(); !problem.empty()) {
-        spdlog::error("admin process: {}; trying again in 5 s", problem);
-        admin_pending_ = true;
-        admin_due_ = Clock::now() + milliseconds{5000};
-      }
-    }
-    if (stops_ == 0) {
-      for (unsigned i = 0; i < seats_.size(); ++i) {
-        if (seats_[i].pending && now >= seats_[i].due) {
-          seats_[i].pending = false;
-          spawn(current_, i);
-        }
-      }
-      if (!announced_ready_) {
-        unsigned ready = 0;
-        for (const auto& [pid, w] : workers_) ready += (w.gen == current_ && w.ready) ? 1U : 0U;
-        if (ready == current_->workers) {
-          announced_ready_ = true;
-          spdlog::info("all {} workers serving", ready);
-          notify_systemd("READY=1\nMAINPID=" + std::to_string(self_) + "\nSTATUS=serving with " +
-                         std::to_string(ready) + " workers");
-        }
-      }
-    }
+void Master::kill_overdue(Clock::time_point now) {
+  if (now < kill_at_) return;
+  for (auto& [pid, w] : workers_) {
+    spdlog::warn("worker {} (pid {}) still running after the grace period: SIGKILL", w.index, pid);
+    ::kill(pid, SIGKILL);
+  }
+  kill_at_ = now + milliseconds{1000};
+}
 
-    std::vector<pollfd> fds;
-    std::vector<pid_t> owners;
-    fds.push_back({sigfd_, POLLIN, 0});
-    owners.push_back(0);
-    if (admin_cmd_fd_ >= 0) {
-      fds.push_back({admin_cmd_fd_, POLLIN, 0});
-      owners.push_back(-1);
-    }
-    for (const auto& [pid, w] : workers_) {
-      if (w.ready_fd < 0) continue;
-      fds.push_back({w.ready_fd, POLLIN, 0});
-      owners.push_back(pid);
-    }
-    const int n = ::poll(fds.data(), fds.size(), poll_timeout(Clock::now()));
-    if (n < 0 && errno != EINTR) {
-      spdlog::critical("master: poll failed: {}", std::strerror(errno));
-      break;
-    }
-    if (n <= 0) continue;
-    for (std::size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      if (owners[i] == -1) {
-        handle_admin_command();
-        continue;
-      }
-      auto it = workers_.find(owners[i]);
-      if (it != workers_.end() && it->second.ready_fd == fds[i].fd) handle_ready(it->second);
-    }
-    if ((fds[0].revents & POLLIN) != 0) {
-      signalfd_siginfo si{};
-      while (::read(sigfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        on_signal(static_cast<int>(si.ssi_signo));
-      }
+void Master::check_reload(Clock::time_point now) {
+  if (!pending_) return;
+  bool all_ready = true;
+  unsigned count = 0;
+  for (const auto& [pid, w] : workers_) {
+    if (w.gen != pending_) continue;
+    ++count;
+    all_ready = all_ready && w.ready;
+  }
+  if (all_ready && count == pending_->workers) {
+    promote();
+  } else if (now >= pending_deadline_) {
+    abort_reload("the new workers were not ready within " +
+                 std::to_string(kReloadReadyTimeout.count() / 1000) + " s");
+  }
+}
+
+void Master::retry_admin(Clock::time_point now) {
+  if (stops_ != 0 || !admin_pending_ || now < admin_due_) return;
+  admin_pending_ = false;
+  if (auto problem = spawn_admin(); !problem.empty()) {
+    spdlog::error("admin process: {}; trying again in 5 s", problem);
+    admin_pending_ = true;
+    admin_due_ = Clock::now() + milliseconds{5000};
+  }
+}
+
+void Master::respawn_due(Clock::time_point now) {
+  for (unsigned i = 0; i < seats_.size(); ++i) {
+    if (seats_[i].pending && now >= seats_[i].due) {
+      seats_[i].pending = false;
+      spawn(current_, i);
     }
   }
+}
 
-  stop_admin();
+void Master::announce_ready() {
+  if (announced_ready_) return;
+  unsigned ready = 0;
+  for (const auto& [pid, w] : workers_) ready += (w.gen == current_ && w.ready) ? 1U : 0U;
+  if (ready == current_->workers) {
+    announced_ready_ = true;
+    spdlog::info("all {} workers serving", ready);
+    notify_systemd("READY=1\nMAINPID=" + std::to_string(self_) + "\nSTATUS=serving with " +
+                   std::to_string(ready) + " workers");
+  }
+}
+
+bool Master::wait_and_dispatch() {
+  std::vector<pollfd> fds;
+  std::vector<pid_t> owners;
+  fds.push_back({sigfd_, POLLIN, 0});
+  owners.push_back(0);
+  if (admin_cmd_fd_ >= 0) {
+    fds.push_back({admin_cmd_fd_, POLLIN, 0});
+    owners.push_back(-1);
+  }
+  for (const auto& [pid, w] : workers_) {
+    if (w.ready_fd < 0) continue;
+    fds.push_back({w.ready_fd, POLLIN, 0});
+    owners.push_back(pid);
+  }
+  const int n = ::poll(fds.data(), fds.size(), poll_timeout(Clock::now()));
+  if (n < 0 && errno != EINTR) {
+    spdlog::critical("master: poll failed: {}", std::strerror(errno));
+    return false;
+  }
+  if (n <= 0) return true;
+  for (std::size_t i = 1; i < fds.size(); ++i) {
+    if (fds[i].revents == 0) continue;
+    if (owners[i] == -1) {
+      handle_admin_command();
+      continue;
+    }
+    auto it = workers_.find(owners[i]);
+    if (it != workers_.end() && it->second.ready_fd == fds[i].fd) handle_ready(it->second);
+  }
+  if ((fds[0].revents & POLLIN) != 0) read_signals();
+  return true;
+}
+
+void Master::read_signals() {
+  signalfd_siginfo si{};
+  while (::read(sigfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    on_signal(static_cast<int>(si.ssi_signo));
+  }
+}
+
+void Master::log_totals() const {
   const std::optional<cluster::Counters> totals = state_->counters();
   std::string summary = totals ? "" : "unavailable (the shared state stayed locked)";
   for (std::size_t c = 0; totals && c < cluster::kCounters; ++c) {
@@ -780,6 +807,27 @@ int Master::run() {
                std::to_string((*totals)[c]);
   }
   spdlog::info("stopped; totals: {}", summary);
+}
+
+int Master::run() {
+  PidFile pid_file;
+  if (!prepare_process(pid_file) || !start_first_generation()) return 1;
+  for (;;) {
+    reap();
+    const auto now = Clock::now();
+    ticket_keys_->rotate_if_due(std::max(std::chrono::seconds{60}, current_->cfg->server.tls.session_lifetime / 2));
+    if (stops_ > 0 && workers_.empty()) break;
+    kill_overdue(now);
+    check_reload(now);
+    retry_admin(now);
+    if (stops_ == 0) {
+      respawn_due(now);
+      announce_ready();
+    }
+    if (!wait_and_dispatch()) break;
+  }
+  stop_admin();
+  log_totals();
   ::close(sigfd_);
   return 0;
 }

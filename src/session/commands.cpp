@@ -147,16 +147,101 @@ void Session::cmd_user(std::string_view arg) {
   reply(331, "Please specify the password.");
 }
 
-asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
+// The steps of cmd_pass() that do not wait are plain functions: a login costs no more
+// coroutine frames than before.
+
+bool Session::pass_expected() {
   if (user_) {
     reply(230, "Already logged in.");
-    co_return;
+    return false;
   }
   if (!user_given_) {
     reply(503, "Login with USER first.");
-    co_return;
+    return false;
   }
   user_given_ = false;
+  return true;
+}
+
+void Session::refuse_store_unavailable(const AuthResult& result, bool checked) {
+  // The store could not answer (database down): not the client's fault, so not a failed
+  // login; 421 tells it to come back. The check in flight is released as one that proves
+  // nothing about the address (as an anonymous login does).
+  if (checked && core_.admission) {
+    User nobody;
+    nobody.anonymous = true;
+    core_.admission->login_succeeded(peer_ip_, nobody);
+  }
+  // One line a second at most: a database outage under load must not flood the log.
+  static std::atomic<std::int64_t> last_logged{0};
+  static std::atomic<std::uint64_t> unlogged{0};
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_logged.load(std::memory_order_relaxed);
+  if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
+    const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
+    spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
+                  result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
+  } else {
+    unlogged.fetch_add(1, std::memory_order_relaxed);
+  }
+  reply(421, "Service not available (account store unreachable), try again later.");
+  closing_ = true;
+}
+
+bool Session::account_admitted(const User& user) {
+  if (user.require_tls && !control_.tls()) {
+    // The account's own rule (User::require_tls), known only now: the password was right, but
+    // it went in clear; the client is told to use TLS next time.
+    spdlog::info("session {}: login of {} refused: the account requires TLS", id_, user.name);
+    reply(530, "This account requires TLS: use AUTH TLS before USER.");
+    return false;
+  }
+  if (core_.admission && !core_.admission->user_login(user.name, user.max_sessions)) {
+    reply(530, "Too many sessions for this user, try again later.");
+    return false;
+  }
+  return true;
+}
+
+bool Session::storage_made(const User& user, const std::optional<Result<std::unique_ptr<Storage>>>& made) {
+  if (made && *made) return true;
+  if (core_.admission) core_.admission->user_logout(user.name);
+  spdlog::warn("session {}: user {}: storage unavailable: {}", id_, user.name,
+               made ? made->error().message() : "no storage configured");
+  reply(530, "Login failed: home directory is not available.");
+  return false;
+}
+
+void Session::start_login(std::optional<User>&& user, std::unique_ptr<Storage>&& storage) {
+  counted_user_ = true;
+  storage_ = std::move(storage);
+  storage_blocking_ = storage_->blocking();
+  user_ = std::move(user);
+  cwd_ = "/";
+  login_failures_ = 0;
+  core_.stats.logins.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Session::count_failed_login(const AuthResult& result, bool checked) {
+  ++login_failures_;
+  core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
+  if (checked && core_.admission) core_.admission->login_failed(peer_ip_);
+  spdlog::info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
+               pending_user_, peer_ip_, result.reason);
+}
+
+void Session::reply_failed_login() {
+  if (core_.opts.max_login_attempts && login_failures_ >= core_.opts.max_login_attempts) {
+    reply(530, "Login incorrect. Too many failed attempts, closing control connection.");
+    closing_ = true;
+    return;
+  }
+  reply(530, "Login incorrect.");
+}
+
+asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
+  if (!pass_expected()) co_return;
   // Asked before every check, so failures and checks in flight on other connections count
   // (F11); a refused PASS never reaches the authenticator.
   const bool checked = !core_.admission || core_.admission->login_attempt(peer_ip_);
@@ -182,48 +267,16 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     }
   }
   if (result.user) check_account_host(result);
-
   if (result.unavailable) {
-    // The store could not answer (database down): not the client's fault, so not a failed
-    // login; 421 tells it to come back. The check in flight is released as one that proves
-    // nothing about the address (as an anonymous login does).
-    if (checked && core_.admission) {
-      User nobody;
-      nobody.anonymous = true;
-      core_.admission->login_succeeded(peer_ip_, nobody);
-    }
-    // One line a second at most: a database outage under load must not flood the log.
-    static std::atomic<std::int64_t> last_logged{0};
-    static std::atomic<std::uint64_t> unlogged{0};
-    const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch()).count();
-    std::int64_t last = last_logged.load(std::memory_order_relaxed);
-    if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
-      const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
-      spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
-                    result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
-    } else {
-      unlogged.fetch_add(1, std::memory_order_relaxed);
-    }
-    reply(421, "Service not available (account store unreachable), try again later.");
-    closing_ = true;
+    refuse_store_unavailable(result, checked);
     co_return;
   }
   if (checked && result.user && core_.admission) {
     core_.admission->login_succeeded(peer_ip_, *result.user);  // even if refused below: it knew the password
   }
-  if (result.user && result.user->require_tls && !control_.tls()) {
-    // The account's own rule (User::require_tls), known only now: the password was right, but
-    // it went in clear; the client is told to use TLS next time.
-    spdlog::info("session {}: login of {} refused: the account requires TLS", id_, result.user->name);
-    reply(530, "This account requires TLS: use AUTH TLS before USER.");
-    co_return;
-  }
+
   if (result.user) {
-    if (core_.admission && !core_.admission->user_login(result.user->name, result.user->max_sessions)) {
-      reply(530, "Too many sessions for this user, try again later.");
-      co_return;
-    }
+    if (!account_admitted(*result.user)) co_return;
     std::optional<Result<std::unique_ptr<Storage>>> made;
     if (factory) {
       co_await offload_if(factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
@@ -231,20 +284,8 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
                             made.emplace(factory->create(user));
                           });
     }
-    if (!made || !*made) {
-      if (core_.admission) core_.admission->user_logout(result.user->name);
-      spdlog::warn("session {}: user {}: storage unavailable: {}", id_, result.user->name,
-                   made ? made->error().message() : "no storage configured");
-      reply(530, "Login failed: home directory is not available.");
-      co_return;
-    }
-    counted_user_ = true;
-    storage_ = std::move(made->value());
-    storage_blocking_ = storage_->blocking();
-    user_ = std::move(result.user);
-    cwd_ = "/";
-    login_failures_ = 0;
-    core_.stats.logins.fetch_add(1, std::memory_order_relaxed);
+    if (!storage_made(*result.user, made)) co_return;
+    start_login(std::move(result.user), std::move(made->value()));
     if (!core_.hooks.empty()) {
       co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_login(*this); }); });
     }
@@ -254,11 +295,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     co_return;
   }
 
-  ++login_failures_;
-  core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
-  if (checked && core_.admission) core_.admission->login_failed(peer_ip_);
-  spdlog::info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
-               pending_user_, peer_ip_, result.reason);
+  count_failed_login(result, checked);
   if (!core_.hooks.empty()) {
     co_await maybe_offload(core_.hooks_blocking, [&] {
       for_hooks([&](Hooks& h) { h.on_login_failed(*this, pending_user_); });
@@ -272,12 +309,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     std::error_code ec;
     co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (core_.opts.max_login_attempts && login_failures_ >= core_.opts.max_login_attempts) {
-    reply(530, "Login incorrect. Too many failed attempts, closing control connection.");
-    closing_ = true;
-    co_return;
-  }
-  reply(530, "Login incorrect.");
+  reply_failed_login();
 }
 
 asio::awaitable<void> Session::logout() {
@@ -300,165 +332,115 @@ void Session::forget_login() {
 
 // --- the synchronous commands ---------------------------------------------------------------
 
+// One verb, one line: the commands with more to do have their own function.
 void Session::handle_sync(const proto::Command& cmd) {
   const auto arg = cmd.arg;
   switch (cmd.verb) {
-    case Verb::USER:
-      cmd_user(arg);
-      return;
-    case Verb::ACCT:
-      reply(202, "Command not implemented, superfluous at this site.");
-      return;
-    case Verb::REIN:  // dispatch() has logged the user out already
-      forget_login();
-      close_data_channel();
-      data_mode_ = DataMode::none;
-      user_given_ = false;
-      host_given_ = false;
-      host_ = nullptr;
-      ascii_ = true;  // RFC 959's default
-      rest_ = 0;
-      epsv_all_ = false;
-      mlst_facts_ = proto::kDefaultFacts;
-      hash_algo_ = HashAlgo::sha256;
-      // RFC 4217: the control connection stays protected; the data protection starts over.
-      pbsz_ = false;
-      prot_private_ = false;
-      host_name_.clear();
-      login_deadline_ = core_.opts.login_timeout.count() > 0
-                            ? Clock::now() + core_.opts.login_timeout
-                            : Clock::time_point::max();
-      touch();
-      reply(220, "Service ready for new user.");
-      return;
-    case Verb::HOST:
-      cmd_host(arg);
-      return;
+    // Login and the session's state.
+    case Verb::USER: return cmd_user(arg);
+    case Verb::ACCT: return reply(202, "Command not implemented, superfluous at this site.");
+    case Verb::REIN: return cmd_rein();
+    case Verb::HOST: return cmd_host(arg);
+    // Navigation and file management.
     case Verb::CWD:
-    case Verb::XCWD:
-      cmd_cwd(arg);
-      return;
+    case Verb::XCWD: return cmd_cwd(arg);
     case Verb::CDUP:
-    case Verb::XCUP:
-      cmd_cwd("..");
-      return;
+    case Verb::XCUP: return cmd_cwd("..");
     case Verb::PWD:
-    case Verb::XPWD:
-      reply(257, proto::quote_path(cwd_) + " is the current directory.");
-      return;
+    case Verb::XPWD: return reply(257, proto::quote_path(cwd_) + " is the current directory.");
     case Verb::MKD:
-    case Verb::XMKD:
-      cmd_mkd(arg);
-      return;
+    case Verb::XMKD: return cmd_mkd(arg);
     case Verb::RMD:
-    case Verb::XRMD:
-      cmd_rmd(arg);
-      return;
-    case Verb::DELE:
-      cmd_dele(arg);
-      return;
-    case Verb::RNFR:
-      cmd_rnfr(arg);
-      return;
-    case Verb::RNTO:
-      cmd_rnto(arg);
-      return;
-    case Verb::REST: {
-      const auto v = proto::parse_rest_arg(arg);
-      if (!v) {
-        reply(501, "REST requires a non-negative byte offset.");
-        return;
-      }
-      rest_ = *v;
-      reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
-      return;
-    }
-    case Verb::ALLO:
-      reply(202, "No storage allocation necessary.");
-      return;
-    case Verb::SIZE:
-      cmd_size(arg);
-      return;
-    case Verb::MDTM:
-      cmd_mdtm(arg);
-      return;
-    case Verb::MFMT:
-      cmd_mfmt(arg);
-      return;
-    case Verb::MLST:
-      cmd_mlst(arg);
-      return;
-    case Verb::STAT:
-      cmd_stat(arg);
-      return;
-    case Verb::SYST:
-      reply(215, "UNIX Type: L8");
-      return;
-    case Verb::HELP:
-      cmd_help(arg);
-      return;
-    case Verb::NOOP:
-      reply(200, "NOOP ok.");
-      return;
-    case Verb::SITE:
-      cmd_site(arg);
-      return;
-    case Verb::FEAT:
-      cmd_feat();
-      return;
-    case Verb::OPTS:
-      cmd_opts(arg);
-      return;
-    case Verb::TYPE:
-      cmd_type(arg);
-      return;
-    case Verb::MODE:
-      if (proto::iequals(arg, "S")) {
-        reply(200, "Mode set to S.");
-      } else if (proto::iequals(arg, "B") || proto::iequals(arg, "C") || proto::iequals(arg, "Z")) {
-        reply(504, "Only MODE S (stream) is supported.");
-      } else {
-        reply(501, "Unknown MODE.");
-      }
-      return;
-    case Verb::STRU:
-      if (proto::iequals(arg, "F")) {
-        reply(200, "Structure set to F.");
-      } else if (proto::iequals(arg, "R") || proto::iequals(arg, "P")) {
-        reply(504, "Only STRU F (file) is supported.");
-      } else {
-        reply(501, "Unknown STRU.");
-      }
-      return;
-    case Verb::AUTH:
-      cmd_auth(arg);
-      return;
-    case Verb::PBSZ:
-      cmd_pbsz(arg);
-      return;
-    case Verb::PROT:
-      cmd_prot(arg);
-      return;
-    case Verb::CCC:
-      cmd_ccc();
-      return;
+    case Verb::XRMD: return cmd_rmd(arg);
+    case Verb::DELE: return cmd_dele(arg);
+    case Verb::RNFR: return cmd_rnfr(arg);
+    case Verb::RNTO: return cmd_rnto(arg);
+    case Verb::SIZE: return cmd_size(arg);
+    case Verb::MDTM: return cmd_mdtm(arg);
+    case Verb::MFMT: return cmd_mfmt(arg);
+    case Verb::MLST: return cmd_mlst(arg);
+    // Transfer parameters.
+    case Verb::REST: return cmd_rest(arg);
+    case Verb::ALLO: return reply(202, "No storage allocation necessary.");
+    case Verb::TYPE: return cmd_type(arg);
+    case Verb::MODE: return cmd_mode(arg);
+    case Verb::STRU: return cmd_stru(arg);
+    case Verb::OPTS: return cmd_opts(arg);
+    // Information.
+    case Verb::STAT: return cmd_stat(arg);
+    case Verb::SYST: return reply(215, "UNIX Type: L8");
+    case Verb::HELP: return cmd_help(arg);
+    case Verb::NOOP: return reply(200, "NOOP ok.");
+    case Verb::SITE: return cmd_site(arg);
+    case Verb::FEAT: return cmd_feat();
+    case Verb::CLNT: return reply(200, "Noted.");
+    // FTPS (RFC 4217).
+    case Verb::AUTH: return cmd_auth(arg);
+    case Verb::PBSZ: return cmd_pbsz(arg);
+    case Verb::PROT: return cmd_prot(arg);
+    case Verb::CCC: return cmd_ccc();
     case Verb::ADAT:
     case Verb::MIC:
     case Verb::CONF:
     case Verb::ENC:
-      reply(502, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
-      return;
-    case Verb::CLNT:
-      reply(200, "Noted.");
-      return;
+      return reply(502, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
     case Verb::LANG:
     case Verb::PRET:
     case Verb::SMNT:
-      reply(502, "Command not implemented.");
-      return;
-    default:
-      reply(502, "Command not implemented.");
-      return;
+    default: return reply(502, "Command not implemented.");
+  }
+}
+
+void Session::cmd_rein() {  // dispatch() has logged the user out already
+  forget_login();
+  close_data_channel();
+  data_mode_ = DataMode::none;
+  user_given_ = false;
+  host_given_ = false;
+  host_ = nullptr;
+  ascii_ = true;  // RFC 959's default
+  rest_ = 0;
+  epsv_all_ = false;
+  mlst_facts_ = proto::kDefaultFacts;
+  hash_algo_ = HashAlgo::sha256;
+  // RFC 4217: the control connection stays protected; the data protection starts over.
+  pbsz_ = false;
+  prot_private_ = false;
+  host_name_.clear();
+  login_deadline_ = core_.opts.login_timeout.count() > 0
+                        ? Clock::now() + core_.opts.login_timeout
+                        : Clock::time_point::max();
+  touch();
+  reply(220, "Service ready for new user.");
+}
+
+void Session::cmd_rest(std::string_view arg) {
+  const auto v = proto::parse_rest_arg(arg);
+  if (!v) {
+    reply(501, "REST requires a non-negative byte offset.");
+    return;
+  }
+  rest_ = *v;
+  reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
+}
+
+void Session::cmd_mode(std::string_view arg) {
+  if (proto::iequals(arg, "S")) {
+    reply(200, "Mode set to S.");
+  } else if (proto::iequals(arg, "B") || proto::iequals(arg, "C") || proto::iequals(arg, "Z")) {
+    reply(504, "Only MODE S (stream) is supported.");
+  } else {
+    reply(501, "Unknown MODE.");
+  }
+}
+
+void Session::cmd_stru(std::string_view arg) {
+  if (proto::iequals(arg, "F")) {
+    reply(200, "Structure set to F.");
+  } else if (proto::iequals(arg, "R") || proto::iequals(arg, "P")) {
+    reply(504, "Only STRU F (file) is supported.");
+  } else {
+    reply(501, "Unknown STRU.");
   }
 }
 

@@ -161,12 +161,31 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void returned();
 
   // --- commands (commands.cpp) ---
+  // The synchronous commands: one switch over the verbs, each calling its command.
   void handle_sync(const proto::Command& cmd);
+  // PASS: check the password, admit the account, make its storage, log in (or count a failure).
   asio::awaitable<void> cmd_pass(std::string_view arg);
+  // Its steps that do not wait. False (replied) when PASS comes when no password is asked for.
+  bool pass_expected();
+  // The account store could not answer: 421 and close (not a failed login).
+  void refuse_store_unavailable(const AuthResult& result, bool checked);
+  // The account's TLS rule and session cap; false (replied) when they refuse the login.
+  bool account_admitted(const User& user);
+  // False (replied, the session cap released) when the user's storage could not be made.
+  bool storage_made(const User& user, const std::optional<Result<std::unique_ptr<Storage>>>& made);
+  void start_login(std::optional<User>&& user, std::unique_ptr<Storage>&& storage);
+  void count_failed_login(const AuthResult& result, bool checked);
+  // 530, and the end of the session after too many failures.
+  void reply_failed_login();
   void cmd_user(std::string_view arg);
   // Ends the login: on_logout hooks (on the pool when they may block), then the state.
   asio::awaitable<void> logout();
   void forget_login();
+  // REIN: back to the state of a new connection (the control connection's TLS stays).
+  void cmd_rein();
+  void cmd_rest(std::string_view arg);
+  void cmd_mode(std::string_view arg);
+  void cmd_stru(std::string_view arg);
   void cmd_cwd(std::string_view arg);
   void cmd_mkd(std::string_view arg);
   void cmd_rmd(std::string_view arg);
@@ -244,7 +263,18 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // The rest of a big upload by splice(); nullopt when splice() cannot be used (then any bytes
   // it took are already written, through `buf`).
   asio::awaitable<std::optional<std::error_code>> receive_spliced(Transfer& t, std::span<std::byte> buf);
+  // The end of a transfer: its outcome, the upload's commit (or abort), check_upload hooks, the
+  // final reply, the monitor and the completion hooks. Its steps that do not wait:
   asio::awaitable<void> finish_transfer(Transfer& t, std::error_code ec, bool connected);
+  Status commit_upload(Transfer& t);
+  // The check_upload hooks' verdict: the first that does not proceed, else proceed.
+  Decision check_upload_hooks(const TransferEvent& ev);
+  // A check_upload hook said no: the outcome, the reply (code, text) and maybe the session end.
+  void refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text);
+  // The final reply (226, the storage error, or code and text), and the transfer counters.
+  void reply_transfer_end(const Transfer& t, const TransferEvent& ev, int code, std::string_view text);
+  // on_file_sent / on_file_received / on_incomplete_file_*: one per transfer, never a listing.
+  void tell_transfer_hooks(const TransferEvent& ev);
   asio::awaitable<void> wait_transfer_done();
   void abort_transfer();
   void transfer_status();

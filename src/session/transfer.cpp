@@ -845,7 +845,14 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
   }
 }
 
-asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, bool connected) {
+// The steps of finish_transfer(). Only the steps that may wait (storage and hooks on the pool)
+// stay in the coroutine: the others are plain functions, so a transfer's end costs no more
+// coroutine frames than before.
+
+namespace {
+
+// What the events tell of a transfer, before its outcome is known.
+TransferEvent transfer_event(const Transfer& t) {
   TransferEvent ev;
   ev.path = t.path;
   ev.bytes = t.bytes;
@@ -854,9 +861,14 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
   ev.seconds = t.started == Clock::time_point{}
                    ? 0.0
                    : std::chrono::duration<double>(Clock::now() - t.started).count();
+  return ev;
+}
 
+// How the data moved: sets ev's outcome (and error) and returns the final reply's code, with
+// its text in `text` (226 and no text when nothing went wrong so far).
+int judge_transfer(const Transfer& t, std::error_code ec, bool connected, TransferEvent& ev,
+                   std::string& text) {
   int code = 226;
-  std::string text;
   if (t.abort_requested) {
     ev.outcome = TransferOutcome::aborted;
     code = 426;
@@ -887,16 +899,77 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     text = connected ? "Connection closed; transfer aborted." : "Can't open data connection.";
   }
   if (ev.outcome != TransferOutcome::complete && ev.error.empty()) ev.error = text;
+  return code;
+}
+
+}  // namespace
+
+Status Session::commit_upload(Transfer& t) {
+  // A check_upload hook may still refuse it: keep what it replaces until then.
+  if (!core_.hooks.empty()) t.writer->keep_previous();
+  return t.writer->commit();
+}
+
+Decision Session::check_upload_hooks(const TransferEvent& ev) {
+  Decision verdict;
+  for (auto& h : core_.hooks) {
+    verdict = h->check_upload(*this, ev);
+    if (!verdict.proceeds()) break;
+  }
+  return verdict;
+}
+
+void Session::refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text) {
+  ev.outcome = TransferOutcome::refused;
+  ev.error = verdict.text;
+  code = verdict.code && verdict.code >= 400 ? verdict.code : 550;
+  text = verdict.text.empty() ? "Upload refused." : verdict.text;
+  if (verdict.kind == Decision::Kind::disconnect) closing_ = true;
+}
+
+void Session::reply_transfer_end(const Transfer& t, const TransferEvent& ev, int code,
+                                 std::string_view text) {
+  if (ev.outcome == TransferOutcome::failed) {
+    // Reply as for the storage error (452 disk full, 552 quota, 451 otherwise).
+    reply_storage_error(t.local_error, ev.upload);
+  } else if (ev.outcome == TransferOutcome::complete) {
+    if (ev.upload) {
+      core_.stats.uploads.fetch_add(1, std::memory_order_relaxed);
+    } else if (t.kind == Transfer::Kind::retr) {
+      core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
+    }
+    reply(226, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
+  } else {
+    reply(code, text);
+  }
+}
+
+void Session::tell_transfer_hooks(const TransferEvent& ev) {
+  for (auto& h : core_.hooks) {
+    if (ev.upload) {
+      if (ev.outcome == TransferOutcome::complete) {
+        h->on_file_received(*this, ev);
+      } else {
+        h->on_incomplete_file_received(*this, ev);
+      }
+    } else if (ev.outcome == TransferOutcome::complete) {
+      h->on_file_sent(*this, ev);
+    } else {
+      h->on_incomplete_file_sent(*this, ev);
+    }
+  }
+}
+
+asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, bool connected) {
+  TransferEvent ev = transfer_event(t);
+  std::string text;
+  int code = judge_transfer(t, ec, connected, ev, text);
 
   if (ev.upload) {
     core_.stats.bytes_in.fetch_add(t.bytes, std::memory_order_relaxed);
     if (ev.outcome == TransferOutcome::complete) {
       std::optional<Status> committed;
-      auto commit = [&] {
-        // A check_upload hook may still refuse it: keep what it replaces until then.
-        if (!core_.hooks.empty()) t.writer->keep_previous();
-        committed.emplace(t.writer->commit());
-      };
+      auto commit = [&] { committed.emplace(commit_upload(t)); };
       if (storage_blocking_) {
         co_await offload(core_.pool(), commit);
       } else {
@@ -916,60 +989,24 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     }
     if (ev.outcome == TransferOutcome::complete && !core_.hooks.empty()) {
       Decision verdict;
-      co_await maybe_offload(core_.hooks_blocking, [&] {
-        for (auto& h : core_.hooks) {
-          verdict = h->check_upload(*this, ev);
-          if (!verdict.proceeds()) break;
-        }
-      });
+      co_await maybe_offload(core_.hooks_blocking, [&] { verdict = check_upload_hooks(ev); });
       if (!verdict.proceeds()) {
         co_await maybe_offload(storage_blocking_, [&] {
           if (!t.writer->revert()) (void)storage_->remove(t.path);
         });
-        ev.outcome = TransferOutcome::refused;
-        ev.error = verdict.text;
-        code = verdict.code && verdict.code >= 400 ? verdict.code : 550;
-        text = verdict.text.empty() ? "Upload refused." : verdict.text;
-        if (verdict.kind == Decision::Kind::disconnect) closing_ = true;
+        refuse_upload(verdict, ev, code, text);
       }
     }
   } else {
     core_.stats.bytes_out.fetch_add(t.bytes, std::memory_order_relaxed);
   }
 
-  if (ev.outcome == TransferOutcome::failed) {
-    // Reply as for the storage error (452 disk full, 552 quota, 451 otherwise).
-    reply_storage_error(t.local_error, ev.upload);
-  } else if (ev.outcome == TransferOutcome::complete) {
-    if (ev.upload) {
-      core_.stats.uploads.fetch_add(1, std::memory_order_relaxed);
-    } else if (t.kind == Transfer::Kind::retr) {
-      core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
-    }
-    reply(226, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
-  } else {
-    reply(code, text);
-  }
-
+  reply_transfer_end(t, ev, code, text);
   if (core_.monitor && t.kind != Transfer::Kind::listing && t.started != Clock::time_point{}) {
     core_.monitor->transfer_done(ev.upload, Clock::now() - t.started, t.bytes);
   }
   if (t.kind != Transfer::Kind::listing && !core_.hooks.empty()) {
-    co_await maybe_offload(core_.hooks_blocking, [&] {
-      for (auto& h : core_.hooks) {
-        if (ev.upload) {
-          if (ev.outcome == TransferOutcome::complete) {
-            h->on_file_received(*this, ev);
-          } else {
-            h->on_incomplete_file_received(*this, ev);
-          }
-        } else if (ev.outcome == TransferOutcome::complete) {
-          h->on_file_sent(*this, ev);
-        } else {
-          h->on_incomplete_file_sent(*this, ev);
-        }
-      }
-    });
+    co_await maybe_offload(core_.hooks_blocking, [&] { tell_transfer_hooks(ev); });
   }
 }
 

@@ -287,7 +287,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     if (!storage_made(*result.user, made)) co_return;
     start_login(std::move(result.user), std::move(made->value()));
     if (!core_.hooks.empty()) {
-      co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_login(*this); }); });
+      co_await notify_hooks([&](Hooks& h) { h.on_login(*this); });
     }
     spdlog::info("session {}: logged in as '{}' from {}", id_, user_->name, peer_ip_);
     reply(230, "Login successful.");
@@ -297,9 +297,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
 
   count_failed_login(result, checked);
   if (!core_.hooks.empty()) {
-    co_await maybe_offload(core_.hooks_blocking, [&] {
-      for_hooks([&](Hooks& h) { h.on_login_failed(*this, pending_user_); });
-    });
+    co_await notify_hooks([&](Hooks& h) { h.on_login_failed(*this, pending_user_); });
   }
   // Slow down guessing: the reply comes only after a delay (longer for a throttled address).
   auto wait = core_.opts.login_failure_delay;
@@ -315,7 +313,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
 asio::awaitable<void> Session::logout() {
   if (!user_) co_return;
   if (!core_.hooks.empty()) {
-    co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_logout(*this); }); });
+    co_await notify_hooks([&](Hooks& h) { h.on_logout(*this); });
   }
   forget_login();
 }
@@ -464,7 +462,7 @@ void Session::cmd_mkd(std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('m', *p, Reach::name)) return;
   if (!done_or_reply(storage_->mkdir(*p))) return;
-  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_mkdir(*this, *p); });
+  core_.hooks.notify([&](Hooks& h) { h.on_mkdir(*this, *p); });
   reply(257, proto::quote_path(*p) + " created.");
 }
 
@@ -477,7 +475,7 @@ void Session::cmd_rmd(std::string_view arg) {
   }
   if (!allowed('d', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rmdir(*p))) return;
-  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
+  core_.hooks.notify([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Remove directory operation successful.");
 }
 
@@ -485,7 +483,7 @@ void Session::cmd_dele(std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('d', *p, Reach::name)) return;
   if (!done_or_reply(storage_->remove(*p))) return;
-  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_remove(*this, *p); });
+  core_.hooks.notify([&](Hooks& h) { h.on_remove(*this, *p); });
   reply(250, "Delete operation successful.");
 }
 
@@ -515,7 +513,7 @@ void Session::cmd_rnto(std::string_view arg) {
   // Both ends again: what RNFR saw may have changed since (another session's rename).
   if (!p || !allowed('f', from, Reach::tree) || !allowed('f', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rename(from, *p))) return;
-  if (!core_.hooks.empty()) for_hooks([&](Hooks& h) { h.on_rename(*this, from, *p); });
+  core_.hooks.notify([&](Hooks& h) { h.on_rename(*this, from, *p); });
   reply(250, "Rename successful.");
 }
 

@@ -24,6 +24,7 @@
 #include "feitp/server.hpp"
 #include "net/passive_ports.hpp"
 #include "net/tls.hpp"
+#include "session/hook_chain.hpp"
 #include "session/listing_cache.hpp"
 #include "session/login_guard.hpp"
 
@@ -108,9 +109,8 @@ struct ServerCore {
   std::shared_ptr<Authenticator> auth;
   std::shared_ptr<StorageFactory> storage_factory;
   std::shared_ptr<Admission> admission;
-  std::vector<std::shared_ptr<Hooks>> hooks;
+  HookChain hooks;  // fixed before run()
   std::shared_ptr<Monitor> monitor;  // nullptr: no timing, no publishing
-  bool hooks_blocking = false;
   std::map<std::string, SiteCommand> site_commands;  // key: upper-case name
   // FTPS: made from opts.tls when it names a certificate; null = no TLS.
   std::shared_ptr<const net::TlsContext> tls;

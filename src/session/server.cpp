@@ -436,9 +436,7 @@ void Server::set_admission(std::shared_ptr<Admission> admission) {
 }
 
 void Server::add_hooks(std::shared_ptr<Hooks> hooks) {
-  if (!hooks) return;
-  impl_->core.hooks_blocking = impl_->core.hooks_blocking || hooks->blocking();
-  impl_->core.hooks.push_back(std::move(hooks));
+  impl_->core.hooks.add(std::move(hooks));
 }
 
 void Server::set_monitor(std::shared_ptr<Monitor> monitor) { impl_->core.monitor = std::move(monitor); }

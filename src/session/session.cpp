@@ -63,7 +63,7 @@ asio::awaitable<void> Session::run() {
   touch();
 
   if (!core_.hooks.empty()) {
-    co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_connect(*this); }); });
+    co_await notify_hooks([&](Hooks& h) { h.on_connect(*this); });
   }
   // Implicit FTPS: the handshake comes first, the greeting goes out encrypted.
   if (implicit_tls_ && !co_await start_control_tls()) closing_ = true;
@@ -147,7 +147,7 @@ asio::awaitable<void> Session::run() {
   }
   co_await logout();
   if (!core_.hooks.empty()) {
-    co_await maybe_offload(core_.hooks_blocking, [&] { for_hooks([&](Hooks& h) { h.on_disconnect(*this); }); });
+    co_await notify_hooks([&](Hooks& h) { h.on_disconnect(*this); });
   }
   if (auto* t = control_.tls_stream(); t != nullptr && (control_.tls() || control_.cleared())) {
     spdlog::info("session {}: TLS {} {}{}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
@@ -383,24 +383,18 @@ void Session::log_replies() {
 // --- commands -------------------------------------------------------------------------------
 
 asio::awaitable<bool> Session::run_before_command(const proto::Command& cmd) {
-  Decision decision;
-  auto ask = [&] {
-    for (auto& h : core_.hooks) {
-      decision = h->before_command(*this, proto::verb_name(cmd.verb).empty() ? cmd.name
-                                                                            : proto::verb_name(cmd.verb),
-                                   cmd.arg);
-      if (!decision.proceeds()) break;
-    }
-  };
-  co_await maybe_offload(core_.hooks_blocking, ask);
+  const std::string_view verb = proto::verb_name(cmd.verb).empty() ? cmd.name : proto::verb_name(cmd.verb);
+  const Decision decision =
+      co_await decide_hooks([&](Hooks& h) { return h.before_command(*this, verb, cmd.arg); });
   if (decision.proceeds()) co_return true;
-  if (decision.kind == Decision::Kind::disconnect) {
-    reply(decision.code ? decision.code : 421, decision.text);
-    closing_ = true;
-  } else {
-    reply(decision.code ? decision.code : 550, decision.text);
-  }
+  reply_refusal(decision, 550);
   co_return false;
+}
+
+void Session::reply_refusal(const Decision& d, int fallback) {
+  const bool disconnect = d.kind == Decision::Kind::disconnect;
+  reply(d.code ? d.code : (disconnect ? 421 : fallback), d.text);
+  if (disconnect) closing_ = true;
 }
 
 namespace {
@@ -526,7 +520,7 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
   }
   // Everything else is a short synchronous action on storage and session state; it runs on
   // the thread pool when the storage or a hook may block.
-  const bool offload = user_ && (storage_blocking_ || core_.hooks_blocking);
+  const bool offload = user_ && (storage_blocking_ || core_.hooks.blocking());
   co_await maybe_offload(offload, [&] { handle_sync(cmd); });
 }
 

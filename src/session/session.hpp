@@ -267,14 +267,13 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // final reply, the monitor and the completion hooks. Its steps that do not wait:
   asio::awaitable<void> finish_transfer(Transfer& t, std::error_code ec, bool connected);
   Status commit_upload(Transfer& t);
-  // The check_upload hooks' verdict: the first that does not proceed, else proceed.
-  Decision check_upload_hooks(const TransferEvent& ev);
   // A check_upload hook said no: the outcome, the reply (code, text) and maybe the session end.
   void refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text);
   // The final reply (226, the storage error, or code and text), and the transfer counters.
   void reply_transfer_end(const Transfer& t, const TransferEvent& ev, int code, std::string_view text);
-  // on_file_sent / on_file_received / on_incomplete_file_*: one per transfer, never a listing.
-  void tell_transfer_hooks(const TransferEvent& ev);
+  // on_file_sent / on_file_received / on_incomplete_file_* for one hook: one per transfer,
+  // never a listing.
+  void tell_transfer_hook(Hooks& h, const TransferEvent& ev);
   asio::awaitable<void> wait_transfer_done();
   void abort_transfer();
   void transfer_status();
@@ -282,11 +281,22 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // The passive listener, if any, goes back to the loop's pool (core_.passive_ports).
   void give_back_passive();
 
-  // Hook helpers.
+  // The hooks (core_.hooks): tell(Hooks&) for every hook, on the pool when one may block.
+  // Call only when !core_.hooks.empty() (no coroutine frame then on the common path).
   template <class F>
-  void for_hooks(F&& f) {
-    for (auto& h : core_.hooks) f(*h);
+  asio::awaitable<void> notify_hooks(F tell) {
+    co_await maybe_offload(core_.hooks.blocking(), [&] { core_.hooks.notify(tell); });
   }
+  // ask(Hooks&) -> Decision, in order until a refusal; on the pool when one may block.
+  template <class F>
+  asio::awaitable<Decision> decide_hooks(F ask) {
+    Decision d;
+    co_await maybe_offload(core_.hooks.blocking(), [&] { d = core_.hooks.decide(ask); });
+    co_return d;
+  }
+  // Replies to a hook's refusal (its code, or `fallback`) and closes the session when it asked
+  // to disconnect (421 by default then).
+  void reply_refusal(const Decision& d, int fallback);
 
   ServerCore& core_;
   ControlChannel control_;

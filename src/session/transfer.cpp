@@ -198,13 +198,10 @@ std::string Session::truncated_note(std::size_t shown, std::size_t entries) {
 bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('r', *p)) return false;
-  for (auto& h : core_.hooks) {
-    auto d = h->before_download(*this, *p);
-    if (!d.proceeds()) {
-      reply(d.code ? d.code : 550, d.text);
-      if (d.kind == Decision::Kind::disconnect) closing_ = true;
-      return false;
-    }
+  // prepare_*() runs whole on the pool already when a hook may block: ask the chain inline.
+  if (auto d = core_.hooks.decide([&](Hooks& h) { return h.before_download(*this, *p); }); !d.proceeds()) {
+    reply_refusal(d, 550);
+    return false;
   }
   auto st = storage_->stat(*p);
   if (!st) {
@@ -253,13 +250,9 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::ui
       offset = rest_;
     }
   }
-  for (auto& h : core_.hooks) {
-    auto d = h->before_upload(*this, *p);
-    if (!d.proceeds()) {
-      reply(d.code ? d.code : 550, d.text);
-      if (d.kind == Decision::Kind::disconnect) closing_ = true;
-      return false;
-    }
+  if (auto d = core_.hooks.decide([&](Hooks& h) { return h.before_upload(*this, *p); }); !d.proceeds()) {
+    reply_refusal(d, 550);
+    return false;
   }
   if (verb == Verb::STOU) {
     // A fresh name next to the requested one: "name.XXXXXXXX".
@@ -433,7 +426,7 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   t->verb = cmd.verb;
   t->ascii = ascii_;
   bool ok = false;
-  const bool blocking = storage_blocking_ || core_.hooks_blocking;
+  const bool blocking = storage_blocking_ || core_.hooks.blocking();
   const std::uint32_t stou_seed = cmd.verb == Verb::STOU ? static_cast<std::uint32_t>(core_.rng()) : 0;
   auto prepare = [&] {
     switch (cmd.verb) {
@@ -910,14 +903,6 @@ Status Session::commit_upload(Transfer& t) {
   return t.writer->commit();
 }
 
-Decision Session::check_upload_hooks(const TransferEvent& ev) {
-  Decision verdict;
-  for (auto& h : core_.hooks) {
-    verdict = h->check_upload(*this, ev);
-    if (!verdict.proceeds()) break;
-  }
-  return verdict;
-}
 
 void Session::refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text) {
   ev.outcome = TransferOutcome::refused;
@@ -944,19 +929,17 @@ void Session::reply_transfer_end(const Transfer& t, const TransferEvent& ev, int
   }
 }
 
-void Session::tell_transfer_hooks(const TransferEvent& ev) {
-  for (auto& h : core_.hooks) {
-    if (ev.upload) {
-      if (ev.outcome == TransferOutcome::complete) {
-        h->on_file_received(*this, ev);
-      } else {
-        h->on_incomplete_file_received(*this, ev);
-      }
-    } else if (ev.outcome == TransferOutcome::complete) {
-      h->on_file_sent(*this, ev);
+void Session::tell_transfer_hook(Hooks& h, const TransferEvent& ev) {
+  if (ev.upload) {
+    if (ev.outcome == TransferOutcome::complete) {
+      h.on_file_received(*this, ev);
     } else {
-      h->on_incomplete_file_sent(*this, ev);
+      h.on_incomplete_file_received(*this, ev);
     }
+  } else if (ev.outcome == TransferOutcome::complete) {
+    h.on_file_sent(*this, ev);
+  } else {
+    h.on_incomplete_file_sent(*this, ev);
   }
 }
 
@@ -988,8 +971,8 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
       co_await maybe_offload(storage_blocking_, [&] { t.writer->abort(keep); });
     }
     if (ev.outcome == TransferOutcome::complete && !core_.hooks.empty()) {
-      Decision verdict;
-      co_await maybe_offload(core_.hooks_blocking, [&] { verdict = check_upload_hooks(ev); });
+      const Decision verdict =
+          co_await decide_hooks([&](Hooks& h) { return h.check_upload(*this, ev); });
       if (!verdict.proceeds()) {
         co_await maybe_offload(storage_blocking_, [&] {
           if (!t.writer->revert()) (void)storage_->remove(t.path);
@@ -1006,7 +989,7 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     core_.monitor->transfer_done(ev.upload, Clock::now() - t.started, t.bytes);
   }
   if (t.kind != Transfer::Kind::listing && !core_.hooks.empty()) {
-    co_await maybe_offload(core_.hooks_blocking, [&] { tell_transfer_hooks(ev); });
+    co_await notify_hooks([&](Hooks& h) { tell_transfer_hook(h, ev); });
   }
 }
 

@@ -24,14 +24,7 @@ using proto::Verb;
 
 namespace {
 
-// "NAME rest" -> (NAME, rest)
-std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
-  auto sp = s.find(' ');
-  if (sp == std::string_view::npos) return {s, {}};
-  auto rest = s.substr(sp + 1);
-  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-  return {s.substr(0, sp), rest};
-}
+using proto::split_word;
 
 std::string upper(std::string_view s) {
   std::string r(s);
@@ -423,22 +416,18 @@ void Session::cmd_rest(std::string_view arg) {
 }
 
 void Session::cmd_mode(std::string_view arg) {
-  if (proto::iequals(arg, "S")) {
-    reply(200, "Mode set to S.");
-  } else if (proto::iequals(arg, "B") || proto::iequals(arg, "C") || proto::iequals(arg, "Z")) {
-    reply(504, "Only MODE S (stream) is supported.");
-  } else {
-    reply(501, "Unknown MODE.");
+  switch (proto::parse_mode_arg(arg)) {
+    case proto::Choice::served: return reply(200, "Mode set to S.");
+    case proto::Choice::refused: return reply(504, "Only MODE S (stream) is supported.");
+    case proto::Choice::unknown: return reply(501, "Unknown MODE.");
   }
 }
 
 void Session::cmd_stru(std::string_view arg) {
-  if (proto::iequals(arg, "F")) {
-    reply(200, "Structure set to F.");
-  } else if (proto::iequals(arg, "R") || proto::iequals(arg, "P")) {
-    reply(504, "Only STRU F (file) is supported.");
-  } else {
-    reply(501, "Unknown STRU.");
+  switch (proto::parse_stru_arg(arg)) {
+    case proto::Choice::served: return reply(200, "Structure set to F.");
+    case proto::Choice::refused: return reply(504, "Only STRU F (file) is supported.");
+    case proto::Choice::unknown: return reply(501, "Unknown STRU.");
   }
 }
 
@@ -734,17 +723,13 @@ void Session::cmd_site(std::string_view arg) {
     return;
   }
   if (name == "CHMOD") {
-    auto [mode_text, path_text] = split_word(rest);
-    unsigned mode = 0;
-    bool ok = !mode_text.empty() && mode_text.size() <= 4 && !path_text.empty();
-    for (char c : mode_text) {
-      if (c < '0' || c > '7') ok = false;
-      mode = mode * 8 + static_cast<unsigned>(c - '0');
-    }
-    if (!ok) {
+    const auto chmod = proto::parse_chmod_arg(rest);
+    if (!chmod) {
       reply(501, "Syntax: SITE CHMOD <octal mode> <path>");
       return;
     }
+    unsigned mode = chmod->mode;
+    const std::string_view path_text = chmod->path;
     if ((mode & 07000) != 0) {
       reply(504, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
       return;
@@ -817,28 +802,17 @@ void Session::cmd_opts(std::string_view arg) {
 }
 
 void Session::cmd_type(std::string_view arg) {
-  auto [code, param] = split_word(arg);
-  if (proto::iequals(code, "A")) {
-    if (param.empty() || proto::iequals(param, "N")) {
+  switch (proto::parse_type_arg(arg)) {
+    case proto::TypeArg::ascii:
       ascii_ = true;
-      reply(200, "Switching to ASCII mode.");
-    } else {
-      reply(504, "Only TYPE A N is supported for ASCII.");
-    }
-  } else if (proto::iequals(code, "I")) {
-    ascii_ = false;
-    reply(200, "Switching to Binary mode.");
-  } else if (proto::iequals(code, "L")) {
-    if (param == "8") {
+      return reply(200, "Switching to ASCII mode.");
+    case proto::TypeArg::binary:
       ascii_ = false;
-      reply(200, "Switching to Binary mode.");
-    } else {
-      reply(504, "Only TYPE L 8 is supported.");
-    }
-  } else if (proto::iequals(code, "E")) {
-    reply(504, "TYPE E is not supported.");
-  } else {
-    reply(501, "Unknown TYPE.");
+      return reply(200, "Switching to Binary mode.");
+    case proto::TypeArg::ascii_format_refused: return reply(504, "Only TYPE A N is supported for ASCII.");
+    case proto::TypeArg::byte_size_refused: return reply(504, "Only TYPE L 8 is supported.");
+    case proto::TypeArg::ebcdic_refused: return reply(504, "TYPE E is not supported.");
+    case proto::TypeArg::unknown: return reply(501, "Unknown TYPE.");
   }
 }
 

@@ -20,6 +20,8 @@
 
 namespace feitp::session {
 
+namespace code = proto::code;
+
 using proto::Verb;
 
 namespace {
@@ -43,47 +45,47 @@ void Session::reply_storage_error(std::error_code ec, bool writing) {
   if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {
     switch (e) {
       case ENOENT:
-        reply(550, "No such file or directory.");
+        reply(code::file_unavailable, "No such file or directory.");
         return;
       case ENOTDIR:
-        reply(550, "Not a directory.");
+        reply(code::file_unavailable, "Not a directory.");
         return;
       case EISDIR:
-        reply(550, "Is a directory.");
+        reply(code::file_unavailable, "Is a directory.");
         return;
       case EEXIST:
-        reply(550, "File exists.");
+        reply(code::file_unavailable, "File exists.");
         return;
       case ENOTEMPTY:
-        reply(550, "Directory not empty.");
+        reply(code::file_unavailable, "Directory not empty.");
         return;
       case EACCES:
       case EPERM:
       case EXDEV:
       case ELOOP:
       case EROFS:
-        reply(550, "Permission denied.");
+        reply(code::file_unavailable, "Permission denied.");
         return;
       case ENAMETOOLONG:
       case EINVAL:
-        reply(553, "File name not allowed.");
+        reply(code::bad_file_name, "File name not allowed.");
         return;
       case ENOSPC:
-        reply(writing ? 452 : 550, "Insufficient storage space.");
+        reply(writing ? code::insufficient_storage : code::file_unavailable, "Insufficient storage space.");
         return;
       case EDQUOT:
-        reply(552, "Exceeded storage allocation.");
+        reply(code::exceeded_storage, "Exceeded storage allocation.");
         return;
       case ENOSYS:
       case ENOTSUP:
-        reply(502, "Command not implemented for this storage.");
+        reply(code::not_implemented, "Command not implemented for this storage.");
         return;
       default:
         break;
     }
   }
   spdlog::warn("session {}: storage error: {}", id_, ec.message());
-  reply(451, "Requested action aborted: local error in processing.");
+  reply(code::local_error, "Requested action aborted: local error in processing.");
 }
 
 bool Session::done_or_reply(const Status& status) {
@@ -94,13 +96,13 @@ bool Session::done_or_reply(const Status& status) {
 
 std::optional<std::string> Session::path_arg(std::string_view arg) {
   auto p = proto::resolve_path(cwd_, arg);
-  if (!p) reply(553, "File name not allowed.");
+  if (!p) reply(code::bad_file_name, "File name not allowed.");
   return p;
 }
 
 bool Session::allowed(char letter, std::string_view path, Reach reach) {
   if (!user_ || !storage_) {
-    reply(550, "Permission denied.");
+    reply(code::file_unavailable, "Permission denied.");
     return false;
   }
   const Permissions& perms = user_->permissions;
@@ -108,7 +110,7 @@ bool Session::allowed(char letter, std::string_view path, Reach reach) {
     return reach == Reach::tree ? perms.allows_tree(letter, p) : perms.allows(letter, p);
   };
   if (!ok(path)) {
-    reply(550, "Permission denied.");
+    reply(code::file_unavailable, "Permission denied.");
     return false;
   }
   // Storage follows in-root symlinks, so rules must hold where the path really leads (F1). A
@@ -120,7 +122,7 @@ bool Session::allowed(char letter, std::string_view path, Reach reach) {
     return false;
   }
   if (*real != path && !ok(*real)) {
-    reply(550, "Permission denied.");
+    reply(code::file_unavailable, "Permission denied.");
     return false;
   }
   return true;
@@ -130,14 +132,14 @@ bool Session::allowed(char letter, std::string_view path, Reach reach) {
 
 void Session::cmd_user(std::string_view arg) {
   if (user_) {
-    reply(530, "Can't change to another user.");
+    reply(code::not_logged_in, "Can't change to another user.");
     return;
   }
   if (!tls_allows_login()) return;
   pending_user_.assign(arg);
   user_given_ = true;
   // The same answer for every name: no user enumeration.
-  reply(331, "Please specify the password.");
+  reply(code::need_password, "Please specify the password.");
 }
 
 // The steps of cmd_pass() that do not wait are plain functions: a login costs no more
@@ -145,11 +147,11 @@ void Session::cmd_user(std::string_view arg) {
 
 bool Session::pass_expected() {
   if (user_) {
-    reply(230, "Already logged in.");
+    reply(code::logged_in, "Already logged in.");
     return false;
   }
   if (!user_given_) {
-    reply(503, "Login with USER first.");
+    reply(code::bad_sequence, "Login with USER first.");
     return false;
   }
   user_given_ = false;
@@ -178,7 +180,7 @@ void Session::refuse_store_unavailable(const AuthResult& result, bool checked) {
   } else {
     unlogged.fetch_add(1, std::memory_order_relaxed);
   }
-  reply(421, "Service not available (account store unreachable), try again later.");
+  reply(code::unavailable, "Service not available (account store unreachable), try again later.");
   closing_ = true;
 }
 
@@ -187,11 +189,11 @@ bool Session::account_admitted(const User& user) {
     // The account's own rule (User::require_tls), known only now: the password was right, but
     // it went in clear; the client is told to use TLS next time.
     spdlog::info("session {}: login of {} refused: the account requires TLS", id_, user.name);
-    reply(530, "This account requires TLS: use AUTH TLS before USER.");
+    reply(code::not_logged_in, "This account requires TLS: use AUTH TLS before USER.");
     return false;
   }
   if (core_.admission && !core_.admission->user_login(user.name, user.max_sessions)) {
-    reply(530, "Too many sessions for this user, try again later.");
+    reply(code::not_logged_in, "Too many sessions for this user, try again later.");
     return false;
   }
   return true;
@@ -202,7 +204,7 @@ bool Session::storage_made(const User& user, const std::optional<Result<std::uni
   if (core_.admission) core_.admission->user_logout(user.name);
   spdlog::warn("session {}: user {}: storage unavailable: {}", id_, user.name,
                made ? made->error().message() : "no storage configured");
-  reply(530, "Login failed: home directory is not available.");
+  reply(code::not_logged_in, "Login failed: home directory is not available.");
   return false;
 }
 
@@ -226,11 +228,11 @@ void Session::count_failed_login(const AuthResult& result, bool checked) {
 
 void Session::reply_failed_login() {
   if (core_.opts.max_login_attempts && login_failures_ >= core_.opts.max_login_attempts) {
-    reply(530, "Login incorrect. Too many failed attempts, closing control connection.");
+    reply(code::not_logged_in, "Login incorrect. Too many failed attempts, closing control connection.");
     closing_ = true;
     return;
   }
-  reply(530, "Login incorrect.");
+  reply(code::not_logged_in, "Login incorrect.");
 }
 
 asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
@@ -240,7 +242,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
   const bool checked = !core_.admission || core_.admission->login_attempt(peer_ip_);
   if (!checked && core_.admission->banned(peer_ip_)) {
     // A ban can start while this connection is open (failures on other connections).
-    reply(421, "Too many failed logins from your address, try again later.");
+    reply(code::unavailable, "Too many failed logins from your address, try again later.");
     closing_ = true;
     co_return;
   }
@@ -283,7 +285,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
       co_await notify_hooks([&](Hooks& h) { h.on_login(*this); });
     }
     spdlog::info("session {}: logged in as '{}' from {}", id_, user_->name, peer_ip_);
-    reply(230, "Login successful.");
+    reply(code::logged_in, "Login successful.");
     touch();
     co_return;
   }
@@ -329,7 +331,7 @@ void Session::handle_sync(const proto::Command& cmd) {
   switch (cmd.verb) {
     // Login and the session's state.
     case Verb::USER: return cmd_user(arg);
-    case Verb::ACCT: return reply(202, "Command not implemented, superfluous at this site.");
+    case Verb::ACCT: return reply(code::superfluous, "Command not implemented, superfluous at this site.");
     case Verb::REIN: return cmd_rein();
     case Verb::HOST: return cmd_host(arg);
     // Navigation and file management.
@@ -338,7 +340,7 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::CDUP:
     case Verb::XCUP: return cmd_cwd("..");
     case Verb::PWD:
-    case Verb::XPWD: return reply(257, proto::quote_path(cwd_) + " is the current directory.");
+    case Verb::XPWD: return reply(code::path_created, proto::quote_path(cwd_) + " is the current directory.");
     case Verb::MKD:
     case Verb::XMKD: return cmd_mkd(arg);
     case Verb::RMD:
@@ -352,19 +354,19 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::MLST: return cmd_mlst(arg);
     // Transfer parameters.
     case Verb::REST: return cmd_rest(arg);
-    case Verb::ALLO: return reply(202, "No storage allocation necessary.");
+    case Verb::ALLO: return reply(code::superfluous, "No storage allocation necessary.");
     case Verb::TYPE: return cmd_type(arg);
     case Verb::MODE: return cmd_mode(arg);
     case Verb::STRU: return cmd_stru(arg);
     case Verb::OPTS: return cmd_opts(arg);
     // Information.
     case Verb::STAT: return cmd_stat(arg);
-    case Verb::SYST: return reply(215, "UNIX Type: L8");
+    case Verb::SYST: return reply(code::system_type, "UNIX Type: L8");
     case Verb::HELP: return cmd_help(arg);
-    case Verb::NOOP: return reply(200, "NOOP ok.");
+    case Verb::NOOP: return reply(code::ok, "NOOP ok.");
     case Verb::SITE: return cmd_site(arg);
     case Verb::FEAT: return cmd_feat();
-    case Verb::CLNT: return reply(200, "Noted.");
+    case Verb::CLNT: return reply(code::ok, "Noted.");
     // FTPS (RFC 4217).
     case Verb::AUTH: return cmd_auth(arg);
     case Verb::PBSZ: return cmd_pbsz(arg);
@@ -374,11 +376,11 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::MIC:
     case Verb::CONF:
     case Verb::ENC:
-      return reply(502, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
+      return reply(code::not_implemented, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
     case Verb::LANG:
     case Verb::PRET:
     case Verb::SMNT:
-    default: return reply(502, "Command not implemented.");
+    default: return reply(code::not_implemented, "Command not implemented.");
   }
 }
 
@@ -402,32 +404,32 @@ void Session::cmd_rein() {  // dispatch() has logged the user out already
                         ? Clock::now() + core_.opts.login_timeout
                         : Clock::time_point::max();
   touch();
-  reply(220, "Service ready for new user.");
+  reply(code::ready, "Service ready for new user.");
 }
 
 void Session::cmd_rest(std::string_view arg) {
   const auto v = proto::parse_rest_arg(arg);
   if (!v) {
-    reply(501, "REST requires a non-negative byte offset.");
+    reply(code::bad_arguments, "REST requires a non-negative byte offset.");
     return;
   }
   rest_ = *v;
-  reply(350, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
+  reply(code::pending, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
 }
 
 void Session::cmd_mode(std::string_view arg) {
   switch (proto::parse_mode_arg(arg)) {
-    case proto::Choice::served: return reply(200, "Mode set to S.");
-    case proto::Choice::refused: return reply(504, "Only MODE S (stream) is supported.");
-    case proto::Choice::unknown: return reply(501, "Unknown MODE.");
+    case proto::Choice::served: return reply(code::ok, "Mode set to S.");
+    case proto::Choice::refused: return reply(code::not_for_parameter, "Only MODE S (stream) is supported.");
+    case proto::Choice::unknown: return reply(code::bad_arguments, "Unknown MODE.");
   }
 }
 
 void Session::cmd_stru(std::string_view arg) {
   switch (proto::parse_stru_arg(arg)) {
-    case proto::Choice::served: return reply(200, "Structure set to F.");
-    case proto::Choice::refused: return reply(504, "Only STRU F (file) is supported.");
-    case proto::Choice::unknown: return reply(501, "Unknown STRU.");
+    case proto::Choice::served: return reply(code::ok, "Structure set to F.");
+    case proto::Choice::refused: return reply(code::not_for_parameter, "Only STRU F (file) is supported.");
+    case proto::Choice::unknown: return reply(code::bad_arguments, "Unknown STRU.");
   }
 }
 
@@ -436,15 +438,15 @@ void Session::cmd_cwd(std::string_view arg) {
   if (!p || !allowed('e', *p)) return;
   auto st = storage_->stat(*p);
   if (!st) {
-    reply(550, "Failed to change directory: no such directory.");
+    reply(code::file_unavailable, "Failed to change directory: no such directory.");
     return;
   }
   if (st->type != FileType::directory) {
-    reply(550, "Failed to change directory: not a directory.");
+    reply(code::file_unavailable, "Failed to change directory: not a directory.");
     return;
   }
   cwd_ = std::move(*p);
-  reply(250, "Directory successfully changed.");
+  reply(code::file_action_ok, "Directory successfully changed.");
 }
 
 void Session::cmd_mkd(std::string_view arg) {
@@ -452,20 +454,20 @@ void Session::cmd_mkd(std::string_view arg) {
   if (!p || !allowed('m', *p, Reach::name)) return;
   if (!done_or_reply(storage_->mkdir(*p))) return;
   core_.hooks.notify([&](Hooks& h) { h.on_mkdir(*this, *p); });
-  reply(257, proto::quote_path(*p) + " created.");
+  reply(code::path_created, proto::quote_path(*p) + " created.");
 }
 
 void Session::cmd_rmd(std::string_view arg) {
   auto p = path_arg(arg);
   if (!p) return;
   if (*p == "/") {
-    reply(550, "Cannot remove the root directory.");
+    reply(code::file_unavailable, "Cannot remove the root directory.");
     return;
   }
   if (!allowed('d', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rmdir(*p))) return;
   core_.hooks.notify([&](Hooks& h) { h.on_remove(*this, *p); });
-  reply(250, "Remove directory operation successful.");
+  reply(code::file_action_ok, "Remove directory operation successful.");
 }
 
 void Session::cmd_dele(std::string_view arg) {
@@ -473,14 +475,14 @@ void Session::cmd_dele(std::string_view arg) {
   if (!p || !allowed('d', *p, Reach::name)) return;
   if (!done_or_reply(storage_->remove(*p))) return;
   core_.hooks.notify([&](Hooks& h) { h.on_remove(*this, *p); });
-  reply(250, "Delete operation successful.");
+  reply(code::file_action_ok, "Delete operation successful.");
 }
 
 void Session::cmd_rnfr(std::string_view arg) {
   auto p = path_arg(arg);
   if (!p || !allowed('f', *p, Reach::tree)) return;
   if (*p == "/") {
-    reply(550, "Cannot rename the root directory.");
+    reply(code::file_unavailable, "Cannot rename the root directory.");
     return;
   }
   if (auto st = storage_->stat(*p); !st) {
@@ -488,12 +490,12 @@ void Session::cmd_rnfr(std::string_view arg) {
     return;
   }
   rename_from_ = std::move(*p);
-  reply(350, "Ready for RNTO.");
+  reply(code::pending, "Ready for RNTO.");
 }
 
 void Session::cmd_rnto(std::string_view arg) {
   if (rename_from_.empty()) {
-    reply(503, "RNFR required first.");
+    reply(code::bad_sequence, "RNFR required first.");
     return;
   }
   const std::string from = std::move(rename_from_);
@@ -503,7 +505,7 @@ void Session::cmd_rnto(std::string_view arg) {
   if (!p || !allowed('f', from, Reach::tree) || !allowed('f', *p, Reach::tree)) return;
   if (!done_or_reply(storage_->rename(from, *p))) return;
   core_.hooks.notify([&](Hooks& h) { h.on_rename(*this, from, *p); });
-  reply(250, "Rename successful.");
+  reply(code::file_action_ok, "Rename successful.");
 }
 
 void Session::cmd_size(std::string_view arg) {
@@ -515,10 +517,10 @@ void Session::cmd_size(std::string_view arg) {
     return;
   }
   if (st->type == FileType::directory) {
-    reply(550, "Could not get file size: not a regular file.");
+    reply(code::file_unavailable, "Could not get file size: not a regular file.");
     return;
   }
-  reply(213, fmt::format("{}", st->size));
+  reply(code::file_status, fmt::format("{}", st->size));
 }
 
 void Session::cmd_mdtm(std::string_view arg) {
@@ -530,23 +532,23 @@ void Session::cmd_mdtm(std::string_view arg) {
     return;
   }
   if (st->type == FileType::directory) {
-    reply(550, "Could not get modification time: not a regular file.");
+    reply(code::file_unavailable, "Could not get modification time: not a regular file.");
     return;
   }
-  reply(213, proto::format_time_val(st->mtime));
+  reply(code::file_status, proto::format_time_val(st->mtime));
 }
 
 void Session::cmd_mfmt(std::string_view arg) {
   const auto m = proto::parse_mfmt_arg(arg);
   if (!m) {
-    reply(501, "Syntax: MFMT YYYYMMDDHHMMSS path");
+    reply(code::bad_arguments, "Syntax: MFMT YYYYMMDDHHMMSS path");
     return;
   }
   const auto t = m->mtime;
   auto p = path_arg(m->path);
   if (!p || !allowed('T', *p, Reach::name)) return;
   if (!storage_->capabilities().set_mtime) {
-    reply(502, "Command not implemented for this storage.");
+    reply(code::not_implemented, "Command not implemented for this storage.");
     return;
   }
   // Like MDTM: a symlink must lead somewhere beneath the root (F23); set_mtime itself would
@@ -556,7 +558,7 @@ void Session::cmd_mfmt(std::string_view arg) {
     return;
   }
   if (!done_or_reply(storage_->set_mtime(*p, t))) return;
-  reply(213, fmt::format("Modify={}; {}", proto::format_time_val(t), *p));
+  reply(code::file_status, fmt::format("Modify={}; {}", proto::format_time_val(t), *p));
 }
 
 void Session::cmd_mlst(std::string_view arg) {
@@ -594,7 +596,7 @@ void Session::cmd_stat(std::string_view arg) {
             : data_mode_ == DataMode::active ? "Active data connection ready\n"
                                              : "No data connection\n";
     text += "End of status.";
-    reply(211, text);
+    reply(code::system_status, text);
     return;
   }
   // STAT path: a listing over the control connection.
@@ -656,11 +658,11 @@ void Session::check_account_host(AuthResult& result) const {
 // RFC 7151: before USER only; the name (or an address literal in brackets) picks a virtual host.
 void Session::cmd_host(std::string_view arg) {
   if (user_ || user_given_) {
-    reply(503, "HOST must come before USER.");
+    reply(code::bad_sequence, "HOST must come before USER.");
     return;
   }
   if (arg.empty()) {
-    reply(501, "HOST requires a host name.");
+    reply(code::bad_arguments, "HOST requires a host name.");
     return;
   }
   // The certificate for this name, if AUTH TLS follows ([[tls.host]]).
@@ -670,31 +672,31 @@ void Session::cmd_host(std::string_view arg) {
   };
   if (core_.hosts.empty()) {
     accept_name();
-    reply(220, "Host accepted.");
+    reply(code::ready, "Host accepted.");
     return;
   }
   for (const auto& h : core_.hosts) {
     if (proto::iequals(h.name, arg)) {
       host_ = &h;
       accept_name();
-      reply(220, h.banner.empty() ? std::string_view("Host accepted.") : std::string_view(h.banner));
+      reply(code::ready, h.banner.empty() ? std::string_view("Host accepted.") : std::string_view(h.banner));
       return;
     }
   }
-  reply(504, "Unknown host.");
+  reply(code::not_for_parameter, "Unknown host.");
 }
 
 // SITE QUOTA: the user's limits and usage, one line (docs/protocol.md).
 void Session::site_quota() {
   auto q = storage_->quota();
   if (!q) {
-    reply(200, "Quota: none.");
+    reply(code::ok, "Quota: none.");
     return;
   }
   const auto part = [](std::uint64_t used, std::uint64_t limit) {
     return limit == 0 ? fmt::format("{}/unlimited", used) : fmt::format("{}/{}", used, limit);
   };
-  reply(200, fmt::format("Quota: bytes={} files={}", part(q->usage.bytes, q->limits.bytes),
+  reply(code::ok, fmt::format("Quota: bytes={} files={}", part(q->usage.bytes, q->limits.bytes),
                          part(q->usage.files, q->limits.files)));
 }
 
@@ -702,7 +704,7 @@ void Session::cmd_site(std::string_view arg) {
   auto [name_text, rest] = split_word(arg);
   const auto name = upper(name_text);
   if (name.empty()) {
-    reply(501, "SITE requires a command; try SITE HELP.");
+    reply(code::bad_arguments, "SITE requires a command; try SITE HELP.");
     return;
   }
   if (name == "HELP") {
@@ -715,7 +717,7 @@ void Session::cmd_site(std::string_view arg) {
         items += cmd.help;
       }
     }
-    proto::append_reply_items(out_, 214, "SITE commands:", items, "Help OK.");
+    proto::append_reply_items(out_, code::help, "SITE commands:", items, "Help OK.");
     return;
   }
   if (name == "QUOTA") {
@@ -725,30 +727,30 @@ void Session::cmd_site(std::string_view arg) {
   if (name == "CHMOD") {
     const auto chmod = proto::parse_chmod_arg(rest);
     if (!chmod) {
-      reply(501, "Syntax: SITE CHMOD <octal mode> <path>");
+      reply(code::bad_arguments, "Syntax: SITE CHMOD <octal mode> <path>");
       return;
     }
     unsigned mode = chmod->mode;
     const std::string_view path_text = chmod->path;
     if ((mode & 07000) != 0) {
-      reply(504, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
+      reply(code::not_for_parameter, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
       return;
     }
     auto p = path_arg(path_text);
     if (!p) return;
     // vsftpd's rule: anonymous users never change modes, whatever letters they were given.
     if (user_->anonymous) {
-      reply(550, "Permission denied.");
+      reply(code::file_unavailable, "Permission denied.");
       return;
     }
     // Mode 000 on the home would lock the user (and the server) out of it (F2).
     if (*p == "/") {
-      reply(550, "Cannot change the mode of the home directory.");
+      reply(code::file_unavailable, "Cannot change the mode of the home directory.");
       return;
     }
     if (!allowed('M', *p, Reach::name)) return;
     if (!storage_->capabilities().chmod) {
-      reply(502, "Command not implemented for this storage.");
+      reply(code::not_implemented, "Command not implemented for this storage.");
       return;
     }
     auto st = storage_->stat(*p);
@@ -759,7 +761,7 @@ void Session::cmd_site(std::string_view arg) {
     // The owner (the server's own user) keeps its access: rwx on directories, rw on files.
     mode |= st->type == FileType::directory ? 0700U : 0600U;
     if (!done_or_reply(storage_->chmod(*p, mode))) return;
-    reply(200, "SITE CHMOD command successful.");
+    reply(code::ok, "SITE CHMOD command successful.");
     return;
   }
   if (auto it = core_.site_commands.find(name); it != core_.site_commands.end()) {
@@ -767,7 +769,7 @@ void Session::cmd_site(std::string_view arg) {
     reply(r.code, r.text);
     return;
   }
-  reply(500, "Unknown SITE command.");
+  reply(code::unknown_command, "Unknown SITE command.");
 }
 
 void Session::cmd_opts(std::string_view arg) {
@@ -775,44 +777,44 @@ void Session::cmd_opts(std::string_view arg) {
   const auto name = upper(name_text);
   if (name == "UTF8" || name == "UTF-8") {
     if (value.empty() || proto::iequals(value, "ON")) {
-      reply(200, "Always in UTF8 mode.");
+      reply(code::ok, "Always in UTF8 mode.");
     } else {
-      reply(504, "UTF8 cannot be turned off.");
+      reply(code::not_for_parameter, "UTF8 cannot be turned off.");
     }
     return;
   }
   if (name == "MLST") {
     mlst_facts_ = proto::parse_mlst_opts(value);
-    reply(200, "MLST OPTS " + proto::mlst_facts_string(mlst_facts_));
+    reply(code::ok, "MLST OPTS " + proto::mlst_facts_string(mlst_facts_));
     return;
   }
   if (name == "HASH") {
     if (!value.empty()) {
       auto a = proto::parse_hash_algo(value);
       if (!a) {
-        reply(501, "Unknown hash algorithm.");
+        reply(code::bad_arguments, "Unknown hash algorithm.");
         return;
       }
       hash_algo_ = *a;
     }
-    reply(200, proto::hash_algo_name(hash_algo_));
+    reply(code::ok, proto::hash_algo_name(hash_algo_));
     return;
   }
-  reply(501, "Option not understood.");
+  reply(code::bad_arguments, "Option not understood.");
 }
 
 void Session::cmd_type(std::string_view arg) {
   switch (proto::parse_type_arg(arg)) {
     case proto::TypeArg::ascii:
       ascii_ = true;
-      return reply(200, "Switching to ASCII mode.");
+      return reply(code::ok, "Switching to ASCII mode.");
     case proto::TypeArg::binary:
       ascii_ = false;
-      return reply(200, "Switching to Binary mode.");
-    case proto::TypeArg::ascii_format_refused: return reply(504, "Only TYPE A N is supported for ASCII.");
-    case proto::TypeArg::byte_size_refused: return reply(504, "Only TYPE L 8 is supported.");
-    case proto::TypeArg::ebcdic_refused: return reply(504, "TYPE E is not supported.");
-    case proto::TypeArg::unknown: return reply(501, "Unknown TYPE.");
+      return reply(code::ok, "Switching to Binary mode.");
+    case proto::TypeArg::ascii_format_refused: return reply(code::not_for_parameter, "Only TYPE A N is supported for ASCII.");
+    case proto::TypeArg::byte_size_refused: return reply(code::not_for_parameter, "Only TYPE L 8 is supported.");
+    case proto::TypeArg::ebcdic_refused: return reply(code::not_for_parameter, "TYPE E is not supported.");
+    case proto::TypeArg::unknown: return reply(code::bad_arguments, "Unknown TYPE.");
   }
 }
 
@@ -828,20 +830,20 @@ void Session::cmd_feat() {
   items += proto::mlst_feat_line(mlst_facts_);
   if (core_.tls) items += "\nPBSZ\nPROT";
   items += "\nREST STREAM\nSIZE\nTVFS\nUTF8";
-  proto::append_reply_items(out_, 211, "Features:", items, "End");
+  proto::append_reply_items(out_, code::system_status, "Features:", items, "End");
 }
 
 void Session::cmd_help(std::string_view arg) {
   if (!arg.empty()) {
     auto c = proto::parse_command(arg);
     if (c.verb == Verb::unknown) {
-      reply(502, "Unknown command.");
+      reply(code::not_implemented, "Unknown command.");
     } else {
-      reply(214, fmt::format("{} is supported.", proto::verb_name(c.verb)));
+      reply(code::help, fmt::format("{} is supported.", proto::verb_name(c.verb)));
     }
     return;
   }
-  proto::append_reply_items(out_, 214, "The following commands are recognized:",
+  proto::append_reply_items(out_, code::help, "The following commands are recognized:",
                             proto::help_text(), "Help OK.");
 }
 

@@ -5,24 +5,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proto/reply.hpp"
 #include "proto/text.hpp"
 #include "session/session.hpp"
 
 namespace feitp::session {
 
+namespace code = proto::code;
+
 void Session::cmd_auth(std::string_view arg) {
   // RFC 4217 section 4: AUTH TLS (and AUTH SSL, which curl sends first, taken as TLS).
   if (!core_.tls) {
-    reply(502, "TLS is not enabled on this server.");
+    reply(code::not_implemented, "TLS is not enabled on this server.");
     return;
   }
   if (control_.tls()) {
-    reply(503, "Already using TLS.");
+    reply(code::bad_sequence, "Already using TLS.");
     return;
   }
   if (!proto::iequals(arg, "TLS") && !proto::iequals(arg, "SSL") && !proto::iequals(arg, "TLS-C") &&
       !proto::iequals(arg, "TLS-P")) {
-    reply(504, "Unknown security mechanism: use AUTH TLS.");
+    reply(code::not_for_parameter, "Unknown security mechanism: use AUTH TLS.");
     return;
   }
   // RFC 2228: an accepted AUTH resets the security state; a user logs in again (dispatch() has
@@ -31,7 +34,7 @@ void Session::cmd_auth(std::string_view arg) {
   user_given_ = false;
   pbsz_ = false;
   prot_private_ = false;
-  reply(234, "AUTH TLS successful.");
+  reply(code::security_accepted, "AUTH TLS successful.");
   start_tls_ = true;  // the read loop runs the handshake once the 234 is out
 }
 
@@ -53,41 +56,41 @@ asio::awaitable<bool> Session::start_control_tls() {
 void Session::cmd_pbsz(std::string_view arg) {
   // RFC 4217 section 8: PBSZ 0 after AUTH; any other size is answered with PBSZ=0.
   if (!control_.tls()) {
-    reply(503, "PBSZ requires AUTH TLS first.");
+    reply(code::bad_sequence, "PBSZ requires AUTH TLS first.");
     return;
   }
   if (arg.empty() || arg.size() > 10 || arg.find_first_not_of("0123456789") != std::string_view::npos) {
-    reply(501, "PBSZ requires a decimal number.");
+    reply(code::bad_arguments, "PBSZ requires a decimal number.");
     return;
   }
   pbsz_ = true;
-  reply(200, "PBSZ=0");
+  reply(code::ok, "PBSZ=0");
 }
 
 void Session::cmd_prot(std::string_view arg) {
   // RFC 4217 section 9: C (clear) or P (private); S and E do not exist for TLS.
   if (!control_.tls()) {
-    reply(503, "PROT requires AUTH TLS first.");
+    reply(code::bad_sequence, "PROT requires AUTH TLS first.");
     return;
   }
   if (!pbsz_) {
-    reply(503, "PROT requires PBSZ first.");
+    reply(code::bad_sequence, "PROT requires PBSZ first.");
     return;
   }
   if (proto::iequals(arg, "P")) {
     prot_private_ = true;
-    reply(200, "Protection level set to P.");
+    reply(code::ok, "Protection level set to P.");
   } else if (proto::iequals(arg, "C")) {
     if (core_.opts.tls.required == TlsRequired::all) {
-      reply(534, "PROT C refused: data connections must be protected (PROT P).");
+      reply(code::policy_denied, "PROT C refused: data connections must be protected (PROT P).");
       return;
     }
     prot_private_ = false;
-    reply(200, "Protection level set to C.");
+    reply(code::ok, "Protection level set to C.");
   } else if (proto::iequals(arg, "S") || proto::iequals(arg, "E")) {
-    reply(536, "Protection level not supported by TLS: use C or P.");
+    reply(code::protection_not_supported, "Protection level not supported by TLS: use C or P.");
   } else {
-    reply(504, "Unknown protection level: use C or P.");
+    reply(code::not_for_parameter, "Unknown protection level: use C or P.");
   }
 }
 
@@ -97,28 +100,28 @@ void Session::cmd_ccc() {
   // logged in under TLS (the password never travels in clear), and only where the policy
   // does not require TLS.
   if (!control_.tls()) {
-    reply(503, core_.tls ? "CCC requires AUTH TLS first." : "TLS is not enabled on this server.");
+    reply(code::bad_sequence, core_.tls ? "CCC requires AUTH TLS first." : "TLS is not enabled on this server.");
     return;
   }
   if (!user_) {
-    reply(503, "CCC is allowed only after login.");
+    reply(code::bad_sequence, "CCC is allowed only after login.");
     return;
   }
   if (core_.opts.tls.required != TlsRequired::off || user_->require_tls) {
-    reply(534, "CCC refused: TLS is required on the control connection here.");
+    reply(code::policy_denied, "CCC refused: TLS is required on the control connection here.");
     return;
   }
   if (xfer_) {
-    reply(503, "CCC is not allowed while a transfer runs.");
+    reply(code::bad_sequence, "CCC is not allowed while a transfer runs.");
     return;
   }
-  reply(200, "Control connection in clear text from now on.");
+  reply(code::ok, "Control connection in clear text from now on.");
   clear_tls_ = true;  // the read loop sends close_notify once the 200 is out
 }
 
 bool Session::tls_allows_login() {
   if (!core_.tls || core_.opts.tls.required == TlsRequired::off || control_.tls()) return true;
-  reply(530, "TLS required: use AUTH TLS before USER.");
+  reply(code::not_logged_in, "TLS required: use AUTH TLS before USER.");
   return false;
 }
 
@@ -126,7 +129,7 @@ bool Session::tls_allows_transfer() {
   const bool need = (core_.tls && core_.opts.tls.required == TlsRequired::all) ||
                     (user_ && user_->require_tls);
   if (!need || prot_private_) return true;
-  reply(521, "Data connections must be protected: use PBSZ 0 and PROT P.");
+  reply(code::protection_required, "Data connections must be protected: use PBSZ 0 and PROT P.");
   return false;
 }
 

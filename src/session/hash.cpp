@@ -15,10 +15,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proto/reply.hpp"
 #include "proto/text.hpp"
 #include "session/session.hpp"
 
 namespace feitp::session {
+
+namespace code = proto::code;
 
 namespace {
 
@@ -109,12 +112,12 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
     co_return;
   }
   if (st->type == FileType::directory) {
-    reply(550, "Not a regular file.");
+    reply(code::file_unavailable, "Not a regular file.");
     co_return;
   }
   const std::uint64_t max = core_.opts.max_hash_bytes;
   if (max != 0 && st->size > max) {
-    reply(552, fmt::format("File too large to hash: {} bytes, the limit is {} bytes.", st->size, max));
+    reply(code::exceeded_storage, fmt::format("File too large to hash: {} bytes, the limit is {} bytes.", st->size, max));
     co_return;
   }
   std::optional<Result<std::string>> digest;
@@ -146,7 +149,7 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   control_.socket().cancel(ignored);  // ends the watch (its handler sees `done`)
   if (!*digest) {
     if (digest->error() == std::errc::file_too_large) {
-      reply(552, fmt::format("File too large to hash: the limit is {} bytes.", max));
+      reply(code::exceeded_storage, fmt::format("File too large to hash: the limit is {} bytes.", max));
     } else {
       reply_storage_error(digest->error());
     }
@@ -154,9 +157,9 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   }
   if (verb == proto::Verb::HASH) {
     // The path as the client gave it (draft-ietf-ftpext2-hash §3.1).
-    reply(213, fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, arg));
+    reply(code::file_status, fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, arg));
   } else {
-    reply(250, **digest);
+    reply(code::file_action_ok, **digest);
   }
 }
 

@@ -268,7 +268,7 @@ struct Server::Impl {
 
 void Server::Impl::refuse(asio::ip::tcp::socket& s, std::string_view text) {
   // One best-effort write; the socket is fresh, so it never blocks in practice.
-  auto msg = proto::format_reply(421, text);
+  auto msg = proto::format_reply(proto::code::unavailable, text);
   std::error_code ec;
   s.non_blocking(true, ec);
   s.write_some(asio::buffer(msg), ec);

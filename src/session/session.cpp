@@ -19,6 +19,8 @@
 
 namespace feitp::session {
 
+namespace code = proto::code;
+
 using asio::use_awaitable;
 using proto::Verb;
 
@@ -68,7 +70,7 @@ asio::awaitable<void> Session::run() {
   // Implicit FTPS: the handshake comes first, the greeting goes out encrypted.
   if (implicit_tls_ && !co_await start_control_tls()) closing_ = true;
   if (!closing_) {
-    reply(220, core_.opts.banner);
+    reply(code::ready, core_.opts.banner);
     co_await flush();
   }
 
@@ -114,7 +116,7 @@ asio::awaitable<void> Session::run() {
         from_pending = true;
       }
       if (r.status == proto::LineAssembler::Status::too_long) {
-        reply(500, "Command line too long.");
+        reply(code::unknown_command, "Command line too long.");
       } else {
         co_await handle_line(lines_.line());
       }
@@ -218,7 +220,7 @@ bool Session::publish(Monitor& m) const {
 }
 
 void Session::hang_up(std::string_view text) {
-  reply(421, text);
+  reply(code::unavailable, text);
   // Best effort, without waiting: the socket is non-blocking. The read loop then sees the
   // cancelled wait and tears the session down.
   std::error_code ec;
@@ -316,7 +318,7 @@ void Session::expire_data() {
 bool Session::count_refused_before_login() {
   const auto limit = core_.opts.max_unknown_before_login;
   if (user_ || limit == 0 || ++refused_before_login_ <= limit) return true;
-  reply(421, "Too many unknown or refused commands before login, closing control connection.");
+  reply(code::unavailable, "Too many unknown or refused commands before login, closing control connection.");
   closing_ = true;
   return false;
 }
@@ -387,13 +389,13 @@ asio::awaitable<bool> Session::run_before_command(const proto::Command& cmd) {
   const Decision decision =
       co_await decide_hooks([&](Hooks& h) { return h.before_command(*this, verb, cmd.arg); });
   if (decision.proceeds()) co_return true;
-  reply_refusal(decision, 550);
+  reply_refusal(decision, code::file_unavailable);
   co_return false;
 }
 
 void Session::reply_refusal(const Decision& d, int fallback) {
   const bool disconnect = d.kind == Decision::Kind::disconnect;
-  reply(d.code ? d.code : (disconnect ? 421 : fallback), d.text);
+  reply(d.code ? d.code : (disconnect ? code::unavailable : fallback), d.text);
   if (disconnect) closing_ = true;
 }
 
@@ -425,7 +427,7 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
     if (cmd.verb == Verb::ABOR) {
       abort_transfer();
       co_await wait_transfer_done();
-      reply(226, "Abort successful.");
+      reply(code::transfer_complete, "Abort successful.");
       co_return;
     }
     if (cmd.verb == Verb::STAT && cmd.arg.empty()) {
@@ -433,7 +435,7 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
       co_return;
     }
     if (cmd.verb == Verb::NOOP) {
-      reply(200, "NOOP ok.");
+      reply(code::ok, "NOOP ok.");
       co_return;
     }
     co_await wait_transfer_done();
@@ -441,17 +443,17 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
   }
 
   if (cmd.verb == Verb::unknown) {
-    if (count_refused_before_login()) reply(500, "Unknown command.");
+    if (count_refused_before_login()) reply(code::unknown_command, "Unknown command.");
     co_return;
   }
 
   const auto info = proto::verb_info(cmd.verb);
   if (info.needs_login && !user_) {
-    if (count_refused_before_login()) reply(530, "Please login with USER and PASS.");
+    if (count_refused_before_login()) reply(code::not_logged_in, "Please login with USER and PASS.");
     co_return;
   }
   if (info.needs_arg && cmd.arg.empty()) {
-    reply(501, "Syntax error in parameters or arguments.");
+    reply(code::bad_arguments, "Syntax error in parameters or arguments.");
     co_return;
   }
   if (!core_.hooks.empty() && !co_await run_before_command(cmd)) co_return;
@@ -472,11 +474,11 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       // once is not refused by the per-address limit.
       if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
       admitted_ = false;
-      reply(221, "Goodbye.");
+      reply(code::goodbye, "Goodbye.");
       closing_ = true;
       co_return;
     case Verb::ABOR:
-      reply(225, "No transfer to abort.");
+      reply(code::no_transfer, "No transfer to abort.");
       co_return;
     case Verb::AUTH:
       // RFC 2228: an accepted AUTH ends the login (cmd_auth does the rest).

@@ -24,6 +24,7 @@
 
 #include "net/endpoint.hpp"
 #include "net/send_queue.hpp"
+#include "proto/reply.hpp"
 #include "proto/address.hpp"
 #include "proto/listing.hpp"
 #include "proto/path.hpp"
@@ -34,6 +35,8 @@
 #include "os/unique_fd.hpp"
 
 namespace feitp::session {
+
+namespace code = proto::code;
 
 using asio::use_awaitable;
 using proto::Verb;
@@ -82,39 +85,39 @@ void Session::close_data_channel() {
 
 void Session::cmd_port(std::string_view arg, bool extended) {
   if (epsv_all_) {
-    reply(503, "EPSV ALL is in effect: only EPSV is accepted.");
+    reply(code::bad_sequence, "EPSV ALL is in effect: only EPSV is accepted.");
     return;
   }
   bool bad_family = false;
   auto hp = extended ? proto::parse_eprt_arg(arg, &bad_family) : proto::parse_port_arg(arg);
   if (!hp) {
     if (bad_family) {
-      reply(522, "Network protocol not supported, use (1,2).");
+      reply(code::protocol_not_supported, "Network protocol not supported, use (1,2).");
     } else {
-      reply(501, "Syntax error in parameters or arguments.");
+      reply(code::bad_arguments, "Syntax error in parameters or arguments.");
     }
     return;
   }
   std::error_code ec;
   auto addr = net::unmapped(asio::ip::make_address(hp->host, ec));
   if (ec) {
-    reply(501, "Syntax error in parameters or arguments.");
+    reply(code::bad_arguments, "Syntax error in parameters or arguments.");
     return;
   }
   // RFC 2577: no bounce attacks. Data connections go back to the client only, and not to a
   // privileged port.
   if (!core_.opts.allow_foreign_active && addr != peer_addr_) {
-    reply(501, "Rejected data connection to an address other than the client's.");
+    reply(code::bad_arguments, "Rejected data connection to an address other than the client's.");
     return;
   }
   if (!core_.opts.allow_privileged_active_port && hp->port < 1024) {
-    reply(501, "Rejected data connection to a privileged port.");
+    reply(code::bad_arguments, "Rejected data connection to a privileged port.");
     return;
   }
   give_back_passive();
   active_target_ = asio::ip::tcp::endpoint(addr, hp->port);
   data_mode_ = DataMode::active;
-  reply(200, extended ? "EPRT command successful." : "PORT command successful. Consider using PASV.");
+  reply(code::ok, extended ? "EPRT command successful." : "PORT command successful. Consider using PASV.");
 }
 
 asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
@@ -123,20 +126,20 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
     switch (proto::parse_epsv_arg(arg)) {
       case proto::EpsvArg::all:
         epsv_all_ = true;
-        reply(200, "EPSV ALL ok.");
+        reply(code::ok, "EPSV ALL ok.");
         co_return;
       case proto::EpsvArg::bad:
-        reply(501, "Syntax error in parameters or arguments.");
+        reply(code::bad_arguments, "Syntax error in parameters or arguments.");
         co_return;
       case proto::EpsvArg::ipv4:
         if (!local_v4) {
-          reply(522, "Network protocol not supported, use (2).");
+          reply(code::protocol_not_supported, "Network protocol not supported, use (2).");
           co_return;
         }
         break;
       case proto::EpsvArg::ipv6:
         if (local_v4) {
-          reply(522, "Network protocol not supported, use (1).");
+          reply(code::protocol_not_supported, "Network protocol not supported, use (1).");
           co_return;
         }
         break;
@@ -145,11 +148,11 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
     }
   } else {
     if (epsv_all_) {
-      reply(503, "EPSV ALL is in effect: only EPSV is accepted.");
+      reply(code::bad_sequence, "EPSV ALL is in effect: only EPSV is accepted.");
       co_return;
     }
     if (!local_v4) {
-      reply(522, "Network protocol not supported: PASV cannot carry an IPv6 address; use EPSV.");
+      reply(code::protocol_not_supported, "Network protocol not supported: PASV cannot carry an IPv6 address; use EPSV.");
       co_return;
     }
   }
@@ -162,7 +165,7 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
   auto l = co_await core_.passive_ports.acquire(local_addr_, core_.rng, patience, ec);
   if (!l) {
     spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
-    reply(425, "Can't open passive connection: no port available.");
+    reply(code::cannot_open_data, "Can't open passive connection: no port available.");
     co_return;
   }
   pasv_fd_ = std::move(l.fd);
@@ -171,7 +174,7 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
   data_mode_ = DataMode::passive;
   pasv_offered_until_ = after(core_.opts.data_accept_timeout);
   if (extended) {
-    reply(229, proto::epsv_reply_text(port));
+    reply(code::extended_passive, proto::epsv_reply_text(port));
     co_return;
   }
   std::string_view shown = local_ip_;
@@ -181,7 +184,7 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
       break;
     }
   }
-  reply(227, proto::pasv_reply_text(shown, port));
+  reply(code::passive, proto::pasv_reply_text(shown, port));
 }
 
 // --- preparing a transfer (checks and opening files; runs before any data moves) ------------
@@ -200,7 +203,7 @@ bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   if (!p || !allowed('r', *p)) return false;
   // prepare_*() runs whole on the pool already when a hook may block: ask the chain inline.
   if (auto d = core_.hooks.decide([&](Hooks& h) { return h.before_download(*this, *p); }); !d.proceeds()) {
-    reply_refusal(d, 550);
+    reply_refusal(d, code::file_unavailable);
     return false;
   }
   auto st = storage_->stat(*p);
@@ -209,11 +212,11 @@ bool Session::prepare_retr(Transfer& t, std::string_view arg) {
     return false;
   }
   if (st->type == FileType::directory) {
-    reply(550, "Not a regular file.");
+    reply(code::file_unavailable, "Not a regular file.");
     return false;
   }
   if (rest_ > st->size && st->type == FileType::file) {
-    reply(554, "Invalid REST parameter: beyond the end of the file.");
+    reply(code::bad_rest, "Invalid REST parameter: beyond the end of the file.");
     return false;
   }
   auto f = storage_->open_read(*p, rest_);
@@ -251,7 +254,7 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::ui
     }
   }
   if (auto d = core_.hooks.decide([&](Hooks& h) { return h.before_upload(*this, *p); }); !d.proceeds()) {
-    reply_refusal(d, 550);
+    reply_refusal(d, code::file_unavailable);
     return false;
   }
   if (verb == Verb::STOU) {
@@ -273,14 +276,14 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::ui
       }
     }
     if (!t.writer) {
-      reply(450, "Could not find a unique file name.");
+      reply(code::file_busy, "Could not find a unique file name.");
       return false;
     }
   } else {
     auto f = storage_->open_write(*p, mode, offset);
     if (!f) {
       if (mode == WriteMode::at_offset && f.error() == std::errc::invalid_argument) {
-        reply(554, "Invalid REST parameter: beyond the end of the file.");
+        reply(code::bad_rest, "Invalid REST parameter: beyond the end of the file.");
       } else {
         reply_storage_error(f.error(), true);
       }
@@ -338,7 +341,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
     auto entries = storage_->list(*p);
     if (!entries) {
       if (entries.error() == std::errc::not_a_directory) {
-        reply(501, "Not a directory.");
+        reply(code::bad_arguments, "Not a directory.");
       } else {
         reply_storage_error(entries.error());
       }
@@ -419,7 +422,7 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   }
   if (data_mode_ == DataMode::none) {
     rest_ = 0;
-    reply(425, "Use PORT, PASV, EPRT or EPSV first.");
+    reply(code::cannot_open_data, "Use PORT, PASV, EPRT or EPSV first.");
     co_return;
   }
   auto t = std::make_unique<Transfer>(core_.io);
@@ -782,18 +785,18 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
     t.progress_at = Clock::now();
     switch (t.kind) {
       case Transfer::Kind::retr:
-        reply(150, fmt::format("Opening {} mode data connection for {} ({} bytes).",
+        reply(code::opening_data, fmt::format("Opening {} mode data connection for {} ({} bytes).",
                                t.ascii ? "ASCII" : "BINARY", proto::base_name(t.path), t.size));
         break;
       case Transfer::Kind::stor:
         if (t.verb == Verb::STOU) {
-          reply(150, "FILE: " + t.stou_name);
+          reply(code::opening_data, "FILE: " + t.stou_name);
         } else {
-          reply(150, "Ok to send data.");
+          reply(code::opening_data, "Ok to send data.");
         }
         break;
       case Transfer::Kind::listing:
-        reply(150, "Here comes the directory listing.");
+        reply(code::opening_data, "Here comes the directory listing.");
         break;
     }
     co_await flush();
@@ -829,7 +832,7 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
   touch();
   xfer_done_.cancel();
   if (quit_after_transfer_ && !closing_) {
-    reply(421, "Server shutting down, closing control connection.");
+    reply(code::unavailable, "Server shutting down, closing control connection.");
     co_await flush();
     control_.hang_up();
     closing_ = true;
@@ -861,10 +864,10 @@ TransferEvent transfer_event(const Transfer& t) {
 // its text in `text` (226 and no text when nothing went wrong so far).
 int judge_transfer(const Transfer& t, std::error_code ec, bool connected, TransferEvent& ev,
                    std::string& text) {
-  int code = 226;
+  int code = code::transfer_complete;
   if (t.abort_requested) {
     ev.outcome = TransferOutcome::aborted;
-    code = 426;
+    code = code::transfer_aborted;
     text = "Connection closed; transfer aborted.";
   } else if (t.local_error) {
     ev.outcome = TransferOutcome::failed;
@@ -874,7 +877,7 @@ int judge_transfer(const Transfer& t, std::error_code ec, bool connected, Transf
     // refused with 522 (like vsftpd's "session reuse required"), anything else is 425.
     ev.outcome = TransferOutcome::client_gone;
     const bool policy = t.tls_failed == net::TlsError::foreign_session || t.tls_failed == net::TlsError::not_resumed;
-    code = policy ? 522 : 425;
+    code = policy ? code::protocol_not_supported : code::cannot_open_data;
     text = t.tls_failed == net::TlsError::foreign_session
                ? "Data connection refused: its TLS session belongs to another control connection."
            : t.tls_failed == net::TlsError::not_resumed
@@ -883,12 +886,12 @@ int judge_transfer(const Transfer& t, std::error_code ec, bool connected, Transf
                          : "Can't open data connection: TLS handshake failed.";
   } else if (t.timed_out) {
     ev.outcome = TransferOutcome::client_gone;
-    code = connected ? 426 : 425;
+    code = connected ? code::transfer_aborted : code::cannot_open_data;
     text = connected ? "Data connection timed out; transfer aborted."
                      : "Can't open data connection: timed out.";
   } else if (ec) {
     ev.outcome = TransferOutcome::client_gone;
-    code = connected ? 426 : 425;
+    code = connected ? code::transfer_aborted : code::cannot_open_data;
     text = connected ? "Connection closed; transfer aborted." : "Can't open data connection.";
   }
   if (ev.outcome != TransferOutcome::complete && ev.error.empty()) ev.error = text;
@@ -907,7 +910,7 @@ Status Session::commit_upload(Transfer& t) {
 void Session::refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text) {
   ev.outcome = TransferOutcome::refused;
   ev.error = verdict.text;
-  code = verdict.code && verdict.code >= 400 ? verdict.code : 550;
+  code = verdict.code && verdict.code >= 400 ? verdict.code : code::file_unavailable;
   text = verdict.text.empty() ? "Upload refused." : verdict.text;
   if (verdict.kind == Decision::Kind::disconnect) closing_ = true;
 }
@@ -923,7 +926,7 @@ void Session::reply_transfer_end(const Transfer& t, const TransferEvent& ev, int
     } else if (t.kind == Transfer::Kind::retr) {
       core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
     }
-    reply(226, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
+    reply(code::transfer_complete, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
   } else {
     reply(code, text);
   }
@@ -1013,10 +1016,10 @@ void Session::transfer_status() {
                           ? 0.0
                           : std::chrono::duration<double>(Clock::now() - t.started).count();
   if (t.kind == Transfer::Kind::stor) {
-    reply(213, fmt::format("Status: {} {}: {} bytes received in {:.1f} s.", proto::verb_name(t.verb),
+    reply(code::file_status, fmt::format("Status: {} {}: {} bytes received in {:.1f} s.", proto::verb_name(t.verb),
                            t.path, t.bytes, secs));
   } else {
-    reply(213, fmt::format("Status: {} {}: {} of {} bytes sent in {:.1f} s.", proto::verb_name(t.verb),
+    reply(code::file_status, fmt::format("Status: {} {}: {} of {} bytes sent in {:.1f} s.", proto::verb_name(t.verb),
                            t.path, t.bytes, t.size, secs));
   }
 }

@@ -88,26 +88,26 @@ constexpr double kMiB = 1024.0 * 1024.0;
 struct Options {
   double seconds = 3.0;
   unsigned repeat = 3;
-  std::string dir;               // empty: mkdtemp under /tmp, removed at the end
+  std::string dir;                     // empty: mkdtemp under /tmp, removed at the end
   std::size_t file_bytes = 64 * MiB;   // upload: a fresh file per this many bytes
   std::size_t retr_bytes = 256 * MiB;  // download: size of the prepared file
   int server_cpu = 0;
   int peer_cpu = 1;
   bool nonblock = false;
   bool json = false;
-  std::string only;              // comma-separated substrings of method names; empty = all
+  std::string only;  // comma-separated substrings of method names; empty = all
 };
 
 enum class Direction : std::uint8_t { upload, download };
 enum class Kind : std::uint8_t {
-  recv_only,      // upload reference: recv() into a buffer and discard (socket cost alone)
-  recv_write,     // upload: recv() into a buffer, write() it to the file
-  recv_waitall,   // upload: the same with MSG_WAITALL, so each recv() fills the buffer
-  splice_up,      // upload: splice(socket -> pipe), splice(pipe -> file)
-  read_send,      // download: pread() into a buffer, send() it
-  sendfile_chunk, // download: sendfile() of `size` bytes per call
-  sendfile_rest,  // download: sendfile() of the rest of the file per call
-  splice_down,    // download: splice(file -> pipe), splice(pipe -> socket)
+  recv_only,       // upload reference: recv() into a buffer and discard (socket cost alone)
+  recv_write,      // upload: recv() into a buffer, write() it to the file
+  recv_waitall,    // upload: the same with MSG_WAITALL, so each recv() fills the buffer
+  splice_up,       // upload: splice(socket -> pipe), splice(pipe -> file)
+  read_send,       // download: pread() into a buffer, send() it
+  sendfile_chunk,  // download: sendfile() of `size` bytes per call
+  sendfile_rest,   // download: sendfile() of the rest of the file per call
+  splice_down,     // download: splice(file -> pipe), splice(pipe -> socket)
 };
 
 struct Method {
@@ -162,7 +162,9 @@ double now_s() {
 double thread_cpu_s() {
   rusage ru{};
   getrusage(RUSAGE_THREAD, &ru);
-  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+  };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
@@ -192,7 +194,9 @@ struct Buffer {
     p = static_cast<char*>(m);
     for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(i * 131 + 7);
   }
-  ~Buffer() { if (p) munmap(p, n); }
+  ~Buffer() {
+    if (p) munmap(p, n);
+  }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 };
@@ -203,10 +207,20 @@ struct Fd {
   explicit Fd(int f) : fd(f) {}
   ~Fd() { reset(); }
   Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-  Fd& operator=(Fd&& o) noexcept { if (this != &o) { reset(); fd = o.fd; o.fd = -1; } return *this; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd = o.fd;
+      o.fd = -1;
+    }
+    return *this;
+  }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
-  void reset() { if (fd >= 0) ::close(fd); fd = -1; }
+  void reset() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
 };
 
 // One loopback TCP connection: {server end, peer end}.
@@ -239,7 +253,10 @@ void wait_ready(int fd, short events) {
 void write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
     const ssize_t w = ::write(fd, p, n);
-    if (w < 0) { if (errno == EINTR) continue; fail("write"); }
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("write");
+    }
     p += w;
     n -= static_cast<std::size_t>(w);
   }
@@ -251,7 +268,10 @@ void send_all(int fd, const char* p, std::size_t n, bool nonblock) {
     const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN && nonblock) { wait_ready(fd, POLLOUT); continue; }
+      if (errno == EAGAIN && nonblock) {
+        wait_ready(fd, POLLOUT);
+        continue;
+      }
       fail("send");
     }
     p += w;
@@ -290,8 +310,8 @@ struct UploadFiles {
   }
 };
 
-std::uint64_t upload_loop(const Method& m, int sock, UploadFiles& files, double deadline,
-                          bool nonblock, Buffer* buf, Pipe* pipe) {
+std::uint64_t upload_loop(const Method& m, int sock, UploadFiles& files, double deadline, bool nonblock,
+                          Buffer* buf, Pipe* pipe) {
   std::uint64_t total = 0;
   Fd file = files.open_next();
   std::size_t left = files.file_bytes;  // bytes still to go into the current file
@@ -304,7 +324,10 @@ std::uint64_t upload_loop(const Method& m, int sock, UploadFiles& files, double 
       const ssize_t n = splice(sock, nullptr, pipe->w.fd, nullptr, std::min(m.size, left), sflags);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN && nonblock) { wait_ready(sock, POLLIN); continue; }
+        if (errno == EAGAIN && nonblock) {
+          wait_ready(sock, POLLIN);
+          continue;
+        }
         fail("splice socket->pipe");
       }
       if (n == 0) break;  // peer closed (does not happen before the deadline)
@@ -312,14 +335,20 @@ std::uint64_t upload_loop(const Method& m, int sock, UploadFiles& files, double 
       // pipe -> file: ext4 copies the pages into the page cache (SPLICE_F_MOVE is a no-op).
       for (std::size_t in_pipe = got; in_pipe > 0;) {
         const ssize_t w = splice(pipe->r.fd, nullptr, file.fd, nullptr, in_pipe, SPLICE_F_MOVE);
-        if (w < 0) { if (errno == EINTR) continue; fail("splice pipe->file"); }
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          fail("splice pipe->file");
+        }
         in_pipe -= static_cast<std::size_t>(w);
       }
     } else {
       const ssize_t n = ::recv(sock, buf->p, std::min(m.size, left), rflags);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN && nonblock) { wait_ready(sock, POLLIN); continue; }
+        if (errno == EAGAIN && nonblock) {
+          wait_ready(sock, POLLIN);
+          continue;
+        }
         fail("recv");
       }
       if (n == 0) break;
@@ -336,8 +365,8 @@ std::uint64_t upload_loop(const Method& m, int sock, UploadFiles& files, double 
   return total;
 }
 
-std::uint64_t download_loop(const Method& m, int sock, int file, std::size_t file_size,
-                            double deadline, bool nonblock, Buffer* buf, Pipe* pipe) {
+std::uint64_t download_loop(const Method& m, int sock, int file, std::size_t file_size, double deadline,
+                            bool nonblock, Buffer* buf, Pipe* pipe) {
   std::uint64_t total = 0;
   off_t off = 0;  // position in the file; wraps to 0 at the end, as if a new RETR started
   const unsigned sflags = SPLICE_F_MOVE | SPLICE_F_MORE | (nonblock ? SPLICE_F_NONBLOCK : 0u);
@@ -360,7 +389,10 @@ std::uint64_t download_loop(const Method& m, int sock, int file, std::size_t fil
         const ssize_t n = ::sendfile(sock, file, &off, want);  // advances off
         if (n < 0) {
           if (errno == EINTR) continue;
-          if (errno == EAGAIN && nonblock) { wait_ready(sock, POLLOUT); continue; }
+          if (errno == EAGAIN && nonblock) {
+            wait_ready(sock, POLLOUT);
+            continue;
+          }
           fail("sendfile");
         }
         moved = static_cast<std::size_t>(n);
@@ -376,7 +408,10 @@ std::uint64_t download_loop(const Method& m, int sock, int file, std::size_t fil
           const ssize_t w = splice(pipe->r.fd, nullptr, sock, nullptr, in_pipe, sflags);
           if (w < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN && nonblock) { wait_ready(sock, POLLOUT); continue; }
+            if (errno == EAGAIN && nonblock) {
+              wait_ready(sock, POLLOUT);
+              continue;
+            }
             fail("splice pipe->socket");
           }
           in_pipe -= static_cast<std::size_t>(w);
@@ -385,8 +420,7 @@ std::uint64_t download_loop(const Method& m, int sock, int file, std::size_t fil
         off = in_off;
         break;
       }
-      default:
-        throw std::logic_error("not a download method");
+      default: throw std::logic_error("not a download method");
     }
     total += moved;
   }
@@ -399,8 +433,8 @@ std::uint64_t download_loop(const Method& m, int sock, int file, std::size_t fil
 struct Sample {
   double mib_s = 0;
   double server_ms_per_mib = 0;
-  double util = 0;               // server thread CPU / wall
-  double cpu0_ms_per_mib = 0;    // busy time of the server's CPU / MiB
+  double util = 0;             // server thread CPU / wall
+  double cpu0_ms_per_mib = 0;  // busy time of the server's CPU / MiB
   double peer_ms_per_mib = 0;
   double seconds = 0;
   std::uint64_t bytes = 0;
@@ -410,9 +444,9 @@ Sample measure(const Method& m, const Options& o, const std::string& dir, int re
   auto [srv, peer] = loopback_pair();
   if (o.nonblock && fcntl(srv.fd, F_SETFL, fcntl(srv.fd, F_GETFL) | O_NONBLOCK) != 0) fail("O_NONBLOCK");
 
-  std::atomic<int> ready{0};       // both threads set up and pinned
-  std::atomic<bool> go{false};     // start together
-  std::atomic<bool> stop{false};   // server loop done: upload peer stops sending
+  std::atomic<int> ready{0};      // both threads set up and pinned
+  std::atomic<bool> go{false};    // start together
+  std::atomic<bool> stop{false};  // server loop done: upload peer stops sending
   std::uint64_t peer_bytes = 0;
   double peer_cpu = 0;
   std::string peer_error;
@@ -428,14 +462,20 @@ Sample measure(const Method& m, const Options& o, const std::string& dir, int re
       if (m.dir == Direction::upload) {
         while (!stop.load(std::memory_order_relaxed)) {
           const ssize_t n = ::send(peer.fd, pbuf.p, pbuf.n, MSG_NOSIGNAL);
-          if (n < 0) { if (errno == EINTR) continue; fail("peer send"); }
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("peer send");
+          }
           peer_bytes += static_cast<std::uint64_t>(n);
         }
         shutdown(peer.fd, SHUT_WR);
       } else {
         for (;;) {
           const ssize_t n = ::recv(peer.fd, pbuf.p, pbuf.n, 0);
-          if (n < 0) { if (errno == EINTR) continue; fail("peer recv"); }
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("peer recv");
+          }
           if (n == 0) break;
           peer_bytes += static_cast<std::uint64_t>(n);
         }
@@ -459,8 +499,10 @@ Sample measure(const Method& m, const Options& o, const std::string& dir, int re
       pin_to_cpu(o.server_cpu);
       std::unique_ptr<Buffer> buf;
       std::unique_ptr<Pipe> pipe;
-      if (m.kind == Kind::splice_up || m.kind == Kind::splice_down) pipe = std::make_unique<Pipe>(m.size);
-      else if (m.size > 0) buf = std::make_unique<Buffer>(m.size);
+      if (m.kind == Kind::splice_up || m.kind == Kind::splice_down)
+        pipe = std::make_unique<Pipe>(m.size);
+      else if (m.size > 0)
+        buf = std::make_unique<Buffer>(m.size);
       ready.fetch_add(1);
       while (ready.load() < 2) {}
       go.store(true);
@@ -469,9 +511,10 @@ Sample measure(const Method& m, const Options& o, const std::string& dir, int re
       const double busy0 = cpu_busy_s(o.server_cpu);
       const double c0 = thread_cpu_s();
       const double deadline = t0 + o.seconds;
-      s.bytes = m.dir == Direction::upload
-                    ? upload_loop(m, srv.fd, files, deadline, o.nonblock, buf.get(), pipe.get())
-                    : download_loop(m, srv.fd, retr_fd, o.retr_bytes, deadline, o.nonblock, buf.get(), pipe.get());
+      s.bytes =
+          m.dir == Direction::upload
+              ? upload_loop(m, srv.fd, files, deadline, o.nonblock, buf.get(), pipe.get())
+              : download_loop(m, srv.fd, retr_fd, o.retr_bytes, deadline, o.nonblock, buf.get(), pipe.get());
       const double c1 = thread_cpu_s();
       const double busy1 = cpu_busy_s(o.server_cpu);
       const double t1 = now_s();
@@ -489,7 +532,10 @@ Sample measure(const Method& m, const Options& o, const std::string& dir, int re
         if (o.nonblock) fcntl(srv.fd, F_SETFL, fcntl(srv.fd, F_GETFL) & ~O_NONBLOCK);
         Buffer sink(1 * MiB);
         for (ssize_t n; (n = ::recv(srv.fd, sink.p, sink.n, 0)) != 0;) {
-          if (n < 0) { if (errno == EINTR) continue; fail("drain recv"); }
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("drain recv");
+          }
           drained += static_cast<std::uint64_t>(n);
         }
       }
@@ -528,7 +574,8 @@ Fd prepare_retr_file(const std::string& path, std::size_t size) {
     Fd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (f.fd < 0) fail("open " + path);
     Buffer chunk(1 * MiB);
-    for (std::size_t done = 0; done < size; done += chunk.n) write_all(f.fd, chunk.p, std::min(chunk.n, size - done));
+    for (std::size_t done = 0; done < size; done += chunk.n)
+      write_all(f.fd, chunk.p, std::min(chunk.n, size - done));
     if (fsync(f.fd) != 0) fail("fsync");  // no writeback left to disturb the measurements
   }
   Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -551,17 +598,17 @@ double median(std::vector<double> v) {
 struct Result {
   const Method* m;
   std::vector<Sample> runs;
-  double med(double Sample::* f) const {
+  double med(double Sample::*f) const {
     std::vector<double> v;
     for (const auto& r : runs) v.push_back(r.*f);
     return median(std::move(v));
   }
-  double lo(double Sample::* f) const {
+  double lo(double Sample::*f) const {
     double x = runs.front().*f;
     for (const auto& r : runs) x = std::min(x, r.*f);
     return x;
   }
-  double hi(double Sample::* f) const {
+  double hi(double Sample::*f) const {
     double x = runs.front().*f;
     for (const auto& r : runs) x = std::max(x, r.*f);
     return x;
@@ -569,9 +616,11 @@ struct Result {
 };
 
 void print_markdown(const std::vector<Result>& results, const Options& o) {
-  std::printf("Medians of %u runs of %.1f s; server on CPU %d, peer on CPU %d; %s sockets.\n\n",
-              o.repeat, o.seconds, o.server_cpu, o.peer_cpu, o.nonblock ? "non-blocking (poll on EAGAIN)" : "blocking");
-  std::printf("| direction | method | MiB/s | server ms/MiB (min-max) | vs today | util | cpu%d ms/MiB | peer ms/MiB |\n", o.server_cpu);
+  std::printf("Medians of %u runs of %.1f s; server on CPU %d, peer on CPU %d; %s sockets.\n\n", o.repeat,
+              o.seconds, o.server_cpu, o.peer_cpu, o.nonblock ? "non-blocking (poll on EAGAIN)" : "blocking");
+  std::printf(
+      "| direction | method | MiB/s | server ms/MiB (min-max) | vs today | util | cpu%d ms/MiB | peer ms/MiB |\n",
+      o.server_cpu);
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : results) {
     const std::string_view base = r.m->dir == Direction::upload ? kBaselineUp : kBaselineDown;
@@ -579,30 +628,35 @@ void print_markdown(const std::vector<Result>& results, const Options& o) {
     for (const auto& b : results)
       if (b.m->dir == r.m->dir && b.m->name == base) base_cpu = b.med(&Sample::server_ms_per_mib);
     char rel[32] = "";
-    if (base_cpu > 0) std::snprintf(rel, sizeof rel, "%+.0f%%", (r.med(&Sample::server_ms_per_mib) / base_cpu - 1) * 100);
-    std::printf("| %s | %s | %.0f | %.3f (%.3f-%.3f) | %s | %.0f%% | %.3f | %.3f |\n", dir_name(r.m->dir), r.m->name,
-                r.med(&Sample::mib_s), r.med(&Sample::server_ms_per_mib), r.lo(&Sample::server_ms_per_mib),
-                r.hi(&Sample::server_ms_per_mib), rel, r.med(&Sample::util) * 100, r.med(&Sample::cpu0_ms_per_mib),
-                r.med(&Sample::peer_ms_per_mib));
+    if (base_cpu > 0)
+      std::snprintf(rel, sizeof rel, "%+.0f%%", (r.med(&Sample::server_ms_per_mib) / base_cpu - 1) * 100);
+    std::printf("| %s | %s | %.0f | %.3f (%.3f-%.3f) | %s | %.0f%% | %.3f | %.3f |\n", dir_name(r.m->dir),
+                r.m->name, r.med(&Sample::mib_s), r.med(&Sample::server_ms_per_mib),
+                r.lo(&Sample::server_ms_per_mib), r.hi(&Sample::server_ms_per_mib), rel,
+                r.med(&Sample::util) * 100, r.med(&Sample::cpu0_ms_per_mib), r.med(&Sample::peer_ms_per_mib));
   }
 }
 
 void print_json(const std::vector<Result>& results, const Options& o) {
-  std::printf("{\"seconds\": %.3f, \"repeat\": %u, \"server_cpu\": %d, \"peer_cpu\": %d, \"nonblock\": %s, \"results\": [",
-              o.seconds, o.repeat, o.server_cpu, o.peer_cpu, o.nonblock ? "true" : "false");
+  std::printf(
+      "{\"seconds\": %.3f, \"repeat\": %u, \"server_cpu\": %d, \"peer_cpu\": %d, \"nonblock\": %s, \"results\": [",
+      o.seconds, o.repeat, o.server_cpu, o.peer_cpu, o.nonblock ? "true" : "false");
   bool first = true;
   for (const auto& r : results) {
-    std::printf("%s\n  {\"direction\": \"%s\", \"method\": \"%s\", \"mib_s\": %.1f, \"server_ms_per_mib\": %.4f, "
-                "\"util\": %.3f, \"cpu_ms_per_mib\": %.4f, \"peer_ms_per_mib\": %.4f, \"runs\": [",
-                first ? "" : ",", dir_name(r.m->dir), r.m->name, r.med(&Sample::mib_s), r.med(&Sample::server_ms_per_mib),
-                r.med(&Sample::util), r.med(&Sample::cpu0_ms_per_mib), r.med(&Sample::peer_ms_per_mib));
+    std::printf(
+        "%s\n  {\"direction\": \"%s\", \"method\": \"%s\", \"mib_s\": %.1f, \"server_ms_per_mib\": %.4f, "
+        "\"util\": %.3f, \"cpu_ms_per_mib\": %.4f, \"peer_ms_per_mib\": %.4f, \"runs\": [",
+        first ? "" : ",", dir_name(r.m->dir), r.m->name, r.med(&Sample::mib_s),
+        r.med(&Sample::server_ms_per_mib), r.med(&Sample::util), r.med(&Sample::cpu0_ms_per_mib),
+        r.med(&Sample::peer_ms_per_mib));
     first = false;
     for (std::size_t i = 0; i < r.runs.size(); ++i) {
       const auto& s = r.runs[i];
-      std::printf("%s{\"bytes\": %llu, \"seconds\": %.4f, \"mib_s\": %.1f, \"server_ms_per_mib\": %.4f, \"util\": %.3f, "
-                  "\"cpu_ms_per_mib\": %.4f, \"peer_ms_per_mib\": %.4f}",
-                  i ? ", " : "", static_cast<unsigned long long>(s.bytes), s.seconds, s.mib_s, s.server_ms_per_mib,
-                  s.util, s.cpu0_ms_per_mib, s.peer_ms_per_mib);
+      std::printf(
+          "%s{\"bytes\": %llu, \"seconds\": %.4f, \"mib_s\": %.1f, \"server_ms_per_mib\": %.4f, \"util\": %.3f, "
+          "\"cpu_ms_per_mib\": %.4f, \"peer_ms_per_mib\": %.4f}",
+          i ? ", " : "", static_cast<unsigned long long>(s.bytes), s.seconds, s.mib_s, s.server_ms_per_mib,
+          s.util, s.cpu0_ms_per_mib, s.peer_ms_per_mib);
     }
     std::printf("]}");
   }
@@ -633,20 +687,36 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) { usage(); std::exit(2); }
+      if (i + 1 >= argc) {
+        usage();
+        std::exit(2);
+      }
       return argv[++i];
     };
-    if (a == "--seconds") o.seconds = std::stod(value());
-    else if (a == "--repeat") o.repeat = static_cast<unsigned>(std::stoul(value()));
-    else if (a == "--dir") o.dir = value();
-    else if (a == "--file-mib") o.file_bytes = std::stoul(value()) * MiB;
-    else if (a == "--retr-mib") o.retr_bytes = std::stoul(value()) * MiB;
-    else if (a == "--server-cpu") o.server_cpu = std::stoi(value());
-    else if (a == "--peer-cpu") o.peer_cpu = std::stoi(value());
-    else if (a == "--nonblock") o.nonblock = true;
-    else if (a == "--only") o.only = value();
-    else if (a == "--json") o.json = true;
-    else { usage(); std::exit(a == "--help" || a == "-h" ? 0 : 2); }
+    if (a == "--seconds")
+      o.seconds = std::stod(value());
+    else if (a == "--repeat")
+      o.repeat = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--dir")
+      o.dir = value();
+    else if (a == "--file-mib")
+      o.file_bytes = std::stoul(value()) * MiB;
+    else if (a == "--retr-mib")
+      o.retr_bytes = std::stoul(value()) * MiB;
+    else if (a == "--server-cpu")
+      o.server_cpu = std::stoi(value());
+    else if (a == "--peer-cpu")
+      o.peer_cpu = std::stoi(value());
+    else if (a == "--nonblock")
+      o.nonblock = true;
+    else if (a == "--only")
+      o.only = value();
+    else if (a == "--json")
+      o.json = true;
+    else {
+      usage();
+      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+    }
   }
   if (o.seconds <= 0 || o.seconds > 60 || o.repeat == 0 || o.file_bytes == 0 || o.retr_bytes == 0) {
     usage();
@@ -672,7 +742,10 @@ int main(int argc, char** argv) {
   bool own_dir = false;
   if (dir.empty()) {
     char tmpl[] = "/tmp/feitp-copy-XXXXXX";
-    if (!mkdtemp(tmpl)) { std::perror("mkdtemp"); return 1; }
+    if (!mkdtemp(tmpl)) {
+      std::perror("mkdtemp");
+      return 1;
+    }
     dir = tmpl;
     own_dir = true;
   }
@@ -694,12 +767,15 @@ int main(int argc, char** argv) {
       for (auto& r : results) {
         r.runs.push_back(measure(*r.m, o, dir, retr.fd));
         const auto& s = r.runs.back();
-        std::fprintf(stderr, "run %u/%u %-8s %-24s %8.0f MiB/s  server %.3f ms/MiB  util %3.0f%%  peer %.3f ms/MiB\n",
-                     rep + 1, o.repeat, dir_name(r.m->dir), r.m->name, s.mib_s, s.server_ms_per_mib, s.util * 100,
-                     s.peer_ms_per_mib);
+        std::fprintf(stderr,
+                     "run %u/%u %-8s %-24s %8.0f MiB/s  server %.3f ms/MiB  util %3.0f%%  peer %.3f ms/MiB\n",
+                     rep + 1, o.repeat, dir_name(r.m->dir), r.m->name, s.mib_s, s.server_ms_per_mib,
+                     s.util * 100, s.peer_ms_per_mib);
       }
-    if (o.json) print_json(results, o);
-    else print_markdown(results, o);
+    if (o.json)
+      print_json(results, o);
+    else
+      print_markdown(results, o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "feitp-copy-bench: %s\n", e.what());
     rc = 1;

@@ -101,7 +101,8 @@ int open_passive(std::uint16_t& port_out) {
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const unsigned span = cfg.pasv_max >= cfg.pasv_min && cfg.pasv_min != 0 ? cfg.pasv_max - cfg.pasv_min + 1 : 0;
+  const unsigned span =
+      cfg.pasv_max >= cfg.pasv_min && cfg.pasv_min != 0 ? cfg.pasv_max - cfg.pasv_min + 1 : 0;
   bool bound = false;
   if (span == 0) {
     bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
@@ -151,8 +152,8 @@ void pump(Conn& c) {
   while (c.sent < total) {
     const char* base = c.xfer == Xfer::list ? listing.data() + c.sent : zeros.data();
     const std::uint64_t left = total - c.sent;
-    const std::size_t chunk = static_cast<std::size_t>(
-        c.xfer == Xfer::list ? left : (left < zeros.size() ? left : zeros.size()));
+    const std::size_t chunk =
+        static_cast<std::size_t>(c.xfer == Xfer::list ? left : (left < zeros.size() ? left : zeros.size()));
     const ssize_t n = send(c.data, base, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -202,10 +203,10 @@ bool command(std::uint32_t idx, std::string_view line) {
     }
     add(c.pasv, EPOLLIN, tag(idx, c.gen, kPasv));
     char buf[96];
-    const int n = v == "EPSV"
-                      ? std::snprintf(buf, sizeof buf, "229 Entering Extended Passive Mode (|||%u|)\r\n", port)
-                      : std::snprintf(buf, sizeof buf, "227 Entering Passive Mode (127,0,0,1,%u,%u).\r\n",
-                                      port >> 8, port & 0xff);
+    const int n =
+        v == "EPSV" ? std::snprintf(buf, sizeof buf, "229 Entering Extended Passive Mode (|||%u|)\r\n", port)
+                    : std::snprintf(buf, sizeof buf, "227 Entering Passive Mode (127,0,0,1,%u,%u).\r\n",
+                                    port >> 8, port & 0xff);
     put(c, buf, static_cast<std::size_t>(n));
   } else if (v == "STOR" || v == "APPE" || v == "STOU") {
     start_transfer(c, Xfer::stor);
@@ -330,8 +331,12 @@ int serve(int lfd) {
       if (!c.in_use || c.gen != gen) continue;
       switch (t & 3U) {
         case kCtrl: on_ctrl(idx); break;
-        case kPasv: if (c.pasv >= 0) on_pasv(idx); break;
-        case kData: if (c.data >= 0) pump(c); break;
+        case kPasv:
+          if (c.pasv >= 0) on_pasv(idx);
+          break;
+        case kData:
+          if (c.data >= 0) pump(c);
+          break;
         default: break;
       }
     }
@@ -358,10 +363,14 @@ int main(int argc, char** argv) {
       usage();
       return 2;
     }
-    if (a == "--port") cfg.port = static_cast<std::uint16_t>(std::strtoul(val, nullptr, 10));
-    else if (a == "--workers") cfg.workers = static_cast<unsigned>(std::strtoul(val, nullptr, 10));
-    else if (a == "--list-lines") cfg.list_lines = static_cast<unsigned>(std::strtoul(val, nullptr, 10));
-    else if (a == "--retr-size") cfg.retr_size = std::strtoull(val, nullptr, 10);
+    if (a == "--port")
+      cfg.port = static_cast<std::uint16_t>(std::strtoul(val, nullptr, 10));
+    else if (a == "--workers")
+      cfg.workers = static_cast<unsigned>(std::strtoul(val, nullptr, 10));
+    else if (a == "--list-lines")
+      cfg.list_lines = static_cast<unsigned>(std::strtoul(val, nullptr, 10));
+    else if (a == "--retr-size")
+      cfg.retr_size = std::strtoull(val, nullptr, 10);
     else if (a == "--passive-ports") {
       if (std::sscanf(val, "%u-%u", &cfg.pasv_min, &cfg.pasv_max) != 2 || cfg.pasv_min == 0 ||
           cfg.pasv_max < cfg.pasv_min || cfg.pasv_max > 65535) {
@@ -379,7 +388,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);

@@ -135,30 +135,30 @@ SSL_CTX* make_tls_context(const Options& o) {
 
 enum class St : std::uint8_t {
   off,
-  sleeping,   // waiting to retry after a failure
+  sleeping,  // waiting to retry after a failure
   connecting,
   w220,
-  wauth,      // --tls: sent AUTH TLS, waiting for 234
-  ctls,       // --tls: control connection's TLS handshake running
+  wauth,  // --tls: sent AUTH TLS, waiting for 234
+  ctls,   // --tls: control connection's TLS handshake running
   wuser,
   wpass,
   wpbsz,
   wprot,
   wtype,
   wpasv,
-  wprelim,    // sent STOR/LIST/RETR, waiting for 150/125
-  wfinal,     // transfer running, waiting for 226
+  wprelim,  // sent STOR/LIST/RETR, waiting for 150/125
+  wfinal,   // transfer running, waiting for 226
   wquit,
-  held,       // idle: logged in, holding
+  held,  // idle: logged in, holding
   done
 };
 
 struct Client {
   int ctrl = -1;
   int data = -1;
-  SSL* ssl = nullptr;            // --tls: the control connection's TLS, from 234 on
-  SSL* dssl = nullptr;           // --tls: the data connection's TLS
-  SSL_SESSION* last = nullptr;   // --tls-reconnect resume: the previous control session
+  SSL* ssl = nullptr;                // --tls: the control connection's TLS, from 234 on
+  SSL* dssl = nullptr;               // --tls: the data connection's TLS
+  SSL_SESSION* last = nullptr;       // --tls-reconnect resume: the previous control session
   std::uint64_t ctrl_tls_count = 0;  // control connections that completed a TLS handshake
   std::uint32_t id = 0;
   std::uint32_t gen = 0;  // bumped per descriptor: tags epoll events so stale ones are ignored
@@ -174,11 +174,11 @@ struct Client {
   bool upload = false;
   bool skip_line = false;  // dropping the rest of an over-long continuation line
   bool counted_idle = false;
-  bool dtls_up = false;          // data TLS handshake done
-  bool data_closing = false;     // upload sent: close_notify + FIN out, waiting for the server's EOF
+  bool dtls_up = false;       // data TLS handshake done
+  bool data_closing = false;  // upload sent: close_notify + FIN out, waiting for the server's EOF
   bool close_notify_sent = false;
-  bool data_offer = false;       // the data handshake offered the control session
-  bool seed_uploaded = false;    // seed: this connection's upload is done
+  bool data_offer = false;     // the data handshake offered the control session
+  bool seed_uploaded = false;  // seed: this connection's upload is done
   std::uint16_t rlen = 0;
   std::uint64_t seq = 0;
   std::uint64_t to_send = 0;
@@ -198,7 +198,7 @@ struct Upload {
 };
 
 class Engine {
-public:
+ public:
   explicit Engine(const Options& o) : o_(o) {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) throw std::runtime_error("epoll_create1 failed");
@@ -248,7 +248,7 @@ public:
 
   Results run();
 
-private:
+ private:
   std::uint64_t next_rand() noexcept {
     rng_ ^= rng_ >> 12;
     rng_ ^= rng_ << 25;
@@ -257,8 +257,7 @@ private:
   }
 
   static std::uint64_t tag(std::uint32_t gen, std::uint32_t id, bool data) noexcept {
-    return (static_cast<std::uint64_t>(gen) << 32) | (static_cast<std::uint64_t>(id) << 1) |
-           (data ? 1U : 0U);
+    return (static_cast<std::uint64_t>(gen) << 32) | (static_cast<std::uint64_t>(id) << 1) | (data ? 1U : 0U);
   }
 
   int open_socket(std::uint16_t port, std::uint64_t tagv) {
@@ -449,9 +448,7 @@ private:
   void logged_in(Client& c) {
     c.logged_in = true;
     switch (c.kind) {
-      case Scenario::login:
-        quit(c);
-        return;
+      case Scenario::login: quit(c); return;
       case Scenario::idle:
         c.st = St::held;
         ++held_;
@@ -667,9 +664,7 @@ private:
       case St::held:
         fail(c, Fail::ctrl_closed, line);  // e.g. 421 idle timeout
         return;
-      default:
-        fail(c, Fail::reply_malformed, line);
-        return;
+      default: fail(c, Fail::reply_malformed, line); return;
     }
   }
 
@@ -679,7 +674,8 @@ private:
     sockaddr_in self{};
     sockaddr_in peer{};
     socklen_t len = sizeof self;
-    if (::getsockname(c.ctrl, reinterpret_cast<sockaddr*>(&self), &len) != 0 || self.sin_family != AF_INET) return false;
+    if (::getsockname(c.ctrl, reinterpret_cast<sockaddr*>(&self), &len) != 0 || self.sin_family != AF_INET)
+      return false;
     len = sizeof peer;
     if (::getpeername(c.ctrl, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return false;
     char buf[112];
@@ -727,7 +723,7 @@ private:
       if (n > 0) {
         c.rlen = static_cast<std::uint16_t>(c.rlen + n);
         if (!process_lines(c, gen)) return;  // client moved on (new connection or failed)
-        if (c.ssl != nullptr) return;  // 234: from here on OpenSSL reads this socket
+        if (c.ssl != nullptr) return;        // 234: from here on OpenSSL reads this socket
         if (static_cast<std::size_t>(n) < space && !drain) return;
         continue;
       }
@@ -1037,8 +1033,7 @@ private:
         case St::off:
         case St::sleeping:
         case St::held:
-        case St::done:
-          break;
+        case St::done: break;
         default:
           if (now_ > c.deadline) fail(c, Fail::timeout, "no progress");
       }
@@ -1050,8 +1045,10 @@ private:
     measuring_ = false;
     grace_end_ = now_ + to_ns(o_.grace);
     for (auto& c : cl_) {
-      if (c.st == St::sleeping || c.st == St::off) finish_client(c);
-      else if (c.st == St::held) quit(c);
+      if (c.st == St::sleeping || c.st == St::off)
+        finish_client(c);
+      else if (c.st == St::held)
+        quit(c);
     }
   }
 
@@ -1060,8 +1057,8 @@ private:
     const double rate = el > 0 ? static_cast<double>(r_.transactions) / el : 0.0;
     const double mib = el > 0 ? static_cast<double>(r_.bytes) / el / 1048576.0 : 0.0;
     std::fputs(fmt::format("\r{} {:>6.1f}s  tx {:>9}  {:>9.0f}/s  {:>8.1f} MiB/s  fail {:<6}{}",
-                           measuring_ ? "run " : (stopping_ ? "stop" : "warm"), el, r_.transactions,
-                           rate, mib, r_.failures_total(), final_line ? "\n" : "")
+                           measuring_ ? "run " : (stopping_ ? "stop" : "warm"), el, r_.transactions, rate,
+                           mib, r_.failures_total(), final_line ? "\n" : "")
                    .c_str(),
                stderr);
     std::fflush(stderr);
@@ -1098,7 +1095,7 @@ private:
 void Engine::verify() {
   auto check = [&](const std::string& name, std::uint64_t size) {
     ++r_.uploads_checked;
-    struct stat st{};
+    struct stat st {};
     const std::string full = o_.verify_dir + "/" + name;
     if (::stat(full.c_str(), &st) != 0) {
       ++r_.failures[static_cast<std::size_t>(Fail::verify_missing)];

@@ -12,10 +12,10 @@
 namespace feitp_bench {
 
 enum class Fail : std::uint8_t {
-  connect,        // control connection refused or failed
-  ctrl_closed,    // server closed the control connection unexpectedly
-  ctrl_error,     // read/write error on the control connection
-  reply_greeting, // unexpected reply code, by the step that got it
+  connect,         // control connection refused or failed
+  ctrl_closed,     // server closed the control connection unexpectedly
+  ctrl_error,      // read/write error on the control connection
+  reply_greeting,  // unexpected reply code, by the step that got it
   reply_user,
   reply_pass,
   reply_type,
@@ -27,14 +27,14 @@ enum class Fail : std::uint8_t {
   data_connect,
   data_error,
   timeout,
-  verify_missing, // --verify-dir: a file reported as uploaded is not there
-  verify_size,    // ... or has another byte count
-  reply_auth,     // --tls: AUTH TLS not answered 234
+  verify_missing,  // --verify-dir: a file reported as uploaded is not there
+  verify_size,     // ... or has another byte count
+  reply_auth,      // --tls: AUTH TLS not answered 234
   reply_pbsz,
   reply_prot,
   tls_handshake,  // control connection's TLS handshake failed
   tls_data_handshake,
-  tls_error,      // TLS error after the handshake (control or data)
+  tls_error,        // TLS error after the handshake (control or data)
   tls_not_resumed,  // --tls-reconnect resume: the server resumed none of the sessions offered
   count_
 };
@@ -74,10 +74,10 @@ struct Results {
   std::uint64_t all_bytes = 0;
   Histogram latency;
   std::array<std::uint64_t, static_cast<std::size_t>(Fail::count_)> failures{};
-  std::vector<std::string> failure_samples;  // first few failures, in words
+  std::vector<std::string> failure_samples;     // first few failures, in words
   std::array<std::uint64_t, 8> per_scenario{};  // mixed: transactions per scenario
-  double cpu_user = 0, cpu_sys = 0;           // the generator's own CPU time (whole run)
-  double wall = 0;                            // whole run, seconds
+  double cpu_user = 0, cpu_sys = 0;             // the generator's own CPU time (whole run)
+  double wall = 0;                              // whole run, seconds
   std::uint64_t uploads_checked = 0;
   IdleMemory idle;
   TlsStats tls;

@@ -8,7 +8,7 @@
 namespace feitp_bench {
 
 class Histogram {
-public:
+ public:
   static constexpr int kSubBits = 5;
   static constexpr int kSub = 1 << kSubBits;
   static constexpr int kBuckets = kSub * 40;
@@ -42,7 +42,7 @@ public:
     return max_;
   }
 
-private:
+ private:
   static int index(std::uint64_t v) noexcept {
     if (v < kSub) return static_cast<int>(v);
     const int msb = 63 - std::countl_zero(v);  // >= kSubBits

@@ -83,7 +83,8 @@ std::string tls_json(const fb::Options& o, const fb::Results& r) {
       json_escape(t.version), json_escape(t.cipher), o.tls_reconnect_resume ? "resume" : "full",
       o.tls_data_reuse ? "reuse" : "fresh", t.ctrl_handshakes, t.ctrl_resume_wanted, t.ctrl_resume_offered,
       t.ctrl_resumed, t.data_handshakes, t.data_resume_offered, t.data_resumed,
-      t.ctrl_handshakes + t.data_handshakes, t.ctrl_resumed + t.data_resumed, t.data_eof_without_close_notify);
+      t.ctrl_handshakes + t.data_handshakes, t.ctrl_resumed + t.data_resumed,
+      t.data_eof_without_close_notify);
 }
 
 std::string tls_text(const fb::Options& o, const fb::Results& r) {
@@ -96,13 +97,15 @@ std::string tls_text(const fb::Options& o, const fb::Results& r) {
       o.tls_reconnect_resume ? "resume the previous session" : "full handshakes",
       o.tls_data_reuse ? "resume the control session" : "fresh", t.ctrl_handshakes, t.ctrl_resumed);
   if (o.tls_reconnect_resume)
-    out += fmt::format(" of {} reconnects asking to ({:.1f}%; {} had a ticket to offer)", t.ctrl_resume_wanted,
-                       pct(t.ctrl_resumed, t.ctrl_resume_wanted), t.ctrl_resume_offered);
-  out += fmt::format("\n    data        {} handshakes, {} resumed of {} offering the control session ({:.1f}%)\n",
-                     t.data_handshakes, t.data_resumed, t.data_resume_offered,
-                     pct(t.data_resumed, t.data_resume_offered));
+    out +=
+        fmt::format(" of {} reconnects asking to ({:.1f}%; {} had a ticket to offer)", t.ctrl_resume_wanted,
+                    pct(t.ctrl_resumed, t.ctrl_resume_wanted), t.ctrl_resume_offered);
+  out += fmt::format(
+      "\n    data        {} handshakes, {} resumed of {} offering the control session ({:.1f}%)\n",
+      t.data_handshakes, t.data_resumed, t.data_resume_offered, pct(t.data_resumed, t.data_resume_offered));
   if (t.data_eof_without_close_notify != 0)
-    out += fmt::format("    {} downloads ended without the server's close_notify\n", t.data_eof_without_close_notify);
+    out += fmt::format("    {} downloads ended without the server's close_notify\n",
+                       t.data_eof_without_close_notify);
   return out;
 }
 
@@ -151,9 +154,9 @@ void report(const fb::Options& o, const fb::Results& r) {
             "\"uploads_checked\": {}, \"bench_cpu_s\": {{\"user\": {:.3f}, \"sys\": {:.3f}}}, "
             "\"bench_wall_s\": {:.3f}, \"bench_cpu_pct\": {:.1f}{}{}{}}}\n",
             o.scenario_name, json_escape(o.host), o.port, o.clients, o.pasv ? "pasv" : "epsv", r.elapsed,
-            r.transactions, rate, r.bytes, mib, r.all_transactions, r.all_bytes, r.latency.quantile(0.5), r.latency.quantile(0.99),
-            r.latency.max(), r.failures_total(), fails, samples, r.uploads_checked, r.cpu_user, r.cpu_sys,
-            r.wall, cpu_pct, idle_json, per, tls_json(o, r))
+            r.transactions, rate, r.bytes, mib, r.all_transactions, r.all_bytes, r.latency.quantile(0.5),
+            r.latency.quantile(0.99), r.latency.max(), r.failures_total(), fails, samples, r.uploads_checked,
+            r.cpu_user, r.cpu_sys, r.wall, cpu_pct, idle_json, per, tls_json(o, r))
             .c_str(),
         stdout);
     return;
@@ -166,25 +169,29 @@ void report(const fb::Options& o, const fb::Results& r) {
       "  failures      {}\n",
       o.scenario_name, o.host, o.port, o.clients, o.pasv ? "PASV" : "EPSV", r.transactions, r.elapsed, rate,
       idle ? " (sessions logged in)" : "", static_cast<double>(r.bytes) / 1048576.0, mib,
-      static_cast<double>(r.latency.quantile(0.5)) / 1000.0, static_cast<double>(r.latency.quantile(0.99)) / 1000.0,
-      static_cast<double>(r.latency.max()) / 1000.0, r.failures_total());
+      static_cast<double>(r.latency.quantile(0.5)) / 1000.0,
+      static_cast<double>(r.latency.quantile(0.99)) / 1000.0, static_cast<double>(r.latency.max()) / 1000.0,
+      r.failures_total());
   for (std::size_t i = 0; i < r.failures.size(); ++i)
     if (r.failures[i] != 0)
       out += fmt::format("    {:<22}{}\n", fb::fail_name(static_cast<fb::Fail>(i)), r.failures[i]);
   for (const auto& s : r.failure_samples) out += "    e.g. " + s + "\n";
   out += tls_text(o, r);
-  if (!o.verify_dir.empty()) out += fmt::format("  verified      {} uploads in {}\n", r.uploads_checked, o.verify_dir);
+  if (!o.verify_dir.empty())
+    out += fmt::format("  verified      {} uploads in {}\n", r.uploads_checked, o.verify_dir);
   if (o.scenario == fb::Scenario::mixed)
     for (std::size_t i = 0; i < r.per_scenario.size(); ++i)
       if (r.per_scenario[i] != 0)
-        out += fmt::format("    {:<10}{}\n", fb::scenario_name(static_cast<fb::Scenario>(i)), r.per_scenario[i]);
+        out +=
+            fmt::format("    {:<10}{}\n", fb::scenario_name(static_cast<fb::Scenario>(i)), r.per_scenario[i]);
   if (idle)
     out += fmt::format(
         "  server memory {} sessions held: Pss {} KiB -> {} KiB over {} -> {} processes = {:.1f} KiB/session{}\n",
         r.idle.sessions, r.idle.pss_before_kib, r.idle.pss_after_kib, r.idle.processes_before,
         r.idle.processes_after, kib_per_session, r.idle.measured ? "" : " (not measured)");
-  out += fmt::format("  bench CPU     user {:.2f} s + sys {:.2f} s over {:.2f} s wall = {:.0f}% of one core\n",
-                     r.cpu_user, r.cpu_sys, r.wall, cpu_pct);
+  out +=
+      fmt::format("  bench CPU     user {:.2f} s + sys {:.2f} s over {:.2f} s wall = {:.0f}% of one core\n",
+                  r.cpu_user, r.cpu_sys, r.wall, cpu_pct);
   std::fputs(out.c_str(), stdout);
 }
 
@@ -192,7 +199,8 @@ void report(const fb::Options& o, const fb::Results& r) {
 
 int main(int argc, char** argv) {
   fb::Options o;
-  CLI::App app{"feitp-bench: FTP load generator for loopback benchmarks (one epoll loop, one state machine per client)"};
+  CLI::App app{
+      "feitp-bench: FTP load generator for loopback benchmarks (one epoll loop, one state machine per client)"};
   const std::map<std::string, fb::Scenario> scenarios{
       {"seed", fb::Scenario::seed}, {"session", fb::Scenario::session}, {"login", fb::Scenario::login},
       {"list", fb::Scenario::list}, {"retr", fb::Scenario::retr},       {"stor", fb::Scenario::stor},
@@ -205,14 +213,17 @@ int main(int argc, char** argv) {
   app.add_option("-p,--port", o.port, "server control port")->required();
   app.add_option("-u,--user", o.user, "user name");
   app.add_option("--password", o.password, "password");
-  app.add_option("-c,--clients", o.clients, "concurrent clients (idle: sessions to hold)")->check(CLI::Range(1U, 1000000U));
+  app.add_option("-c,--clients", o.clients, "concurrent clients (idle: sessions to hold)")
+      ->check(CLI::Range(1U, 1000000U));
   app.add_option("-d,--duration", o.duration, "seconds to measure (idle: seconds to hold after measuring)")
       ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--warmup", o.warmup, "seconds to run before measuring")->check(CLI::Range(0.0, 3600.0));
   app.add_option("--timeout", o.timeout, "seconds one step may take before it counts as a failure")
       ->check(CLI::Range(0.1, 3600.0));
-  app.add_option("--min-size", o.min_size, "smallest upload in bytes (seed, session)")->check(CLI::Range(0U, 1U << 30));
-  app.add_option("--max-size", o.max_size, "largest upload in bytes (seed, session)")->check(CLI::Range(0U, 1U << 30));
+  app.add_option("--min-size", o.min_size, "smallest upload in bytes (seed, session)")
+      ->check(CLI::Range(0U, 1U << 30));
+  app.add_option("--max-size", o.max_size, "largest upload in bytes (seed, session)")
+      ->check(CLI::Range(0U, 1U << 30));
   app.add_option("--size", o.size, "bytes per big upload (stor)");
   app.add_option("--path", o.path, "file to download (retr) or directory to list (list, mixed)");
   app.add_option("--mode", mode, "passive mode command")->check(CLI::IsMember({"epsv", "pasv"}));
@@ -221,7 +232,8 @@ int main(int argc, char** argv) {
                  "after upload scenarios, check every reported upload exists here with its exact size");
   app.add_option("--pid", o.pids, "idle: server process id (its descendants count too); repeatable");
   app.add_option("--pid-of", o.pid_of, "idle: count every process with this name; repeatable");
-  app.add_option("--connect-batch", o.connect_batch, "idle: logins in flight at once")->check(CLI::Range(1U, 100000U));
+  app.add_option("--connect-batch", o.connect_batch, "idle: logins in flight at once")
+      ->check(CLI::Range(1U, 100000U));
   app.add_option("--seed", o.rng_seed, "random seed (file sizes, names)");
   std::string tls_reconnect = "full", tls_data = "reuse", tls_version = "1.3";
   app.add_flag("--tls", o.tls,
@@ -234,7 +246,8 @@ int main(int argc, char** argv) {
                  "reuse: data connections resume the control connection's session (as FileZilla and curl); "
                  "fresh: a full handshake per data connection (as Python's ftplib)")
       ->check(CLI::IsMember({"reuse", "fresh"}));
-  app.add_option("--tls-version", tls_version, "the one TLS version offered")->check(CLI::IsMember({"1.2", "1.3"}));
+  app.add_option("--tls-version", tls_version, "the one TLS version offered")
+      ->check(CLI::IsMember({"1.2", "1.3"}));
   app.add_option("--tls-ca", o.tls_ca,
                  "verify the server's certificate against this CA file (default: no verification; loopback, "
                  "self-signed)");
@@ -290,10 +303,11 @@ int main(int argc, char** argv) {
     const fb::Results r = fb::run(o);
     report(o, r);
     if (r.failures[static_cast<std::size_t>(fb::Fail::tls_not_resumed)] != 0)
-      std::fprintf(stderr,
-                   "feitp-bench: FAILED: --tls-reconnect resume, but the server resumed none of %llu reconnects' "
-                   "sessions: every figure of this run is a full handshake's\n",
-                   static_cast<unsigned long long>(r.tls.ctrl_resume_wanted));
+      std::fprintf(
+          stderr,
+          "feitp-bench: FAILED: --tls-reconnect resume, but the server resumed none of %llu reconnects' "
+          "sessions: every figure of this run is a full handshake's\n",
+          static_cast<unsigned long long>(r.tls.ctrl_resume_wanted));
     return r.failures_total() == 0 && r.transactions > 0 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "feitp-bench: %s\n", e.what());

@@ -24,7 +24,7 @@ inline int reply_code(std::string_view line) noexcept {
 // it returns the code when a reply is complete, 0 while a multi-line reply continues.
 // A line that starts no reply and continues none is reported as -1 (protocol error).
 class ReplyAssembler {
-public:
+ public:
   int feed(std::string_view line) noexcept {
     const int code = reply_code(line);
     const char sep = line.size() > 3 ? line[3] : ' ';
@@ -44,7 +44,7 @@ public:
   }
   void reset() noexcept { multi_ = 0; }
 
-private:
+ private:
   int multi_ = 0;
 };
 
@@ -59,8 +59,7 @@ inline std::optional<std::uint16_t> parse_epsv(std::string_view line) noexcept {
   std::size_t digits = 0;
   for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && digits < 6; ++i, ++digits)
     port = port * 10 + static_cast<std::uint32_t>(line[i] - '0');
-  if (digits == 0 || i >= line.size() || line[i] != d || port == 0 || port > 65535)
-    return std::nullopt;
+  if (digits == 0 || i >= line.size() || line[i] != d || port == 0 || port > 65535) return std::nullopt;
   return static_cast<std::uint16_t>(port);
 }
 

@@ -170,9 +170,7 @@ int hash_password_command(const std::string& method) {
   if (!pw || pw->empty()) return fail("--hash-password: no password on standard input");
   try {
     std::printf("%s\n", feitp::hash_password(*pw, method).c_str());
-  } catch (const std::exception& e) {
-    return fail(std::string("--hash-password: ") + e.what());
-  }
+  } catch (const std::exception& e) { return fail(std::string("--hash-password: ") + e.what()); }
   return 0;
 }
 
@@ -190,9 +188,8 @@ std::string prepare_logins(Flags& f, CommandLineLogins& out) {
   if (f.root && f.users.empty() && !f.anonymous) {
     return "--root sets the home of --user and --anonymous; give one of them too";
   }
-  const bool bare_name = std::any_of(f.users.begin(), f.users.end(), [](const std::string& u) {
-    return u.find(':') == std::string::npos;
-  });
+  const bool bare_name = std::any_of(f.users.begin(), f.users.end(),
+                                     [](const std::string& u) { return u.find(':') == std::string::npos; });
   if (f.password_file && f.password_stdin) return "give --password-file or --password-stdin, not both";
   if ((f.password_file || f.password_stdin) && !bare_name) {
     return std::string(f.password_file ? "--password-file" : "--password-stdin") +
@@ -227,8 +224,7 @@ std::string prepare_logins(Flags& f, CommandLineLogins& out) {
     return "--root: " + root.string() + (fs::exists(root, ec) ? " is not a directory" : " does not exist");
   }
 
-  const std::string_view letters =
-      f.write ? feitp::Permissions::kAll : feitp::Permissions::kReadOnly;
+  const std::string_view letters = f.write ? feitp::Permissions::kAll : feitp::Permissions::kReadOnly;
   std::string problem;
   for (auto& spec : f.users) {
     const auto colon = spec.find(':');
@@ -243,9 +239,7 @@ std::string prepare_logins(Flags& f, CommandLineLogins& out) {
     std::string password = colon == std::string::npos ? *shared : spec.substr(colon + 1);
     try {
       u.password_hash = feitp::hash_password(password);
-    } catch (const std::exception& e) {
-      problem = std::string("--user: ") + e.what();
-    }
+    } catch (const std::exception& e) { problem = std::string("--user: ") + e.what(); }
     wipe(password);
     if (!problem.empty()) break;
     std::erase_if(out.users, [&](const feitp::UserEntry& x) { return x.name == u.name; });
@@ -261,8 +255,7 @@ std::string prepare_logins(Flags& f, CommandLineLogins& out) {
 
 // Applies the command-line flags over the file's (or the default) configuration.
 // Returns "" or a one-line problem.
-std::string apply_flags(const Flags& f, const CommandLineLogins& logins,
-                        feitp::config::DaemonConfig& cfg) {
+std::string apply_flags(const Flags& f, const CommandLineLogins& logins, feitp::config::DaemonConfig& cfg) {
   namespace fs = std::filesystem;
   if (!f.listen.empty()) {
     for (const auto& l : f.listen) {
@@ -358,7 +351,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "feitpd " FEITP_VERSION);
   app.add_option("--config", f.config, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_flag("--check", f.check, "Validate the configuration and exit (0 = valid)");
-  app.add_option("--listen", f.listen, "Control address ADDR:PORT or [V6]:PORT (repeatable; default 0.0.0.0:2121)");
+  app.add_option("--listen", f.listen,
+                 "Control address ADDR:PORT or [V6]:PORT (repeatable; default 0.0.0.0:2121)");
   app.add_option("--root", f.root, "Home of --user and --anonymous (default: current directory)");
   app.add_option("--user", f.users,
                  "NAME:PASSWORD or NAME (with --password-file/--password-stdin), hashed in memory "
@@ -372,11 +366,13 @@ int main(int argc, char** argv) {
                  "full root; default: none)");
   app.add_flag("--write", f.write, "--user users may write (elradfmwMT instead of elr)");
   app.add_flag("--anonymous", f.anonymous, "Allow read-only anonymous login rooted at --root");
-  app.add_option("--passive-ports", f.passive_ports, "Passive port range MIN-MAX (default: a port the kernel picks)");
+  app.add_option("--passive-ports", f.passive_ports,
+                 "Passive port range MIN-MAX (default: a port the kernel picks)");
   app.add_option("--idle-timeout", f.idle_timeout, "Idle control connection timeout, seconds (default 300)")
       ->check(CLI::Range(0, 7 * 24 * 3600));
-  app.add_option("--data-timeout", f.data_timeout,
-                 "Data connection accept and stall timeout, seconds (default 30 to connect, 60 without a byte)")
+  app.add_option(
+         "--data-timeout", f.data_timeout,
+         "Data connection accept and stall timeout, seconds (default 30 to connect, 60 without a byte)")
       ->check(CLI::Range(0, 7 * 24 * 3600));
   app.add_option("--max-per-ip", f.max_per_ip, "Connections per client address (default 0 = unlimited)")
       ->check(CLI::Range(0, 100000));
@@ -389,7 +385,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", f.log_level, "trace debug info warn error critical off (default info)");
   app.add_option("--workers", f.workers, "Worker processes (default 0 = one per core)")
       ->check(CLI::Range(0, 1024));
-  app.add_option("--umask", f.umask, "Mode bits removed from new files (0666) and dirs (0777), octal (default 022)");
+  app.add_option("--umask", f.umask,
+                 "Mode bits removed from new files (0666) and dirs (0777), octal (default 022)");
   app.add_option("--proxy-protocol-from", f.proxy_protocol_from,
                  "Connections from this network (CIDR or address) must start with a PROXY "
                  "protocol v1/v2 header naming the client (repeatable; default: none)");
@@ -399,8 +396,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert (tls.key)");
   app.add_flag("--tls-required", f.tls_required,
                "Refuse logins and data transfers without TLS (tls.required = \"all\")");
-  app.add_option("--implicit-tls-listen", f.implicit_tls_listen,
-                 "Implicit FTPS address ADDR:PORT, TLS from the first byte (repeatable; tls.implicit_listen)");
+  app.add_option(
+      "--implicit-tls-listen", f.implicit_tls_listen,
+      "Implicit FTPS address ADDR:PORT, TLS from the first byte (repeatable; tls.implicit_listen)");
   app.add_option("--metrics-listen", f.metrics_listen,
                  "Serve Prometheus /metrics on ADDR:PORT ([metrics] listen; default off)");
   app.add_option("--admin-listen", f.admin_listen,
@@ -422,20 +420,17 @@ int main(int argc, char** argv) {
       "Flags override the file given with --config. Every flag and configuration key, with its "
       "default: docs/configuration.md in the source, and the manual pages "
       "feitpd(8) and feitpd.toml(5).");
-  app.add_option("--accounts", f.accounts,
-                 "Account store: config, sqlite:PATH, postgresql://... or pam[:SERVICE] (overrides [accounts] store; default config)");
+  app.add_option(
+      "--accounts", f.accounts,
+      "Account store: config, sqlite:PATH, postgresql://... or pam[:SERVICE] (overrides [accounts] store; default config)");
   feitpd::UserArgs user_args;
   CLI::App* user_cmd = feitpd::add_user_subcommand(app, user_args);
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::CallForHelp& e) { return app.exit(e); } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return fail(e.what());
-  }
+  } catch (const CLI::ParseError& e) { return fail(e.what()); }
   scrub_passwords_from_argv(argc, argv, f.users);
   // CLI11 keeps its own copies of what it parsed.
   if (auto* opt = app.get_option_no_throw("--user")) {
@@ -469,8 +464,9 @@ int main(int argc, char** argv) {
     }
     cfg = std::move(*loaded.config);
   } else if (f.users.empty() && !f.anonymous && !f.accounts) {
-    return fail("nothing to serve: pass --config FILE, --accounts STORE, or --user NAME:PASSWORD "
-                "and/or --anonymous (with --root DIR, default the current directory)");
+    return fail(
+        "nothing to serve: pass --config FILE, --accounts STORE, or --user NAME:PASSWORD "
+        "and/or --anonymous (with --root DIR, default the current directory)");
   }
 
   CommandLineLogins logins;
@@ -500,8 +496,6 @@ int main(int argc, char** argv) {
 
   try {
     feitp::obs::setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
+  } catch (const std::exception& e) { return fail(e.what()); }
   return run(cfg, f, logins);
 }

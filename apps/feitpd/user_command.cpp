@@ -44,9 +44,7 @@ std::string apply(const UserArgs& a, feitp::UserEntry& e) {
       }
       e.permissions = p;
     }
-  } catch (const std::invalid_argument& ex) {
-    return ex.what();
-  }
+  } catch (const std::invalid_argument& ex) { return ex.what(); }
   if (a.quota_bytes) e.quota_bytes = *a.quota_bytes;
   if (a.quota_files) e.quota_files = *a.quota_files;
   if (a.upload_rate) e.upload_rate = *a.upload_rate;
@@ -103,8 +101,9 @@ void show(const feitp::UserEntry& e) {
 
 CLI::App* add_user_subcommand(CLI::App& app, UserArgs& a) {
   CLI::App* u = app.add_subcommand(
-      "user", "Manage the accounts of an SQLite or PostgreSQL store (--accounts STORE or the "
-              "config's [accounts] store); passwords are read from the terminal or standard input");
+      "user",
+      "Manage the accounts of an SQLite or PostgreSQL store (--accounts STORE or the "
+      "config's [accounts] store); passwords are read from the terminal or standard input");
   u->add_option("action", a.action, "add | del | passwd | enable | disable | mod | list | show")
       ->required()
       ->check(CLI::IsMember({"add", "del", "passwd", "enable", "disable", "mod", "list", "show"}));
@@ -142,8 +141,9 @@ int run_user_command(const UserArgs& a, const std::string& store_text, const std
                 "postgresql://..., or set [accounts] store");
   }
   if (spec.kind == feitp::auth::StoreSpec::Kind::pam) {
-    return fail("the account store is PAM: system accounts are managed with useradd, passwd, "
-                "usermod -L (feitpd user works on sqlite:PATH and postgresql:// stores)");
+    return fail(
+        "the account store is PAM: system accounts are managed with useradd, passwd, "
+        "usermod -L (feitpd user works on sqlite:PATH and postgresql:// stores)");
   }
   if (a.action != "list" && a.name.empty()) return fail(a.action + ": give the user NAME");
   if (a.action == "list" && !a.name.empty()) return fail("list takes no NAME");
@@ -228,9 +228,7 @@ int run_user_command(const UserArgs& a, const std::string& store_text, const std
     return 0;
   } catch (const feitp::StoreUnavailable& e) {
     return fail(e.what());
-  } catch (const std::invalid_argument& e) {
-    return fail(e.what());
-  }
+  } catch (const std::invalid_argument& e) { return fail(e.what()); }
 }
 
 }  // namespace feitpd

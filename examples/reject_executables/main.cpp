@@ -30,8 +30,7 @@ class RejectExecutables final : public feitp::Hooks {
     std::ifstream in(user->home + ev.path, std::ios::binary);
     char magic[2] = {};
     if (in.read(magic, 2) && magic[0] == 'M' && magic[1] == 'Z') {
-      std::printf("refused %s from %s: executable\n", ev.path.c_str(),
-                  std::string(s.user_name()).c_str());
+      std::printf("refused %s from %s: executable\n", ev.path.c_str(), std::string(s.user_name()).c_str());
       std::fflush(stdout);
       return feitp::Decision::refuse("Executables are not accepted here.");
     }
@@ -39,8 +38,8 @@ class RejectExecutables final : public feitp::Hooks {
   }
 
   void on_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override {
-    std::printf("accepted %s from %s: %llu bytes\n", ev.path.c_str(),
-                std::string(s.user_name()).c_str(), static_cast<unsigned long long>(ev.bytes));
+    std::printf("accepted %s from %s: %llu bytes\n", ev.path.c_str(), std::string(s.user_name()).c_str(),
+                static_cast<unsigned long long>(ev.bytes));
     std::fflush(stdout);
   }
 };

@@ -55,7 +55,7 @@ class Permissions {
 
 struct User {
   std::string name;
-  std::string home;          // the storage root for this user (a local directory for local storage)
+  std::string home;  // the storage root for this user (a local directory for local storage)
   Permissions permissions;
   bool anonymous = false;
   std::uint32_t max_sessions = 0;  // 0 = unlimited
@@ -66,7 +66,7 @@ struct User {
   std::uint64_t download_rate = 0;  // bytes per second, over all the user's sessions
   bool require_tls = false;         // login and data only over TLS
   std::string host;                 // the virtual host (RFC 7151 HOST) the account belongs to
-  std::any app_data;         // the application's own data about this user
+  std::any app_data;                // the application's own data about this user
 };
 
 struct LoginRequest {
@@ -172,15 +172,13 @@ class ManagedAccountStore : public AccountStore {
 // created or migrated on open (read_only: only checked); a newer schema or an unreadable file
 // throws StoreUnavailable. `lazy`: open at the first use instead (a server's workers: a file
 // that breaks later costs logins a 421, not the worker).
-std::shared_ptr<ManagedAccountStore> open_sqlite_store(const std::string& path, bool create,
-                                                       bool read_only, bool lazy = false);
+std::shared_ptr<ManagedAccountStore> open_sqlite_store(const std::string& path, bool create, bool read_only,
+                                                       bool lazy = false);
 // PostgreSQL through libpq (`conninfo`: "postgresql://user@host:port/db?..."); at most
 // `pool_size` connections, made on demand with `connect_timeout_s`. `prepare_schema`: create or
 // migrate the tables now (feitpd does it at start; throws StoreUnavailable when it cannot).
-std::shared_ptr<ManagedAccountStore> open_postgresql_store(const std::string& conninfo,
-                                                           unsigned pool_size,
-                                                           unsigned connect_timeout_s,
-                                                           bool prepare_schema);
+std::shared_ptr<ManagedAccountStore> open_postgresql_store(const std::string& conninfo, unsigned pool_size,
+                                                           unsigned connect_timeout_s, bool prepare_schema);
 
 // System accounts through PAM service `service` (a file in /etc/pam.d). Must be made as root,
 // before the process drops its privileges: it forks the privileged helper that runs the PAM

@@ -15,7 +15,7 @@ struct User;
 class Session {
  public:
   virtual ~Session() = default;
-  [[nodiscard]] virtual std::uint64_t id() const = 0;           // unique within the process
+  [[nodiscard]] virtual std::uint64_t id() const = 0;  // unique within the process
   [[nodiscard]] virtual std::string_view peer_address() const = 0;
   [[nodiscard]] virtual std::uint16_t peer_port() const = 0;
   [[nodiscard]] virtual std::string_view local_address() const = 0;
@@ -29,31 +29,31 @@ class Session {
 };
 
 enum class TransferOutcome : std::uint8_t {
-  complete,      // all bytes moved, final reply 226
-  aborted,       // ABOR
-  client_gone,   // the data or control connection closed or timed out
-  failed,        // storage error (disk full, I/O error)
-  refused,       // a check_upload hook refused it
+  complete,     // all bytes moved, final reply 226
+  aborted,      // ABOR
+  client_gone,  // the data or control connection closed or timed out
+  failed,       // storage error (disk full, I/O error)
+  refused,      // a check_upload hook refused it
 };
 // The enumerator's name: "complete", "aborted", "client_gone", "failed", "refused".
 [[nodiscard]] std::string_view to_string(TransferOutcome outcome);
 
 struct TransferEvent {
-  std::string path;            // absolute FTP path
-  std::uint64_t bytes = 0;     // bytes moved in this transfer
-  std::uint64_t offset = 0;    // REST offset it started at (resumed transfers), or file size for APPE
-  double seconds = 0;          // duration of the data transfer
+  std::string path;          // absolute FTP path
+  std::uint64_t bytes = 0;   // bytes moved in this transfer
+  std::uint64_t offset = 0;  // REST offset it started at (resumed transfers), or file size for APPE
+  double seconds = 0;        // duration of the data transfer
   TransferOutcome outcome = TransferOutcome::complete;
   bool upload = false;
-  std::string error;           // what went wrong, for incomplete transfers
+  std::string error;  // what went wrong, for incomplete transfers
 };
 
 // A hook's answer at a decision point.
 struct Decision {
   enum class Kind : std::uint8_t { proceed, reply, disconnect };
   Kind kind = Kind::proceed;
-  int code = 0;        // reply code (for reply), e.g. 550
-  std::string text;    // reply text; '\n' makes a multi-line reply
+  int code = 0;      // reply code (for reply), e.g. 550
+  std::string text;  // reply text; '\n' makes a multi-line reply
 
   static Decision proceed() { return {}; }
   static Decision reply(int c, std::string t) { return {Kind::reply, c, std::move(t)}; }

@@ -110,7 +110,8 @@ class Throttle {
  public:
   void add(std::shared_ptr<RateLimiter> limiter);
   [[nodiscard]] bool empty() const { return limiters_.empty(); }
-  std::chrono::nanoseconds charge(std::uint64_t n, RateLimiter::Clock::time_point now = RateLimiter::Clock::now());
+  std::chrono::nanoseconds charge(std::uint64_t n,
+                                  RateLimiter::Clock::time_point now = RateLimiter::Clock::now());
   // How many bytes to move at a time: about 1/20 s at the lowest rate, within [1 KiB, max].
   [[nodiscard]] std::size_t chunk(std::size_t max) const;
 

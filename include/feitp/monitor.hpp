@@ -11,20 +11,20 @@ namespace feitp {
 
 // What one control connection is doing, valid for the duration of Monitor::session().
 struct SessionView {
-  std::uint64_t id = 0;                 // Session::id()
-  std::string_view user;                // "" before login
+  std::uint64_t id = 0;   // Session::id()
+  std::string_view user;  // "" before login
   std::string_view peer_address;
   std::uint16_t peer_port = 0;
   bool tls = false;
-  std::string_view command;             // the last command's verb ("" before the first)
+  std::string_view command;  // the last command's verb ("" before the first)
   std::chrono::steady_clock::time_point connected{};
   // The transfer in flight, if any.
   bool transferring = false;
   bool upload = false;
   bool listing = false;
-  std::string_view path;                // absolute FTP path
-  std::uint64_t bytes = 0;              // moved so far
-  std::uint64_t size = 0;               // expected bytes (downloads), 0 = unknown
+  std::string_view path;    // absolute FTP path
+  std::uint64_t bytes = 0;  // moved so far
+  std::uint64_t size = 0;   // expected bytes (downloads), 0 = unknown
   std::chrono::steady_clock::time_point transfer_started{};
 };
 

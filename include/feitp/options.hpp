@@ -102,15 +102,15 @@ struct Options {
   std::vector<MasqueradeRule> masquerade;
 
   // Safety.
-  bool allow_foreign_active = false;   // PORT/EPRT to an address other than the client's (FXP)
-  bool allow_foreign_passive = false;  // passive data connection from another address
+  bool allow_foreign_active = false;          // PORT/EPRT to an address other than the client's (FXP)
+  bool allow_foreign_passive = false;         // passive data connection from another address
   bool allow_privileged_active_port = false;  // PORT/EPRT to a port below 1024
 
   // Limits (0 = unlimited).
   // No per-address cap by default: thousands of honest clients may share one carrier-NAT address.
   std::uint32_t max_connections = 20000;
   std::uint32_t max_per_ip = 0;
-  std::uint32_t max_login_attempts = 3;      // failed logins before disconnect
+  std::uint32_t max_login_attempts = 3;  // failed logins before disconnect
   std::chrono::milliseconds login_failure_delay{1000};
   // Address bans are an opt-in: ban_after_failures failed logins from one address (IPv6: one
   // /64) within ban_window ban it for ban_time (doubled for repeat offenders). An address that
@@ -119,7 +119,7 @@ struct Options {
   std::chrono::seconds ban_window{600};
   std::chrono::seconds ban_time{300};
   std::uint32_t max_unknown_before_login = 10;
-  std::uint32_t max_line = 2048;             // command line length cap, bytes
+  std::uint32_t max_line = 2048;  // command line length cap, bytes
 
   // Timeouts (0 = none).
   std::chrono::seconds idle_timeout{300};

@@ -15,7 +15,7 @@ class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
   Result(std::error_code ec) : v_(std::in_place_index<1>, ec) { assert(ec); }  // NOLINT
-  Result(std::errc e) : Result(std::make_error_code(e)) {}  // NOLINT
+  Result(std::errc e) : Result(std::make_error_code(e)) {}                     // NOLINT
 
   [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -28,9 +28,7 @@ class [[nodiscard]] Result {
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  [[nodiscard]] std::error_code error() const noexcept {
-    return ok() ? std::error_code{} : std::get<1>(v_);
-  }
+  [[nodiscard]] std::error_code error() const noexcept { return ok() ? std::error_code{} : std::get<1>(v_); }
 
  private:
   std::variant<T, std::error_code> v_;
@@ -40,7 +38,7 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(std::error_code ec) : ec_(ec) {}  // NOLINT
+  Result(std::error_code ec) : ec_(ec) {}                // NOLINT
   Result(std::errc e) : ec_(std::make_error_code(e)) {}  // NOLINT
   [[nodiscard]] bool ok() const noexcept { return !ec_; }
   explicit operator bool() const noexcept { return ok(); }

@@ -149,9 +149,9 @@ class Server::Builder {
   Builder& authenticator(std::shared_ptr<Authenticator> auth);
   Builder& storage_factory(std::shared_ptr<StorageFactory> storage);
   // Optional (null: the default).
-  Builder& admission(std::shared_ptr<Admission> a);           // default: counts in this process
-  Builder& monitor(std::shared_ptr<Monitor> m);               // default: none
-  Builder& rate_states(std::shared_ptr<RateStates> states);   // default: in this process
+  Builder& admission(std::shared_ptr<Admission> a);          // default: counts in this process
+  Builder& monitor(std::shared_ptr<Monitor> m);              // default: none
+  Builder& rate_states(std::shared_ptr<RateStates> states);  // default: in this process
   // Stackable, in the order given: hooks (a veto stops the chain), virtual hosts, SITE commands
   // (as Server::add_hooks, add_virtual_host, add_site_command).
   Builder& hooks(std::shared_ptr<Hooks> h);

@@ -26,16 +26,16 @@ enum class FileType : std::uint8_t { file, directory, symlink, other };
 [[nodiscard]] std::string_view to_string(FileType type);
 
 struct FileInfo {
-  std::string name;             // last path component ("" for the root)
+  std::string name;  // last path component ("" for the root)
   FileType type = FileType::file;
   std::uint64_t size = 0;
-  std::int64_t mtime = 0;       // seconds since the Unix epoch, UTC
-  std::uint32_t mode = 0644;    // permission bits (07777)
+  std::int64_t mtime = 0;     // seconds since the Unix epoch, UTC
+  std::uint32_t mode = 0644;  // permission bits (07777)
   std::uint32_t nlink = 1;
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
-  std::uint64_t unique = 0;     // stable identity (e.g. device+inode) for MLSx "unique"
-  std::string link_target;      // for symlinks, when known
+  std::uint64_t unique = 0;  // stable identity (e.g. device+inode) for MLSx "unique"
+  std::string link_target;   // for symlinks, when known
 };
 
 // A file opened for reading, positioned at the offset asked for in open_read().
@@ -130,9 +130,7 @@ class Storage {
   // never reused for another directory or another state of the same one. A cache hit means
   // list() is not called, so a decorator whose list() refuses or filters entries must not
   // forward this (keep the default).
-  virtual std::optional<std::uint64_t> listing_version(std::string_view /*path*/) {
-    return std::nullopt;
-  }
+  virtual std::optional<std::uint64_t> listing_version(std::string_view /*path*/) { return std::nullopt; }
   // Optional: where `path` really leads beneath the root, as a normalised FTP path: each
   // symlink on the way (beneath the root) replaced by what it leads to, the last component too
   // when follow_last (false for calls that act on the name itself: remove, rmdir, rename,
@@ -158,8 +156,8 @@ class Storage {
     return std::errc::function_not_supported;
   }
   // Hex digest of bytes [from, to) (to == UINT64_MAX: to the end).
-  virtual Result<std::string> hash(std::string_view /*path*/, HashAlgo /*algo*/,
-                                   std::uint64_t /*from*/, std::uint64_t /*to*/) {
+  virtual Result<std::string> hash(std::string_view /*path*/, HashAlgo /*algo*/, std::uint64_t /*from*/,
+                                   std::uint64_t /*to*/) {
     return std::errc::function_not_supported;
   }
   virtual Result<std::uint64_t> free_space(std::string_view /*path*/) {
@@ -181,13 +179,13 @@ class StorageFactory {
 // --- Built-in back-ends -------------------------------------------------------------------
 
 struct LocalStorageOptions {
-  std::string root;             // directory on disk that is "/" for the user
+  std::string root;  // directory on disk that is "/" for the user
   // STOR and STOU write to a temporary name (".feitp-upload.*", in the target's directory) and
   // rename it over the final name on commit(): the final name always holds a complete file,
   // the old one or the new one, even when the process is killed or the disk fills up. APPE and
   // REST+STOR always write in place. false: STOR truncates the file in place.
   bool atomic_uploads = true;
-  bool create_root = false;     // mkdir -p the root if missing
+  bool create_root = false;  // mkdir -p the root if missing
   // New files get file_mode & ~umask, new directories dir_mode & ~umask, whatever the
   // process umask is (the modes are set explicitly when the process umask would narrow them).
   std::uint32_t file_mode = 0666;

@@ -201,7 +201,8 @@ class Dispatcher {
             break;
           }
           if (stopping_ && ready_.empty() && lazy_.empty()) return;
-          if (ready_.empty() && lazy_.empty()) cv_.wait(lock, [&] { return stopping_ || !ready_.empty() || !lazy_.empty(); });
+          if (ready_.empty() && lazy_.empty())
+            cv_.wait(lock, [&] { return stopping_ || !ready_.empty() || !lazy_.empty(); });
         }
         if (ready_.empty()) {
           if (stopping_) return;
@@ -263,7 +264,8 @@ enum Event : int {
   kEventCount
 };
 
-// clang-format off: a table laid out by hand
+// A table laid out by hand:
+// clang-format off
 constexpr std::array<const char*, kEventCount> kEventNames = {
     "on_connect",      "on_disconnect",           "on_login",
     "on_login_failed", "on_logout",               "on_file_sent",
@@ -296,7 +298,11 @@ struct Snapshot {
   bool anonymous = false;
 
   explicit Snapshot(feitp::Session& s)
-      : id(s.id()), ip(s.peer_address()), port(s.peer_port()), user(s.user_name()), cwd(s.cwd()),
+      : id(s.id()),
+        ip(s.peer_address()),
+        port(s.peer_port()),
+        user(s.user_name()),
+        cwd(s.cwd()),
         tls(s.tls()) {
     if (const feitp::User* u = s.user()) {
       home = u->home;
@@ -355,9 +361,7 @@ class EventHooks final : public feitp::Hooks {
           if (call) invoke(*r, kDisconnect, *snap, Arg{});
           try {
             r->router.get().attr("end")(snap->id);
-          } catch (py::error_already_set& e) {
-            report("feitp session end", e);
-          }
+          } catch (py::error_already_set& e) { report("feitp session end", e); }
         },
         true, !call);
   }
@@ -394,9 +398,7 @@ class EventHooks final : public feitp::Hooks {
   static void invoke(Router& r, Event ev, const Snapshot& snap, const Arg& arg) {
     try {
       r.router.get().attr("event")(r.names[ev].get(), snap.to_python(), arg.to_python());
-    } catch (py::error_already_set& e) {
-      report(kEventNames[ev], e);
-    }
+    } catch (py::error_already_set& e) { report(kEventNames[ev], e); }
   }
 
  private:
@@ -430,7 +432,8 @@ class EventHooks final : public feitp::Hooks {
 // Decisions: queued behind the session's events, waited for on the server's pool.
 class DecisionHooks final : public feitp::Hooks {
  public:
-  DecisionHooks(std::shared_ptr<Router> r, std::shared_ptr<Dispatcher> d) : r_(std::move(r)), d_(std::move(d)) {}
+  DecisionHooks(std::shared_ptr<Router> r, std::shared_ptr<Dispatcher> d)
+      : r_(std::move(r)), d_(std::move(d)) {}
   [[nodiscard]] bool blocking() const override { return true; }
 
   feitp::Decision before_command(feitp::Session& s, std::string_view verb, std::string_view arg) override {
@@ -571,7 +574,8 @@ class PyAuthenticator final : public feitp::Authenticator {
       }
       // The refusal's text (e.g. "User x doesn't have a valid shell.") goes to the log only.
       const std::string why = py::str(e.value()).cast<std::string>();
-      return feitp::AuthResult::failure("refused by the Python authenticator" + (why.empty() ? "" : ": " + why));
+      return feitp::AuthResult::failure("refused by the Python authenticator" +
+                                        (why.empty() ? "" : ": " + why));
     } catch (const std::exception& e) {
       report_text(std::string("authenticate: ") + e.what());
       return feitp::AuthResult::failure(e.what());
@@ -623,8 +627,9 @@ feitp::FileInfo info_from_python(py::handle o) {
     fi.mtime = attr_or<std::int64_t>(o, "mtime", 0);
     fi.mode = attr_or<std::uint32_t>(o, "mode", fi.type == feitp::FileType::directory ? 0755 : 0644);
   } catch (const py::cast_error&) {
-    throw std::runtime_error("a feitp.FileInfo field has the wrong type (name: str, type: str, size: int, "
-                             "mtime: int)");
+    throw std::runtime_error(
+        "a feitp.FileInfo field has the wrong type (name: str, type: str, size: int, "
+        "mtime: int)");
   }
   return fi;
 }
@@ -637,7 +642,8 @@ class PyReadFile final : public feitp::ReadFile {
     try {
       py::object r = f_.get().attr("read")(buf.size());
       if (!py::isinstance<py::bytes>(r) && !py::isinstance<py::bytearray>(r)) {
-        return type_error("Storage.open_read('" + path_ + "'): read() must return bytes, got " + type_name(r));
+        return type_error("Storage.open_read('" + path_ + "'): read() must return bytes, got " +
+                          type_name(r));
       }
       std::string_view data;
       if (py::isinstance<py::bytes>(r)) {
@@ -651,9 +657,7 @@ class PyReadFile final : public feitp::ReadFile {
       const std::size_t n = std::min(data.size(), buf.size());
       std::memcpy(buf.data(), data.data(), n);
       return n;
-    } catch (py::error_already_set& e) {
-      return storage_error("read", path_, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("read", path_, e); }
   }
 
  private:
@@ -667,25 +671,21 @@ class PyWriteFile final : public feitp::WriteFile {
   feitp::Result<std::size_t> write(std::span<const std::byte> data) override {
     Gil gil;
     try {
-      py::object r = f_.get().attr("write")(
-          py::bytes(reinterpret_cast<const char*>(data.data()), data.size()));
+      py::object r =
+          f_.get().attr("write")(py::bytes(reinterpret_cast<const char*>(data.data()), data.size()));
       if (!r.is_none() && !py::isinstance<py::int_>(r)) {
         return type_error("Storage.open_write('" + path_ + "'): write() must return None or an int, got " +
                           type_name(r));
       }
       return data.size();
-    } catch (py::error_already_set& e) {
-      return storage_error("write", path_, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("write", path_, e); }
   }
   feitp::Status commit() override {
     Gil gil;
     try {
       f_.get().attr(py::hasattr(f_.get(), "commit") ? "commit" : "close")();
       return {};
-    } catch (py::error_already_set& e) {
-      return storage_error("commit", path_, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("commit", path_, e); }
   }
   void abort(bool keep_partial) override {
     Gil gil;
@@ -695,9 +695,7 @@ class PyWriteFile final : public feitp::WriteFile {
       } else if (py::hasattr(f_.get(), "close")) {
         f_.get().attr("close")();
       }
-    } catch (py::error_already_set& e) {
-      (void)storage_error("abort", path_, e);
-    }
+    } catch (py::error_already_set& e) { (void)storage_error("abort", path_, e); }
   }
 
  private:
@@ -730,9 +728,7 @@ class PyStorage final : public feitp::Storage {
       } catch (const std::exception& e) {
         return type_error("Storage.stat('" + std::string(path) + "'): " + e.what());
       }
-    } catch (py::error_already_set& e) {
-      return storage_error("stat", path, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("stat", path, e); }
   }
   feitp::Result<std::vector<feitp::FileInfo>> list(std::string_view path) override {
     Gil gil;
@@ -748,11 +744,10 @@ class PyStorage final : public feitp::Storage {
         return type_error("Storage.list('" + std::string(path) + "'): " + e.what());
       }
       return out;
-    } catch (py::error_already_set& e) {
-      return storage_error("list", path, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("list", path, e); }
   }
-  feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
+  feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view path,
+                                                            std::uint64_t offset) override {
     Gil gil;
     try {
       py::object f = s_.get().attr("open_read")(std::string(path), offset);
@@ -761,9 +756,7 @@ class PyStorage final : public feitp::Storage {
                           "'): expected a binary file object with read(n), got " + type_name(f));
       }
       return std::unique_ptr<feitp::ReadFile>(std::make_unique<PyReadFile>(std::move(f), std::string(path)));
-    } catch (py::error_already_set& e) {
-      return storage_error("open_read", path, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("open_read", path, e); }
   }
   feitp::Result<std::unique_ptr<feitp::WriteFile>> open_write(std::string_view path, feitp::WriteMode mode,
                                                               std::uint64_t offset) override {
@@ -774,10 +767,9 @@ class PyStorage final : public feitp::Storage {
         return type_error("Storage.open_write('" + std::string(path) +
                           "'): expected an object with write(data), got " + type_name(f));
       }
-      return std::unique_ptr<feitp::WriteFile>(std::make_unique<PyWriteFile>(std::move(f), std::string(path)));
-    } catch (py::error_already_set& e) {
-      return storage_error("open_write", path, e);
-    }
+      return std::unique_ptr<feitp::WriteFile>(
+          std::make_unique<PyWriteFile>(std::move(f), std::string(path)));
+    } catch (py::error_already_set& e) { return storage_error("open_write", path, e); }
   }
   feitp::Status mkdir(std::string_view path) override { return call("mkdir", path); }
   feitp::Status rmdir(std::string_view path) override { return call("rmdir", path); }
@@ -787,9 +779,7 @@ class PyStorage final : public feitp::Storage {
     try {
       s_.get().attr("rename")(std::string(from), std::string(to));
       return {};
-    } catch (py::error_already_set& e) {
-      return storage_error("rename", from, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("rename", from, e); }
   }
 
  private:
@@ -798,9 +788,7 @@ class PyStorage final : public feitp::Storage {
     try {
       s_.get().attr(op)(std::string(path));
       return {};
-    } catch (py::error_already_set& e) {
-      return storage_error(op, path, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error(op, path, e); }
   }
   PyRef s_;
 };
@@ -822,9 +810,7 @@ class PyStorageFactory final : public feitp::StorageFactory {
         }
       }
       return std::unique_ptr<feitp::Storage>(std::make_unique<PyStorage>(std::move(s)));
-    } catch (py::error_already_set& e) {
-      return storage_error("create", user.name, e);
-    }
+    } catch (py::error_already_set& e) { return storage_error("create", user.name, e); }
   }
 
  private:
@@ -847,38 +833,64 @@ feitp::Options options_from_dict(const py::dict& d) {
   for (auto [k, v] : d) {
     const std::string key = k.cast<std::string>();
     if (v.is_none()) continue;
-    if (key == "listen") o.listen = v.cast<std::vector<std::string>>();
-    else if (key == "banner") o.banner = v.cast<std::string>();
-    else if (key == "passive_port_min") o.passive_port_min = v.cast<std::uint16_t>();
-    else if (key == "passive_port_max") o.passive_port_max = v.cast<std::uint16_t>();
-    else if (key == "masquerade_address") o.masquerade = {{"", v.cast<std::string>()}};
-    else if (key == "allow_foreign_addresses") o.allow_foreign_active = o.allow_foreign_passive = v.cast<bool>();
-    else if (key == "max_connections") o.max_connections = v.cast<std::uint32_t>();
-    else if (key == "max_per_ip") o.max_per_ip = v.cast<std::uint32_t>();
-    else if (key == "max_login_attempts") o.max_login_attempts = v.cast<std::uint32_t>();
-    else if (key == "login_failure_delay") o.login_failure_delay = std::chrono::milliseconds{static_cast<std::int64_t>(v.cast<double>() * 1000)};
-    else if (key == "idle_timeout") o.idle_timeout = secs(v);
-    else if (key == "login_timeout") o.login_timeout = secs(v);
-    else if (key == "data_timeout") o.data_stall_timeout = o.data_accept_timeout = secs(v);
-    else if (key == "blocking_threads") o.blocking_threads = v.cast<std::uint32_t>();
-    else if (key == "ban_after_failures") o.ban_after_failures = v.cast<std::uint32_t>();
-    else if (key == "upload_rate") o.upload_rate = v.cast<std::uint64_t>();
-    else if (key == "download_rate") o.download_rate = v.cast<std::uint64_t>();
-    else if (key == "session_upload_rate") o.session_upload_rate = v.cast<std::uint64_t>();
-    else if (key == "session_download_rate") o.session_download_rate = v.cast<std::uint64_t>();
-    else if (key == "tls_cert") o.tls.cert_file = v.cast<std::string>();
-    else if (key == "tls_key") o.tls.key_file = v.cast<std::string>();
-    else if (key == "tls_chain") o.tls.chain_file = v.cast<std::string>();
-    else if (key == "tls_required") o.tls.required = tls_required(v.cast<std::string>());
-    else if (key == "tls_min_version") o.tls.min_version = v.cast<std::string>();
-    else throw py::value_error("unknown server option '" + key + "'");
+    if (key == "listen")
+      o.listen = v.cast<std::vector<std::string>>();
+    else if (key == "banner")
+      o.banner = v.cast<std::string>();
+    else if (key == "passive_port_min")
+      o.passive_port_min = v.cast<std::uint16_t>();
+    else if (key == "passive_port_max")
+      o.passive_port_max = v.cast<std::uint16_t>();
+    else if (key == "masquerade_address")
+      o.masquerade = {{"", v.cast<std::string>()}};
+    else if (key == "allow_foreign_addresses")
+      o.allow_foreign_active = o.allow_foreign_passive = v.cast<bool>();
+    else if (key == "max_connections")
+      o.max_connections = v.cast<std::uint32_t>();
+    else if (key == "max_per_ip")
+      o.max_per_ip = v.cast<std::uint32_t>();
+    else if (key == "max_login_attempts")
+      o.max_login_attempts = v.cast<std::uint32_t>();
+    else if (key == "login_failure_delay")
+      o.login_failure_delay = std::chrono::milliseconds{static_cast<std::int64_t>(v.cast<double>() * 1000)};
+    else if (key == "idle_timeout")
+      o.idle_timeout = secs(v);
+    else if (key == "login_timeout")
+      o.login_timeout = secs(v);
+    else if (key == "data_timeout")
+      o.data_stall_timeout = o.data_accept_timeout = secs(v);
+    else if (key == "blocking_threads")
+      o.blocking_threads = v.cast<std::uint32_t>();
+    else if (key == "ban_after_failures")
+      o.ban_after_failures = v.cast<std::uint32_t>();
+    else if (key == "upload_rate")
+      o.upload_rate = v.cast<std::uint64_t>();
+    else if (key == "download_rate")
+      o.download_rate = v.cast<std::uint64_t>();
+    else if (key == "session_upload_rate")
+      o.session_upload_rate = v.cast<std::uint64_t>();
+    else if (key == "session_download_rate")
+      o.session_download_rate = v.cast<std::uint64_t>();
+    else if (key == "tls_cert")
+      o.tls.cert_file = v.cast<std::string>();
+    else if (key == "tls_key")
+      o.tls.key_file = v.cast<std::string>();
+    else if (key == "tls_chain")
+      o.tls.chain_file = v.cast<std::string>();
+    else if (key == "tls_required")
+      o.tls.required = tls_required(v.cast<std::string>());
+    else if (key == "tls_min_version")
+      o.tls.min_version = v.cast<std::string>();
+    else
+      throw py::value_error("unknown server option '" + key + "'");
   }
   // One PEM file holding both the certificate and its key, as pyftpdlib's certfile does.
   if (o.tls.enabled() && o.tls.key_file.empty()) o.tls.key_file = o.tls.cert_file;
   if (!o.tls.enabled() && o.tls.required != feitp::TlsRequired::off) {
     throw py::value_error("tls_required needs a certificate (tls_cert)");
   }
-  if (!o.tls.enabled() && !o.tls.key_file.empty()) throw py::value_error("tls_key is set but tls_cert is not");
+  if (!o.tls.enabled() && !o.tls.key_file.empty())
+    throw py::value_error("tls_key is set but tls_cert is not");
   return o;
 }
 
@@ -972,7 +984,9 @@ class CoreServer {
     }
     server_->set_authenticator(feitp::make_user_table_authenticator(std::move(entries), std::move(anon)));
   }
-  void set_authenticator(py::object fn) { server_->set_authenticator(std::make_shared<PyAuthenticator>(std::move(fn))); }
+  void set_authenticator(py::object fn) {
+    server_->set_authenticator(std::make_shared<PyAuthenticator>(std::move(fn)));
+  }
   void set_local_storage(bool atomic_uploads, bool create_root) {
     server_->set_storage_factory(feitp::make_local_storage_factory(atomic_uploads, create_root));
   }
@@ -981,7 +995,8 @@ class CoreServer {
     server_->set_storage_factory(std::make_shared<PyStorageFactory>(std::move(fn)));
   }
   // router: object with event/end/decide; events/decisions: names to deliver.
-  void set_router(py::object router, const std::vector<std::string>& events, const std::vector<std::string>& decisions) {
+  void set_router(py::object router, const std::vector<std::string>& events,
+                  const std::vector<std::string>& decisions) {
     auto r = std::make_shared<Router>();
     for (int i = 0; i < kEventCount; ++i) r->names[i] = PyRef(py::str(kEventNames[i]));
     auto bit = [](const std::string& name) -> std::uint32_t {
@@ -1017,9 +1032,7 @@ class CoreServer {
         report_text("SITE " + name + ": expected str, (code, text) or None, got " + type_name(r));
       } catch (py::error_already_set& e) {
         report(("SITE " + name).c_str(), e);
-      } catch (const std::exception& e) {
-        report_text("SITE " + name + ": " + e.what());
-      }
+      } catch (const std::exception& e) { report_text("SITE " + name + ": " + e.what()); }
       return feitp::Reply{451, "Requested action aborted: local error in processing."};
     });
   }
@@ -1078,8 +1091,9 @@ PYBIND11_MODULE(_feitp, m) {
       .def(py::init<const std::string&>(), py::arg("service"))
       .def("check", &PamChecker::check, py::arg("user"), py::arg("password"), py::arg("remote_ip"));
   m.def("check_options", &check_options, py::arg("options"));
-  m.def("hash_password", [](const std::string& pw, const std::string& method) {
-    return feitp::hash_password(pw, method);
-  }, py::arg("password"), py::arg("method") = "yescrypt");
+  m.def(
+      "hash_password",
+      [](const std::string& pw, const std::string& method) { return feitp::hash_password(pw, method); },
+      py::arg("password"), py::arg("method") = "yescrypt");
   m.def("validate_perm", [](const std::string& perm) { return feitp::Permissions::validate(perm); });
 }

@@ -33,11 +33,11 @@ std::string account_refusal(const UserEntry& entry, std::string_view peer_addres
   if (!entry.enabled) return "account disabled";
   if (entry.expires != 0 && now >= entry.expires) return "account expired";
   if (!entry.allowed_networks.empty()) {
-    const bool inside = std::any_of(entry.allowed_networks.begin(), entry.allowed_networks.end(),
-                                    [&](const std::string& net) {
-                                      return !net.empty() && proto::cidr_contains(net, peer_address);
-                                    });
-    if (!inside) return "client address " + std::string(peer_address) + " not in the account's allowed networks";
+    const bool inside = std::any_of(
+        entry.allowed_networks.begin(), entry.allowed_networks.end(),
+        [&](const std::string& net) { return !net.empty() && proto::cidr_contains(net, peer_address); });
+    if (!inside)
+      return "client address " + std::string(peer_address) + " not in the account's allowed networks";
   }
   return {};
 }
@@ -61,8 +61,7 @@ constexpr std::string_view kDummyHash =
     "$y$j9T$1fSkS9N2wFNf6v90y3S9A0$k2aNBSTstvodkftafhq9ak.9Pb6ZtTaRHxPtajBD7S/";
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -70,7 +69,8 @@ class StoreAuthenticator final : public Authenticator {
  public:
   StoreAuthenticator(std::shared_ptr<AccountStore> store, std::optional<AnonymousEntry> anonymous,
                      std::uint32_t default_max_sessions)
-      : store_(std::move(store)), anonymous_(std::move(anonymous)),
+      : store_(std::move(store)),
+        anonymous_(std::move(anonymous)),
         default_max_sessions_(default_max_sessions) {}
 
   [[nodiscard]] bool blocking() const override { return true; }

@@ -26,8 +26,7 @@ Permissions decode_permissions(std::string_view letters, std::string_view direct
     if (line.empty()) continue;
     const auto eq = line.rfind('=');
     if (eq == std::string_view::npos || eq == 0 || line.front() != '/') {
-      throw std::invalid_argument("directory rule \"" + std::string(line) +
-                                  "\" is not /DIR=LETTERS");
+      throw std::invalid_argument("directory rule \"" + std::string(line) + "\" is not /DIR=LETTERS");
     }
     p.set_override(line.substr(0, eq), line.substr(eq + 1));
   }

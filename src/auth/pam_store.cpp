@@ -124,11 +124,14 @@ class PamAuthenticator final : public Authenticator {
  public:
   PamAuthenticator(std::string service, Permissions permissions, std::optional<AnonymousEntry> anonymous,
                    std::uint32_t default_max_sessions)
-      : service_(std::move(service)), permissions_(std::move(permissions)),
-        anonymous_(std::move(anonymous)), default_max_sessions_(default_max_sessions) {
+      : service_(std::move(service)),
+        permissions_(std::move(permissions)),
+        anonymous_(std::move(anonymous)),
+        default_max_sessions_(default_max_sessions) {
     if (::geteuid() != 0) {
-      throw std::runtime_error("accounts.store = pam: feitpd must be started as root (the PAM helper "
-                               "keeps root to read the system's password database)");
+      throw std::runtime_error(
+          "accounts.store = pam: feitpd must be started as root (the PAM helper "
+          "keeps root to read the system's password database)");
     }
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {

@@ -52,8 +52,8 @@ std::string_view prefix_for(std::string_view method) {
 }
 
 bool hash_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '/' || c == '$' || c == '=';  // '=' appears in "rounds=N" of sha-crypt
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '/' ||
+         c == '$' || c == '=';  // '=' appears in "rounds=N" of sha-crypt
 }
 
 }  // namespace
@@ -81,7 +81,7 @@ std::string hash_password(std::string_view password, std::string_view method) {
 }
 
 bool is_crypt_hash(std::string_view s) {
-  static constexpr std::array<std::string_view, 8> kPrefixes = {"$y$", "$6$",  "$5$",  "$2b$",
+  static constexpr std::array<std::string_view, 8> kPrefixes = {"$y$",  "$6$",  "$5$",  "$2b$",
                                                                 "$2a$", "$2y$", "$gy$", "$7$"};
   bool known = false;
   for (auto p : kPrefixes) {

@@ -37,8 +37,8 @@ Permissions::Permissions(std::string_view letters) : defaults_(letters) { check_
 void Permissions::set_override(std::string_view dir, std::string_view letters) {
   check_letters(letters);
   std::string key = normalise_dir(dir);
-  auto same = std::find_if(overrides_.begin(), overrides_.end(),
-                           [&](const auto& o) { return o.first == key; });
+  auto same =
+      std::find_if(overrides_.begin(), overrides_.end(), [&](const auto& o) { return o.first == key; });
   if (same != overrides_.end()) {
     same->second = std::string(letters);
     return;
@@ -65,8 +65,7 @@ bool Permissions::allows_tree(char letter, std::string_view dir) const {
   if (!allows(letter, dir)) return false;
   if (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
   for (const auto& [area, letters] : overrides_) {
-    if (area.size() > dir.size() && covers(dir, area) &&
-        letters.find(letter) == std::string::npos) {
+    if (area.size() > dir.size() && covers(dir, area) && letters.find(letter) == std::string::npos) {
       return false;
     }
   }

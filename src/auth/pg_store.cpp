@@ -87,8 +87,7 @@ using Result = std::unique_ptr<PGresult, ResultFree>;
 using Clock = std::chrono::steady_clock;
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -117,7 +116,8 @@ bool to_bool(const char* v) { return v != nullptr && (v[0] == 't' || v[0] == '1'
 class PgStore final : public ManagedAccountStore {
  public:
   PgStore(std::string conninfo, unsigned pool_size, unsigned timeout_s)
-      : conninfo_(std::move(conninfo)), pool_size_(pool_size == 0 ? 1 : pool_size),
+      : conninfo_(std::move(conninfo)),
+        pool_size_(pool_size == 0 ? 1 : pool_size),
         timeout_(std::chrono::seconds{timeout_s == 0 ? 5 : timeout_s}) {}
 
   [[nodiscard]] std::string describe() const override { return without_password(conninfo_); }
@@ -134,12 +134,12 @@ class PgStore final : public ManagedAccountStore {
       if (version > kSchemaVersion) {
         run(c, "ROLLBACK", {});
         throw StoreUnavailable(describe() + ": schema version " + std::to_string(version) +
-                               " is newer than this feitpd knows (" +
-                               std::to_string(kSchemaVersion) + "): upgrade feitpd");
+                               " is newer than this feitpd knows (" + std::to_string(kSchemaVersion) +
+                               "): upgrade feitpd");
       }
       if (v == nullptr) {
-        run(c, "INSERT INTO feitp_schema_version (version) VALUES (" +
-                   std::to_string(kSchemaVersion) + ")", {});
+        run(c, "INSERT INTO feitp_schema_version (version) VALUES (" + std::to_string(kSchemaVersion) + ")",
+            {});
       }
       run(c, "COMMIT", {});
       return 0;
@@ -180,8 +180,8 @@ class PgStore final : public ManagedAccountStore {
     return with_connection([&](PGconn* c) -> std::optional<UserEntry> {
       if (!is_prepared(c)) {
         // Per connection, at its first lookup (the schema may be made after it connected).
-        Result p = send(c, "SELECT " + std::string(kAccountColumns) + " FROM feitp_users WHERE name = $1",
-                        {}, true);
+        Result p =
+            send(c, "SELECT " + std::string(kAccountColumns) + " FROM feitp_users WHERE name = $1", {}, true);
         check(c, p, "preparing the account lookup");
         std::lock_guard lock(mu_);
         prepared_.insert(c);
@@ -195,9 +195,10 @@ class PgStore final : public ManagedAccountStore {
   void add(const UserEntry& e) override {
     const auto params = entry_params(e);
     with_connection([&](PGconn* c) {
-      Result r = send(c, "INSERT INTO feitp_users (" + std::string(kAccountColumns) +
-                             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                             "$12, $13, $14, $15, $16)",
+      Result r = send(c,
+                      "INSERT INTO feitp_users (" + std::string(kAccountColumns) +
+                          ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                          "$12, $13, $14, $15, $16)",
                       params, false);
       const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
       if (state != nullptr && std::strcmp(state, "23505") == 0) {
@@ -286,7 +287,8 @@ class PgStore final : public ManagedAccountStore {
     for (int reads = 0;; ++reads) {
       char next = 0;
       const auto peeked = ::recv(PQsocket(c), &next, 1, MSG_PEEK | MSG_DONTWAIT);
-      const bool ended = peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+      const bool ended =
+          peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
       if (ended || (peeked > 0 && PQconsumeInput(c) == 0) || PQstatus(c) != CONNECTION_OK || reads == 64) {
         listen_.reset();
         cache_.clear();
@@ -402,7 +404,8 @@ class PgStore final : public ManagedAccountStore {
     if (PQstatus(c.get()) != CONNECTION_OK) {
       throw StoreUnavailable(describe() + ": cannot connect: " + first_line(PQerrorMessage(c.get())));
     }
-    PQsetNoticeProcessor(c.get(), [](void*, const char*) {}, nullptr);  // "already exists, skipping"
+    PQsetNoticeProcessor(
+        c.get(), [](void*, const char*) {}, nullptr);  // "already exists, skipping"
     if (PQsetnonblocking(c.get(), 1) != 0) {
       throw StoreUnavailable(describe() + ": " + first_line(PQerrorMessage(c.get())));
     }
@@ -435,8 +438,8 @@ class PgStore final : public ManagedAccountStore {
     } else if (params.empty()) {
       ok = PQsendQuery(c, sql.c_str());
     } else {
-      ok = PQsendQueryParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                             nullptr, nullptr, 0);
+      ok = PQsendQueryParams(c, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                             nullptr, 0);
     }
     if (ok == 0) throw StoreUnavailable(describe() + ": " + first_line(PQerrorMessage(c)));
     const auto deadline = Clock::now() + timeout_;
@@ -547,11 +550,11 @@ class PgStore final : public ManagedAccountStore {
     UserEntry entry;
     Clock::time_point at;
   };
-  std::mutex cache_mu_;          // held briefly; find_cached() takes it on the event loop
-  std::mutex listen_setup_mu_;   // one thread connects the listener at a time
-  Conn listen_;                  // LISTEN feitp_users; null: not listening, no cache
-  bool no_trigger_ = false;      // (under listen_setup_mu_)
-  std::uint64_t events_ = 0;     // notifications read, and listener changes
+  std::mutex cache_mu_;         // held briefly; find_cached() takes it on the event loop
+  std::mutex listen_setup_mu_;  // one thread connects the listener at a time
+  Conn listen_;                 // LISTEN feitp_users; null: not listening, no cache
+  bool no_trigger_ = false;     // (under listen_setup_mu_)
+  std::uint64_t events_ = 0;    // notifications read, and listener changes
   std::unordered_map<std::string, Cached> cache_;
 };
 
@@ -563,10 +566,8 @@ thread_local bool PgStore::fresh_ = false;
 
 namespace feitp {
 
-std::shared_ptr<ManagedAccountStore> open_postgresql_store(const std::string& conninfo,
-                                                           unsigned pool_size,
-                                                           unsigned connect_timeout_s,
-                                                           bool prepare_schema) {
+std::shared_ptr<ManagedAccountStore> open_postgresql_store(const std::string& conninfo, unsigned pool_size,
+                                                           unsigned connect_timeout_s, bool prepare_schema) {
   auto store = std::make_shared<auth::PgStore>(conninfo, pool_size, connect_timeout_s);
   if (prepare_schema) store->prepare_schema();
   return store;

@@ -60,15 +60,15 @@ struct StmtFree {
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFree>;
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 std::string column_text(sqlite3_stmt* s, int i) {
   const auto* t = sqlite3_column_text(s, i);
-  return t == nullptr ? std::string{} : std::string(reinterpret_cast<const char*>(t),
-                                                    static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
+  return t == nullptr ? std::string{}
+                      : std::string(reinterpret_cast<const char*>(t),
+                                    static_cast<std::size_t>(sqlite3_column_bytes(s, i)));
 }
 
 std::uint64_t column_u64(sqlite3_stmt* s, int i) {
@@ -211,7 +211,8 @@ class SqliteStore final : public ManagedAccountStore {
     if (::stat(path_.c_str(), &by_path) != 0) return std::nullopt;
     if (stamp_fd_ >= 0) {
       struct stat by_fd {};
-      if (::fstat(stamp_fd_, &by_fd) != 0 || by_fd.st_ino != by_path.st_ino || by_fd.st_dev != by_path.st_dev) {
+      if (::fstat(stamp_fd_, &by_fd) != 0 || by_fd.st_ino != by_path.st_ino ||
+          by_fd.st_dev != by_path.st_dev) {
         ::close(stamp_fd_);
         stamp_fd_ = -1;
       }
@@ -222,7 +223,8 @@ class SqliteStore final : public ManagedAccountStore {
     if (::pread(stamp_fd_, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return std::nullopt;
     if (std::memcmp(h, "SQLite format 3", 16) != 0 || h[18] == 2 || h[19] == 2) return std::nullopt;
     Stamp s;
-    s.counter = (std::uint32_t{h[24]} << 24) | (std::uint32_t{h[25]} << 16) | (std::uint32_t{h[26]} << 8) | h[27];
+    s.counter =
+        (std::uint32_t{h[24]} << 24) | (std::uint32_t{h[25]} << 16) | (std::uint32_t{h[26]} << 8) | h[27];
     s.ino = by_path.st_ino;
     s.size = by_path.st_size;
     s.mtime_ns = std::int64_t{by_path.st_mtim.tv_sec} * 1000000000 + by_path.st_mtim.tv_nsec;
@@ -257,8 +259,8 @@ class SqliteStore final : public ManagedAccountStore {
 
   Stmt prepare(const std::string& sql, const char* what = "reading the accounts") {
     sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                           &s, nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
+                           nullptr) != SQLITE_OK) {
       fail_and_close(what);
     }
     return Stmt(s);
@@ -287,8 +289,8 @@ class SqliteStore final : public ManagedAccountStore {
     flags |= SQLITE_OPEN_NOMUTEX;  // our own mutex serialises every use
     const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
-      std::string msg = describe() + ": cannot open: " +
-                        (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+      std::string msg =
+          describe() + ": cannot open: " + (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
       close();
       throw StoreUnavailable(msg);
     }
@@ -299,8 +301,9 @@ class SqliteStore final : public ManagedAccountStore {
   }
 
   int read_version() {
-    Stmt has = prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
-                       "'feitp_schema_version'");
+    Stmt has = prepare(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
+        "'feitp_schema_version'");
     if (sqlite3_step(has.get()) != SQLITE_ROW) fail_and_close("reading the schema");
     if (sqlite3_column_int(has.get(), 0) == 0) return 0;
     Stmt v = prepare("SELECT max(version) FROM feitp_schema_version");
@@ -320,9 +323,9 @@ class SqliteStore final : public ManagedAccountStore {
     if (version == kSchemaVersion) return;
     if (read_only_) {
       std::string msg = describe() + (version == 0 ? ": no account tables (feitpd creates them at start "
-                                                      "or with `feitpd user add`)"
-                                                    : ": schema version " + std::to_string(version) +
-                                                          " needs migrating (start feitpd once as root)");
+                                                     "or with `feitpd user add`)"
+                                                   : ": schema version " + std::to_string(version) +
+                                                         " needs migrating (start feitpd once as root)");
       close();
       throw StoreUnavailable(msg);
     }
@@ -398,8 +401,8 @@ class SqliteStore final : public ManagedAccountStore {
 
 namespace feitp {
 
-std::shared_ptr<ManagedAccountStore> open_sqlite_store(const std::string& path, bool create,
-                                                       bool read_only, bool lazy) {
+std::shared_ptr<ManagedAccountStore> open_sqlite_store(const std::string& path, bool create, bool read_only,
+                                                       bool lazy) {
   auto store = std::make_shared<auth::SqliteStore>(path, create, read_only);
   if (!lazy) store->open_now();
   return store;

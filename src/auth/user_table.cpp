@@ -23,16 +23,13 @@ constexpr std::string_view kFallbackDummyHash =
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
 }
 
 }  // namespace
 
-bool is_anonymous_name(std::string_view user) {
-  return iequals(user, "anonymous") || iequals(user, "ftp");
-}
+bool is_anonymous_name(std::string_view user) { return iequals(user, "anonymous") || iequals(user, "ftp"); }
 
 AuthResult anonymous_user(const AnonymousEntry& entry) {
   User u;
@@ -45,8 +42,7 @@ AuthResult anonymous_user(const AnonymousEntry& entry) {
 
 // --- LoginCache ---------------------------------------------------------------------------
 
-LoginCache::LoginCache(std::size_t capacity, std::chrono::seconds ttl)
-    : capacity_(capacity), ttl_(ttl) {
+LoginCache::LoginCache(std::size_t capacity, std::chrono::seconds ttl) : capacity_(capacity), ttl_(ttl) {
   if (RAND_bytes(hmac_key_.data(), static_cast<int>(hmac_key_.size())) != 1) {
     throw std::runtime_error("cannot get random bytes for the login cache key");
   }
@@ -56,10 +52,9 @@ LoginCache::LoginCache(std::size_t capacity, std::chrono::seconds ttl)
     EVP_MAC_free(mac);  // the context keeps its own reference
   }
   char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
-  if (!mac_template_ ||
-      EVP_MAC_init(mac_template_.get(), hmac_key_.data(), hmac_key_.size(), params) != 1) {
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  if (!mac_template_ || EVP_MAC_init(mac_template_.get(), hmac_key_.data(), hmac_key_.size(), params) != 1) {
     throw std::runtime_error("cannot set up HMAC-SHA256 for the login cache");
   }
 }
@@ -98,8 +93,7 @@ void LoginCache::evict_locked(Clock::time_point now) {
   }
 }
 
-bool LoginCache::contains(std::string_view user, std::string_view password,
-                          std::string_view stored_hash) {
+bool LoginCache::contains(std::string_view user, std::string_view password, std::string_view stored_hash) {
   if (capacity_ == 0 || ttl_.count() <= 0) return false;
   Key key = key_for(user, password, stored_hash);
   auto now = Clock::now();
@@ -108,8 +102,7 @@ bool LoginCache::contains(std::string_view user, std::string_view password,
   return it != expiry_.end() && it->second > now;
 }
 
-void LoginCache::insert(std::string_view user, std::string_view password,
-                        std::string_view stored_hash) {
+void LoginCache::insert(std::string_view user, std::string_view password, std::string_view stored_hash) {
   if (capacity_ == 0 || ttl_.count() <= 0) return;
   Key key = key_for(user, password, stored_hash);
   auto now = Clock::now();
@@ -150,9 +143,9 @@ User UserTableAuthenticator::make_user(const UserEntry& entry) const { return to
 std::optional<AuthResult> UserTableAuthenticator::refused(const UserEntry& entry,
                                                           const LoginRequest& request) const {
   if (entry.enabled && entry.expires == 0 && entry.allowed_networks.empty()) return std::nullopt;
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   auto why = account_refusal(entry, request.peer_address, now);
   if (why.empty()) return std::nullopt;
   return AuthResult::failure(std::move(why));

@@ -38,8 +38,7 @@ class LoginCache {
   LoginCache(const LoginCache&) = delete;
   LoginCache& operator=(const LoginCache&) = delete;
 
-  [[nodiscard]] bool contains(std::string_view user, std::string_view password,
-                              std::string_view stored_hash);
+  [[nodiscard]] bool contains(std::string_view user, std::string_view password, std::string_view stored_hash);
   void insert(std::string_view user, std::string_view password, std::string_view stored_hash);
   [[nodiscard]] std::size_t size() const;
 
@@ -59,7 +58,7 @@ class LoginCache {
   std::size_t capacity_;
   std::chrono::seconds ttl_;
   mutable std::mutex mu_;
-  std::unordered_map<Key, Clock::time_point> expiry_;     // key -> expiry
+  std::unordered_map<Key, Clock::time_point> expiry_;    // key -> expiry
   std::deque<std::pair<Key, Clock::time_point>> order_;  // insertion order, for eviction
 };
 
@@ -78,8 +77,7 @@ class UserTableAuthenticator final : public Authenticator {
 
  private:
   User make_user(const UserEntry& entry) const;
-  [[nodiscard]] std::optional<AuthResult> refused(const UserEntry& entry,
-                                                  const LoginRequest& request) const;
+  [[nodiscard]] std::optional<AuthResult> refused(const UserEntry& entry, const LoginRequest& request) const;
   [[nodiscard]] std::optional<AuthResult> anonymous_login(std::string_view user) const;
 
   std::unordered_map<std::string, UserEntry> users_;

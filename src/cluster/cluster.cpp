@@ -40,7 +40,8 @@ Cluster::Cluster(const Options& options, unsigned workers, const std::vector<int
         const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0) {
           cluster::close_listener_set(set);
-          throw std::system_error(errno, std::generic_category(), "cannot copy listening socket " + std::to_string(fd));
+          throw std::system_error(errno, std::generic_category(),
+                                  "cannot copy listening socket " + std::to_string(fd));
         }
         set.push_back(copy);
       }

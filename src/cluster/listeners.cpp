@@ -34,8 +34,8 @@ void check_port_free(asio::io_context& io, const asio::ip::tcp::endpoint& ep, co
 
 }  // namespace
 
-ListenerSet bind_listener_set(const std::vector<std::string>& listen,
-                              const std::vector<std::uint16_t>& ports, bool exclusive) {
+ListenerSet bind_listener_set(const std::vector<std::string>& listen, const std::vector<std::uint16_t>& ports,
+                              bool exclusive) {
   ListenerSet out;
   asio::io_context io;
   try {

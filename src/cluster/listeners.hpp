@@ -19,8 +19,8 @@ using ListenerSet = std::vector<int>;
 // yet. SO_REUSEPORT lets any process of the same user join a port, so a second server started
 // on a port in use would not fail but silently take part of the first one's connections; a
 // probe bound without SO_REUSEPORT meets EADDRINUSE instead, which is reported.
-ListenerSet bind_listener_set(const std::vector<std::string>& listen,
-                              const std::vector<std::uint16_t>& ports, bool exclusive = false);
+ListenerSet bind_listener_set(const std::vector<std::string>& listen, const std::vector<std::uint16_t>& ports,
+                              bool exclusive = false);
 // The bound ports of a set.
 std::vector<std::uint16_t> listener_ports(const ListenerSet& set);
 void close_listener_set(ListenerSet& set);

@@ -398,8 +398,10 @@ bool SharedState::admit(std::uint32_t slot, std::string_view address, std::uint3
       // Full of live connections: admit uncounted rather than refuse every new address (F12).
       if (!warned_full_) {
         warned_full_ = true;
-        spdlog::warn("address table full ({} entries): admitting new addresses without a "
-                     "per-address count (raise limits.address_table_size)", g_.addr_cap);
+        spdlog::warn(
+            "address table full ({} entries): admitting new addresses without a "
+            "per-address count (raise limits.address_table_size)",
+            g_.addr_cap);
       }
     } else {
       std::uint32_t* row = t.counts(static_cast<std::uint32_t>(i));
@@ -635,13 +637,12 @@ bool SharedState::unban(std::string_view address) {
   r.ban_until = 0;
   r.fails = 0;
   r.fails_expire = 0;
-  if (addr_idle(v.addrs, static_cast<std::uint32_t>(i), now, false)) v.addrs.erase(static_cast<std::uint32_t>(i));
+  if (addr_idle(v.addrs, static_cast<std::uint32_t>(i), now, false))
+    v.addrs.erase(static_cast<std::uint32_t>(i));
   return was;
 }
 
-bool SharedState::operator_bans() const {
-  return map_->operator_bans.load(std::memory_order_relaxed) != 0;
-}
+bool SharedState::operator_bans() const { return map_->operator_bans.load(std::memory_order_relaxed) != 0; }
 
 bool SharedState::clear_slot(std::uint32_t slot) {
   if (slot >= g_.slots) return true;  // nothing of ours there
@@ -676,8 +677,11 @@ pthread_mutex_t* SharedState::mutex_for_test() const { return &map_->mu; }
 SharedAdmission::SharedAdmission(std::shared_ptr<SharedState> state, std::uint32_t slot,
                                  std::uint32_t max_total, std::uint32_t max_per_address,
                                  session::LoginPolicy bans)
-    : state_(std::move(state)), slot_(slot), max_total_(max_total),
-      max_per_address_(max_per_address), bans_(bans) {}
+    : state_(std::move(state)),
+      slot_(slot),
+      max_total_(max_total),
+      max_per_address_(max_per_address),
+      bans_(bans) {}
 
 bool SharedAdmission::admit(std::string_view peer) {
   return state_->admit(slot_, peer, max_total_, max_per_address_);

@@ -84,7 +84,7 @@ class SharedState {
   void set_counter(std::uint32_t slot, Counter c, std::uint64_t value);
 
   // --- Read side (any process) ------------------------------------------------------------
-  [[nodiscard]] std::uint32_t connections();                       // cluster total
+  [[nodiscard]] std::uint32_t connections();  // cluster total
   [[nodiscard]] std::uint32_t connections(std::string_view address);
   [[nodiscard]] std::uint32_t sessions(std::string_view user);
   // Every worker's column, plus those of dead workers; nullopt when the mutex stays taken
@@ -100,7 +100,7 @@ class SharedState {
   // Like counters(), with the same short timeout.
   [[nodiscard]] std::optional<Snapshot> snapshot();
   struct Ban {
-    std::string address;            // the record key (IPv4 address, IPv6 /64)
+    std::string address;  // the record key (IPv4 address, IPv6 /64)
     std::int64_t seconds_left = 0;
   };
   [[nodiscard]] std::optional<std::vector<Ban>> bans();

@@ -73,9 +73,9 @@ std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uin
   auto dash = text.find('-');
   std::uint32_t lo = 0;
   std::uint32_t hi = 0;
-  bool ok = dash == std::string_view::npos ? parse_u32(text, lo) && (hi = lo, true)
-                                          : parse_u32(text.substr(0, dash), lo) &&
-                                                parse_u32(text.substr(dash + 1), hi);
+  bool ok = dash == std::string_view::npos
+                ? parse_u32(text, lo) && (hi = lo, true)
+                : parse_u32(text.substr(0, dash), lo) && parse_u32(text.substr(dash + 1), hi);
   if (!ok || lo < 1 || hi > 65535) {
     return "must be \"MIN-MAX\" with ports 1 to 65535 (e.g. \"30000-30100\"), got " + quote(text);
   }
@@ -86,8 +86,10 @@ std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uin
 }
 
 std::string parse_umask(std::string_view text, std::uint32_t& out) {
-  const std::string problem = "must be an octal string of 1 to 4 digits, at most 0777 (e.g. \"022\" "
-                              "or \"0077\"), got " + quote(text);
+  const std::string problem =
+      "must be an octal string of 1 to 4 digits, at most 0777 (e.g. \"022\" "
+      "or \"0077\"), got " +
+      quote(text);
   if (text.empty() || text.size() > 4) return problem;
   std::uint32_t v = 0;
   for (const char c : text) {
@@ -102,21 +104,30 @@ std::string parse_umask(std::string_view text, std::uint32_t& out) {
 bool check_network(std::string_view text) { return is_cidr(text); }
 
 const std::vector<std::string_view>& hook_event_names() {
-  static const std::vector<std::string_view> kNames = {
-      "on_connect",        "on_disconnect",           "on_login",
-      "on_login_failed",   "on_logout",               "on_file_sent",
-      "on_file_received",  "on_incomplete_file_sent", "on_incomplete_file_received",
-      "on_mkdir",          "on_remove",               "on_rename",
-      "before_command",    "before_upload",           "before_download",
-      "check_upload"};
+  static const std::vector<std::string_view> kNames = {"on_connect",
+                                                       "on_disconnect",
+                                                       "on_login",
+                                                       "on_login_failed",
+                                                       "on_logout",
+                                                       "on_file_sent",
+                                                       "on_file_received",
+                                                       "on_incomplete_file_sent",
+                                                       "on_incomplete_file_received",
+                                                       "on_mkdir",
+                                                       "on_remove",
+                                                       "on_rename",
+                                                       "before_command",
+                                                       "before_upload",
+                                                       "before_download",
+                                                       "check_upload"};
   return kNames;
 }
 
 bool valid_user_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == '@' || c == '+';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-' || c == '@' || c == '+';
     if (!ok) return false;
   }
   return true;
@@ -148,8 +159,8 @@ std::string check_hash(std::string_view hash) {
 }
 
 bool valid_log_level(std::string_view level) {
-  static constexpr std::array<std::string_view, 8> kLevels = {
-      "trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+  static constexpr std::array<std::string_view, 8> kLevels = {"trace",   "debug", "info",     "warn",
+                                                              "warning", "error", "critical", "off"};
   for (auto l : kLevels) {
     if (l == level) return true;
   }
@@ -284,8 +295,8 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
   }
 
   if (!valid_log_level(cfg.log.level)) {
-    return fail("log.level", "must be one of trace, debug, info, warn, error, critical, off, got " +
-                                 quote(cfg.log.level));
+    return fail("log.level",
+                "must be one of trace, debug, info, warn, error, critical, off, got " + quote(cfg.log.level));
   }
   if (cfg.log.format != "text" && cfg.log.format != "json") {
     return fail("log.format", "must be \"text\" or \"json\", got " + quote(cfg.log.format));

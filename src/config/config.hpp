@@ -17,10 +17,10 @@
 namespace feitp::config {
 
 struct LogConfig {
-  std::string level = "info";    // trace debug info warn error off
-  std::string format = "text";   // text | json
-  std::string file;              // "" = stderr
-  std::string xferlog;           // wu-ftpd xferlog path, "" = off
+  std::string level = "info";   // trace debug info warn error off
+  std::string format = "text";  // text | json
+  std::string file;             // "" = stderr
+  std::string xferlog;          // wu-ftpd xferlog path, "" = off
   // [log] protocol is Options::protocol_log (the session writes it).
 };
 
@@ -33,18 +33,18 @@ struct HookPrograms {
 
 // [metrics] and [admin]: the monitoring listeners, served by a process of their own.
 struct MonitorConfig {
-  std::string metrics_listen;    // [metrics] listen, "" = off
-  std::string admin_listen;      // [admin] listen, "" = off
-  std::string admin_token_file;  // [admin] token_file (required with admin_listen)
+  std::string metrics_listen;       // [metrics] listen, "" = off
+  std::string admin_listen;         // [admin] listen, "" = off
+  std::string admin_token_file;     // [admin] token_file (required with admin_listen)
   bool admin_allow_remote = false;  // [admin] allow_remote: a non-loopback admin address
-  std::string admin_tls_cert;    // [admin] tls_cert / tls_key: HTTPS on the admin listener
+  std::string admin_tls_cert;       // [admin] tls_cert / tls_key: HTTPS on the admin listener
   std::string admin_tls_key;
 };
 
 // [accounts]: where users come from (docs/accounts.md).
 struct AccountsConfig {
-  std::string store = "config";     // config | sqlite:PATH | postgresql://... | pam[:SERVICE]
-  std::uint32_t pool_size = 4;      // PostgreSQL connections per worker at most
+  std::string store = "config";       // config | sqlite:PATH | postgresql://... | pam[:SERVICE]
+  std::uint32_t pool_size = 4;        // PostgreSQL connections per worker at most
   std::uint32_t connect_timeout = 5;  // seconds: connecting to and each query of the database
   // Directories the database accounts' homes lie beneath: under Landlock (root without run_as)
   // workers may write there only.
@@ -56,34 +56,34 @@ struct AccountsConfig {
 // host = its name; anonymous logins on it (when [anonymous] is enabled) get `root`.
 struct HostConfig {
   std::string name;
-  std::string banner;   // the 220 reply to HOST ("" = "Host accepted.")
-  std::string root;     // anonymous home on this host ("" = no anonymous login on it)
+  std::string banner;                       // the 220 reply to HOST ("" = "Host accepted.")
+  std::string root;                         // anonymous home on this host ("" = no anonymous login on it)
   std::uint64_t session_upload_rate = 0;    // 0 = [limits] session_upload_rate
   std::uint64_t session_download_rate = 0;  // 0 = [limits] session_download_rate
 };
 
 struct DaemonConfig {
-  std::string source;                      // the file it came from ("" = command line only)
-  Options server;                          // listen, banner, passive, limits, timeouts
+  std::string source;  // the file it came from ("" = command line only)
+  Options server;      // listen, banner, passive, limits, timeouts
   std::vector<UserEntry> users;
   std::optional<AnonymousEntry> anonymous;
   std::vector<HostConfig> hosts;
-  bool anonymous_allow_write = false;      // [anonymous] allow_write: may grant a, d, f, m, w, M, T
-  bool atomic_uploads = true;              // STOR writes a temporary and renames it when complete
-  bool create_homes = true;                // mkdir -p user homes at start
-  std::uint32_t umask = 022;               // new files 0666 & ~umask, directories 0777 & ~umask
+  bool anonymous_allow_write = false;  // [anonymous] allow_write: may grant a, d, f, m, w, M, T
+  bool atomic_uploads = true;          // STOR writes a temporary and renames it when complete
+  bool create_homes = true;            // mkdir -p user homes at start
+  std::uint32_t umask = 022;           // new files 0666 & ~umask, directories 0777 & ~umask
 
   // Runtime (multi-process).
-  std::uint32_t workers = 0;               // 0 = one per core; 1 = single process
-  std::string run_as;                      // drop privileges to this user when started as root
-  bool sandbox = true;                     // no_new_privs + seccomp filter in serving processes
+  std::uint32_t workers = 0;  // 0 = one per core; 1 = single process
+  std::string run_as;         // drop privileges to this user when started as root
+  bool sandbox = true;        // no_new_privs + seccomp filter in serving processes
   std::string pid_file;
   std::chrono::seconds shutdown_grace{30};
-  std::uint64_t max_open_files = 0;        // RLIMIT_NOFILE to set (0 = leave)
+  std::uint64_t max_open_files = 0;  // RLIMIT_NOFILE to set (0 = leave)
   // Entries of the shared address table (connection counts per address, ban records);
   // 0 = derived from max_connections. Bans live in Options (server.ban_*).
   std::uint32_t address_table_size = 0;
-  std::uint32_t max_sessions_per_user = 0; // default for users without their own
+  std::uint32_t max_sessions_per_user = 0;  // default for users without their own
 
   LogConfig log;
   HookPrograms hooks;

@@ -36,10 +36,11 @@ struct Checker {
   // and be writable; an existing file must be writable and not a directory.
   void writable_file(std::string_view key, const std::string& path) {
     if (path.empty()) return;
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       if (S_ISDIR(st.st_mode)) return add(key, path, "is a directory, not a file");
-      if (::access(path.c_str(), W_OK) != 0) return add(key, path, "not writable: " + std::string(std::strerror(errno)));
+      if (::access(path.c_str(), W_OK) != 0)
+        return add(key, path, "not writable: " + std::string(std::strerror(errno)));
       return;
     }
     if (errno != ENOENT) return add(key, path, std::strerror(errno));
@@ -54,14 +55,14 @@ struct Checker {
   }
 
   void program(std::string_view key, const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return add(key, path, "program " + std::string(std::strerror(errno)));
     if (!S_ISREG(st.st_mode)) return add(key, path, "not a regular file");
     if (::access(path.c_str(), X_OK) != 0) return add(key, path, "not executable");
   }
 
   void home(std::string_view key, const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) add(key, path, "home is not a directory");
       return;

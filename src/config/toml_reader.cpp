@@ -41,8 +41,7 @@ struct Problem {
 bool bare_key(std::string_view k) {
   if (k.empty()) return false;
   return std::all_of(k.begin(), k.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 
@@ -55,16 +54,11 @@ std::string join(std::string_view path, std::string_view key) {
 // How a value is shown after "got".
 std::string show(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string:
-      return quote(n.as_string()->get());
-    case toml::node_type::integer:
-      return std::to_string(n.as_integer()->get());
-    case toml::node_type::boolean:
-      return n.as_boolean()->get() ? "true" : "false";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
+    case toml::node_type::string: return quote(n.as_string()->get());
+    case toml::node_type::integer: return std::to_string(n.as_integer()->get());
+    case toml::node_type::boolean: return n.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
     default: {
       std::ostringstream os;
       n.visit([&](const auto& v) { os << v; });
@@ -88,8 +82,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-void known_keys(const toml::table& t, std::string_view path,
-                std::initializer_list<std::string_view> known) {
+void known_keys(const toml::table& t, std::string_view path, std::initializer_list<std::string_view> known) {
   for (auto&& [k, v] : t) {
     std::string_view key = k.str();
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
@@ -127,8 +120,8 @@ void get_int(const toml::table& t, std::string_view path, std::string_view key, 
   out = static_cast<T>(n->as_integer()->get());
 }
 
-void get_seconds(const toml::table& t, std::string_view path, std::string_view key,
-                 std::int64_t min, std::chrono::seconds& out) {
+void get_seconds(const toml::table& t, std::string_view path, std::string_view key, std::int64_t min,
+                 std::chrono::seconds& out) {
   std::int64_t v = out.count();
   get_int(t, path, key, min, kMaxSeconds, v);
   out = std::chrono::seconds{v};
@@ -157,8 +150,9 @@ void check_or_fail(const std::string& key, const std::string& problem) {
 
 void read_server(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "server";
-  known_keys(t, p, {"listen", "banner", "workers", "run_as", "pid_file", "shutdown_grace",
-                    "blocking_threads", "sandbox"});
+  known_keys(
+      t, p,
+      {"listen", "banner", "workers", "run_as", "pid_file", "shutdown_grace", "blocking_threads", "sandbox"});
   if (const toml::node* n = t.get("listen")) {
     std::vector<std::string> listen;
     if (n->is_string()) {
@@ -198,8 +192,8 @@ void read_passive(const toml::table& t, DaemonConfig& cfg) {
   if (const toml::node* n = t.get("masquerade")) {
     const std::string mp = join(p, "masquerade");
     if (!n->is_array() || !n->as_array()->is_array_of_tables()) {
-      fail(mp, "must be an array of tables ([[passive.masquerade]] with network and address), got " +
-                   show(*n));
+      fail(mp,
+           "must be an array of tables ([[passive.masquerade]] with network and address), got " + show(*n));
     }
     for (const toml::node& e : *n->as_array()) {
       const toml::table& r = *e.as_table();
@@ -208,8 +202,8 @@ void read_passive(const toml::table& t, DaemonConfig& cfg) {
       get_string(r, mp, "network", rule.network);
       if (!get_string(r, mp, "address", rule.address)) fail(join(mp, "address"), "is required");
       if (!rule.network.empty() && !is_cidr(rule.network)) {
-        fail(join(mp, "network"), "must be an address or a CIDR network such as \"10.0.0.0/8\", got " +
-                                      quote(rule.network));
+        fail(join(mp, "network"),
+             "must be an address or a CIDR network such as \"10.0.0.0/8\", got " + quote(rule.network));
       }
       if (!is_ipv4(rule.address)) {
         fail(join(mp, "address"), "must be a numeric IPv4 address, got " + quote(rule.address));
@@ -229,11 +223,12 @@ void read_passive(const toml::table& t, DaemonConfig& cfg) {
 
 void read_limits(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "limits";
-  known_keys(t, p, {"max_connections", "max_per_ip", "max_sessions_per_user", "max_login_attempts",
-                    "login_failure_delay_ms", "max_unknown_before_login", "max_line",
-                    "ban_after_failures", "ban_window", "ban_time", "max_open_files",
-                    "address_table_size", "max_hash_size", "max_listing_entries", "upload_rate",
-                    "download_rate", "session_upload_rate", "session_download_rate"});
+  known_keys(
+      t, p,
+      {"max_connections", "max_per_ip", "max_sessions_per_user", "max_login_attempts",
+       "login_failure_delay_ms", "max_unknown_before_login", "max_line", "ban_after_failures", "ban_window",
+       "ban_time", "max_open_files", "address_table_size", "max_hash_size", "max_listing_entries",
+       "upload_rate", "download_rate", "session_upload_rate", "session_download_rate"});
   Options& o = cfg.server;
   get_int(t, p, "max_connections", 0, 1000000, o.max_connections);
   get_int(t, p, "max_per_ip", 0, 100000, o.max_per_ip);
@@ -277,8 +272,9 @@ void read_security(const toml::table& t, DaemonConfig& cfg) {
 
 void read_storage(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "storage";
-  known_keys(t, p, {"atomic_uploads", "create_homes", "transfer_buffer", "listing_utc", "listing_cache", "default_hash",
-                    "umask"});
+  known_keys(t, p,
+             {"atomic_uploads", "create_homes", "transfer_buffer", "listing_utc", "listing_cache",
+              "default_hash", "umask"});
   get_bool(t, p, "atomic_uploads", cfg.atomic_uploads);
   if (const toml::node* n = t.get("umask")) {
     // A string: a bare TOML integer 022 is not octal (and is refused by TOML itself).
@@ -291,8 +287,8 @@ void read_storage(const toml::table& t, DaemonConfig& cfg) {
   get_bool(t, p, "listing_cache", cfg.server.listing_cache);
   if (get_string(t, p, "default_hash", cfg.server.default_hash) &&
       !valid_hash_name(cfg.server.default_hash)) {
-    fail(join(p, "default_hash"), "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " +
-                                      quote(cfg.server.default_hash));
+    fail(join(p, "default_hash"),
+         "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " + quote(cfg.server.default_hash));
   }
 }
 
@@ -300,11 +296,10 @@ void read_log(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "log";
   known_keys(t, p, {"level", "format", "file", "xferlog", "protocol"});
   if (get_string(t, p, "level", cfg.log.level) && !valid_log_level(cfg.log.level)) {
-    fail(join(p, "level"), "must be one of trace, debug, info, warn, error, critical, off, got " +
-                               quote(cfg.log.level));
+    fail(join(p, "level"),
+         "must be one of trace, debug, info, warn, error, critical, off, got " + quote(cfg.log.level));
   }
-  if (get_string(t, p, "format", cfg.log.format) && cfg.log.format != "text" &&
-      cfg.log.format != "json") {
+  if (get_string(t, p, "format", cfg.log.format) && cfg.log.format != "text" && cfg.log.format != "json") {
     fail(join(p, "format"), "must be \"text\" or \"json\", got " + quote(cfg.log.format));
   }
   get_string(t, p, "file", cfg.log.file);
@@ -327,7 +322,8 @@ void read_proxy_protocol(const toml::table& t, DaemonConfig& cfg) {
     }
     cfg.server.proxy_protocol_from = std::move(nets);
   }
-  std::int64_t secs = std::chrono::duration_cast<std::chrono::seconds>(cfg.server.proxy_protocol_timeout).count();
+  std::int64_t secs =
+      std::chrono::duration_cast<std::chrono::seconds>(cfg.server.proxy_protocol_timeout).count();
   get_int(t, p, "timeout", 1, 3600, secs);
   cfg.server.proxy_protocol_timeout = std::chrono::seconds{secs};
 }
@@ -385,15 +381,18 @@ void read_account_policy(const toml::table& u, const std::string& p, UserEntry& 
       std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", d.year, d.month, d.day);
       text = buf;
     } else {
-      fail(join(p, "expires"), "must be a date (2027-01-31), \"YYYY-MM-DDTHH:MM:SSZ\" or \"never\", got " + show(*n));
+      fail(join(p, "expires"),
+           "must be a date (2027-01-31), \"YYYY-MM-DDTHH:MM:SSZ\" or \"never\", got " + show(*n));
     }
     check_or_fail(join(p, "expires"), auth::parse_expiry(text, e.expires));
   }
   if (const toml::node* n = u.get("allowed_networks")) {
-    if (!n->is_array()) fail(join(p, "allowed_networks"), "must be an array of CIDR strings, got " + show(*n));
+    if (!n->is_array())
+      fail(join(p, "allowed_networks"), "must be an array of CIDR strings, got " + show(*n));
     for (const toml::node& x : *n->as_array()) {
       if (!x.is_string() || !is_cidr(x.as_string()->get())) {
-        fail(join(p, "allowed_networks"), "must hold addresses or CIDR networks such as \"10.0.0.0/8\", got " + show(x));
+        fail(join(p, "allowed_networks"),
+             "must hold addresses or CIDR networks such as \"10.0.0.0/8\", got " + show(x));
       }
       e.allowed_networks.push_back(x.as_string()->get());
     }
@@ -441,9 +440,10 @@ void read_users(const toml::table& t, DaemonConfig& cfg) {
       fail(join(p, "password"),
            "plaintext passwords are not accepted; use password_hash = \"$y$...\" (feitpd --hash-password)");
     }
-    known_keys(u, p, {"password_hash", "home", "permissions", "max_sessions", "directories",
-                      "enabled", "expires", "allowed_networks", "quota_bytes", "quota_files",
-                      "upload_rate", "download_rate", "require_tls", "host"});
+    known_keys(u, p,
+               {"password_hash", "home", "permissions", "max_sessions", "directories", "enabled", "expires",
+                "allowed_networks", "quota_bytes", "quota_files", "upload_rate", "download_rate",
+                "require_tls", "host"});
     UserEntry e;
     e.name = name;
     if (!get_string(u, p, "password_hash", e.password_hash)) {
@@ -478,9 +478,10 @@ void read_hosts(const toml::node& n, DaemonConfig& cfg) {
     HostConfig host;
     if (!get_string(h, p, "name", host.name) || host.name.empty()) fail(join(p, "name"), "is required");
     for (char c : host.name) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                      c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
-      if (!ok || host.name.size() > 253) fail(join(p, "name"), "must be a DNS name or an address, got " + quote(host.name));
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+      if (!ok || host.name.size() > 253)
+        fail(join(p, "name"), "must be a DNS name or an address, got " + quote(host.name));
     }
     for (const auto& other : cfg.hosts) {
       if (same_host(other.name, host.name)) fail(join(p, "name"), "names a host twice: " + quote(host.name));
@@ -518,18 +519,23 @@ void read_hooks(const toml::table& t, DaemonConfig& cfg) {
 // [tls]: FTPS (files are checked by feitpd at start and by --check, net/tls.hpp check_tls).
 void read_tls(const toml::table& t, DaemonConfig& cfg) {
   const std::string p = "tls";
-  known_keys(t, p, {"cert", "key", "chain", "required", "min_version", "ciphers", "ciphersuites",
-                    "data_session", "implicit_listen", "handshake_timeout", "session_lifetime", "host"});
+  known_keys(t, p,
+             {"cert", "key", "chain", "required", "min_version", "ciphers", "ciphersuites", "data_session",
+              "implicit_listen", "handshake_timeout", "session_lifetime", "host"});
   TlsOptions& o = cfg.server.tls;
   get_string(t, p, "cert", o.cert_file);
   get_string(t, p, "key", o.key_file);
   get_string(t, p, "chain", o.chain_file);
   std::string v;
   if (get_string(t, p, "required", v)) {
-    if (v == "off") o.required = TlsRequired::off;
-    else if (v == "login") o.required = TlsRequired::login;
-    else if (v == "all") o.required = TlsRequired::all;
-    else fail(join(p, "required"), "must be \"off\", \"login\" or \"all\", got " + quote(v));
+    if (v == "off")
+      o.required = TlsRequired::off;
+    else if (v == "login")
+      o.required = TlsRequired::login;
+    else if (v == "all")
+      o.required = TlsRequired::all;
+    else
+      fail(join(p, "required"), "must be \"off\", \"login\" or \"all\", got " + quote(v));
   }
   if (get_string(t, p, "min_version", o.min_version) && o.min_version != "1.2" && o.min_version != "1.3") {
     fail(join(p, "min_version"), "must be \"1.2\" or \"1.3\", got " + quote(o.min_version));
@@ -537,10 +543,14 @@ void read_tls(const toml::table& t, DaemonConfig& cfg) {
   get_string(t, p, "ciphers", o.ciphers);
   get_string(t, p, "ciphersuites", o.ciphersuites);
   if (get_string(t, p, "data_session", v)) {
-    if (v == "required") o.data_session = DataSessionPolicy::required;
-    else if (v == "own") o.data_session = DataSessionPolicy::own;
-    else if (v == "any") o.data_session = DataSessionPolicy::any;
-    else fail(join(p, "data_session"), "must be \"required\", \"own\" or \"any\", got " + quote(v));
+    if (v == "required")
+      o.data_session = DataSessionPolicy::required;
+    else if (v == "own")
+      o.data_session = DataSessionPolicy::own;
+    else if (v == "any")
+      o.data_session = DataSessionPolicy::any;
+    else
+      fail(join(p, "data_session"), "must be \"required\", \"own\" or \"any\", got " + quote(v));
   }
   if (const toml::node* n = t.get("implicit_listen")) {
     std::vector<std::string> listen;
@@ -548,7 +558,8 @@ void read_tls(const toml::table& t, DaemonConfig& cfg) {
       listen.push_back(n->as_string()->get());
     } else if (n->is_array()) {
       for (const toml::node& e : *n->as_array()) {
-        if (!e.is_string()) fail(join(p, "implicit_listen"), "must hold strings \"ADDR:PORT\", got " + show(e));
+        if (!e.is_string())
+          fail(join(p, "implicit_listen"), "must hold strings \"ADDR:PORT\", got " + show(e));
         listen.push_back(e.as_string()->get());
       }
     } else {
@@ -575,8 +586,8 @@ void read_tls(const toml::table& t, DaemonConfig& cfg) {
     }
   }
   if (o.cert_file.empty() != o.key_file.empty()) {
-    fail(join(p, o.cert_file.empty() ? "cert" : "key"), "is required with tls." +
-                                                           std::string(o.cert_file.empty() ? "key" : "cert"));
+    fail(join(p, o.cert_file.empty() ? "cert" : "key"),
+         "is required with tls." + std::string(o.cert_file.empty() ? "key" : "cert"));
   }
 }
 
@@ -595,9 +606,9 @@ void read_admin(const toml::table& t, DaemonConfig& cfg) {
 }
 
 void read_root(const toml::table& root, DaemonConfig& cfg) {
-  known_keys(root, "", {"server", "passive", "limits", "timeouts", "security", "storage", "log",
-                        "anonymous", "users", "hooks", "proxy_protocol", "tls", "metrics", "admin",
-                        "accounts", "hosts"});
+  known_keys(root, "",
+             {"server", "passive", "limits", "timeouts", "security", "storage", "log", "anonymous", "users",
+              "hooks", "proxy_protocol", "tls", "metrics", "admin", "accounts", "hosts"});
   if (const auto* t = sub_table(root, "", "metrics")) read_metrics(*t, cfg);
   if (const auto* t = sub_table(root, "", "admin")) read_admin(*t, cfg);
   if (const auto* t = sub_table(root, "", "server")) read_server(*t, cfg);
@@ -640,8 +651,8 @@ LoadResult parse_config(std::string_view toml_text, std::string_view source) {
     root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    result.error = src + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
-                   ": " + one_line(e.description());
+    result.error = src + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+                   one_line(e.description());
     return result;
   }
   DaemonConfig cfg;
@@ -668,8 +679,8 @@ std::string refuse_unsafe_config(const struct stat& st) {
   if (!S_ISREG(st.st_mode)) return "not a regular file";
   if (::geteuid() != 0) return {};
   if (st.st_uid != 0) {
-    return "owned by uid " + std::to_string(st.st_uid) + ", not root (feitpd runs as root: " +
-           "chown root it)";
+    return "owned by uid " + std::to_string(st.st_uid) +
+           ", not root (feitpd runs as root: " + "chown root it)";
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return std::string("writable by ") + ((st.st_mode & S_IWOTH) != 0 ? "others" : "its group") +
@@ -689,8 +700,8 @@ LoadResult load_config_file(const std::string& path) {
     return r;
   }
   struct stat st {};
-  std::string problem = ::fstat(fd, &st) != 0 ? std::string("cannot stat: ") + std::strerror(errno)
-                                              : refuse_unsafe_config(st);
+  std::string problem =
+      ::fstat(fd, &st) != 0 ? std::string("cannot stat: ") + std::strerror(errno) : refuse_unsafe_config(st);
   std::string text;
   char buf[65536];
   for (ssize_t n = 0; problem.empty();) {

@@ -141,9 +141,15 @@ class NotifyProgramHooks final : public Hooks {
     if (worker_ && owner_ != ::getpid()) (void)worker_.release();  // a thread of the parent process
   }
 
-  void on_connect(Session& s) override { notify(kConnect, s, [](Env&) {}); }
-  void on_disconnect(Session& s) override { notify(kDisconnect, s, [](Env&) {}); }
-  void on_login(Session& s) override { notify(kLogin, s, [](Env&) {}); }
+  void on_connect(Session& s) override {
+    notify(kConnect, s, [](Env&) {});
+  }
+  void on_disconnect(Session& s) override {
+    notify(kDisconnect, s, [](Env&) {});
+  }
+  void on_login(Session& s) override {
+    notify(kLogin, s, [](Env&) {});
+  }
   void on_login_failed(Session& s, std::string_view user) override {
     notify(kLoginFailed, s, [&](Env& env) {
       // Before login the session has no user: name the one that was tried.
@@ -151,7 +157,9 @@ class NotifyProgramHooks final : public Hooks {
       put(env, "FEITP_USER", user);
     });
   }
-  void on_logout(Session& s) override { notify(kLogout, s, [](Env&) {}); }
+  void on_logout(Session& s) override {
+    notify(kLogout, s, [](Env&) {});
+  }
   void on_file_sent(Session& s, const TransferEvent& ev) override { transfer(kFileSent, s, ev); }
   void on_file_received(Session& s, const TransferEvent& ev) override { transfer(kFileReceived, s, ev); }
   void on_incomplete_file_sent(Session& s, const TransferEvent& ev) override {
@@ -178,13 +186,32 @@ class NotifyProgramHooks final : public Hooks {
 
  private:
   enum Event : std::size_t {
-    kConnect, kDisconnect, kLogin, kLoginFailed, kLogout, kFileSent, kFileReceived,
-    kIncompleteSent, kIncompleteReceived, kMkdir, kRemove, kRename, kEvents
+    kConnect,
+    kDisconnect,
+    kLogin,
+    kLoginFailed,
+    kLogout,
+    kFileSent,
+    kFileReceived,
+    kIncompleteSent,
+    kIncompleteReceived,
+    kMkdir,
+    kRemove,
+    kRename,
+    kEvents
   };
-  static constexpr std::array<std::string_view, kEvents> kNames = {
-      "on_connect", "on_disconnect", "on_login", "on_login_failed", "on_logout", "on_file_sent",
-      "on_file_received", "on_incomplete_file_sent", "on_incomplete_file_received", "on_mkdir",
-      "on_remove", "on_rename"};
+  static constexpr std::array<std::string_view, kEvents> kNames = {"on_connect",
+                                                                   "on_disconnect",
+                                                                   "on_login",
+                                                                   "on_login_failed",
+                                                                   "on_logout",
+                                                                   "on_file_sent",
+                                                                   "on_file_received",
+                                                                   "on_incomplete_file_sent",
+                                                                   "on_incomplete_file_received",
+                                                                   "on_mkdir",
+                                                                   "on_remove",
+                                                                   "on_rename"};
 
   struct Job {
     std::size_t event;
@@ -210,8 +237,7 @@ class NotifyProgramHooks final : public Hooks {
         last_drop_log_ = now;
         const auto n = std::exchange(dropped_, 0);
         lock.unlock();
-        spdlog::warn("hook {}: queue full ({} events waiting); dropped {} event(s)", kNames[e],
-                     capacity_, n);
+        spdlog::warn("hook {}: queue full ({} events waiting); dropped {} event(s)", kNames[e], capacity_, n);
       }
       return;
     }

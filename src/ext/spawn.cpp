@@ -97,16 +97,12 @@ bool reap(pid_t pid, int& status, bool block) {
 
 std::string ProgramRun::describe() const {
   switch (status) {
-    case Status::exited:
-      return fmt::format("exit {}", exit_code);
-    case Status::signaled:
-      return fmt::format("killed by signal {}", exit_code);
+    case Status::exited: return fmt::format("exit {}", exit_code);
+    case Status::signaled: return fmt::format("killed by signal {}", exit_code);
     case Status::timed_out:
       return fmt::format("timed out after {} ms (process group killed)", elapsed.count());
-    case Status::spawn_failed:
-      return "cannot start: " + error;
-    case Status::lost:
-      return "exit status unknown: " + error;
+    case Status::spawn_failed: return "cannot start: " + error;
+    case Status::lost: return "exit status unknown: " + error;
   }
   return "?";
 }
@@ -139,8 +135,7 @@ ProgramRun run_program(const std::string& program, const std::vector<std::string
   sigfillset(&all);
   sigdelset(&all, SIGKILL);
   sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);

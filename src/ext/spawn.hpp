@@ -13,10 +13,10 @@ namespace feitp::ext {
 struct ProgramRun {
   enum class Status : unsigned char { exited, signaled, timed_out, spawn_failed, lost };
   Status status = Status::spawn_failed;
-  int exit_code = -1;    // exited: the exit status; signaled: the signal number
-  std::string out;       // first kMaxCaptured bytes of stdout
-  std::string err;       // first kMaxCaptured bytes of stderr
-  std::string error;     // spawn_failed / lost: what went wrong
+  int exit_code = -1;  // exited: the exit status; signaled: the signal number
+  std::string out;     // first kMaxCaptured bytes of stdout
+  std::string err;     // first kMaxCaptured bytes of stderr
+  std::string error;   // spawn_failed / lost: what went wrong
   std::chrono::milliseconds elapsed{0};
 
   [[nodiscard]] bool succeeded() const { return status == Status::exited && exit_code == 0; }

@@ -30,8 +30,7 @@ std::optional<asio::ip::tcp::endpoint> parse_listen_address(std::string_view tex
   }
   unsigned port = 0;
   auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc{} || p != port_text.data() + port_text.size() || port > 65535 ||
-      port_text.empty()) {
+  if (ec != std::errc{} || p != port_text.data() + port_text.size() || port > 65535 || port_text.empty()) {
     return std::nullopt;
   }
   if (host.empty() || host == "*") host = "0.0.0.0";
@@ -46,8 +45,8 @@ asio::ip::tcp::acceptor open_listener(asio::io_context& io, const asio::ip::tcp:
   asio::ip::tcp::acceptor acc(io);
   std::error_code ec;
   auto fail = [&](const char* what) {
-    throw std::system_error(ec, std::string("cannot ") + what + " " + ep.address().to_string() +
-                                    ":" + std::to_string(ep.port()));
+    throw std::system_error(
+        ec, std::string("cannot ") + what + " " + ep.address().to_string() + ":" + std::to_string(ep.port()));
   };
   acc.open(ep.protocol(), ec);
   if (ec) fail("open a socket for");

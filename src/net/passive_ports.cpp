@@ -59,8 +59,7 @@ PassivePorts::Listener PassivePorts::open_new(const asio::ip::address& local, st
 }
 
 asio::awaitable<PassivePorts::Listener> PassivePorts::acquire(const asio::ip::address& local,
-                                                              std::mt19937& rng,
-                                                              Clock::duration patience,
+                                                              std::mt19937& rng, Clock::duration patience,
                                                               std::error_code& ec) {
   ec.clear();
   if (Listener l = take_idle(local)) co_return l;

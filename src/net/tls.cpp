@@ -24,16 +24,11 @@ class TlsCategory final : public std::error_category {
   [[nodiscard]] const char* name() const noexcept override { return "tls"; }
   [[nodiscard]] std::string message(int c) const override {
     switch (static_cast<TlsError>(c)) {
-      case TlsError::handshake_failed:
-        return "TLS handshake failed";
-      case TlsError::truncated:
-        return "TLS connection closed without close_notify";
-      case TlsError::protocol:
-        return "TLS protocol error";
-      case TlsError::foreign_session:
-        return "TLS session of another control connection";
-      case TlsError::not_resumed:
-        return "TLS session not resumed";
+      case TlsError::handshake_failed: return "TLS handshake failed";
+      case TlsError::truncated: return "TLS connection closed without close_notify";
+      case TlsError::protocol: return "TLS protocol error";
+      case TlsError::foreign_session: return "TLS session of another control connection";
+      case TlsError::not_resumed: return "TLS session not resumed";
     }
     return "TLS error";
   }
@@ -101,8 +96,8 @@ SSL_TICKET_RETURN ticket_dec_cb(SSL* ssl, SSL_SESSION* sess, const unsigned char
   if (b == nullptr) return use;
   void* data = nullptr;
   size_t len = 0;
-  const bool has = SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 &&
-                   len == TlsBinding::Token{}.size();
+  const bool has =
+      SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len == TlsBinding::Token{}.size();
   if (b->control == nullptr) {
     // A control connection: remember whose session it resumed, so that its data connections
     // may resume that session too (TLS 1.2 keeps the resumed session, and its token).
@@ -144,8 +139,7 @@ int tls_servername_cb(SSL* ssl, int* /*alert*/, void* arg) {
   return SSL_TLSEXT_ERR_OK;  // unknown name: the default certificate
 }
 
-int tls_ticket_key_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, void* cctx, void* mctx,
-                      int enc) {
+int tls_ticket_key_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, void* cctx, void* mctx, int enc) {
   auto* self = static_cast<TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   if (self == nullptr || !self->keys_) return -1;
   TicketKeySource::Key k{};
@@ -223,8 +217,8 @@ SSL_CTX* TlsContext::make_ctx(const TlsOptions& o, const std::string& cert, cons
   if (min == 0) fail("tls.min_version: '" + o.min_version + "' is not \"1.2\" or \"1.3\"");
   SSL_CTX_set_min_proto_version(ctx, min);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(
+      ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   if (!o.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, o.ciphers.c_str()) != 1) {
     fail("tls.ciphers: no usable cipher in '" + o.ciphers + "'");
   }
@@ -311,16 +305,16 @@ SSL* TlsContext::new_ssl(int fd, std::string_view host, bool data) const {
 std::string check_tls(const TlsOptions& o) {
   if (!o.enabled()) {
     if (!o.key_file.empty()) return "tls.key is set but tls.cert is not";
-    if (o.required != TlsRequired::off) return "tls.required (--tls-required) needs a certificate: tls.cert and tls.key (--tls-cert, --tls-key)";
-    if (!o.implicit_listen.empty()) return "tls.implicit_listen (--implicit-tls-listen) needs a certificate: tls.cert and tls.key (--tls-cert, --tls-key)";
+    if (o.required != TlsRequired::off)
+      return "tls.required (--tls-required) needs a certificate: tls.cert and tls.key (--tls-cert, --tls-key)";
+    if (!o.implicit_listen.empty())
+      return "tls.implicit_listen (--implicit-tls-listen) needs a certificate: tls.cert and tls.key (--tls-cert, --tls-key)";
     return {};
   }
   if (o.key_file.empty()) return "tls.cert is set but tls.key is not";
   try {
     TlsContext probe(o);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  } catch (const std::exception& e) { return e.what(); }
   return {};
 }
 
@@ -328,9 +322,7 @@ std::string check_tls(const TlsOptions& o) {
 
 TlsStream::TlsStream(SSL* ssl, asio::ip::tcp::socket& sock) : ssl_(ssl), sock_(sock) {
   SSL_set_app_data(ssl_, &binding_);
-  if (RAND_bytes(binding_.token.data(), static_cast<int>(binding_.token.size())) != 1) {
-    ERR_clear_error();
-  }
+  if (RAND_bytes(binding_.token.data(), static_cast<int>(binding_.token.size())) != 1) { ERR_clear_error(); }
 }
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
@@ -338,9 +330,9 @@ TlsStream::~TlsStream() { SSL_free(ssl_); }
 asio::awaitable<bool> TlsStream::wait_for(int ret, std::error_code& ec) {
   const int e = SSL_get_error(ssl_, ret);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    co_await sock_.async_wait(e == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
-                                                       : asio::socket_base::wait_write,
-                              asio::redirect_error(asio::use_awaitable, ec));
+    co_await sock_.async_wait(
+        e == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read : asio::socket_base::wait_write,
+        asio::redirect_error(asio::use_awaitable, ec));
     co_return !ec;
   }
   if (e == SSL_ERROR_ZERO_RETURN) {
@@ -350,8 +342,7 @@ asio::awaitable<bool> TlsStream::wait_for(int ret, std::error_code& ec) {
     // A bare end of the connection (errno 0) or a reset: no close_notify came.
     ec = errno == 0 || errno == ECONNRESET || errno == EPIPE ? make_error_code(TlsError::truncated)
                                                              : std::error_code(errno, std::system_category());
-  } else if (e == SSL_ERROR_SSL &&
-             ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+  } else if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
     ec = make_error_code(TlsError::truncated);
   } else {
     ec = make_error_code(TlsError::protocol);

@@ -38,12 +38,12 @@ std::error_code make_error_code(TlsError e);
 // connection that resumes a ticket must show its own control connection's token.
 struct TlsBinding {
   using Token = std::array<unsigned char, 16>;
-  Token token{};          // this control connection's
-  Token resumed{};        // the token of the ticket this control connection resumed, if any
+  Token token{};    // this control connection's
+  Token resumed{};  // the token of the ticket this control connection resumed, if any
   bool has_resumed = false;
   const TlsBinding* control = nullptr;  // data connections: their control connection's binding
   DataSessionPolicy policy = DataSessionPolicy::own;
-  bool foreign = false;   // a data connection offered another control connection's ticket
+  bool foreign = false;  // a data connection offered another control connection's ticket
 };
 
 class TlsContext {

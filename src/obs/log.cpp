@@ -155,7 +155,7 @@ void setup_logging(const std::string& level, const std::string& format, const st
     // spdlog would create a missing directory; a typo in the path should be an error instead.
     const auto slash = file.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : file.substr(0, slash);
-    struct stat st{};
+    struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       throw std::runtime_error("cannot open log file " + file + ": directory " + dir + " does not exist");
     }

@@ -240,7 +240,10 @@ namespace {
 class WorkerMonitor final : public Monitor {
  public:
   WorkerMonitor(MonitorState::Shard* shard, bool sessions)
-      : sh_(shard), sessions_(sessions), seen_(kSessionsPerWorker, 0), last_(sessions ? kSessionsPerWorker : 0) {
+      : sh_(shard),
+        sessions_(sessions),
+        seen_(kSessionsPerWorker, 0),
+        last_(sessions ? kSessionsPerWorker : 0) {
     for (std::size_t v = 1; v < kVerbs; ++v) verbs_.emplace(verb_at(v), v);
     for (std::uint32_t i = kSessionsPerWorker; i > 0; --i) free_.push_back(i - 1);
   }
@@ -250,7 +253,8 @@ class WorkerMonitor final : public Monitor {
     if (!verb.empty()) {
       if (auto it = verbs_.find(verb); it != verbs_.end()) v = it->second;
     }
-    observe(sh_->command[v], cmd_bounds_, static_cast<std::uint64_t>(std::max<std::int64_t>(took.count(), 0)));
+    observe(sh_->command[v], cmd_bounds_,
+            static_cast<std::uint64_t>(std::max<std::int64_t>(took.count(), 0)));
   }
 
   void transfer_done(bool upload, std::chrono::nanoseconds took, std::uint64_t /*bytes*/) override {

@@ -41,7 +41,7 @@ inline constexpr std::size_t kSessionsPerWorker = 512;
 
 // One session as a reader sees it (copied out of the mapping, strings cut at their end).
 struct SessionRecord {
-  std::uint64_t id = 0;  // 0 = empty
+  std::uint64_t id = 0;                  // 0 = empty
   std::int64_t connected_ms = 0;         // CLOCK_MONOTONIC milliseconds
   std::int64_t transfer_started_ms = 0;  // 0 = no transfer
   std::uint64_t bytes = 0;
@@ -110,7 +110,7 @@ class MonitorState {
   void* region_ = nullptr;
   std::size_t region_bytes_ = 0;
   char* base_ = nullptr;
-  std::uint32_t slots_ = 0;        // private geometry
+  std::uint32_t slots_ = 0;  // private geometry
   std::size_t shard_bytes_ = 0;
 };
 

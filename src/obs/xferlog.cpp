@@ -32,9 +32,7 @@ class XferlogHooks final : public Hooks {
  public:
   explicit XferlogHooks(const std::string& path) {
     fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd_ < 0) {
-      throw std::runtime_error(fmt::format("xferlog {}: {}", path, std::strerror(errno)));
-    }
+    if (fd_ < 0) { throw std::runtime_error(fmt::format("xferlog {}: {}", path, std::strerror(errno))); }
   }
   ~XferlogHooks() override { ::close(fd_); }
   XferlogHooks(const XferlogHooks&) = delete;

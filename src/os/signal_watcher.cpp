@@ -33,8 +33,7 @@ SignalWatcher::~SignalWatcher() {
   ::close(wake_);
   // Drop what is still pending before unblocking, so a late stop signal does not kill us.
   timespec zero{};
-  while (::sigtimedwait(&set_, nullptr, &zero) > 0) {
-  }
+  while (::sigtimedwait(&set_, nullptr, &zero) > 0) {}
   ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 

@@ -122,8 +122,8 @@ std::optional<HostPort> parse_eprt_arg(std::string_view arg, bool* unsupported_a
   // that can occur in the fields themselves.
   if (arg.size() < 7) return std::nullopt;
   const char d = arg.front();
-  if (d < 33 || d > 126 || (d >= '0' && d <= '9') || (d >= 'a' && d <= 'f') ||
-      (d >= 'A' && d <= 'F') || d == '.' || d == ':' || d == '%') {
+  if (d < 33 || d > 126 || (d >= '0' && d <= '9') || (d >= 'a' && d <= 'f') || (d >= 'A' && d <= 'F') ||
+      d == '.' || d == ':' || d == '%') {
     return std::nullopt;
   }
   if (arg.back() != d) return std::nullopt;
@@ -160,8 +160,8 @@ std::optional<HostPort> parse_eprt_arg(std::string_view arg, bool* unsupported_a
 std::string pasv_reply_text(std::string_view ipv4, std::uint16_t port) {
   unsigned char a[4] = {0, 0, 0, 0};
   if (!pton(AF_INET, unmap_v4(ipv4), a)) std::memset(a, 0, sizeof a);
-  return fmt::format("Entering Passive Mode ({},{},{},{},{},{}).", a[0], a[1], a[2], a[3],
-                     port >> 8, port & 0xFF);
+  return fmt::format("Entering Passive Mode ({},{},{},{},{},{}).", a[0], a[1], a[2], a[3], port >> 8,
+                     port & 0xFF);
 }
 
 std::string epsv_reply_text(std::uint16_t port) {

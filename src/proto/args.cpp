@@ -37,7 +37,8 @@ std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
 
 TypeArg parse_type_arg(std::string_view arg) {
   const auto [code, param] = split_word(arg);
-  if (iequals(code, "A")) return param.empty() || iequals(param, "N") ? TypeArg::ascii : TypeArg::ascii_format_refused;
+  if (iequals(code, "A"))
+    return param.empty() || iequals(param, "N") ? TypeArg::ascii : TypeArg::ascii_format_refused;
   if (iequals(code, "I")) return TypeArg::binary;  // a stray parameter is ignored, as before
   if (iequals(code, "L")) return param == "8" ? TypeArg::binary : TypeArg::byte_size_refused;
   if (iequals(code, "E")) return TypeArg::ebcdic_refused;

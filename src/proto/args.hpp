@@ -29,7 +29,14 @@ std::pair<std::string_view, std::string_view> split_word(std::string_view s);
 // TYPE (RFC 959 3.1.1): "A [N]", "I", "L 8" are served; "A T|C" (a format other than
 // non-print), "L n" with another byte size and "E" are known but refused (504); anything else
 // is unknown (501). Letters in any case.
-enum class TypeArg : std::uint8_t { ascii, binary, ascii_format_refused, byte_size_refused, ebcdic_refused, unknown };
+enum class TypeArg : std::uint8_t {
+  ascii,
+  binary,
+  ascii_format_refused,
+  byte_size_refused,
+  ebcdic_refused,
+  unknown
+};
 TypeArg parse_type_arg(std::string_view arg);
 
 // MODE and STRU: the one value served (S, F), the other values RFC 959 defines (B C, and Z of

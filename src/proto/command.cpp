@@ -35,22 +35,19 @@ constexpr std::size_t kVerbs = 1 + [] {
 }();
 
 // Row 0 is Verb::unknown: answered 500 whatever the login state.
-constexpr std::array<Entry, kVerbs> kTable{{
-    {"", {false, false, false, 0}, false},
+constexpr std::array<Entry, kVerbs> kTable{{{"", {false, false, false, 0}, false},
 #define FEITP_VERB_ROW(v, login, arg, path, perm, help) {#v, {login, arg, path, perm}, help},
-    FEITP_VERBS(FEITP_VERB_ROW)
+                                            FEITP_VERBS(FEITP_VERB_ROW)
 #undef FEITP_VERB_ROW
 }};
 
 constexpr Verb lookup(std::uint64_t key) {
   switch (key) {
 #define FEITP_VERB_CASE(v, ...) \
-  case pack(#v):                \
-    return Verb::v;
+  case pack(#v): return Verb::v;
     FEITP_VERBS(FEITP_VERB_CASE)
 #undef FEITP_VERB_CASE
-    default:
-      return Verb::unknown;
+    default: return Verb::unknown;
   }
 }
 

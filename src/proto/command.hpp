@@ -6,7 +6,8 @@
 
 namespace feitp::proto {
 
-// clang-format off: a table laid out by hand
+// A table laid out by hand:
+// clang-format off
 // The command table, the single source of truth for the verbs: the enum, the name lookup, the
 // login/argument rules the session's entry applies (Session::handle_line), the permission
 // letter and the HELP list are all made from these rows. Adding a command adds a row here and
@@ -103,10 +104,10 @@ Command parse_command(std::string_view line);
 std::string_view verb_name(Verb v);
 
 struct VerbInfo {
-  bool needs_login;   // answered 530 before login
-  bool needs_arg;     // answered 501 without an argument
-  bool takes_path;    // the argument is an FTP path
-  char permission;    // pyftpdlib letter checked, or 0
+  bool needs_login;  // answered 530 before login
+  bool needs_arg;    // answered 501 without an argument
+  bool takes_path;   // the argument is an FTP path
+  char permission;   // pyftpdlib letter checked, or 0
 };
 VerbInfo verb_info(Verb v);
 

@@ -87,9 +87,8 @@ struct FactName {
   Fact bit;
   std::string_view name;
 };
-constexpr FactName kFacts[] = {{fact_type, "type"},     {fact_size, "size"},
-                               {fact_modify, "modify"}, {fact_perm, "perm"},
-                               {fact_unique, "unique"}, {fact_unix_mode, "unix.mode"}};
+constexpr FactName kFacts[] = {{fact_type, "type"}, {fact_size, "size"},     {fact_modify, "modify"},
+                               {fact_perm, "perm"}, {fact_unique, "unique"}, {fact_unix_mode, "unix.mode"}};
 
 }  // namespace
 
@@ -99,8 +98,8 @@ void append_list_line(std::string& out, const FileInfo& fi, std::int64_t now, bo
   const std::string_view month = kMonths[tm.tm_mon >= 0 && tm.tm_mon < 12 ? tm.tm_mon : 0];
   const bool recent = fi.mtime > now - kRecentPast && fi.mtime <= now + kRecentFuture;
   auto it = std::back_inserter(out);
-  it = fmt::format_to(it, " {:>3} {:<8} {:<8} {:>8} {} {:>2} ", fi.nlink, fi.uid, fi.gid, fi.size,
-                      month, tm.tm_mday);
+  it = fmt::format_to(it, " {:>3} {:<8} {:<8} {:>8} {} {:>2} ", fi.nlink, fi.uid, fi.gid, fi.size, month,
+                      tm.tm_mday);
   if (recent) {
     fmt::format_to(it, "{:02}:{:02} ", tm.tm_hour, tm.tm_min);
   } else {
@@ -129,7 +128,8 @@ ListArgs parse_list_args(std::string_view arg) {
     if (word == "--") break;  // end of options: the rest is the path even if it starts with '-'
     for (char c : word.substr(1)) {
       switch (c) {
-        case 'a': case 'A': a.all = true; break;
+        case 'a':
+        case 'A': a.all = true; break;
         case 'l': a.long_form = true; break;
         case 'd': a.directory = true; break;
         case 'R': a.recursive = true; break;
@@ -193,9 +193,7 @@ void append_mlsx_line(std::string& out, const FileInfo& fi, unsigned facts, std:
     out.push_back(';');
   }
   // A directory's size is not its content's: RFC 3659 leaves it out for directories.
-  if ((facts & fact_size) && fi.type != FileType::directory) {
-    fmt::format_to(it, "size={};", fi.size);
-  }
+  if ((facts & fact_size) && fi.type != FileType::directory) { fmt::format_to(it, "size={};", fi.size); }
   if (facts & fact_modify) {
     out.append("modify=", 7);
     append_time_val(out, fi.mtime);
@@ -237,8 +235,8 @@ std::string mlsx_perm(FileType type, std::string_view user_letters) {
 void append_time_val(std::string& out, std::int64_t t) {
   const std::tm tm = to_tm(t, true);
   fmt::format_to(std::back_inserter(out), "{:04}{:02}{:02}{:02}{:02}{:02}",
-                 static_cast<long long>(tm.tm_year) + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec);
+                 static_cast<long long>(tm.tm_year) + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
 }
 
 std::string format_time_val(std::int64_t t) {
@@ -259,9 +257,7 @@ std::optional<std::int64_t> parse_time_val(std::string_view s) {
   }
   std::int64_t v[14];
   for (int i = 0; i < 14; ++i) {
-    if (s[static_cast<std::size_t>(i)] < '0' || s[static_cast<std::size_t>(i)] > '9') {
-      return std::nullopt;
-    }
+    if (s[static_cast<std::size_t>(i)] < '0' || s[static_cast<std::size_t>(i)] > '9') { return std::nullopt; }
     v[i] = s[static_cast<std::size_t>(i)] - '0';
   }
   const std::int64_t year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
@@ -270,8 +266,8 @@ std::optional<std::int64_t> parse_time_val(std::string_view s) {
   const std::int64_t hour = v[8] * 10 + v[9];
   const std::int64_t minute = v[10] * 10 + v[11];
   const std::int64_t second = v[12] * 10 + v[13];
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
-      hour > 23 || minute > 59 || second > 60) {  // 60: a leap second
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+      minute > 59 || second > 60) {  // 60: a leap second
     return std::nullopt;
   }
   return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;

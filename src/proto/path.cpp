@@ -26,8 +26,7 @@ void apply(std::string& out, std::string_view p) {
 
 }  // namespace
 
-std::optional<std::string> resolve_path(std::string_view cwd, std::string_view arg,
-                                        std::size_t max_len) {
+std::optional<std::string> resolve_path(std::string_view cwd, std::string_view arg, std::size_t max_len) {
   if (arg.find('\0') != std::string_view::npos) return std::nullopt;
   std::string out;
   const bool absolute = !arg.empty() && arg.front() == '/';

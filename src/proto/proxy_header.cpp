@@ -102,9 +102,7 @@ ProxyHeader parse_v1(std::string_view in) {
   return h;
 }
 
-std::uint16_t be16(const unsigned char* p) {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
+std::uint16_t be16(const unsigned char* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
 
 ProxyHeader parse_v2(std::string_view in) {
   ProxyHeader h;

@@ -29,14 +29,14 @@ struct ProxyEndpoint {
 struct ProxyHeader {
   enum class Status : std::uint8_t { incomplete, invalid, done };
   Status status = Status::incomplete;
-  int version = 0;           // 1 or 2 once known
+  int version = 0;  // 1 or 2 once known
   // The connection's own addresses stand: a v2 LOCAL command (the proxy's health check), a v1
   // "UNKNOWN" or a v2 UNSPEC family. The header is still consumed.
   bool local = false;
-  ProxyEndpoint source;      // the client (when done and !local)
-  ProxyEndpoint destination; // the address the client connected to at the proxy
-  std::size_t length = 0;    // bytes the header takes (when done)
-  std::string_view error;    // what is wrong (when invalid): a static text
+  ProxyEndpoint source;       // the client (when done and !local)
+  ProxyEndpoint destination;  // the address the client connected to at the proxy
+  std::size_t length = 0;     // bytes the header takes (when done)
+  std::string_view error;     // what is wrong (when invalid): a static text
 };
 
 // Parses the start of a connection's bytes. `incomplete` means that what is there is a

@@ -10,9 +10,9 @@ namespace feitp::proto {
 // than a bare number (RFC 959 4.2; RFC 2228 and 4217 for 234, 521, 534, 536; RFC 2428 for
 // 229, 522; RFC 3659 for 213 with SIZE/MDTM, 554 for REST).
 namespace code {
-inline constexpr int opening_data = 150;       // file status okay; about to open data connection
+inline constexpr int opening_data = 150;  // file status okay; about to open data connection
 inline constexpr int ok = 200;
-inline constexpr int superfluous = 202;        // not implemented, superfluous at this site
+inline constexpr int superfluous = 202;  // not implemented, superfluous at this site
 inline constexpr int system_status = 211;
 inline constexpr int file_status = 213;
 inline constexpr int help = 214;
@@ -28,8 +28,8 @@ inline constexpr int security_accepted = 234;  // AUTH accepted: the handshake f
 inline constexpr int file_action_ok = 250;
 inline constexpr int path_created = 257;
 inline constexpr int need_password = 331;
-inline constexpr int pending = 350;            // action pending further information (RNFR, REST)
-inline constexpr int unavailable = 421;        // service not available, closing
+inline constexpr int pending = 350;      // action pending further information (RNFR, REST)
+inline constexpr int unavailable = 421;  // service not available, closing
 inline constexpr int cannot_open_data = 425;
 inline constexpr int transfer_aborted = 426;
 inline constexpr int file_busy = 450;
@@ -48,7 +48,7 @@ inline constexpr int protection_not_supported = 536;
 inline constexpr int file_unavailable = 550;
 inline constexpr int exceeded_storage = 552;
 inline constexpr int bad_file_name = 553;
-inline constexpr int bad_rest = 554;           // invalid REST parameter (RFC 3659 5.3)
+inline constexpr int bad_rest = 554;  // invalid REST parameter (RFC 3659 5.3)
 }  // namespace code
 
 // Appends "CODE TEXT\r\n"; when text has '\n', a multi-line reply:

@@ -91,12 +91,11 @@ std::string hash_feat_value(HashAlgo selected) {
   return out;
 }
 
-std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end,
-                            std::string_view hex, std::string_view path) {
+std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end, std::string_view hex,
+                            std::string_view path) {
   std::string out;
   out.reserve(hex.size() + path.size() + 48);
-  fmt::format_to(std::back_inserter(out), "{} {}-{} {} {}", hash_algo_name(a), start, end, hex,
-                 path);
+  fmt::format_to(std::back_inserter(out), "{} {}-{} {} {}", hash_algo_name(a), start, end, hex, path);
   return out;
 }
 

@@ -33,8 +33,8 @@ std::string hash_feat_value(HashAlgo selected);
 // Text of the 213 reply to HASH (draft-bryan-ftpext-hash): "<ALGO> <start>-<end> <hex> <path>",
 // e.g. "SHA-256 0-1234 9f86d0... /dir/file". `end` is one past the last byte hashed (the file
 // size for a whole file).
-std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end,
-                            std::string_view hex, std::string_view path);
+std::string hash_reply_text(HashAlgo a, std::uint64_t start, std::uint64_t end, std::string_view hex,
+                            std::string_view path);
 
 // Client text made safe to echo in a reply or write to a log: each control character (0x00 to
 // 0x1f and 0x7f: CR, LF, TAB, ESC, NUL...) becomes "\xNN" (lowercase hex), the rest is kept

@@ -89,8 +89,7 @@ std::string check_listen_address(std::string_view text) {
 }
 
 bool valid_hash_name(std::string_view name) {
-  static constexpr std::array<std::string_view, 5> kNames = {"SHA-256", "SHA-1", "SHA-512", "MD5",
-                                                             "CRC32"};
+  static constexpr std::array<std::string_view, 5> kNames = {"SHA-256", "SHA-1", "SHA-512", "MD5", "CRC32"};
   for (auto n : kNames) {
     if (n == name) return true;
   }

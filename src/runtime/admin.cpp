@@ -40,9 +40,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::size_t kThreads = 2;          // per listener
-constexpr std::size_t kQueue = 64;           // connections waiting for a thread
-constexpr std::size_t kMaxBody = 4096;       // the API's bodies are a few dozen bytes
+constexpr std::size_t kThreads = 2;     // per listener
+constexpr std::size_t kQueue = 64;      // connections waiting for a thread
+constexpr std::size_t kMaxBody = 4096;  // the API's bodies are a few dozen bytes
 constexpr std::int64_t kMaxBanSeconds = 30LL * 24 * 3600;
 constexpr std::int64_t kDefaultBanSeconds = 3600;
 
@@ -114,9 +114,7 @@ void configure(httplib::Server& s) {
   s.set_keep_alive_timeout(5);
   s.set_payload_max_length(kMaxBody);
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) {
-      res.set_content(std::to_string(res.status) + "\n", "text/plain; charset=utf-8");
-    }
+    if (res.body.empty()) { res.set_content(std::to_string(res.status) + "\n", "text/plain; charset=utf-8"); }
   });
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;
@@ -143,7 +141,15 @@ void send_error(httplib::Response& res, int status, std::string_view message) {
 
 // Prometheus text helpers.
 void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name).append(" ").append(type).append("\n");
+  out.append("# HELP ")
+      .append(name)
+      .append(" ")
+      .append(help)
+      .append("\n# TYPE ")
+      .append(name)
+      .append(" ")
+      .append(type)
+      .append("\n");
 }
 void sample(std::string& out, std::string_view name, std::string_view labels, std::uint64_t v) {
   out.append(name);
@@ -176,7 +182,9 @@ void histogram(std::string& out, std::string_view name, std::string_view labels,
   sample(out, std::string(name) + "_count", labels, cum);
 }
 
-std::uint64_t counter(const cluster::Counters& c, cluster::Counter which) { return c[static_cast<std::size_t>(which)]; }
+std::uint64_t counter(const cluster::Counters& c, cluster::Counter which) {
+  return c[static_cast<std::size_t>(which)];
+}
 
 // "3-17" -> worker slot 3, session 17.
 bool parse_session_id(std::string_view text, std::uint32_t& slot, std::uint64_t& id) {
@@ -212,7 +220,8 @@ std::string read_admin_token(const std::string& path, std::string& token) {
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   std::string t(text);
   ::explicit_bzero(buf, sizeof buf);
-  if (t.size() < 16) return "admin.token_file " + path + ": the token (its first line) must be at least 16 characters";
+  if (t.size() < 16)
+    return "admin.token_file " + path + ": the token (its first line) must be at least 16 characters";
   if (t.size() > 1024) return "admin.token_file " + path + ": the token must be at most 1024 characters";
   for (unsigned char c : t) {
     if (c <= 0x20 || c >= 0x7f) {
@@ -233,8 +242,10 @@ std::string render_metrics(cluster::SharedState& state, const obs::MonitorState&
   family(out, "feitp_connections_total", "counter", "Control connections admitted.");
   sample(out, "feitp_connections_total", "", counter(c, cluster::Counter::admitted));
   family(out, "feitp_connections_refused_total", "counter", "Control connections refused at connect.");
-  sample(out, "feitp_connections_refused_total", "reason=\"limit\"", counter(c, cluster::Counter::refused_limit));
-  sample(out, "feitp_connections_refused_total", "reason=\"banned\"", counter(c, cluster::Counter::refused_banned));
+  sample(out, "feitp_connections_refused_total", "reason=\"limit\"",
+         counter(c, cluster::Counter::refused_limit));
+  sample(out, "feitp_connections_refused_total", "reason=\"banned\"",
+         counter(c, cluster::Counter::refused_banned));
   family(out, "feitp_sessions", "gauge", "Control connections open now.");
   sample(out, "feitp_sessions", "", snap->connections);
   family(out, "feitp_logins_total", "counter", "Login attempts by result.");
@@ -261,8 +272,10 @@ std::string render_metrics(cluster::SharedState& state, const obs::MonitorState&
   family(out, "feitp_workers", "gauge", "Worker processes running.");
   sample(out, "feitp_workers", "", workers);
   family(out, "feitp_transfer_duration_seconds", "histogram", "Duration of file transfers (any outcome).");
-  histogram(out, "feitp_transfer_duration_seconds", "direction=\"upload\"", obs::kTransferBuckets, t.transfer[1]);
-  histogram(out, "feitp_transfer_duration_seconds", "direction=\"download\"", obs::kTransferBuckets, t.transfer[0]);
+  histogram(out, "feitp_transfer_duration_seconds", "direction=\"upload\"", obs::kTransferBuckets,
+            t.transfer[1]);
+  histogram(out, "feitp_transfer_duration_seconds", "direction=\"download\"", obs::kTransferBuckets,
+            t.transfer[0]);
   family(out, "feitp_command_duration_seconds", "histogram",
          "Time from a command's arrival to its handling's end, by verb (verbs seen so far).");
   for (std::size_t v = 0; v < t.command.size(); ++v) {
@@ -331,7 +344,8 @@ struct AdminService::Impl {
   json counters_json() const {
     json out;
     if (auto snap = spec.state->snapshot()) {
-      for (std::size_t i = 0; i < cluster::kCounters; ++i) out[cluster::counter_name(static_cast<cluster::Counter>(i))] = snap->counters[i];
+      for (std::size_t i = 0; i < cluster::kCounters; ++i)
+        out[cluster::counter_name(static_cast<cluster::Counter>(i))] = snap->counters[i];
       out["sessions"] = snap->connections;
       out["bans_active"] = snap->bans_active;
     }
@@ -435,12 +449,10 @@ struct AdminService::Impl {
 
   // The sessions (list, kick) and the counters.
   void routes_sessions(httplib::Server& s) {
-    s.Get("/api/v1/sessions", [this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, sessions_json());
-    });
-    s.Get("/api/v1/counters", [this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, counters_json());
-    });
+    s.Get("/api/v1/sessions",
+          [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, sessions_json()); });
+    s.Get("/api/v1/counters",
+          [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, counters_json()); });
     auto kick = [this](const httplib::Request& req, httplib::Response& res) { kick_session(req, res); };
     s.Post(R"(/api/v1/sessions/([^/]+)/kick)", kick);
     s.Delete(R"(/api/v1/sessions/([^/]+))", kick);
@@ -467,9 +479,8 @@ struct AdminService::Impl {
     s.Get("/api/v1/bans", [this](const httplib::Request&, httplib::Response& res) { list_bans(res); });
     s.Post("/api/v1/bans",
            [this](const httplib::Request& req, httplib::Response& res) { add_ban(req, res); });
-    s.Delete(R"(/api/v1/bans/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      lift_ban(req, res);
-    });
+    s.Delete(R"(/api/v1/bans/(.+))",
+             [this](const httplib::Request& req, httplib::Response& res) { lift_ban(req, res); });
   }
 
   void list_bans(httplib::Response& res) const {
@@ -479,13 +490,15 @@ struct AdminService::Impl {
       return;
     }
     json list = json::array();
-    for (const auto& b : *bans) list.push_back(json{{"address", b.address}, {"seconds_left", b.seconds_left}});
+    for (const auto& b : *bans)
+      list.push_back(json{{"address", b.address}, {"seconds_left", b.seconds_left}});
     send_json(res, 200, json{{"bans", std::move(list)}});
   }
 
   void add_ban(const httplib::Request& req, httplib::Response& res) const {
     const json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("address") || !body["address"].is_string()) {
+    if (body.is_discarded() || !body.is_object() || !body.contains("address") ||
+        !body["address"].is_string()) {
       send_error(res, 400, "expected a JSON object {\"address\": \"203.0.113.7\", \"seconds\": 3600}");
       return;
     }
@@ -555,7 +568,8 @@ std::string AdminService::bind() {
     errno = 0;
     if (!s.bind_to_port(hp.host, hp.port)) {
       const int err = errno;
-      return std::string(what) + " " + text + ": cannot listen" + (err ? std::string(": ") + std::strerror(err) : "");
+      return std::string(what) + " " + text + ": cannot listen" +
+             (err ? std::string(": ") + std::strerror(err) : "");
     }
     return {};
   };
@@ -650,9 +664,7 @@ void admin_process_main(AdminProcessSpec spec, const Confinement& confinement) {
     ::sigwait(&set, &sig);
     service.stop();
     code = 0;
-  } catch (const std::exception& e) {
-    spdlog::error("admin process: {}", e.what());
-  }
+  } catch (const std::exception& e) { spdlog::error("admin process: {}", e.what()); }
   spdlog::default_logger_raw()->flush();
   ::_exit(code);
 }

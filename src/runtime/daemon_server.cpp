@@ -68,8 +68,7 @@ std::shared_ptr<Authenticator> make_authenticator(const config::DaemonConfig& cf
     case auth::StoreSpec::Kind::pam:
       return make_pam_authenticator(spec.target, Permissions(cfg.accounts.permissions), cfg.anonymous,
                                     cfg.max_sessions_per_user);
-    case auth::StoreSpec::Kind::config:
-      break;
+    case auth::StoreSpec::Kind::config: break;
   }
   // Config-file users of a virtual host (users.NAME.host) log in through that host's table.
   return make_user_table_authenticator(users_of_host(cfg, ""), cfg.anonymous);
@@ -107,12 +106,9 @@ std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_on
         }
         if (::geteuid() != 0) return "accounts.store = pam: start feitpd as root (its PAM helper keeps root)";
         break;
-      case auth::StoreSpec::Kind::config:
-        break;
+      case auth::StoreSpec::Kind::config: break;
     }
-  } catch (const StoreUnavailable& e) {
-    return e.what();
-  }
+  } catch (const StoreUnavailable& e) { return e.what(); }
   if (spec.kind != auth::StoreSpec::Kind::config && cfg.accounts.homes.empty() && ::geteuid() == 0 &&
       cfg.run_as.empty() && cfg.sandbox) {
     note += std::string(note.empty() ? "" : "; ") +
@@ -131,8 +127,8 @@ std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
   storage.umask = cfg.umask;
   // Quotas (users with quota_bytes/quota_files) are counted in the shared table, so every
   // worker sees the same usage; other users get the local storage untouched.
-  server->set_storage_factory(make_quota_storage_factory(make_local_storage_factory(storage),
-                                                         shared_quota_ledger()));
+  server->set_storage_factory(
+      make_quota_storage_factory(make_local_storage_factory(storage), shared_quota_ledger()));
   server->set_rate_states(shared_rate_states());
   for (const auto& h : cfg.hosts) {
     VirtualHost host;
@@ -185,8 +181,8 @@ void create_home(const std::string& home, std::uint32_t umask) {
 
 // Adds `path` unless it is listed already (a home first: its rule covers the others').
 void add_writable(std::vector<WritablePath>& out, std::string path, WritablePath::Kind kind) {
-  const bool known = std::any_of(out.begin(), out.end(),
-                                 [&](const WritablePath& w) { return w.path == path; });
+  const bool known =
+      std::any_of(out.begin(), out.end(), [&](const WritablePath& w) { return w.path == path; });
   if (!known) out.push_back({std::move(path), kind});
 }
 
@@ -242,7 +238,8 @@ void sweep_homes(const config::DaemonConfig& cfg) {
   }
 }
 
-std::shared_ptr<cluster::SharedState> make_shared_state(const config::DaemonConfig& cfg, std::uint32_t slots) {
+std::shared_ptr<cluster::SharedState> make_shared_state(const config::DaemonConfig& cfg,
+                                                        std::uint32_t slots) {
   prepare_shared_limits();  // before any fork: quotas and rate buckets span the workers
   // Address entries hold per-address connection counts (only with max_per_ip) and login
   // records (only with bans): room for every connection's address four times over, within
@@ -260,7 +257,7 @@ std::shared_ptr<cluster::SharedState> make_shared_state(const config::DaemonConf
 std::shared_ptr<Admission> make_admission(std::shared_ptr<cluster::SharedState> state, std::uint32_t slot,
                                           const config::DaemonConfig& cfg) {
   return std::make_shared<cluster::SharedAdmission>(std::move(state), slot, cfg.server.max_connections,
-                                           cfg.server.max_per_ip, session::login_policy(cfg.server));
+                                                    cfg.server.max_per_ip, session::login_policy(cfg.server));
 }
 
 // serve_single_process()'s steps.
@@ -278,9 +275,7 @@ bool prepare_process(const config::DaemonConfig& cfg, std::unique_ptr<SignalWatc
                      Confinement& confinement, PidFile& pid_file) {
   try {
     signals = std::make_unique<SignalWatcher>(runtime_signals(false));  // before any thread
-  } catch (const std::exception& e) {
-    return fail_start(e.what());
-  }
+  } catch (const std::exception& e) { return fail_start(e.what()); }
   if (auto problem = apply_open_files_limit(cfg.max_open_files); !problem.empty()) {
     return fail_start(problem.c_str());
   }
@@ -330,9 +325,7 @@ bool bind_server(const config::DaemonConfig& cfg, std::unique_ptr<Server>& serve
     server->set_admission(make_admission(state, 0, cfg));
     if (monitoring && !make_admin_service(cfg, state, *server, admin)) return false;
     server->bind();
-  } catch (const std::exception& e) {
-    return fail_start(e.what());
-  }
+  } catch (const std::exception& e) { return fail_start(e.what()); }
   return true;
 }
 

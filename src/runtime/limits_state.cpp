@@ -26,9 +26,9 @@ constexpr std::size_t kKey = 64;
 constexpr std::chrono::seconds kMeasureTakeover{30};
 
 struct alignas(64) Entry {
-  std::atomic<std::uint64_t> hash;    // 0 = free; claimed with compare-and-swap
-  std::atomic<std::uint32_t> ready;   // 1 once the key is written
-  std::atomic<std::uint32_t> quota;   // 0 not measured, 1 being measured, 2 counted
+  std::atomic<std::uint64_t> hash;            // 0 = free; claimed with compare-and-swap
+  std::atomic<std::uint32_t> ready;           // 1 once the key is written
+  std::atomic<std::uint32_t> quota;           // 0 not measured, 1 being measured, 2 counted
   std::atomic<std::int64_t> measure_started;  // steady-clock ns
   char key[kKey];
   std::atomic<std::uint64_t> bytes, files;
@@ -98,9 +98,10 @@ Entry* find_or_claim(std::string_view key) {
 void warn_full() {
   static std::once_flag once;
   std::call_once(once, [] {
-    spdlog::warn("limits: the shared table of users with quotas or rates is full ({} entries); "
-                 "further users are counted per worker",
-                 kLimitsCapacity);
+    spdlog::warn(
+        "limits: the shared table of users with quotas or rates is full ({} entries); "
+        "further users are counted per worker",
+        kLimitsCapacity);
   });
 }
 

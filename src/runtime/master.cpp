@@ -45,10 +45,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kQuickDeath{5000};        // dying sooner than this counts as a crash loop
+constexpr milliseconds kQuickDeath{5000};  // dying sooner than this counts as a crash loop
 constexpr milliseconds kMaxBackoff{30000};
 constexpr milliseconds kReloadReadyTimeout{10000};
-constexpr milliseconds kKillAfterGrace{5000};    // SIGKILL this long after the grace period
+constexpr milliseconds kKillAfterGrace{5000};  // SIGKILL this long after the grace period
 constexpr milliseconds kFastStopKill{3000};
 
 // The master's copy of one worker's sockets; closed when no generation uses it any more.
@@ -114,15 +114,15 @@ class Master {
 
  private:
   // run()'s steps. The start: false (said on stderr) when the daemon cannot start.
-  bool prepare_process(PidFile& pid_file);  // signals, open files limit, pid file, logging
-  bool start_first_generation();            // shared state, admin process, ticket keys, workers
+  bool prepare_process(PidFile& pid_file);     // signals, open files limit, pid file, logging
+  bool start_first_generation();               // shared state, admin process, ticket keys, workers
   bool start_monitoring(std::uint32_t slots);  // [metrics] / [admin]: the admin process
   // The poll loop's turn, after reap(): what is due now.
   void kill_overdue(Clock::time_point now);  // past the grace period: SIGKILL
   void check_reload(Clock::time_point now);  // promote a ready generation, or give up on it
   void retry_admin(Clock::time_point now);
   void respawn_due(Clock::time_point now);
-  void announce_ready();                     // once, when the first generation serves
+  void announce_ready();  // once, when the first generation serves
   // Waits (poll_timeout) for signals, the admin process's requests and workers' readiness and
   // handles them; false when poll() failed.
   bool wait_and_dispatch();
@@ -191,7 +191,8 @@ std::string Master::prepare_generation(Generation& gen, const Generation* previo
   try {
     // Control listeners, then the implicit FTPS ones (Options::listen_fds keeps that order).
     auto addresses = cfg.server.listen;
-    addresses.insert(addresses.end(), cfg.server.tls.implicit_listen.begin(), cfg.server.tls.implicit_listen.end());
+    addresses.insert(addresses.end(), cfg.server.tls.implicit_listen.begin(),
+                     cfg.server.tls.implicit_listen.end());
     const bool same_addresses = previous != nullptr && previous->cfg->server.listen == cfg.server.listen &&
                                 previous->cfg->server.tls.implicit_listen == cfg.server.tls.implicit_listen;
     if (same_addresses) gen.ports = previous->ports;
@@ -216,8 +217,10 @@ std::string Master::prepare_generation(Generation& gen, const Generation* previo
 void Master::spawn(const std::shared_ptr<Generation>& gen, unsigned index) {
   auto free_slot = std::find(slot_used_.begin(), slot_used_.end(), false);
   if (free_slot == slot_used_.end()) {
-    spdlog::warn("worker {}: no free worker slot in the shared state (draining workers hold them); "
-                 "retrying in 1 s", index);
+    spdlog::warn(
+        "worker {}: no free worker slot in the shared state (draining workers hold them); "
+        "retrying in 1 s",
+        index);
     if (gen == current_ && index < seats_.size()) {
       seats_[index].pending = true;
       seats_[index].due = Clock::now() + milliseconds{1000};
@@ -347,19 +350,19 @@ void Master::reap() {
     seat.due = now + delay;
     if (monitor_) monitor_->count_worker_restart();
     if (delay.count() == 0) {
-      spdlog::error("worker {} (pid {}) {} after {} ms; respawning it on the same socket now", w.index,
-                    pid, how, lived);
+      spdlog::error("worker {} (pid {}) {} after {} ms; respawning it on the same socket now", w.index, pid,
+                    how, lived);
     } else {
-      spdlog::error("worker {} (pid {}) {} after {} ms; it keeps dying at start-up ({} times in a row), "
-                    "respawning in {} ms (back-off)",
-                    w.index, pid, how, lived, seat.quick_deaths, delay.count());
+      spdlog::error(
+          "worker {} (pid {}) {} after {} ms; it keeps dying at start-up ({} times in a row), "
+          "respawning in {} ms (back-off)",
+          w.index, pid, how, lived, seat.quick_deaths, delay.count());
     }
   }
 }
 
 void Master::abort_reload(const std::string& why) {
-  spdlog::error("reload failed: {}; keeping the running configuration (generation {})", why,
-                current_->id);
+  spdlog::error("reload failed: {}; keeping the running configuration (generation {})", why, current_->id);
   auto doomed = pending_;
   pending_.reset();
   for (auto& [pid, w] : workers_) {
@@ -451,9 +454,10 @@ void Master::promote() {
   // Sockets the new generation did not take over are closed here now; the old workers close
   // their copies as they stop accepting.
   old->sets.clear();
-  spdlog::info("reload done: generation {} serving with {} workers; generation {} draining "
-               "(grace {} s)",
-               current_->id, current_->workers, old->id, old->cfg->shutdown_grace.count());
+  spdlog::info(
+      "reload done: generation {} serving with {} workers; generation {} draining "
+      "(grace {} s)",
+      current_->id, current_->workers, old->id, old->cfg->shutdown_grace.count());
   notify_systemd("READY=1\nSTATUS=serving, generation " + std::to_string(current_->id));
 }
 
@@ -483,11 +487,8 @@ void Master::begin_stop(int signo) {
 
 void Master::on_signal(int signo) {
   switch (signo) {
-    case SIGCHLD:
-      break;  // reap() runs after every wake-up
-    case SIGHUP:
-      reload();
-      break;
+    case SIGCHLD: break;  // reap() runs after every wake-up
+    case SIGHUP: reload(); break;
     case SIGUSR1: {
       if (auto problem = logs_.reopen(); !problem.empty()) {
         spdlog::warn("log file not reopened: {}", problem);
@@ -497,8 +498,7 @@ void Master::on_signal(int signo) {
       for (auto& [pid, w] : workers_) ::kill(pid, SIGUSR1);
       break;
     }
-    default:
-      begin_stop(signo);
+    default: begin_stop(signo);
   }
 }
 
@@ -564,7 +564,9 @@ std::string Master::spawn_admin() {
   admin_cmd_fd_ = command[0];
   admin_pid_ = pid;
   spdlog::info("admin process (pid {}): {}{}{}", pid,
-               monitor_cfg_.metrics_listen.empty() ? "" : "metrics on http://" + monitor_cfg_.metrics_listen + "/metrics",
+               monitor_cfg_.metrics_listen.empty()
+                   ? ""
+                   : "metrics on http://" + monitor_cfg_.metrics_listen + "/metrics",
                !monitor_cfg_.metrics_listen.empty() && !monitor_cfg_.admin_listen.empty() ? ", " : "",
                monitor_cfg_.admin_listen.empty()
                    ? ""
@@ -660,9 +662,7 @@ bool Master::start_monitoring(std::uint32_t slots) {
   }
   try {
     monitor_ = std::make_shared<obs::MonitorState>(slots);
-  } catch (const std::exception& e) {
-    return fail_start(e.what());
-  }
+  } catch (const std::exception& e) { return fail_start(e.what()); }
   if (auto problem = spawn_admin(); !problem.empty()) return fail_start(problem.c_str());
   return true;
 }
@@ -677,27 +677,24 @@ bool Master::start_first_generation() {
   const std::uint32_t slots = std::max<std::uint32_t>(3 * current_->workers + 2, 4);
   try {
     state_ = make_shared_state(cfg, slots);
-  } catch (const std::exception& e) {
-    return fail_start(e.what());
-  }
+  } catch (const std::exception& e) { return fail_start(e.what()); }
   slot_used_.assign(slots, false);
   seats_.assign(current_->workers, Seat{});
   if (!start_monitoring(slots)) return false;
 
   const std::string where = cluster::describe_listeners(cfg.server.listen, current_->ports);
-  std::printf("feitpd listening on %s (master pid %d, %u workers)\n", where.c_str(),
-              static_cast<int>(self_), current_->workers);
+  std::printf("feitpd listening on %s (master pid %d, %u workers)\n", where.c_str(), static_cast<int>(self_),
+              current_->workers);
   std::fflush(stdout);
-  spdlog::info("master (pid {}) listening on {}; starting {} workers; shared state {} KiB for {} worker slots",
-               self_, where, current_->workers, state_->bytes() / 1024, slots);
+  spdlog::info(
+      "master (pid {}) listening on {}; starting {} workers; shared state {} KiB for {} worker slots", self_,
+      where, current_->workers, state_->bytes() / 1024, slots);
   // TLS ticket keys: made before the first fork, shared by every worker of every generation,
   // rotated by the poll loop (half a ticket lifetime each; three older keys stay good for
   // decryption).
   try {
     ticket_keys_ = std::make_shared<SharedTicketKeys>();
-  } catch (const std::exception& e) {
-    return fail_start(e.what());
-  }
+  } catch (const std::exception& e) { return fail_start(e.what()); }
   for (unsigned i = 0; i < current_->workers; ++i) spawn(current_, i);
   return true;
 }
@@ -803,7 +800,8 @@ void Master::log_totals() const {
   const std::optional<cluster::Counters> totals = state_->counters();
   std::string summary = totals ? "" : "unavailable (the shared state stayed locked)";
   for (std::size_t c = 0; totals && c < cluster::kCounters; ++c) {
-    summary += (summary.empty() ? "" : ", ") + std::string(cluster::counter_name(static_cast<cluster::Counter>(c))) + " " +
+    summary += (summary.empty() ? "" : ", ") +
+               std::string(cluster::counter_name(static_cast<cluster::Counter>(c))) + " " +
                std::to_string((*totals)[c]);
   }
   spdlog::info("stopped; totals: {}", summary);
@@ -815,7 +813,8 @@ int Master::run() {
   for (;;) {
     reap();
     const auto now = Clock::now();
-    ticket_keys_->rotate_if_due(std::max(std::chrono::seconds{60}, current_->cfg->server.tls.session_lifetime / 2));
+    ticket_keys_->rotate_if_due(
+        std::max(std::chrono::seconds{60}, current_->cfg->server.tls.session_lifetime / 2));
     if (stops_ > 0 && workers_.empty()) break;
     kill_overdue(now);
     check_reload(now);

@@ -44,8 +44,8 @@ void notify_systemd(const std::string& state) {
 void notify_reloading() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  const std::uint64_t usec = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 +
-                             static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+  const std::uint64_t usec =
+      static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
   notify_systemd("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 

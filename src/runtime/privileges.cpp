@@ -103,9 +103,11 @@ std::string open_files_warning(std::uint32_t max_connections) {
   // 64 more for listeners, logs, hooks and the shared state.
   const std::uint64_t need = std::uint64_t{max_connections} * 3 + 64;
   if (cur.rlim_cur >= need) return {};
-  return "limits.max_connections = " + std::to_string(max_connections) + " may need " +
-         std::to_string(need) + " open files in one worker (3 per connection + 64), but the limit "
-         "is " + std::to_string(cur.rlim_cur) + ": raise the hard limit (systemd LimitNOFILE=, "
+  return "limits.max_connections = " + std::to_string(max_connections) + " may need " + std::to_string(need) +
+         " open files in one worker (3 per connection + 64), but the limit "
+         "is " +
+         std::to_string(cur.rlim_cur) +
+         ": raise the hard limit (systemd LimitNOFILE=, "
          "ulimit -Hn) or set limits.max_open_files";
 }
 
@@ -145,7 +147,8 @@ std::string PidFile::create(const std::string& path) {
     return "pid_file " + path + ": held by running process " + who + " (is feitpd already running?)";
   }
   const std::string text = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     const int e = errno;
     ::close(fd);
     return "pid_file " + path + ": cannot write: " + std::strerror(e);

@@ -115,7 +115,8 @@ std::string keep_only_capabilities(std::uint64_t keep) {
 // System calls a worker (and a hook program it starts) never needs. Denied with EPERM, not
 // killed: a case forgotten here becomes an error reply, not a dead worker. Names the running
 // kernel or architecture lacks are skipped.
-// clang-format off: a table laid out by hand
+// A table laid out by hand:
+// clang-format off
 constexpr std::array kDenied = {
     // other processes' memory (an ASan build keeps ptrace: LeakSanitizer stops the process's
     // threads with it at exit)
@@ -143,7 +144,8 @@ constexpr std::array kDenied = {
 // clang-format on
 
 // clone() flags that make a namespace (unshare() by another name).
-// clang-format off: a table laid out by hand
+// A table laid out by hand:
+// clang-format off
 constexpr std::array<unsigned long, 7> kNamespaceFlags = {
     CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC,
     CLONE_NEWCGROUP};
@@ -161,11 +163,11 @@ std::string rule_error(const char* what, int rc) {
 
 // Every write-type file-system right of ABI 1; REFER (ABI 2) and TRUNCATE (ABI 3) are added when
 // the kernel knows them. Reads, directory listing and exec are not handled: they stay free.
-constexpr std::uint64_t kWriteRightsAbi1 =
-    LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
-    LANDLOCK_ACCESS_FS_MAKE_SYM;
+constexpr std::uint64_t kWriteRightsAbi1 = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+                                           LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                                           LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                                           LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+                                           LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
 
 std::uint64_t handled_write_rights(long abi) {
   std::uint64_t rights = kWriteRightsAbi1;
@@ -176,8 +178,7 @@ std::uint64_t handled_write_rights(long abi) {
 
 std::uint64_t rights_for(WritablePath::Kind kind, std::uint64_t handled) {
   switch (kind) {
-    case WritablePath::Kind::tree:
-      return handled;
+    case WritablePath::Kind::tree: return handled;
     case WritablePath::Kind::log_dir:
       return handled & (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG);
     case WritablePath::Kind::file:  // only file rights are valid on a non-directory
@@ -225,13 +226,10 @@ std::string add_rule(int ruleset, const WritablePath& p, std::uint64_t handled, 
 
 }  // namespace
 
-bool wants_landlock(const Confinement& c) {
-  return c.sandbox && c.identity == Identity::root_without_caps;
-}
+bool wants_landlock(const Confinement& c) { return c.sandbox && c.identity == Identity::root_without_caps; }
 
 std::string restrict_writes(const std::vector<WritablePath>& paths, std::string& status) {
-  const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0,
-                             LANDLOCK_CREATE_RULESET_VERSION);
+  const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 0) {
     if (errno == ENOSYS) {
       status = "no landlock (the kernel does not have it)";
@@ -267,8 +265,7 @@ std::string restrict_writes(const std::vector<WritablePath>& paths, std::string&
   return {};
 }
 
-std::string plan_confinement(const std::string& run_as, bool sandbox, Confinement& out,
-                             std::string& note) {
+std::string plan_confinement(const std::string& run_as, bool sandbox, Confinement& out, std::string& note) {
   out = Confinement{};
   out.sandbox = sandbox;
   note.clear();
@@ -278,8 +275,9 @@ std::string plan_confinement(const std::string& run_as, bool sandbox, Confinemen
   }
   if (run_as.empty()) {
     out.identity = Identity::root_without_caps;
-    note = "serving as root with only the file-access capabilities: set server.run_as to an "
-           "unprivileged user (recommended), or to \"root\" to keep full root";
+    note =
+        "serving as root with only the file-access capabilities: set server.run_as to an "
+        "unprivileged user (recommended), or to \"root\" to keep full root";
     return {};
   }
   if (names_root(run_as)) {
@@ -368,9 +366,7 @@ std::string confine(const Confinement& c, std::string& active) {
       if (auto problem = keep_file_access_capabilities(); !problem.empty()) return problem;
       active = "root with file-access capabilities only";
       break;
-    case Identity::full_root:
-      active = "root with every capability (run_as = root)";
-      break;
+    case Identity::full_root: active = "root with every capability (run_as = root)"; break;
     case Identity::unchanged:
       if (auto problem = clear_capability_sets(); !problem.empty()) return problem;
       active = "uid " + std::to_string(::geteuid()) + ", no capabilities";
@@ -390,8 +386,7 @@ std::string confine(const Confinement& c, std::string& active) {
   }
   int denied = 0;
   if (auto problem = install_syscall_filter(denied); !problem.empty()) return problem;
-  active += "; seccomp deny-list (" + std::to_string(denied) +
-            " system calls, namespace clone flags)";
+  active += "; seccomp deny-list (" + std::to_string(denied) + " system calls, namespace clone flags)";
   return {};
 }
 

@@ -14,11 +14,11 @@ namespace feitp::runtime {
 
 // How the process identity is chosen (decided once, in the master, from server.run_as).
 enum class Identity {
-  unchanged,         // not started as root: nothing to give up but stray capabilities
-  run_as_user,       // switch to an unprivileged user (the recommended setting)
-  root_without_caps, // root, no run_as: keep uid 0 and only the file-access capabilities
-                     // (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER), with a warning
-  full_root,         // run_as = "root": the operator asked for full root explicitly
+  unchanged,          // not started as root: nothing to give up but stray capabilities
+  run_as_user,        // switch to an unprivileged user (the recommended setting)
+  root_without_caps,  // root, no run_as: keep uid 0 and only the file-access capabilities
+                      // (DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER), with a warning
+  full_root,          // run_as = "root": the operator asked for full root explicitly
 };
 
 // A place where a process under Landlock may still write (see restrict_writes).
@@ -46,8 +46,7 @@ bool wants_landlock(const Confinement& c);
 
 // Decides the identity for the current euid and server.run_as ("" = unset). "" or an error
 // (an unknown user). `note` gets a one-line warning for the operator, if any.
-std::string plan_confinement(const std::string& run_as, bool sandbox, Confinement& out,
-                             std::string& note);
+std::string plan_confinement(const std::string& run_as, bool sandbox, Confinement& out, std::string& note);
 
 // Applies `c` to the calling process, which must have a single thread (capabilities are per
 // thread). Returns "" or what failed; `active` gets a short description ("root without

@@ -33,7 +33,7 @@ void LogReopener::attach(const std::string& path) {
   path_ = path;
   fd_ = -1;
   if (path.empty()) return;
-  struct stat want{};
+  struct stat want {};
   if (::stat(path.c_str(), &want) != 0) return;
   DIR* d = ::opendir("/proc/self/fd");
   if (d == nullptr) return;
@@ -42,7 +42,7 @@ void LogReopener::attach(const std::string& path) {
     char* end = nullptr;
     const long fd = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0' || fd == self) continue;
-    struct stat st{};
+    struct stat st {};
     if (::fstat(static_cast<int>(fd), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == want.st_dev &&
         st.st_ino == want.st_ino) {
       fd_ = static_cast<int>(fd);

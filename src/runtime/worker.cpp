@@ -54,7 +54,6 @@ void publish_stats(cluster::SharedState& state, std::uint32_t slot, const Server
 
 namespace {
 
-
 int serve(WorkerSpec& spec) {
   const config::DaemonConfig& cfg = *spec.cfg;
   std::set<int> keep(spec.listeners.begin(), spec.listeners.end());
@@ -80,7 +79,8 @@ int serve(WorkerSpec& spec) {
     mine.server.tls.ticket_keys = spec.ticket_keys;
     server = make_server(mine);
     server->set_admission(make_admission(spec.state, spec.slot, cfg));
-    if (spec.monitor) server->set_monitor(spec.monitor->make_worker_monitor(spec.slot, spec.publish_sessions));
+    if (spec.monitor)
+      server->set_monitor(spec.monitor->make_worker_monitor(spec.slot, spec.publish_sessions));
     server->bind();
   } catch (const std::exception& e) {
     spdlog::error("worker {}: cannot start: {}", spec.index, e.what());
@@ -162,9 +162,7 @@ void worker_main(WorkerSpec spec) {
   int code = kWorkerStartFailed;
   try {
     code = serve(spec);
-  } catch (const std::exception& e) {
-    spdlog::error("worker {}: {}", spec.index, e.what());
-  } catch (...) {
+  } catch (const std::exception& e) { spdlog::error("worker {}: {}", spec.index, e.what()); } catch (...) {
     spdlog::error("worker {}: unknown error", spec.index);
   }
   spdlog::default_logger_raw()->flush();

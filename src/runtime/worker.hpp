@@ -20,14 +20,14 @@ namespace feitp::runtime {
 
 struct WorkerSpec {
   std::shared_ptr<const config::DaemonConfig> cfg;
-  cluster::ListenerSet listeners;             // this worker's sockets (the master keeps its own copies)
+  cluster::ListenerSet listeners;  // this worker's sockets (the master keeps its own copies)
   std::shared_ptr<cluster::SharedState> state;
-  std::uint32_t slot = 0;            // column in the shared state
-  unsigned index = 0;                // worker number within its generation
+  std::uint32_t slot = 0;  // column in the shared state
+  unsigned index = 0;      // worker number within its generation
   unsigned generation = 0;
-  Confinement confinement;           // identity and sandbox to take before serving
-  int ready_fd = -1;                 // write end of the readiness pipe: one byte when serving
-  int log_fd = -1;                   // the log file's descriptor (kept open), -1 = stderr
+  Confinement confinement;  // identity and sandbox to take before serving
+  int ready_fd = -1;        // write end of the readiness pipe: one byte when serving
+  int log_fd = -1;          // the log file's descriptor (kept open), -1 = stderr
   pid_t master = 0;
   std::shared_ptr<TicketKeySource> ticket_keys;  // TLS session-ticket keys shared by all workers
   // The metrics mapping (nullptr: [metrics] and [admin] are off); sessions: publish session

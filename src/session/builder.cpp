@@ -41,7 +41,8 @@ Server::Builder& Server::Builder::hooks(std::shared_ptr<Hooks> h) {
 }
 
 Server::Builder& Server::Builder::virtual_host(VirtualHost host) {
-  if (host.name.empty()) throw std::invalid_argument("feitp::Server::Builder::virtual_host: the host has no name");
+  if (host.name.empty())
+    throw std::invalid_argument("feitp::Server::Builder::virtual_host: the host has no name");
   hosts_.push_back(std::move(host));
   return *this;
 }
@@ -60,7 +61,8 @@ Server::Builder& Server::Builder::site_command(std::string name, std::string hel
 
 std::unique_ptr<Server> Server::Builder::build() const {
   if (!auth_) {
-    throw std::invalid_argument("feitp::Server: no authenticator: call Builder::authenticator() before build()");
+    throw std::invalid_argument(
+        "feitp::Server: no authenticator: call Builder::authenticator() before build()");
   }
   if (!storage_) {
     throw std::invalid_argument(

@@ -62,7 +62,8 @@ asio::awaitable<void> ControlChannel::write_all(std::string_view data, std::erro
   }
 }
 
-asio::awaitable<std::error_code> ControlChannel::start_tls(const net::TlsContext& ctx, std::string_view host) {
+asio::awaitable<std::error_code> ControlChannel::start_tls(const net::TlsContext& ctx,
+                                                           std::string_view host) {
   SSL* ssl = ctx.new_ssl(sock_.native_handle(), host, false);
   if (ssl == nullptr) co_return net::make_error_code(net::TlsError::handshake_failed);
   tls_ = std::make_unique<net::TlsStream>(ssl, sock_);

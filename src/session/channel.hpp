@@ -63,8 +63,8 @@ class ControlChannel {
 
   asio::ip::tcp::socket sock_;
   std::unique_ptr<net::TlsStream> tls_;
-  bool secured_ = false;  // the handshake has completed
-  bool notified_ = false;  // close_notify sent
+  bool secured_ = false;       // the handshake has completed
+  bool notified_ = false;      // close_notify sent
   bool cleared_ = false;       // CCC: clear text from now on
   bool peer_cleared_ = false;  // ... and the client's close_notify (if any) is read
 };

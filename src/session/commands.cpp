@@ -44,44 +44,25 @@ void Session::reply_storage_error(std::error_code ec, bool writing) {
   const int e = ec.value();
   if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {
     switch (e) {
-      case ENOENT:
-        reply(code::file_unavailable, "No such file or directory.");
-        return;
-      case ENOTDIR:
-        reply(code::file_unavailable, "Not a directory.");
-        return;
-      case EISDIR:
-        reply(code::file_unavailable, "Is a directory.");
-        return;
-      case EEXIST:
-        reply(code::file_unavailable, "File exists.");
-        return;
-      case ENOTEMPTY:
-        reply(code::file_unavailable, "Directory not empty.");
-        return;
+      case ENOENT: reply(code::file_unavailable, "No such file or directory."); return;
+      case ENOTDIR: reply(code::file_unavailable, "Not a directory."); return;
+      case EISDIR: reply(code::file_unavailable, "Is a directory."); return;
+      case EEXIST: reply(code::file_unavailable, "File exists."); return;
+      case ENOTEMPTY: reply(code::file_unavailable, "Directory not empty."); return;
       case EACCES:
       case EPERM:
       case EXDEV:
       case ELOOP:
-      case EROFS:
-        reply(code::file_unavailable, "Permission denied.");
-        return;
+      case EROFS: reply(code::file_unavailable, "Permission denied."); return;
       case ENAMETOOLONG:
-      case EINVAL:
-        reply(code::bad_file_name, "File name not allowed.");
-        return;
+      case EINVAL: reply(code::bad_file_name, "File name not allowed."); return;
       case ENOSPC:
         reply(writing ? code::insufficient_storage : code::file_unavailable, "Insufficient storage space.");
         return;
-      case EDQUOT:
-        reply(code::exceeded_storage, "Exceeded storage allocation.");
-        return;
+      case EDQUOT: reply(code::exceeded_storage, "Exceeded storage allocation."); return;
       case ENOSYS:
-      case ENOTSUP:
-        reply(code::not_implemented, "Command not implemented for this storage.");
-        return;
-      default:
-        break;
+      case ENOTSUP: reply(code::not_implemented, "Command not implemented for this storage."); return;
+      default: break;
     }
   }
   spdlog::warn("session {}: storage error: {}", id_, ec.message());
@@ -170,8 +151,9 @@ void Session::refuse_store_unavailable(const AuthResult& result, bool checked) {
   // One line a second at most: a database outage under load must not flood the log.
   static std::atomic<std::int64_t> last_logged{0};
   static std::atomic<std::uint64_t> unlogged{0};
-  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch()).count();
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
   std::int64_t last = last_logged.load(std::memory_order_relaxed);
   if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
     const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
@@ -246,8 +228,8 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     closing_ = true;
     co_return;
   }
-  AuthResult result = AuthResult::failure(
-      checked ? "no authenticator configured" : "not checked: too many failed logins from this address");
+  AuthResult result = AuthResult::failure(checked ? "no authenticator configured"
+                                                  : "not checked: too many failed logins from this address");
   // A virtual host may bring its own users and storage (HOST).
   Authenticator* const auth = login_authenticator();
   StorageFactory* const factory = login_storage_factory();
@@ -257,8 +239,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
       result = std::move(*fast);
     } else {
       // The logins' own pool: a password check never queues behind HASH or hooks (F6).
-      co_await offload_if(auth->blocking(), [this]() -> auto& { return core_.auth_pool(); },
-                          [&result, &request, auth] { result = auth->authenticate(request); });
+      co_await offload_if(
+          auth->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+          [&result, &request, auth] { result = auth->authenticate(request); });
     }
   }
   if (result.user) check_account_host(result);
@@ -274,10 +257,9 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     if (!account_admitted(*result.user)) co_return;
     std::optional<Result<std::unique_ptr<Storage>>> made;
     if (factory) {
-      co_await offload_if(factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
-                          [&made, &user = *result.user, factory] {
-                            made.emplace(factory->create(user));
-                          });
+      co_await offload_if(
+          factory->blocking(), [this]() -> auto& { return core_.auth_pool(); },
+          [&made, &user = *result.user, factory] { made.emplace(factory->create(user)); });
     }
     if (!storage_made(*result.user, made)) co_return;
     start_login(std::move(result.user), std::move(made->value()));
@@ -376,7 +358,8 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::MIC:
     case Verb::CONF:
     case Verb::ENC:
-      return reply(code::not_implemented, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
+      return reply(code::not_implemented,
+                   core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
     case Verb::LANG:
     case Verb::PRET:
     case Verb::SMNT:
@@ -400,9 +383,8 @@ void Session::cmd_rein() {  // dispatch() has logged the user out already
   pbsz_ = false;
   prot_private_ = false;
   host_name_.clear();
-  login_deadline_ = core_.opts.login_timeout.count() > 0
-                        ? Clock::now() + core_.opts.login_timeout
-                        : Clock::time_point::max();
+  login_deadline_ = core_.opts.login_timeout.count() > 0 ? Clock::now() + core_.opts.login_timeout
+                                                         : Clock::time_point::max();
   touch();
   reply(code::ready, "Service ready for new user.");
 }
@@ -697,7 +679,7 @@ void Session::site_quota() {
     return limit == 0 ? fmt::format("{}/unlimited", used) : fmt::format("{}/{}", used, limit);
   };
   reply(code::ok, fmt::format("Quota: bytes={} files={}", part(q->usage.bytes, q->limits.bytes),
-                         part(q->usage.files, q->limits.files)));
+                              part(q->usage.files, q->limits.files)));
 }
 
 void Session::cmd_site(std::string_view arg) {
@@ -805,22 +787,19 @@ void Session::cmd_opts(std::string_view arg) {
 
 void Session::cmd_type(std::string_view arg) {
   switch (proto::parse_type_arg(arg)) {
-    case proto::TypeArg::ascii:
-      ascii_ = true;
-      return reply(code::ok, "Switching to ASCII mode.");
-    case proto::TypeArg::binary:
-      ascii_ = false;
-      return reply(code::ok, "Switching to Binary mode.");
-    case proto::TypeArg::ascii_format_refused: return reply(code::not_for_parameter, "Only TYPE A N is supported for ASCII.");
-    case proto::TypeArg::byte_size_refused: return reply(code::not_for_parameter, "Only TYPE L 8 is supported.");
+    case proto::TypeArg::ascii: ascii_ = true; return reply(code::ok, "Switching to ASCII mode.");
+    case proto::TypeArg::binary: ascii_ = false; return reply(code::ok, "Switching to Binary mode.");
+    case proto::TypeArg::ascii_format_refused:
+      return reply(code::not_for_parameter, "Only TYPE A N is supported for ASCII.");
+    case proto::TypeArg::byte_size_refused:
+      return reply(code::not_for_parameter, "Only TYPE L 8 is supported.");
     case proto::TypeArg::ebcdic_refused: return reply(code::not_for_parameter, "TYPE E is not supported.");
     case proto::TypeArg::unknown: return reply(code::bad_arguments, "Unknown TYPE.");
   }
 }
 
 void Session::cmd_feat() {
-  const auto caps = storage_ ? storage_->capabilities()
-                             : StorageCapabilities{true, true, false, true};
+  const auto caps = storage_ ? storage_->capabilities() : StorageCapabilities{true, true, false, true};
   std::string items = core_.tls ? "AUTH TLS\nCLNT\nEPRT\nEPSV\n" : "CLNT\nEPRT\nEPSV\n";
   items += "HASH ";
   items += proto::hash_feat_value(hash_algo_);
@@ -843,8 +822,8 @@ void Session::cmd_help(std::string_view arg) {
     }
     return;
   }
-  proto::append_reply_items(out_, code::help, "The following commands are recognized:",
-                            proto::help_text(), "Help OK.");
+  proto::append_reply_items(out_, code::help, "The following commands are recognized:", proto::help_text(),
+                            "Help OK.");
 }
 
 }  // namespace feitp::session

@@ -39,8 +39,8 @@ struct SiteCommand {
 };
 
 struct AtomicStats {
-  std::atomic<std::uint64_t> sessions_active{0}, sessions_total{0}, logins{0}, login_failures{0},
-      uploads{0}, downloads{0}, bytes_in{0}, bytes_out{0};
+  std::atomic<std::uint64_t> sessions_active{0}, sessions_total{0}, logins{0}, login_failures{0}, uploads{0},
+      downloads{0}, bytes_in{0}, bytes_out{0};
 };
 
 // Counts connections and keeps login records in this process (the default Admission), with
@@ -109,8 +109,8 @@ struct ServerCore {
   std::shared_ptr<Authenticator> auth;
   std::shared_ptr<StorageFactory> storage_factory;
   std::shared_ptr<Admission> admission;
-  HookChain hooks;  // fixed before run()
-  std::shared_ptr<Monitor> monitor;  // nullptr: no timing, no publishing
+  HookChain hooks;                                   // fixed before run()
+  std::shared_ptr<Monitor> monitor;                  // nullptr: no timing, no publishing
   std::map<std::string, SiteCommand> site_commands;  // key: upper-case name
   // FTPS: made from opts.tls when it names a certificate; null = no TLS.
   std::shared_ptr<const net::TlsContext> tls;

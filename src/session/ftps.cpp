@@ -100,7 +100,8 @@ void Session::cmd_ccc() {
   // logged in under TLS (the password never travels in clear), and only where the policy
   // does not require TLS.
   if (!control_.tls()) {
-    reply(code::bad_sequence, core_.tls ? "CCC requires AUTH TLS first." : "TLS is not enabled on this server.");
+    reply(code::bad_sequence,
+          core_.tls ? "CCC requires AUTH TLS first." : "TLS is not enabled on this server.");
     return;
   }
   if (!user_) {
@@ -126,8 +127,8 @@ bool Session::tls_allows_login() {
 }
 
 bool Session::tls_allows_transfer() {
-  const bool need = (core_.tls && core_.opts.tls.required == TlsRequired::all) ||
-                    (user_ && user_->require_tls);
+  const bool need =
+      (core_.tls && core_.opts.tls.required == TlsRequired::all) || (user_ && user_->require_tls);
   if (!need || prot_private_) return true;
   reply(code::protection_required, "Data connections must be protected: use PBSZ 0 and PROT P.");
   return false;

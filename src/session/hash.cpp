@@ -49,8 +49,8 @@ Status read_chunks(ReadFile& f, std::span<std::byte> buf, std::uint64_t max, con
 }
 
 // Reads the file to its end and returns the lower-case hex digest.
-Result<std::string> digest_file(ReadFile& f, HashAlgo algo, std::span<std::byte> buf,
-                                std::uint64_t max, const HashJob& job) {
+Result<std::string> digest_file(ReadFile& f, HashAlgo algo, std::span<std::byte> buf, std::uint64_t max,
+                                const HashJob& job) {
   std::string hex;
   if (algo == HashAlgo::crc32) {
     uLong crc = crc32(0L, Z_NULL, 0);
@@ -117,7 +117,8 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   }
   const std::uint64_t max = core_.opts.max_hash_bytes;
   if (max != 0 && st->size > max) {
-    reply(code::exceeded_storage, fmt::format("File too large to hash: {} bytes, the limit is {} bytes.", st->size, max));
+    reply(code::exceeded_storage,
+          fmt::format("File too large to hash: {} bytes, the limit is {} bytes.", st->size, max));
     co_return;
   }
   std::optional<Result<std::string>> digest;
@@ -157,7 +158,8 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   }
   if (verb == proto::Verb::HASH) {
     // The path as the client gave it (draft-ietf-ftpext2-hash §3.1).
-    reply(code::file_status, fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, arg));
+    reply(code::file_status,
+          fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, arg));
   } else {
     reply(code::file_action_ok, **digest);
   }

@@ -11,8 +11,7 @@ ListingCache::ListingCache(std::size_t max_entries, std::size_t max_bytes)
   entries_.reserve(std::min<std::size_t>(max_entries_, 1024));
 }
 
-std::shared_ptr<const std::string> ListingCache::find(std::uint64_t version,
-                                                      std::string_view variant) {
+std::shared_ptr<const std::string> ListingCache::find(std::uint64_t version, std::string_view variant) {
   std::lock_guard lock(mu_);
   for (Entry& e : entries_) {
     if (e.version == version && e.variant == variant) {
@@ -30,9 +29,8 @@ void ListingCache::remove(std::vector<Entry>::iterator it) {
 }
 
 void ListingCache::evict_lru() {
-  remove(std::min_element(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
-    return a.last_used < b.last_used;
-  }));
+  remove(std::min_element(entries_.begin(), entries_.end(),
+                          [](const Entry& a, const Entry& b) { return a.last_used < b.last_used; }));
 }
 
 std::shared_ptr<const std::string> ListingCache::put(std::uint64_t version, std::string variant,

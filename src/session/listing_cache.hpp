@@ -29,8 +29,7 @@ class ListingCache {
   // The text stored for (version, variant), or nullptr.
   std::shared_ptr<const std::string> find(std::uint64_t version, std::string_view variant);
   // Stores the text (replacing an entry with the same key) and returns it.
-  std::shared_ptr<const std::string> put(std::uint64_t version, std::string variant,
-                                         std::string text);
+  std::shared_ptr<const std::string> put(std::uint64_t version, std::string variant, std::string text);
 
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] std::size_t bytes() const;  // sum of the stored texts' sizes

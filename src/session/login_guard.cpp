@@ -96,8 +96,8 @@ std::int64_t login_throttle_ms(const LoginRecord& r, const LoginPolicy& p, std::
 }
 
 bool login_idle(const LoginRecord& r, std::int64_t now) {
-  return r.ban_until <= now && r.fails_expire <= now && r.inflight_expire <= now &&
-         r.trusted_until <= now && (r.level == 0 || r.forget_at <= now);
+  return r.ban_until <= now && r.fails_expire <= now && r.inflight_expire <= now && r.trusted_until <= now &&
+         (r.level == 0 || r.forget_at <= now);
 }
 
 }  // namespace feitp::session

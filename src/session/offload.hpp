@@ -22,9 +22,7 @@ asio::awaitable<void> offload(asio::thread_pool& pool, F&& f) {
       [&]() -> asio::awaitable<void> {
         try {
           f();
-        } catch (...) {
-          failure = std::current_exception();
-        }
+        } catch (...) { failure = std::current_exception(); }
         co_return;
       },
       asio::use_awaitable);

@@ -115,7 +115,8 @@ std::vector<std::string> validate(const Options& o) {
     p.add("transfer_buffer", "must be 4096 to 67108864 bytes");
   }
   if (!proto::valid_hash_name(o.default_hash)) {
-    p.add("default_hash", "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " + proto::quote(o.default_hash));
+    p.add("default_hash",
+          "must be one of SHA-256, SHA-1, SHA-512, MD5, CRC32, got " + proto::quote(o.default_hash));
   }
   if (o.blocking_threads < 1 || o.blocking_threads > 256) p.add("blocking_threads", "must be 1 to 256");
 

@@ -141,7 +141,8 @@ void BufferPool::give_back(std::unique_ptr<std::byte[]> b) {
 }
 
 ServerCore::ServerCore(Options o)
-    : opts(std::move(o)), buffers(opts.transfer_buffer ? opts.transfer_buffer : 256 * 1024),
+    : opts(std::move(o)),
+      buffers(opts.transfer_buffer ? opts.transfer_buffer : 256 * 1024),
       rng(std::random_device{}()) {}
 
 ServerCore::~ServerCore() {
@@ -176,7 +177,8 @@ std::unique_ptr<Throttle> ServerCore::make_throttle(const User& user, const Virt
   if (global != 0) {
     auto& g = upload ? global_upload : global_download;
     if (!g) {
-      if (auto* word = rate_states->state("", upload)) g = std::make_shared<RateLimiter>(global, word, kRateBurst);
+      if (auto* word = rate_states->state("", upload))
+        g = std::make_shared<RateLimiter>(global, word, kRateBurst);
     }
     if (g) t->add(g);
   }
@@ -314,7 +316,8 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc, bo
     std::string local_text = local_known ? listen_text : net::address_text(local.address());
     if (!proxy.empty() && proxy.trusted(net::address_text(peer.address()))) {
       // Read off the loop's accept path: a slow or silent proxy holds only its own connection.
-      asio::co_spawn(core.io, accept_proxied(std::move(sock), peer, local, std::move(local_text), implicit_tls),
+      asio::co_spawn(core.io,
+                     accept_proxied(std::move(sock), peer, local, std::move(local_text), implicit_tls),
                      asio::detached);
       continue;
     }
@@ -334,8 +337,8 @@ void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp
     refuse(sock, "Too many connections, try again later.");
     return;
   }
-  auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local,
-                                              std::move(ip), std::move(local_text), implicit_tls);
+  auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local, std::move(ip),
+                                              std::move(local_text), implicit_tls);
   asio::co_spawn(
       core.io,
       [s]() -> asio::awaitable<void> {
@@ -355,8 +358,8 @@ asio::awaitable<void> Server::Impl::accept_proxied(asio::ip::tcp::socket sock, a
   std::error_code ec;
   if (!got.client) {
     // No greeting: whatever sent this is not a client we can answer for.
-    spdlog::log(got.silent ? spdlog::level::debug : spdlog::level::info, "PROXY: closing connection from {}: {}",
-                net::address_text(peer.address()), got.error);
+    spdlog::log(got.silent ? spdlog::level::debug : spdlog::level::info,
+                "PROXY: closing connection from {}: {}", net::address_text(peer.address()), got.error);
     sock.close(ec);
     co_return;
   }
@@ -435,9 +438,7 @@ void Server::set_admission(std::shared_ptr<Admission> admission) {
   impl_->core.admission = std::move(admission);
 }
 
-void Server::add_hooks(std::shared_ptr<Hooks> hooks) {
-  impl_->core.hooks.add(std::move(hooks));
-}
+void Server::add_hooks(std::shared_ptr<Hooks> hooks) { impl_->core.hooks.add(std::move(hooks)); }
 
 void Server::set_monitor(std::shared_ptr<Monitor> monitor) { impl_->core.monitor = std::move(monitor); }
 void Server::add_virtual_host(VirtualHost host) { impl_->core.hosts.push_back(std::move(host)); }
@@ -474,13 +475,17 @@ void Server::bind() {
   } else {
     for (const auto& text : core.opts.listen) {
       auto ep = net::parse_listen_address(text);
-      if (!ep) throw std::runtime_error("invalid listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
+      if (!ep)
+        throw std::runtime_error("invalid listen address '" + text +
+                                 "' (expected ADDR:PORT or [V6ADDR]:PORT)");
       impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
       impl_->implicit.push_back(false);
     }
     for (const auto& text : core.opts.tls.implicit_listen) {
       auto ep = net::parse_listen_address(text);
-      if (!ep) throw std::runtime_error("invalid implicit TLS listen address '" + text + "' (expected ADDR:PORT or [V6ADDR]:PORT)");
+      if (!ep)
+        throw std::runtime_error("invalid implicit TLS listen address '" + text +
+                                 "' (expected ADDR:PORT or [V6ADDR]:PORT)");
       impl_->acceptors.push_back(net::open_listener(core.io, *ep, false));
       impl_->implicit.push_back(true);
     }
@@ -510,9 +515,7 @@ void Server::run() {
         "feitp::Server::run: no storage: call set_storage_factory() (or build with Server::Builder) first");
   }
   bind();
-  if (!core.admission) {
-    core.admission = std::make_shared<session::LocalAdmission>(core.opts);
-  }
+  if (!core.admission) { core.admission = std::make_shared<session::LocalAdmission>(core.opts); }
   for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
     auto& acc = impl_->acceptors[i];
     Impl::prepare_listener(acc);

@@ -153,8 +153,8 @@ asio::awaitable<void> Session::run() {
   }
   if (auto* t = control_.tls_stream(); t != nullptr && (control_.tls() || control_.cleared())) {
     spdlog::info("session {}: TLS {} {}{}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
-                 t->cipher(), t->resumed() ? " (resumed)" : "", control_.cleared() ? " (control cleared by CCC)" : "",
-                 data_tls_, data_resumed_);
+                 t->cipher(), t->resumed() ? " (resumed)" : "",
+                 control_.cleared() ? " (control cleared by CCC)" : "", data_tls_, data_resumed_);
   }
   if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
   admitted_ = false;
@@ -302,8 +302,7 @@ void Session::expire_control() {
   idle_deadline_ = Clock::time_point::max();
   const bool login = !user_ && login_deadline_ <= Clock::now();
   spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
-  hang_up(login ? "Login timeout: closing control connection."
-                : "Idle timeout: closing control connection.");
+  hang_up(login ? "Login timeout: closing control connection." : "Idle timeout: closing control connection.");
 }
 
 void Session::expire_data() {
@@ -465,9 +464,7 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
 
 asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
   switch (cmd.verb) {
-    case Verb::PASS:
-      co_await cmd_pass(cmd.arg);
-      co_return;
+    case Verb::PASS: co_await cmd_pass(cmd.arg); co_return;
     case Verb::QUIT:
       co_await logout();
       // Free the connection slot before the client reads 221, so a client that reconnects at
@@ -477,9 +474,7 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       reply(code::goodbye, "Goodbye.");
       closing_ = true;
       co_return;
-    case Verb::ABOR:
-      reply(code::no_transfer, "No transfer to abort.");
-      co_return;
+    case Verb::ABOR: reply(code::no_transfer, "No transfer to abort."); co_return;
     case Verb::AUTH:
       // RFC 2228: an accepted AUTH ends the login (cmd_auth does the rest).
       if (user_ && core_.tls && !control_.tls()) co_await logout();
@@ -494,31 +489,18 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
     case Verb::APPE:
     case Verb::LIST:
     case Verb::NLST:
-    case Verb::MLSD:
-      co_await cmd_transfer(cmd);
-      co_return;
+    case Verb::MLSD: co_await cmd_transfer(cmd); co_return;
     case Verb::HASH:
     case Verb::XCRC:
     case Verb::XMD5:
     case Verb::XSHA1:
     case Verb::XSHA256:
-    case Verb::XSHA512:
-      co_await cmd_hash(cmd.verb, cmd.arg);
-      co_return;
-    case Verb::PORT:
-      cmd_port(cmd.arg, false);
-      co_return;
-    case Verb::EPRT:
-      cmd_port(cmd.arg, true);
-      co_return;
-    case Verb::PASV:
-      co_await cmd_pasv(false, cmd.arg);
-      co_return;
-    case Verb::EPSV:
-      co_await cmd_pasv(true, cmd.arg);
-      co_return;
-    default:
-      break;
+    case Verb::XSHA512: co_await cmd_hash(cmd.verb, cmd.arg); co_return;
+    case Verb::PORT: cmd_port(cmd.arg, false); co_return;
+    case Verb::EPRT: cmd_port(cmd.arg, true); co_return;
+    case Verb::PASV: co_await cmd_pasv(false, cmd.arg); co_return;
+    case Verb::EPSV: co_await cmd_pasv(true, cmd.arg); co_return;
+    default: break;
   }
   // Everything else is a short synchronous action on storage and session state; it runs on
   // the thread pool when the storage or a hook may block.

@@ -39,28 +39,28 @@ struct Transfer {
   enum class Kind : std::uint8_t { retr, stor, listing };
   Kind kind = Kind::retr;
   proto::Verb verb = proto::Verb::RETR;
-  std::string path;                 // absolute FTP path (for events, STAT)
+  std::string path;                            // absolute FTP path (for events, STAT)
   std::shared_ptr<const std::string> listing;  // prepared LIST/NLST/MLSD text
-  std::string listing_note;         // "listing truncated ..." for the final reply, or empty
+  std::string listing_note;                    // "listing truncated ..." for the final reply, or empty
   std::unique_ptr<ReadFile> reader;
   std::unique_ptr<WriteFile> writer;
-  std::uint64_t offset = 0;         // REST offset or APPE start
-  std::uint64_t size = 0;           // expected bytes (RETR), for STAT
-  std::uint64_t bytes = 0;          // moved so far
-  std::uint64_t sent = 0;           // bytes handed to the data socket (downloads, listings)
+  std::uint64_t offset = 0;  // REST offset or APPE start
+  std::uint64_t size = 0;    // expected bytes (RETR), for STAT
+  std::uint64_t bytes = 0;   // moved so far
+  std::uint64_t sent = 0;    // bytes handed to the data socket (downloads, listings)
   // The stall clock: the sweep samples how far the data has got (progress_mark) and notes when
   // it last changed (progress_at); no byte moved for the stall timeout ends the transfer.
   std::uint64_t progress_mark = 0;
   Clock::time_point progress_at{};
   bool ascii = false;
-  std::string stou_name;            // STOU: the name chosen
+  std::string stou_name;  // STOU: the name chosen
   Clock::time_point started{};
   DataChannel data;
-  bool abort_requested = false;     // ABOR
-  bool timed_out = false;           // accept or stall timeout
-  std::error_code local_error;     // storage failure (disk full, I/O error)
-  std::error_code tls_failed;      // PROT P: the data connection's handshake failed
-  std::unique_ptr<Throttle> throttle;  // bandwidth limits; nullptr = none (no timer, no charge)
+  bool abort_requested = false;          // ABOR
+  bool timed_out = false;                // accept or stall timeout
+  std::error_code local_error;           // storage failure (disk full, I/O error)
+  std::error_code tls_failed;            // PROT P: the data connection's handshake failed
+  std::unique_ptr<Throttle> throttle;    // bandwidth limits; nullptr = none (no timer, no charge)
   asio::steady_timer* pacing = nullptr;  // the throttle's wait in progress (ABOR cancels it)
 
   explicit Transfer(asio::io_context& io) : data(io) {}
@@ -72,8 +72,8 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // (so the session need not ask the kernel again), with their text (net::address_text), which
   // the accept loop has made already.
   Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
-          const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
-          std::string peer_text, std::string local_text, bool implicit_tls = false);
+          const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local, std::string peer_text,
+          std::string local_text, bool implicit_tls = false);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -308,9 +308,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::uint16_t peer_port_ = 0;
 
   proto::LineAssembler lines_;
-  std::string pending_;   // input read but not yet fed to lines_
-  std::string out_;       // replies waiting to be written
-  std::string wbuf_;      // replies being written
+  std::string pending_;     // input read but not yet fed to lines_
+  std::string out_;         // replies waiting to be written
+  std::string wbuf_;        // replies being written
   std::size_t logged_ = 0;  // protocol log: bytes at the start of out_ already logged
   bool writing_ = false;
   bool closing_ = false;
@@ -372,12 +372,12 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   asio::steady_timer xfer_done_;  // fires (is cancelled) when the transfer ends
 
   // FTPS state.
-  bool implicit_tls_ = false;   // accepted on an implicit TLS listener
-  bool start_tls_ = false;      // AUTH TLS answered: the handshake follows the 234
-  bool clear_tls_ = false;      // CCC answered: close_notify follows the 200
-  bool pbsz_ = false;           // PBSZ 0 seen
-  bool prot_private_ = false;   // PROT P: data connections under TLS
-  std::string host_name_;       // HOST (RFC 7151): picks the certificate
+  bool implicit_tls_ = false;       // accepted on an implicit TLS listener
+  bool start_tls_ = false;          // AUTH TLS answered: the handshake follows the 234
+  bool clear_tls_ = false;          // CCC answered: close_notify follows the 200
+  bool pbsz_ = false;               // PBSZ 0 seen
+  bool prot_private_ = false;       // PROT P: data connections under TLS
+  std::string host_name_;           // HOST (RFC 7151): picks the certificate
   std::uint32_t data_tls_ = 0;      // data connections under TLS
   std::uint32_t data_resumed_ = 0;  // of which resumed the control session
 

@@ -143,8 +143,7 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
           co_return;
         }
         break;
-      case proto::EpsvArg::none:
-        break;
+      case proto::EpsvArg::none: break;
     }
   } else {
     if (epsv_all_) {
@@ -152,7 +151,8 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
       co_return;
     }
     if (!local_v4) {
-      reply(code::protocol_not_supported, "Network protocol not supported: PASV cannot carry an IPv6 address; use EPSV.");
+      reply(code::protocol_not_supported,
+            "Network protocol not supported: PASV cannot carry an IPv6 address; use EPSV.");
       co_return;
     }
   }
@@ -433,17 +433,11 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   const std::uint32_t stou_seed = cmd.verb == Verb::STOU ? static_cast<std::uint32_t>(core_.rng()) : 0;
   auto prepare = [&] {
     switch (cmd.verb) {
-      case Verb::RETR:
-        ok = prepare_retr(*t, cmd.arg);
-        break;
+      case Verb::RETR: ok = prepare_retr(*t, cmd.arg); break;
       case Verb::STOR:
       case Verb::STOU:
-      case Verb::APPE:
-        ok = prepare_stor(*t, cmd.verb, cmd.arg, stou_seed);
-        break;
-      default:
-        ok = prepare_listing(*t, cmd.verb, cmd.arg);
-        break;
+      case Verb::APPE: ok = prepare_stor(*t, cmd.verb, cmd.arg, stou_seed); break;
+      default: ok = prepare_listing(*t, cmd.verb, cmd.arg); break;
     }
   };
   // On the pool the session is lent (maybe_offload): the loop leaves it alone meanwhile.
@@ -529,7 +523,8 @@ asio::awaitable<std::error_code> Session::secure_data_connection(Transfer& t) {
   phase_ = Phase::accepting;
   const auto limit = core_.opts.tls.handshake_timeout;
   accept_deadline_ = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
-  const auto ec = co_await t.data.start_tls(*core_.tls, host_name_, ctl->binding(), core_.opts.tls.data_session);
+  const auto ec =
+      co_await t.data.start_tls(*core_.tls, host_name_, ctl->binding(), core_.opts.tls.data_session);
   accept_deadline_ = Clock::time_point::max();
   if (ec) {
     t.tls_failed = ec;
@@ -583,8 +578,8 @@ asio::awaitable<std::error_code> Session::send_data(Transfer& t) {
   }
   auto lease = core_.buffers.take();
   // Throttled: smaller reads, each paid for before the next.
-  const std::span<std::byte> buf(lease.data(), t.throttle ? t.throttle->chunk(core_.buffers.size())
-                                                          : core_.buffers.size());
+  const std::span<std::byte> buf(lease.data(),
+                                 t.throttle ? t.throttle->chunk(core_.buffers.size()) : core_.buffers.size());
   if (t.throttle) {
     // A send buffer of a few chunks: pacing needs no deep queue, and a client that stops
     // reading then stops taking tokens from the buckets it shares almost at once.
@@ -651,8 +646,8 @@ asio::awaitable<std::error_code> Session::receive_data(Transfer& t) {
   if (t.throttle) cap = t.throttle->chunk(cap);
   // Big binary uploads to a back-end with a kernel descriptor continue with splice() once
   // they pass kSpliceAfter; small ones never pay for the pipe.
-  bool may_splice = !t.ascii && !storage_blocking_ && !t.data.tls() && !t.throttle &&
-                    t.writer->native_handle() >= 0;
+  bool may_splice =
+      !t.ascii && !storage_blocking_ && !t.data.tls() && !t.throttle && t.writer->native_handle() >= 0;
   proto::FromCrlf from_crlf;
   std::string converted;
   auto write_all = [&](const std::byte* data, std::size_t n) {
@@ -723,7 +718,7 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
   const auto pipe = os::Pipe::open();
   if (!pipe.r) co_return std::nullopt;
   (void)pipe.grow(kSplicePipe);  // best effort
-  bool moved = false;  // whether a byte went to the file this way
+  bool moved = false;            // whether a byte went to the file this way
   for (;;) {
     if (!t.data.is_open()) co_return asio::error::operation_aborted;  // ABOR or a timeout
     const ssize_t n = ::splice(t.data.native_handle(), nullptr, pipe.w.get(), nullptr, kSplicePipe,
@@ -734,7 +729,8 @@ asio::awaitable<std::optional<std::error_code>> Session::receive_spliced(Transfe
       if (err == EINTR) continue;
       if (err == EAGAIN) {
         std::error_code ec;
-        co_await t.data.socket().async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+        co_await t.data.socket().async_wait(asio::socket_base::wait_read,
+                                            asio::redirect_error(use_awaitable, ec));
         if (ec) co_return ec;
         continue;
       }
@@ -785,8 +781,9 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
     t.progress_at = Clock::now();
     switch (t.kind) {
       case Transfer::Kind::retr:
-        reply(code::opening_data, fmt::format("Opening {} mode data connection for {} ({} bytes).",
-                               t.ascii ? "ASCII" : "BINARY", proto::base_name(t.path), t.size));
+        reply(code::opening_data,
+              fmt::format("Opening {} mode data connection for {} ({} bytes).", t.ascii ? "ASCII" : "BINARY",
+                          proto::base_name(t.path), t.size));
         break;
       case Transfer::Kind::stor:
         if (t.verb == Verb::STOU) {
@@ -795,9 +792,7 @@ asio::awaitable<void> Session::run_transfer(std::shared_ptr<Session> self) {
           reply(code::opening_data, "Ok to send data.");
         }
         break;
-      case Transfer::Kind::listing:
-        reply(code::opening_data, "Here comes the directory listing.");
-        break;
+      case Transfer::Kind::listing: reply(code::opening_data, "Here comes the directory listing."); break;
     }
     co_await flush();
     if (prot_private_ && !t.abort_requested) ec = co_await secure_data_connection(t);
@@ -876,7 +871,8 @@ int judge_transfer(const Transfer& t, std::error_code ec, bool connected, Transf
     // The data connection's TLS failed: a session that is not the control connection's is
     // refused with 522 (like vsftpd's "session reuse required"), anything else is 425.
     ev.outcome = TransferOutcome::client_gone;
-    const bool policy = t.tls_failed == net::TlsError::foreign_session || t.tls_failed == net::TlsError::not_resumed;
+    const bool policy =
+        t.tls_failed == net::TlsError::foreign_session || t.tls_failed == net::TlsError::not_resumed;
     code = policy ? code::protocol_not_supported : code::cannot_open_data;
     text = t.tls_failed == net::TlsError::foreign_session
                ? "Data connection refused: its TLS session belongs to another control connection."
@@ -887,8 +883,8 @@ int judge_transfer(const Transfer& t, std::error_code ec, bool connected, Transf
   } else if (t.timed_out) {
     ev.outcome = TransferOutcome::client_gone;
     code = connected ? code::transfer_aborted : code::cannot_open_data;
-    text = connected ? "Data connection timed out; transfer aborted."
-                     : "Can't open data connection: timed out.";
+    text =
+        connected ? "Data connection timed out; transfer aborted." : "Can't open data connection: timed out.";
   } else if (ec) {
     ev.outcome = TransferOutcome::client_gone;
     code = connected ? code::transfer_aborted : code::cannot_open_data;
@@ -905,7 +901,6 @@ Status Session::commit_upload(Transfer& t) {
   if (!core_.hooks.empty()) t.writer->keep_previous();
   return t.writer->commit();
 }
-
 
 void Session::refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text) {
   ev.outcome = TransferOutcome::refused;
@@ -926,7 +921,8 @@ void Session::reply_transfer_end(const Transfer& t, const TransferEvent& ev, int
     } else if (t.kind == Transfer::Kind::retr) {
       core_.stats.downloads.fetch_add(1, std::memory_order_relaxed);
     }
-    reply(code::transfer_complete, t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
+    reply(code::transfer_complete,
+          t.listing_note.empty() ? "Transfer complete." : "Transfer complete; " + t.listing_note);
   } else {
     reply(code, text);
   }
@@ -969,13 +965,11 @@ asio::awaitable<void> Session::finish_transfer(Transfer& t, std::error_code ec, 
     } else {
       // The client may resume a dropped upload (REST + STOR), so keep what arrived then; a
       // failed one (disk full) leaves nothing that looks complete.
-      const bool keep = ev.outcome == TransferOutcome::client_gone ||
-                        ev.outcome == TransferOutcome::aborted;
+      const bool keep = ev.outcome == TransferOutcome::client_gone || ev.outcome == TransferOutcome::aborted;
       co_await maybe_offload(storage_blocking_, [&] { t.writer->abort(keep); });
     }
     if (ev.outcome == TransferOutcome::complete && !core_.hooks.empty()) {
-      const Decision verdict =
-          co_await decide_hooks([&](Hooks& h) { return h.check_upload(*this, ev); });
+      const Decision verdict = co_await decide_hooks([&](Hooks& h) { return h.check_upload(*this, ev); });
       if (!verdict.proceeds()) {
         co_await maybe_offload(storage_blocking_, [&] {
           if (!t.writer->revert()) (void)storage_->remove(t.path);
@@ -1016,11 +1010,11 @@ void Session::transfer_status() {
                           ? 0.0
                           : std::chrono::duration<double>(Clock::now() - t.started).count();
   if (t.kind == Transfer::Kind::stor) {
-    reply(code::file_status, fmt::format("Status: {} {}: {} bytes received in {:.1f} s.", proto::verb_name(t.verb),
-                           t.path, t.bytes, secs));
+    reply(code::file_status, fmt::format("Status: {} {}: {} bytes received in {:.1f} s.",
+                                         proto::verb_name(t.verb), t.path, t.bytes, secs));
   } else {
-    reply(code::file_status, fmt::format("Status: {} {}: {} of {} bytes sent in {:.1f} s.", proto::verb_name(t.verb),
-                           t.path, t.bytes, t.size, secs));
+    reply(code::file_status, fmt::format("Status: {} {}: {} of {} bytes sent in {:.1f} s.",
+                                         proto::verb_name(t.verb), t.path, t.bytes, t.size, secs));
   }
 }
 

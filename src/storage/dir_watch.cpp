@@ -17,8 +17,7 @@ namespace feitp::storage {
 namespace {
 
 constexpr std::uint32_t kMask = IN_ATTRIB | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MODIFY |
-                                IN_MOVE_SELF | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                                IN_ONLYDIR;
+                                IN_MOVE_SELF | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR;
 
 // An ID generator (like a sequence), process-wide so tokens of two DirWatch objects never collide.
 std::atomic<std::uint64_t> g_next_token{1};
@@ -53,8 +52,7 @@ bool exact_file_system(int fd) {
     case 0xE0F5E1E2UL:  // erofs
     case 0x3434UL:      // nilfs2
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 

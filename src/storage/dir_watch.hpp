@@ -62,8 +62,7 @@ class DirWatch {
   static constexpr std::size_t kDefaultMaxWatches = 1024;
   static constexpr Clock::duration kDefaultMaxAge = std::chrono::seconds(2);
 
-  explicit DirWatch(std::size_t max_watches = kDefaultMaxWatches,
-                    Clock::duration max_age = kDefaultMaxAge);
+  explicit DirWatch(std::size_t max_watches = kDefaultMaxWatches, Clock::duration max_age = kDefaultMaxAge);
   ~DirWatch();
   DirWatch(const DirWatch&) = delete;
   DirWatch& operator=(const DirWatch&) = delete;

@@ -67,7 +67,7 @@ std::error_code last_error() { return sys_error(errno); }
 struct PathBuf {
   std::array<char, PATH_MAX> rel;     // "a/b/c", or "." for the root
   std::array<char, PATH_MAX> parent;  // "a/b", or "." when the parent is the root
-  const char* name = ".";               // "c" (points into rel)
+  const char* name = ".";             // "c" (points into rel)
   bool root = true;
   bool parent_is_root = true;
 };
@@ -352,13 +352,13 @@ class LocalReadFile final : public ReadFile {
 
 struct WriteState {
   os::UniqueFd fd;
-  DirRef parent;            // directory holding name (and the temporary name)
-  std::string name;         // last component of the target
-  std::string temp;         // atomic uploads: the temporary name, else empty
-  bool exclusive = false;   // atomic commit must not replace an existing target
-  bool created = false;     // in place: this upload created the file
-  bool append = false;      // in place: opened with O_APPEND
-  off_t start_size = 0;     // in place: where this upload's bytes begin
+  DirRef parent;           // directory holding name (and the temporary name)
+  std::string name;        // last component of the target
+  std::string temp;        // atomic uploads: the temporary name, else empty
+  bool exclusive = false;  // atomic commit must not replace an existing target
+  bool created = false;    // in place: this upload created the file
+  bool append = false;     // in place: opened with O_APPEND
+  off_t start_size = 0;    // in place: where this upload's bytes begin
 };
 
 // In-place writers (APPE, REST+STOR, STOR with atomic_uploads = false) hold a shared flock on
@@ -467,8 +467,7 @@ class LocalWriteFile final : public WriteFile {
     // Only a power loss could expose a renamed file whose data blocks never reached the disk;
     // ext4 (auto_da_alloc) and xfs flush a file replaced by rename, and an fsync per upload
     // would cost more than the whole rest of a small upload.
-    int rc = ::renameat2(dir, s_.temp.c_str(), dir, s_.name.c_str(),
-                         s_.exclusive ? RENAME_NOREPLACE : 0);
+    int rc = ::renameat2(dir, s_.temp.c_str(), dir, s_.name.c_str(), s_.exclusive ? RENAME_NOREPLACE : 0);
     if (rc != 0 && s_.exclusive && errno == EINVAL) {
       // The file system lacks RENAME_NOREPLACE: link() refuses to replace as well.
       rc = ::linkat(dir, s_.temp.c_str(), dir, s_.name.c_str(), 0);
@@ -505,8 +504,8 @@ class LocalWriteFile final : public WriteFile {
     // Remove the name only while it is still the file this upload made.
     const int dir = s_.parent.get();
     struct stat now {};
-    if (::fstatat(dir, s_.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
-        now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+    if (::fstatat(dir, s_.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_dev != st.st_dev ||
+        now.st_ino != st.st_ino) {
       return false;
     }
     return ::unlinkat(dir, s_.name.c_str(), 0) == 0;
@@ -664,9 +663,7 @@ class LocalStorage final : public Storage {
         const ssize_t n = ::readlinkat(root_->get(), done.c_str(), buf.data(), buf.size());
         if (n < 0) return last_error();
         // An absolute target leaves the root for RESOLVE_BENEATH; so does a truncated one here.
-        if (n == 0 || buf[0] == '/' || n >= static_cast<ssize_t>(buf.size())) {
-          return errno_code(EACCES);
-        }
+        if (n == 0 || buf[0] == '/' || n >= static_cast<ssize_t>(buf.size())) { return errno_code(EACCES); }
         done.erase(mark);
         push_components(todo, std::string_view(buf.data(), static_cast<std::size_t>(n)));
         continue;
@@ -676,8 +673,7 @@ class LocalStorage final : public Storage {
     return "/" + done;
   }
 
-  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
-                                              std::uint64_t offset) override {
+  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
     if (offset > kMaxOffset) return errno_code(EINVAL);
     PathBuf p;
     if (auto ec = parse_path(path, p)) return ec;
@@ -689,9 +685,7 @@ class LocalStorage final : public Storage {
     if (S_ISDIR(st.st_mode)) return errno_code(EISDIR);
     if (!S_ISREG(st.st_mode)) return errno_code(EACCES);
     if (::fcntl(fd->get(), F_SETFL, 0) != 0) return last_error();
-    if (offset != 0 && ::lseek(fd->get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
-      return last_error();
-    }
+    if (offset != 0 && ::lseek(fd->get(), static_cast<off_t>(offset), SEEK_SET) < 0) { return last_error(); }
     return std::unique_ptr<ReadFile>(std::make_unique<LocalReadFile>(std::move(*fd)));
   }
 
@@ -749,9 +743,7 @@ class LocalStorage final : public Storage {
     std::array<timespec, 2> ts{};
     ts[0].tv_nsec = UTIME_OMIT;
     ts[1].tv_sec = static_cast<time_t>(mtime);
-    if (::utimensat(dir->get(), p.name, ts.data(), AT_SYMLINK_NOFOLLOW) != 0) {
-      return last_error();
-    }
+    if (::utimensat(dir->get(), p.name, ts.data(), AT_SYMLINK_NOFOLLOW) != 0) { return last_error(); }
     return {};
   }
 
@@ -762,8 +754,7 @@ class LocalStorage final : public Storage {
     if (!dir) return dir.error();
     // Only the rwx bits: no setuid, setgid or sticky bit from a client. AT_SYMLINK_NOFOLLOW
     // never changes a symlink's target (Linux cannot chmod a link itself: EOPNOTSUPP).
-    if (::fchmodat(dir->get(), p.name, static_cast<mode_t>(mode & 0777), AT_SYMLINK_NOFOLLOW) !=
-        0) {
+    if (::fchmodat(dir->get(), p.name, static_cast<mode_t>(mode & 0777), AT_SYMLINK_NOFOLLOW) != 0) {
       const int e = errno;
       return sys_error(e == EOPNOTSUPP ? EPERM : e);
     }
@@ -825,14 +816,12 @@ class LocalStorage final : public Storage {
       const bool last = slash == nullptr;
       const int f = last ? (flags | O_NOFOLLOW) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       int fd;
-      do {
-        fd = ::openat(at, comp.data(), f, mode);
-      } while (fd < 0 && errno == EINTR);
+      do { fd = ::openat(at, comp.data(), f, mode); } while (fd < 0 && errno == EINTR);
       if (fd < 0) {
         const int e = errno;
         struct stat st {};
-        if ((e == ENOTDIR || e == ELOOP) &&
-            ::fstatat(at, comp.data(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        if ((e == ENOTDIR || e == ELOOP) && ::fstatat(at, comp.data(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode)) {
           return errno_code(EACCES);
         }
         return sys_error(e);
@@ -891,10 +880,9 @@ class LocalStorage final : public Storage {
   Result<std::unique_ptr<WriteFile>> open_create(const PathBuf& p, bool append = false) const {
     auto dir = open_parent(p);
     if (!dir) return dir.error();
-    const int fd = ::openat(dir->get(), p.name,
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-                                (append ? O_APPEND : 0),
-                            file_mode_);
+    const int fd =
+        ::openat(dir->get(), p.name,
+                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : 0), file_mode_);
     if (fd < 0) return last_error();
     WriteState st;
     st.fd.reset(fd);
@@ -951,9 +939,7 @@ class LocalStorage final : public Storage {
   Result<std::unique_ptr<WriteFile>> open_at_offset(const PathBuf& p, off_t offset) const {
     auto fd = open_beneath(p.rel.data(), O_WRONLY | O_NONBLOCK | O_NOCTTY, 0);
     if (!fd) {
-      if (offset == 0 && fd.error() == std::errc::no_such_file_or_directory) {
-        return open_replace(p);
-      }
+      if (offset == 0 && fd.error() == std::errc::no_such_file_or_directory) { return open_replace(p); }
       return fd.error();
     }
     WriteState st;
@@ -991,8 +977,8 @@ class LocalStorage final : public Storage {
     }
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::string temp = temp_name();
-      const int fd = ::openat(dir->get(), temp.c_str(),
-                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+      const int fd =
+          ::openat(dir->get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
       if (fd < 0) {
         if (errno == EEXIST) continue;
         return last_error();
@@ -1033,18 +1019,13 @@ std::error_code make_dirs(const std::string& path, mode_t mode) {
 // Opens (or creates) the root and makes the storage; watch may be null (see LocalStorage).
 // `openat2_known` caches whether the kernel has openat2 (-1: not asked yet; 0 or 1), so that a
 // factory asks the kernel once; null asks every time.
-Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& options,
-                                                 Resolver resolver,
-                                                 std::shared_ptr<DirWatch> watch,
-                                                 int* openat2_known) {
-  if (options.root.empty() || options.root.find('\0') != std::string::npos) {
-    return errno_code(EINVAL);
-  }
+Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& options, Resolver resolver,
+                                                 std::shared_ptr<DirWatch> watch, int* openat2_known) {
+  if (options.root.empty() || options.root.find('\0') != std::string::npos) { return errno_code(EINVAL); }
   // Logins are frequent: open the root first and create it only when it is missing.
   int fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT && options.create_root) {
-    if (auto ec = make_dirs(options.root,
-                            static_cast<mode_t>(options.dir_mode & ~options.umask & 0777))) {
+    if (auto ec = make_dirs(options.root, static_cast<mode_t>(options.dir_mode & ~options.umask & 0777))) {
       return ec;
     }
     fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1132,8 +1113,7 @@ class LocalStorageFactory final : public StorageFactory {
 
 }  // namespace
 
-Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options,
-                                                    Resolver resolver) {
+Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options, Resolver resolver) {
   auto made = open_local(options, resolver, nullptr, nullptr);
   if (!made) return made.error();
   return std::unique_ptr<Storage>(std::move(*made));

@@ -14,8 +14,7 @@ enum class Resolver : unsigned char {
   walk,       // component-by-component O_NOFOLLOW walk; every symlink is refused (EACCES)
 };
 
-Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options,
-                                                    Resolver resolver);
+Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options, Resolver resolver);
 
 // Prefix of the temporary names of atomic uploads; list() hides such entries.
 inline constexpr std::string_view kUploadTempPrefix = ".feitp-upload.";

@@ -121,8 +121,7 @@ FileInfo info_of(const Node& n, std::string_view name) {
 
 class MemoryReadFile final : public ReadFile {
  public:
-  MemoryReadFile(std::shared_ptr<const Bytes> data, std::size_t pos)
-      : data_(std::move(data)), pos_(pos) {}
+  MemoryReadFile(std::shared_ptr<const Bytes> data, std::size_t pos) : data_(std::move(data)), pos_(pos) {}
   Result<std::size_t> read(std::span<std::byte> buf) override {
     const std::size_t n = pos_ >= data_->size() ? 0 : std::min(buf.size(), data_->size() - pos_);
     if (n != 0) std::memcpy(buf.data(), data_->data() + pos_, n);
@@ -167,9 +166,7 @@ class MemoryWriteFile final : public WriteFile {
     if (!dir) return dir.error();
     auto& children = (*dir)->children;
     auto it = children.find(comps.back());
-    if (it != children.end() && it->second->type == FileType::directory) {
-      return errno_code(EISDIR);
-    }
+    if (it != children.end() && it->second->type == FileType::directory) { return errno_code(EISDIR); }
     if (it != children.end() && mode_ == WriteMode::exclusive) return errno_code(EEXIST);
     if (it == children.end()) {
       it = children.emplace(comps_.back(), tree_->make(FileType::file, 0644)).first;
@@ -239,8 +236,7 @@ class MemoryStorage final : public Storage {
     return out;
   }
 
-  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
-                                              std::uint64_t offset) override {
+  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
     std::vector<std::string_view> comps;
     if (auto ec = split(path, comps)) return ec;
     std::lock_guard lock(tree_->mu);
@@ -264,9 +260,7 @@ class MemoryStorage final : public Storage {
       if (it != (*dir)->children.end()) {
         if (it->second->type == FileType::directory) return errno_code(EISDIR);
         if (mode == WriteMode::exclusive) return errno_code(EEXIST);
-        if (mode == WriteMode::at_offset && offset > it->second->data->size()) {
-          return errno_code(EINVAL);
-        }
+        if (mode == WriteMode::at_offset && offset > it->second->data->size()) { return errno_code(EINVAL); }
       } else if (mode == WriteMode::at_offset && offset != 0) {
         return errno_code(ENOENT);  // nothing to resume
       }
@@ -307,9 +301,7 @@ class MemoryStorage final : public Storage {
     if (!db) return db.error();
     if (a == b) return {};
     // A directory cannot move into itself.
-    if (b.size() > a.size() && std::equal(a.begin(), a.end(), b.begin())) {
-      return errno_code(EINVAL);
-    }
+    if (b.size() > a.size() && std::equal(a.begin(), a.end(), b.begin())) { return errno_code(EINVAL); }
     std::shared_ptr<Node> node = src->second;
     auto dst = (*db)->children.find(b.back());
     if (dst != (*db)->children.end()) {

@@ -68,8 +68,14 @@ class QuotaWriteFile final : public WriteFile {
   QuotaWriteFile(std::unique_ptr<WriteFile> inner, Storage& storage, QuotaCounter& counter,
                  QuotaLimits limits, std::string path, bool existed, std::uint64_t old_size,
                  std::uint64_t base, std::int64_t counted_files)
-      : inner_(std::move(inner)), storage_(storage), counter_(counter), limits_(limits),
-        path_(std::move(path)), existed_(existed), old_size_(existed ? old_size : 0), base_(base),
+      : inner_(std::move(inner)),
+        storage_(storage),
+        counter_(counter),
+        limits_(limits),
+        path_(std::move(path)),
+        existed_(existed),
+        old_size_(existed ? old_size : 0),
+        base_(base),
         counted_files_(counted_files) {}
 
   ~QuotaWriteFile() override {
@@ -126,8 +132,8 @@ class QuotaWriteFile final : public WriteFile {
     settled_ = true;
     auto st = storage_.stat(path_);
     const bool exists = st && st->type == FileType::file;
-    const std::int64_t bytes = (exists ? static_cast<std::int64_t>(st->size) : 0) -
-                               static_cast<std::int64_t>(old_size_);
+    const std::int64_t bytes =
+        (exists ? static_cast<std::int64_t>(st->size) : 0) - static_cast<std::int64_t>(old_size_);
     const std::int64_t files = static_cast<std::int64_t>(exists) - static_cast<std::int64_t>(existed_);
     counter_.adjust(bytes - counted_bytes_, files - counted_files_);
     counted_bytes_ = bytes;
@@ -141,7 +147,7 @@ class QuotaWriteFile final : public WriteFile {
   std::string path_;
   bool existed_;
   std::uint64_t old_size_;
-  std::uint64_t base_;            // the file's size before the first new byte
+  std::uint64_t base_;  // the file's size before the first new byte
   std::uint64_t written_ = 0;
   std::int64_t counted_bytes_ = 0;
   std::int64_t counted_files_;
@@ -196,9 +202,7 @@ class QuotaStorage final : public Storage {
   Status remove(std::string_view path) override {
     auto st = inner_->stat(path);
     auto r = inner_->remove(path);
-    if (r && st && st->type == FileType::file) {
-      counter_->adjust(-static_cast<std::int64_t>(st->size), -1);
-    }
+    if (r && st && st->type == FileType::file) { counter_->adjust(-static_cast<std::int64_t>(st->size), -1); }
     return r;
   }
 
@@ -216,9 +220,12 @@ class QuotaStorage final : public Storage {
     return r;
   }
 
-  Status set_mtime(std::string_view path, std::int64_t mtime) override { return inner_->set_mtime(path, mtime); }
+  Status set_mtime(std::string_view path, std::int64_t mtime) override {
+    return inner_->set_mtime(path, mtime);
+  }
   Status chmod(std::string_view path, std::uint32_t mode) override { return inner_->chmod(path, mode); }
-  Result<std::string> hash(std::string_view path, HashAlgo algo, std::uint64_t from, std::uint64_t to) override {
+  Result<std::string> hash(std::string_view path, HashAlgo algo, std::uint64_t from,
+                           std::uint64_t to) override {
     return inner_->hash(path, algo, from, to);
   }
   Result<std::uint64_t> free_space(std::string_view path) override { return inner_->free_space(path); }

@@ -19,9 +19,7 @@ class RestrictedStorage final : public Storage {
       : inner_(std::move(inner)), perms_(std::move(perms)) {}
 
   [[nodiscard]] bool blocking() const override { return inner_->blocking(); }
-  [[nodiscard]] StorageCapabilities capabilities() const override {
-    return inner_->capabilities();
-  }
+  [[nodiscard]] StorageCapabilities capabilities() const override { return inner_->capabilities(); }
 
   Result<FileInfo> stat(std::string_view path) override { return inner_->stat(path); }
 
@@ -34,8 +32,7 @@ class RestrictedStorage final : public Storage {
   // skips list() on a cache hit, and this list() refuses paths without 'l'. Forwarding is only
   // sound together with the same check, and only while list() adds nothing else.
 
-  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path,
-                                              std::uint64_t offset) override {
+  Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
     if (auto ec = check('r', path, Reach::follow)) return ec;
     return inner_->open_read(path, offset);
   }
@@ -87,9 +84,7 @@ class RestrictedStorage final : public Storage {
     return inner_->real_path(path, follow_last);
   }
 
-  Result<std::uint64_t> free_space(std::string_view path) override {
-    return inner_->free_space(path);
-  }
+  Result<std::uint64_t> free_space(std::string_view path) override { return inner_->free_space(path); }
 
   std::optional<QuotaStatus> quota() override { return inner_->quota(); }
 
@@ -121,8 +116,7 @@ class RestrictedStorage final : public Storage {
 
 }  // namespace
 
-std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner,
-                                                 Permissions perms) {
+std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms) {
   return std::make_unique<RestrictedStorage>(std::move(inner), std::move(perms));
 }
 

@@ -27,9 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(size < kProxyMaxHeader);
       check(h.error.empty());
       break;
-    case ProxyHeader::Status::invalid:
-      check(!h.error.empty());
-      break;
+    case ProxyHeader::Status::invalid: check(!h.error.empty()); break;
     case ProxyHeader::Status::done: {
       check(h.version == 1 || h.version == 2);
       check(h.length > 0 && h.length <= size && h.length <= kProxyMaxHeader);

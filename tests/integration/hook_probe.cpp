@@ -158,16 +158,15 @@ class Recorder final : public feitp::Hooks {
   }
 
   void record(feitp::Session& s, const char* event, const std::string& extra) {
-    const double t =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
     char head[160];
     std::snprintf(head, sizeof head, "{\"event\":\"%s\",\"session\":%llu,\"port\":%u,\"t\":%.6f", event,
                   static_cast<unsigned long long>(s.id()), s.peer_port(), t);
     std::string line = head;
     line += ",\"user\":" + js(s.user_name()) + ",\"peer\":" + js(s.peer_address()) +
             ",\"logged_in\":" + (s.logged_in() ? "true" : "false") + ",\"cwd\":" + js(s.cwd()) +
-            ",\"on_loop\":" + (std::this_thread::get_id() == g_loop_thread ? "true" : "false") +
-            extra + "}\n";
+            ",\"on_loop\":" + (std::this_thread::get_id() == g_loop_thread ? "true" : "false") + extra +
+            "}\n";
     std::lock_guard lock(mu_);
     std::fwrite(line.data(), 1, line.size(), out_);
     std::fflush(out_);
@@ -204,12 +203,14 @@ class BlockingStorage final : public feitp::Storage {
   [[nodiscard]] feitp::StorageCapabilities capabilities() const override { return in_->capabilities(); }
   feitp::Result<feitp::FileInfo> stat(std::string_view p) override { return in_->stat(p); }
   feitp::Result<std::vector<feitp::FileInfo>> list(std::string_view p) override { return in_->list(p); }
-  std::optional<std::uint64_t> listing_version(std::string_view p) override { return in_->listing_version(p); }
+  std::optional<std::uint64_t> listing_version(std::string_view p) override {
+    return in_->listing_version(p);
+  }
   feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view p, std::uint64_t o) override {
     return in_->open_read(p, o);
   }
   feitp::Result<std::unique_ptr<feitp::WriteFile>> open_write(std::string_view p, feitp::WriteMode m,
-                                                             std::uint64_t o) override {
+                                                              std::uint64_t o) override {
     return in_->open_write(p, m, o);
   }
   feitp::Status mkdir(std::string_view p) override { return in_->mkdir(p); }

@@ -38,7 +38,7 @@ TEST(Password, IsCryptHash) {
   EXPECT_TRUE(is_crypt_hash("$y$j9T$1fSkS9N2wFNf6v90y3S9A0$k2aNBSTstvodkftafhq9ak.9Pb6ZtTaRHxPtajBD7S/"));
   EXPECT_FALSE(is_crypt_hash(""));
   EXPECT_FALSE(is_crypt_hash("secret"));
-  EXPECT_FALSE(is_crypt_hash("gaxDyoamrjlO6"));  // DES: legacy, refused
+  EXPECT_FALSE(is_crypt_hash("gaxDyoamrjlO6"));                       // DES: legacy, refused
   EXPECT_FALSE(is_crypt_hash("$1$abcdefgh$0123456789abcdefghijkl"));  // MD5-crypt: refused
   EXPECT_FALSE(is_crypt_hash("$y$"));
   EXPECT_FALSE(is_crypt_hash("$y$j9T$abc$"));
@@ -53,6 +53,6 @@ TEST(Password, VerifyRejectsPlaintextAndMalformed) {
   EXPECT_FALSE(verify_password("pw", "$y$j9T$"));
   EXPECT_FALSE(verify_password(std::string("pw\0x", 4),
                                "$y$j9T$1fSkS9N2wFNf6v90y3S9A0$k2aNBSTstvodkftafhq9ak.9Pb6ZtTaRHxPtajBD7S/"));
-  EXPECT_TRUE(verify_password("pw",
-                              "$y$j9T$1fSkS9N2wFNf6v90y3S9A0$k2aNBSTstvodkftafhq9ak.9Pb6ZtTaRHxPtajBD7S/"));
+  EXPECT_TRUE(
+      verify_password("pw", "$y$j9T$1fSkS9N2wFNf6v90y3S9A0$k2aNBSTstvodkftafhq9ak.9Pb6ZtTaRHxPtajBD7S/"));
 }

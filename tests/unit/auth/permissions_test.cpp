@@ -78,8 +78,8 @@ TEST(Permissions, AllowsTreeNeedsTheLetterInEveryAreaBelow) {
   EXPECT_FALSE(p.allows_tree('f', "/"));
   EXPECT_FALSE(p.allows_tree('f', "/data/archive"));  // the area itself
   EXPECT_TRUE(p.allows_tree('f', "/data/incoming"));
-  EXPECT_TRUE(p.allows_tree('f', "/dat"));            // a name prefix is not a parent
+  EXPECT_TRUE(p.allows_tree('f', "/dat"));  // a name prefix is not a parent
   EXPECT_TRUE(p.allows_tree('f', "/data2"));
-  EXPECT_TRUE(p.allows_tree('r', "/data"));           // every area below grants 'r'
+  EXPECT_TRUE(p.allows_tree('r', "/data"));  // every area below grants 'r'
   EXPECT_FALSE(p.allows_tree('w', "/data"));
 }

@@ -93,7 +93,8 @@ allow_write = true
 "/incoming" = "elw"
 
 [users.alice]
-password_hash = ")" + kHash + R"("
+password_hash = ")" + kHash +
+                           R"("
 home = "/srv/ftp/alice"
 permissions = "elradfmwMT"
 max_sessions = 2
@@ -101,7 +102,8 @@ max_sessions = 2
 "/archive" = "elr"
 
 [users."bob.smith"]
-password_hash = ")" + kHash + R"("
+password_hash = ")" + kHash +
+                           R"("
 home = "/srv/ftp/bob"
 
 [hooks]
@@ -203,7 +205,9 @@ TEST(Config, StorageUmaskAndAtomicDefaults) {
   EXPECT_EQ(error_of("[storage]\numask = \"0999\"\n" + minimal_user()),
             "feitpd.toml: storage.umask: must be an octal string of 1 to 4 digits, at most 0777 "
             "(e.g. \"022\" or \"0077\"), got \"0999\"");
-  EXPECT_EQ(error_of("[storage]\numask = \"7777\"\n" + minimal_user()).rfind("feitpd.toml: storage.umask: ", 0), 0U);
+  EXPECT_EQ(
+      error_of("[storage]\numask = \"7777\"\n" + minimal_user()).rfind("feitpd.toml: storage.umask: ", 0),
+      0U);
   EXPECT_EQ(error_of("[storage]\numask = 18\n" + minimal_user()),
             "feitpd.toml: storage.umask: must be an octal string like \"022\", got 18");
 }
@@ -220,8 +224,7 @@ TEST(ConfigErrors, UnknownKey) {
             "feitpd.toml: limits.max_per_iq: unknown key (did you mean \"max_per_ip\"?)");
   EXPECT_EQ(error_of("[limitz]\n" + minimal_user()),
             "feitpd.toml: limitz: unknown key (did you mean \"limits\"?)");
-  EXPECT_EQ(error_of(minimal_user() + "colour = \"red\"\n"),
-            "feitpd.toml: users.alice.colour: unknown key");
+  EXPECT_EQ(error_of(minimal_user() + "colour = \"red\"\n"), "feitpd.toml: users.alice.colour: unknown key");
   EXPECT_EQ(error_of("[hooks]\non_upload = \"/bin/true\"\n" + minimal_user())
                 .rfind("feitpd.toml: hooks.on_upload: unknown hook event (events: on_connect, ", 0),
             0U);
@@ -247,10 +250,12 @@ TEST(ConfigErrors, BadRange) {
             "feitpd.toml: limits.max_line: must be an integer between 256 and 65536, got 10");
   EXPECT_EQ(error_of("[passive]\nports = \"3000-2000\"\n" + minimal_user()),
             "feitpd.toml: passive.ports: the first port must not exceed the second, got \"3000-2000\"");
-  EXPECT_EQ(error_of("[passive]\nports = \"0-70000\"\n" + minimal_user()),
-            "feitpd.toml: passive.ports: must be \"MIN-MAX\" with ports 1 to 65535 (e.g. \"30000-30100\"), got \"0-70000\"");
-  EXPECT_EQ(error_of("[log]\nlevel = \"loud\"\n" + minimal_user()),
-            "feitpd.toml: log.level: must be one of trace, debug, info, warn, error, critical, off, got \"loud\"");
+  EXPECT_EQ(
+      error_of("[passive]\nports = \"0-70000\"\n" + minimal_user()),
+      "feitpd.toml: passive.ports: must be \"MIN-MAX\" with ports 1 to 65535 (e.g. \"30000-30100\"), got \"0-70000\"");
+  EXPECT_EQ(
+      error_of("[log]\nlevel = \"loud\"\n" + minimal_user()),
+      "feitpd.toml: log.level: must be one of trace, debug, info, warn, error, critical, off, got \"loud\"");
 }
 
 TEST(ConfigErrors, BadAddress) {
@@ -265,10 +270,10 @@ TEST(ConfigErrors, BadAddress) {
             "feitpd.toml: server.listen: must name at least one address");
   EXPECT_EQ(error_of("[passive]\nmasquerade_address = \"::1\"\n" + minimal_user()),
             "feitpd.toml: passive.masquerade_address: must be a numeric IPv4 address, got \"::1\"");
-  EXPECT_EQ(error_of("[[passive.masquerade]]\nnetwork = \"10.0.0.0/33\"\naddress = \"1.2.3.4\"\n" +
-                     minimal_user()),
-            "feitpd.toml: passive.masquerade.network: must be an address or a CIDR network such as "
-            "\"10.0.0.0/8\", got \"10.0.0.0/33\"");
+  EXPECT_EQ(
+      error_of("[[passive.masquerade]]\nnetwork = \"10.0.0.0/33\"\naddress = \"1.2.3.4\"\n" + minimal_user()),
+      "feitpd.toml: passive.masquerade.network: must be an address or a CIDR network such as "
+      "\"10.0.0.0/8\", got \"10.0.0.0/33\"");
 }
 
 TEST(ConfigErrors, PlaintextPassword) {
@@ -359,11 +364,13 @@ TEST(Validate, OptionsProblemsUseTheFileKeys) {
     change(c);
     return validate(c);
   };
-  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.masquerade = {{"", "::1"}}; })
-                .rfind("feitpd.toml: passive.masquerade_address: must be a numeric IPv4 address", 0),
+  EXPECT_EQ(problem_of([](DaemonConfig& c) {
+              c.server.masquerade = {{"", "::1"}};
+            }).rfind("feitpd.toml: passive.masquerade_address: must be a numeric IPv4 address", 0),
             0U);
-  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.masquerade = {{"10.0.0.0/8", "1.2.3.4"}, {"10.1.0.0/16", "x"}}; })
-                .rfind("feitpd.toml: passive.masquerade.address: ", 0),
+  EXPECT_EQ(problem_of([](DaemonConfig& c) {
+              c.server.masquerade = {{"10.0.0.0/8", "1.2.3.4"}, {"10.1.0.0/16", "x"}};
+            }).rfind("feitpd.toml: passive.masquerade.address: ", 0),
             0U);
   EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.transfer_buffer = 1; }),
             "feitpd.toml: storage.transfer_buffer: must be 4096 to 67108864 bytes");
@@ -371,11 +378,13 @@ TEST(Validate, OptionsProblemsUseTheFileKeys) {
             "feitpd.toml: timeouts.idle: must not be negative, got -5");
   EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.blocking_threads = 0; }),
             "feitpd.toml: server.blocking_threads: must be 1 to 256");
-  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.tls.cert_file = "/etc/c.pem"; })
-                .rfind("feitpd.toml: tls.key: is required", 0),
+  EXPECT_EQ(problem_of([](DaemonConfig& c) {
+              c.server.tls.cert_file = "/etc/c.pem";
+            }).rfind("feitpd.toml: tls.key: is required", 0),
             0U);
-  EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.tls.required = TlsRequired::all; })
-                .rfind("feitpd.toml: tls.required: ", 0),
+  EXPECT_EQ(problem_of([](DaemonConfig& c) {
+              c.server.tls.required = TlsRequired::all;
+            }).rfind("feitpd.toml: tls.required: ", 0),
             0U);
   EXPECT_EQ(problem_of([](DaemonConfig& c) { c.server.tls.min_version = "1.0"; }),
             "feitpd.toml: tls.min_version: must be \"1.2\" or \"1.3\", got \"1.0\"");
@@ -420,8 +429,9 @@ TEST(Config, ProxyProtocolAndProtocolLog) {
   EXPECT_EQ(d.config->server.proxy_protocol_timeout, std::chrono::seconds{5});
   EXPECT_FALSE(d.config->server.protocol_log);
 
-  EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\nfrom = [\"10.0.0.0/33\"]\n").find("proxy_protocol.from"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(minimal_user() + "[proxy_protocol]\nfrom = [\"10.0.0.0/33\"]\n").find("proxy_protocol.from"),
+      std::string::npos);
   EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\nfrom = \"10.0.0.1\"\n").find("proxy_protocol.from"),
             std::string::npos);
   EXPECT_NE(error_of(minimal_user() + "[proxy_protocol]\ntimeout = 0\n").find("proxy_protocol.timeout"),
@@ -493,7 +503,8 @@ handshake_timeout = 3
 name = "a.example"
 cert = "/etc/a.pem"
 key = "/etc/a.key"
-)", "feitpd.toml");
+)",
+                        "feitpd.toml");
   ASSERT_TRUE(r.config) << r.error;
   const auto& t = r.config->server.tls;
   EXPECT_TRUE(t.enabled());
@@ -520,9 +531,11 @@ TEST(ConfigErrors, TlsValues) {
   EXPECT_NE(error_of(minimal_user() + "[tls]\ncert = \"/c\"\nkey = \"/k\"\ndata_session = \"maybe\"\n")
                 .find("tls.data_session"),
             std::string::npos);
-  EXPECT_NE(error_of(minimal_user() + "[tls]\ncert = \"/c\"\n").find("tls.key: is required"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[tls]\ncert = \"/c\"\n").find("tls.key: is required"),
+            std::string::npos);
   EXPECT_NE(error_of(minimal_user() + "[tls]\nrequired = \"yes\"\n").find("tls.required"), std::string::npos);
-  EXPECT_NE(error_of(minimal_user() + "[tls]\nmin_version = \"1.1\"\n").find("tls.min_version"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[tls]\nmin_version = \"1.1\"\n").find("tls.min_version"),
+            std::string::npos);
   EXPECT_NE(error_of(minimal_user() + "[tls]\nimplicit_listen = \"nowhere\"\n").find("tls.implicit_listen"),
             std::string::npos);
 }
@@ -573,11 +586,14 @@ name = "beta.example"
 TEST(ConfigErrors, HostsAndLimits) {
   EXPECT_EQ(error_of(minimal_user() + "host = \"nowhere\"\n"),
             "feitpd.toml: users.alice.host: names no [[hosts]] entry: \"nowhere\"");
-  EXPECT_EQ(error_of(minimal_user() + "[[hosts]]\nbanner = \"x\"\n"), "feitpd.toml: hosts[0].name: is required");
+  EXPECT_EQ(error_of(minimal_user() + "[[hosts]]\nbanner = \"x\"\n"),
+            "feitpd.toml: hosts[0].name: is required");
   EXPECT_EQ(error_of(minimal_user() + "[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"A\"\n"),
             "feitpd.toml: hosts[1].name: names a host twice: \"A\"");
-  EXPECT_NE(error_of(minimal_user() + "[[hosts]]\nname = \"a b\"\n").find("hosts[0].name"), std::string::npos);
-  EXPECT_NE(error_of(minimal_user() + "quota_bytes = -1\n").find("users.alice.quota_bytes"), std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "[[hosts]]\nname = \"a b\"\n").find("hosts[0].name"),
+            std::string::npos);
+  EXPECT_NE(error_of(minimal_user() + "quota_bytes = -1\n").find("users.alice.quota_bytes"),
+            std::string::npos);
   EXPECT_NE(error_of(minimal_user() + "[limits]\nupload_rate = \"fast\"\n").find("limits.upload_rate"),
             std::string::npos);
   EXPECT_NE(error_of(minimal_user() + "[[hosts]]\nname = \"a\"\nroot = \"relative\"\n").find("hosts[0].root"),

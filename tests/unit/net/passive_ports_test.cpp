@@ -61,8 +61,9 @@ struct PassivePortsTest : ::testing::Test {
   Listener acquire(PassivePorts& pool, std::chrono::milliseconds patience, std::error_code& ec,
                    std::function<void()> during = {}) {
     std::optional<Listener> got;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> { got = co_await pool.acquire(kLoopback, rng, patience, ec); },
-                   asio::detached);
+    asio::co_spawn(
+        io, [&]() -> asio::awaitable<void> { got = co_await pool.acquire(kLoopback, rng, patience, ec); },
+        asio::detached);
     if (during) {
       io.run_for(50ms);
       during();

@@ -71,9 +71,7 @@ TEST(ParseCommand, NulRejected) {
   EXPECT_EQ(parse_command(std::string("NO\0OP", 5)).verb, Verb::unknown);
 }
 
-TEST(ParseCommand, HighBytesRejected) {
-  EXPECT_EQ(parse_command("\xC3\xA9TR x").verb, Verb::unknown);
-}
+TEST(ParseCommand, HighBytesRejected) { EXPECT_EQ(parse_command("\xC3\xA9TR x").verb, Verb::unknown); }
 
 TEST(ParseCommand, AllNamesRoundTrip) {
   for (int i = 1; i <= static_cast<int>(Verb::SMNT); ++i) {

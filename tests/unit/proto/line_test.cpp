@@ -19,9 +19,7 @@ std::vector<std::string> feed_all(LineAssembler& la, std::string_view in) {
     in.remove_prefix(r.consumed);
     if (r.status == Status::line) out.emplace_back(la.line());
     if (r.status == Status::too_long) out.emplace_back("<too long>");
-    if (r.status == Status::need_more) {
-      EXPECT_TRUE(in.empty());
-    }
+    if (r.status == Status::need_more) { EXPECT_TRUE(in.empty()); }
   }
   return out;
 }
@@ -121,7 +119,8 @@ TEST(LineAssembler, DmRemovedAsUrgentData) {
 TEST(LineAssembler, BareDmByteIsData) {
   // A DM that reached us without its IAC (urgent byte delivered in-band alone) is just a byte.
   LineAssembler la(512);
-  EXPECT_EQ(feed_all(la, kIacIp + "\xF2" + "ABOR\r\n"), std::vector<std::string>{"\xF2" "ABOR"});
+  EXPECT_EQ(feed_all(la, kIacIp + "\xF2" + "ABOR\r\n"), std::vector<std::string>{"\xF2"
+                                                                                 "ABOR"});
 }
 
 TEST(LineAssembler, NegotiationDropped) {

@@ -145,8 +145,7 @@ TEST(Mlst, FeatAndOpts) {
   EXPECT_EQ(mlst_feat_line(kDefaultFacts), "type*;size*;modify*;perm*;unique*;unix.mode*;");
   EXPECT_EQ(mlst_feat_line(fact_type | fact_modify), "type*;size;modify*;perm;unique;unix.mode;");
   EXPECT_EQ(parse_mlst_opts("type;size;"), fact_type | fact_size);
-  EXPECT_EQ(parse_mlst_opts("Type;MODIFY;bogus;UNIX.mode"),
-            fact_type | fact_modify | fact_unix_mode);
+  EXPECT_EQ(parse_mlst_opts("Type;MODIFY;bogus;UNIX.mode"), fact_type | fact_modify | fact_unix_mode);
   EXPECT_EQ(parse_mlst_opts(""), 0u);
   EXPECT_EQ(parse_mlst_opts("media-type;charset;"), 0u);
   EXPECT_EQ(mlst_facts_string(fact_type | fact_size), "type;size;");
@@ -230,11 +229,26 @@ TEST(TimeVal, Parse) {
 }
 
 TEST(TimeVal, Invalid) {
-  for (const char* s : {"", "2023010203040", "202301020304056", "20231302030405", "20230002030405",
-                        "20230230000000", "20230229000000", "19000229000000", "20230100000000",
-                        "20230132000000", "20230102240000", "20230102036000", "20230102030461",
-                        "2023010203040x", "-2023010203040", " 20230102030405", "20230102030405.",
-                        "20230102030405.1a", "00000101000000", "2023-01-02 03:04"}) {
+  for (const char* s : {"",
+                        "2023010203040",
+                        "202301020304056",
+                        "20231302030405",
+                        "20230002030405",
+                        "20230230000000",
+                        "20230229000000",
+                        "19000229000000",
+                        "20230100000000",
+                        "20230132000000",
+                        "20230102240000",
+                        "20230102036000",
+                        "20230102030461",
+                        "2023010203040x",
+                        "-2023010203040",
+                        " 20230102030405",
+                        "20230102030405.",
+                        "20230102030405.1a",
+                        "00000101000000",
+                        "2023-01-02 03:04"}) {
     EXPECT_FALSE(parse_time_val(s)) << s;
   }
 }

@@ -23,8 +23,8 @@ std::string v2(unsigned char ver_cmd, unsigned char fam, const std::string& bloc
 
 std::string tcp4_block(const std::string& ignored_tlv = "") {
   // 192.0.2.7:51000 -> 198.51.100.1:21
-  std::string b = {'\xc0', '\x00', '\x02', '\x07', '\xc6', '\x33', '\x64', '\x01',
-                   '\xc7', '\x38', '\x00', '\x15'};
+  std::string b = {'\xc0', '\x00', '\x02', '\x07', '\xc6', '\x33',
+                   '\x64', '\x01', '\xc7', '\x38', '\x00', '\x15'};
   return b + ignored_tlv;
 }
 
@@ -60,29 +60,26 @@ TEST(ProxyV1, Tcp6AndUnknown) {
 
 TEST(ProxyV1, Incomplete) {
   // "\r\n" may begin a v2 signature.
-  for (const char* s : {"P", "PROX", "PROXY ", "PROXY TCP4 1.2.3.4", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", "\r\n"}) {
+  for (const char* s :
+       {"P", "PROX", "PROXY ", "PROXY TCP4 1.2.3.4", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", "\r\n"}) {
     EXPECT_EQ(parse_proxy_header(s).status, Status::incomplete) << s;
   }
   EXPECT_EQ(parse_proxy_header("").status, Status::incomplete);
 }
 
 TEST(ProxyV1, Malformed) {
-  for (const char* s : {
-           "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",          // LF without CR
-           "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",          // too few fields
-           "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",      // too many
-           "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n",       // double space
-           "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",    // port range
-           "PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",       // leading zero
-           "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",
-           "PROXY TCP4 ::1 ::1 1 2\r\n",                // family mismatch
-           "PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n",
-           "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n",
-           "PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
-           "PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n",
-           "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",        // the signature is case-sensitive
-           "USER anonymous\r\n",
-           "\r\n\r\nUSER x\r\n"}) {
+  for (const char* s : {"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",        // LF without CR
+                        "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",        // too few fields
+                        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",    // too many
+                        "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n",     // double space
+                        "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",  // port range
+                        "PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",     // leading zero
+                        "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",
+                        "PROXY TCP4 ::1 ::1 1 2\r\n",  // family mismatch
+                        "PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n", "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n",
+                        "PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", "PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n",
+                        "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",  // the signature is case-sensitive
+                        "USER anonymous\r\n", "\r\n\r\nUSER x\r\n"}) {
     EXPECT_EQ(parse_proxy_header(s).status, Status::invalid) << s;
   }
   // No CRLF within 107 bytes.
@@ -147,11 +144,11 @@ TEST(ProxyV2, Incomplete) {
 }
 
 TEST(ProxyV2, Malformed) {
-  EXPECT_EQ(parse_proxy_header(v2(0x11, 0x11, tcp4_block())).status, Status::invalid);  // version 1
-  EXPECT_EQ(parse_proxy_header(v2(0x22, 0x11, tcp4_block())).status, Status::invalid);  // command 2
-  EXPECT_EQ(parse_proxy_header(v2(0x21, 0x12, tcp4_block())).status, Status::invalid);  // UDP
+  EXPECT_EQ(parse_proxy_header(v2(0x11, 0x11, tcp4_block())).status, Status::invalid);           // version 1
+  EXPECT_EQ(parse_proxy_header(v2(0x22, 0x11, tcp4_block())).status, Status::invalid);           // command 2
+  EXPECT_EQ(parse_proxy_header(v2(0x21, 0x12, tcp4_block())).status, Status::invalid);           // UDP
   EXPECT_EQ(parse_proxy_header(v2(0x21, 0x31, std::string(216, 'a'))).status, Status::invalid);  // UNIX
-  EXPECT_EQ(parse_proxy_header(v2(0x21, 0x11, std::string(11, 'a'))).status, Status::invalid);  // short
+  EXPECT_EQ(parse_proxy_header(v2(0x21, 0x11, std::string(11, 'a'))).status, Status::invalid);   // short
   EXPECT_EQ(parse_proxy_header(v2(0x21, 0x21, std::string(35, 'a'))).status, Status::invalid);
   // A block longer than the cap is refused from the 16-byte head alone.
   std::string head = kSig + "\x21\x11";

@@ -31,9 +31,7 @@ std::string from_crlf_split(std::string_view in, std::size_t at) {
 TEST(ToCrlf, Converts) {
   const std::string in = "a\nb\r\nc\n\nd\r";
   const std::string want = "a\r\nb\r\nc\r\n\r\nd\r";
-  for (std::size_t at = 0; at <= in.size(); ++at) {
-    EXPECT_EQ(to_crlf_split(in, at), want) << at;
-  }
+  for (std::size_t at = 0; at <= in.size(); ++at) { EXPECT_EQ(to_crlf_split(in, at), want) << at; }
 }
 
 TEST(ToCrlf, CrAtChunkEndThenLf) {
@@ -50,9 +48,7 @@ TEST(ToCrlf, CrAtChunkEndThenLf) {
 TEST(FromCrlf, Converts) {
   const std::string in = "a\r\nb\rc\r\r\nd\n\r";
   const std::string want = "a\nb\rc\r\nd\n\r";
-  for (std::size_t at = 0; at <= in.size(); ++at) {
-    EXPECT_EQ(from_crlf_split(in, at), want) << at;
-  }
+  for (std::size_t at = 0; at <= in.size(); ++at) { EXPECT_EQ(from_crlf_split(in, at), want) << at; }
 }
 
 TEST(FromCrlf, ByteByByte) {
@@ -75,8 +71,7 @@ TEST(Hash, Names) {
   EXPECT_FALSE(parse_hash_algo("SHA256"));
   EXPECT_FALSE(parse_hash_algo("SHA-384"));
   EXPECT_FALSE(parse_hash_algo(""));
-  for (auto a : {HashAlgo::sha256, HashAlgo::sha1, HashAlgo::sha512, HashAlgo::md5,
-                 HashAlgo::crc32}) {
+  for (auto a : {HashAlgo::sha256, HashAlgo::sha1, HashAlgo::sha512, HashAlgo::md5, HashAlgo::crc32}) {
     EXPECT_EQ(parse_hash_algo(hash_algo_name(a)), a);
   }
   EXPECT_EQ(hash_algo_name(HashAlgo::sha256), "SHA-256");

@@ -169,9 +169,7 @@ TEST(SharedStateFull, BansFillingTheTableNeverRefuseNewAddresses) {
 
 TEST(SharedStateFull, ConnectionsFillingTheTableFailOpen) {
   SharedState s(2, 64, 64);
-  for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(s.admit(1, "10.1.0." + std::to_string(i), 0, 8)) << i;
-  }
+  for (int i = 0; i < 200; ++i) { ASSERT_TRUE(s.admit(1, "10.1.0." + std::to_string(i), 0, 8)) << i; }
   EXPECT_EQ(s.connections(), 200U);
   for (int i = 0; i < 200; ++i) s.release(1, "10.1.0." + std::to_string(i));
   EXPECT_EQ(s.connections(), 0U);

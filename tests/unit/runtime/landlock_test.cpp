@@ -75,9 +75,7 @@ TEST_F(Landlock, WritesOnlyBeneathTheAllowedPaths) {
     // A home: everything, renames between its directories too.
     if (!creates(base_ / "home" / "a")) return 10;
     if (::mkdir((base_ / "home" / "d").c_str(), 0755) != 0) return 11;
-    if (::rename((base_ / "home" / "a").c_str(), (base_ / "home" / "sub" / "b").c_str()) != 0) {
-      return 12;
-    }
+    if (::rename((base_ / "home" / "a").c_str(), (base_ / "home" / "sub" / "b").c_str()) != 0) { return 12; }
     if (::unlink((base_ / "home" / "sub" / "b").c_str()) != 0) return 13;
     if (::rmdir((base_ / "home" / "d").c_str()) != 0) return 14;
     // A log directory: create and append, nothing else.
@@ -89,9 +87,7 @@ TEST_F(Landlock, WritesOnlyBeneathTheAllowedPaths) {
     // Anywhere else: refused, reads still work.
     if (creates(base_ / "outside" / "f") || errno != EACCES) return 40;
     if (::mkdir((base_ / "outside" / "d").c_str(), 0755) == 0) return 41;
-    if (::rename((base_ / "home" / "sub").c_str(), (base_ / "outside" / "sub").c_str()) == 0) {
-      return 42;
-    }
+    if (::rename((base_ / "home" / "sub").c_str(), (base_ / "outside" / "sub").c_str()) == 0) { return 42; }
     if (!creates("/etc/hostname", O_RDONLY)) return 43;
     return 0;
   });

@@ -22,9 +22,7 @@ Options loopback() {
 std::string build_error(const Server::Builder& b) {
   try {
     (void)b.build();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
+  } catch (const std::invalid_argument& e) { return e.what(); }
   return "";
 }
 
@@ -33,8 +31,7 @@ std::shared_ptr<Authenticator> no_users() { return make_user_table_authenticator
 TEST(ServerBuilder, WithoutAuthenticatorSaysSo) {
   Server::Builder b(loopback());
   b.storage_factory(std::make_shared<MemoryStorageFactory>());
-  EXPECT_EQ(build_error(b),
-            "feitp::Server: no authenticator: call Builder::authenticator() before build()");
+  EXPECT_EQ(build_error(b), "feitp::Server: no authenticator: call Builder::authenticator() before build()");
 }
 
 TEST(ServerBuilder, WithoutStorageFactorySaysSo) {
@@ -81,7 +78,10 @@ TEST(ServerBuilder, BuildsAServerThatBindsAndStops) {
                     .authenticator(no_users())
                     .storage_factory(std::make_shared<MemoryStorageFactory>())
                     .hooks(std::make_shared<Hooks>())
-                    .site_command("PING", "PING: answers", [](Session&, std::string_view) { return Reply{200, "pong"}; })
+                    .site_command("PING", "PING: answers",
+                                  [](Session&, std::string_view) {
+                                    return Reply{200, "pong"};
+                                  })
                     .virtual_host(host)
                     .build();
   ASSERT_NE(server, nullptr);

@@ -51,7 +51,8 @@ TEST(ValidateOptions, PassivePorts) {
   Options o;
   o.passive_port_min = 3000;
   o.passive_port_max = 2000;
-  EXPECT_TRUE(starts(only_problem(o), "passive_port_min, passive_port_max: must be MIN-MAX")) << only_problem(o);
+  EXPECT_TRUE(starts(only_problem(o), "passive_port_min, passive_port_max: must be MIN-MAX"))
+      << only_problem(o);
   o.passive_port_min = 0;
   EXPECT_NE(only_problem(o).find("got 0-2000"), std::string::npos);
   o.passive_port_min = 2000;

@@ -22,9 +22,7 @@ std::string run_error(Server& s) {
   s.stop();  // so that a run() that does not refuse returns at once instead of serving
   try {
     s.run();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
+  } catch (const std::invalid_argument& e) { return e.what(); }
   return "";
 }
 

@@ -27,8 +27,8 @@
 namespace feitp::test {
 namespace {
 
-using storage::DirWatch;
 using os::UniqueFd;
+using storage::DirWatch;
 using namespace std::chrono_literals;
 
 // A storage made alone (no DirWatch: listing_version() is always nullopt).
@@ -59,8 +59,7 @@ int inotify_instances() {
     std::array<char, 64> target{};
     const std::string link = std::string("/proc/self/fd/") + e->d_name;
     const ssize_t len = ::readlink(link.c_str(), target.data(), target.size() - 1);
-    if (len > 0 && std::string_view(target.data(), static_cast<std::size_t>(len)) ==
-                       "anon_inode:inotify") {
+    if (len > 0 && std::string_view(target.data(), static_cast<std::size_t>(len)) == "anon_inode:inotify") {
       ++n;
     }
   }
@@ -334,9 +333,7 @@ TEST(DirWatchOverflow, QueueOverflowRefreshesEveryToken) {
   const UniqueFd f1(::open((tmp / "busy/1").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   const UniqueFd f2(::open((tmp / "busy/2").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   ASSERT_TRUE(f1.valid() && f2.valid());
-  for (long i = 0; i <= max_queued; ++i) {
-    ASSERT_EQ(::pwrite((i % 2 == 0 ? f1 : f2).get(), "x", 1, 0), 1);
-  }
+  for (long i = 0; i <= max_queued; ++i) { ASSERT_EQ(::pwrite((i % 2 == 0 ? f1 : f2).get(), "x", 1, 0), 1); }
   write_disk(tmp / "quiet/f", "x");  // this event is lost: only the overflow tells
   EXPECT_NE(w.version(quiet.get()), q);
 }

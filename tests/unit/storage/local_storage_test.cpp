@@ -53,8 +53,7 @@ class LocalStorageTest : public ::testing::TestWithParam<Resolver> {
   std::unique_ptr<Storage> s_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Resolvers, LocalStorageTest,
-                         ::testing::Values(Resolver::automatic, Resolver::walk),
+INSTANTIATE_TEST_SUITE_P(Resolvers, LocalStorageTest, ::testing::Values(Resolver::automatic, Resolver::walk),
                          resolver_name);
 
 TEST_P(LocalStorageTest, WriteThenReadRoundTrip) {
@@ -91,8 +90,7 @@ TEST_P(LocalStorageTest, AtOffsetKeepsPrefixAndDropsTail) {
   write_disk(at("r.bin"), "0123456789");
   ASSERT_TRUE(put(*s_, "/r.bin", "AB", WriteMode::at_offset, 4).ok());
   EXPECT_EQ(read_disk(at("r.bin")), "0123AB");
-  EXPECT_EQ(put(*s_, "/r.bin", "X", WriteMode::at_offset, 7).error(),
-            err(std::errc::invalid_argument));
+  EXPECT_EQ(put(*s_, "/r.bin", "X", WriteMode::at_offset, 7).error(), err(std::errc::invalid_argument));
   EXPECT_EQ(read_disk(at("r.bin")), "0123AB");
   ASSERT_TRUE(put(*s_, "/fresh.bin", "new", WriteMode::at_offset, 0).ok());
   EXPECT_EQ(read_disk(at("fresh.bin")), "new");
@@ -196,12 +194,8 @@ TEST_P(LocalStorageTest, ListShowsEntriesWithoutDotsOrUploadTemporaries) {
   std::set<std::string> names;
   for (const auto& e : *l) {
     names.insert(e.name);
-    if (e.name == "b") {
-      EXPECT_EQ(e.size, 2U);
-    }
-    if (e.name == "d") {
-      EXPECT_EQ(e.type, FileType::directory);
-    }
+    if (e.name == "b") { EXPECT_EQ(e.size, 2U); }
+    if (e.name == "d") { EXPECT_EQ(e.type, FileType::directory); }
     if (e.name == "l") {
       EXPECT_EQ(e.type, FileType::symlink);
       EXPECT_EQ(e.link_target, "a");
@@ -319,8 +313,7 @@ TEST_P(LocalStorageTest, FilesBeyondFourGiB) {
   ASSERT_TRUE(put(*s_, "/big", "tail", WriteMode::at_offset, off).ok());
   EXPECT_EQ(s_->stat("/big")->size, off + 4);
   EXPECT_EQ(get(*s_, "/big", off), "tail");
-  EXPECT_EQ(s_->open_write("/big", WriteMode::at_offset, 5 * kGiB).error(),
-            err(std::errc::invalid_argument));
+  EXPECT_EQ(s_->open_write("/big", WriteMode::at_offset, 5 * kGiB).error(), err(std::errc::invalid_argument));
 }
 
 TEST_P(LocalStorageTest, AbortWithoutKeepRemovesCreatedFile) {
@@ -531,13 +524,11 @@ class Escapes : public LocalStorageTest {
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Resolvers, Escapes,
-                         ::testing::Values(Resolver::automatic, Resolver::walk),
+INSTANTIATE_TEST_SUITE_P(Resolvers, Escapes, ::testing::Values(Resolver::automatic, Resolver::walk),
                          resolver_name);
 
 TEST_P(Escapes, CannotReadOrListThroughOutsideLinks) {
-  for (const char* p : {"/etc/passwd", "/etc/hostname", "/up/secret", "/abs/secret",
-                        "/secretlink"}) {
+  for (const char* p : {"/etc/passwd", "/etc/hostname", "/up/secret", "/abs/secret", "/secretlink"}) {
     auto r = s_->open_read(p, 0);
     ASSERT_FALSE(r.ok()) << p;
     EXPECT_TRUE(refused(r.error())) << p << ": " << r.error().message();
@@ -568,8 +559,8 @@ TEST_P(Escapes, CannotWriteThroughOutsideLinks) {
        {WriteMode::truncate, WriteMode::append, WriteMode::exclusive, WriteMode::at_offset}) {
     for (const char* p : {"/up/secret", "/up/newfile", "/abs/newfile", "/secretlink", "/dangling"}) {
       auto w = s_->open_write(p, mode, 0);
-      if (mode == WriteMode::exclusive && (std::string_view(p) == "/secretlink" ||
-                                           std::string_view(p) == "/dangling")) {
+      if (mode == WriteMode::exclusive &&
+          (std::string_view(p) == "/secretlink" || std::string_view(p) == "/dangling")) {
         // The name exists in the root (as a link): exclusive create says so.
         EXPECT_EQ(w.error(), err(std::errc::file_exists)) << p;
         continue;
@@ -664,8 +655,8 @@ TEST_P(Escapes, RealPathResolvesLinksBeneathTheRoot) {
   EXPECT_EQ(real("/shortcut/record.txt", false), "/data/archive/record.txt");
   EXPECT_EQ(real("/shortcut/new.txt", false), "/data/archive/new.txt");  // not there yet
   EXPECT_EQ(real("/shortcut", true), "/data/archive");
-  EXPECT_EQ(real("/shortcut", false), "/shortcut");  // the link itself
-  EXPECT_EQ(real("/data/rec", true), "/data/archive/record.txt");  // a link to a link, via ..
+  EXPECT_EQ(real("/shortcut", false), "/shortcut");                  // the link itself
+  EXPECT_EQ(real("/data/rec", true), "/data/archive/record.txt");    // a link to a link, via ..
   EXPECT_TRUE(refused(s_->real_path("/up/secret", true).error()));   // ../ above the root
   EXPECT_TRUE(refused(s_->real_path("/abs/secret", true).error()));  // absolute target
   EXPECT_EQ(real("/abs", false), "/abs");

@@ -28,16 +28,12 @@ class TempDir {
     if (p == nullptr) ADD_FAILURE() << "mkdtemp failed";
     path_ = tmpl;
   }
-  ~TempDir() {
-    ::nftw(path_.c_str(), &remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-  }
+  ~TempDir() { ::nftw(path_.c_str(), &remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
   [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::string operator/(std::string_view rel) const {
-    return path_ + "/" + std::string(rel);
-  }
+  [[nodiscard]] std::string operator/(std::string_view rel) const { return path_ + "/" + std::string(rel); }
 
  private:
   static int remove_entry(const char* p, const struct stat*, int, struct FTW*) {

@@ -195,8 +195,8 @@ TEST_F(UploadSafety, SweepRemovesOnlyTemporariesWhoseWriterIsGone) {
   ASSERT_EQ(::mkdir(at("a").c_str(), 0755), 0);
   ASSERT_EQ(::mkdir(at("a/b").c_str(), 0755), 0);
   const std::string dead = prefix + boot_tag() + "-" + std::to_string(dead_pid()) + "-00112233aabbccdd";
-  const std::string earlier_boot = prefix + (boot_tag() == "00000000" ? "11111111" : "00000000") +
-                                   "-" + std::to_string(::getpid()) + "-00112233aabbccdd";
+  const std::string earlier_boot = prefix + (boot_tag() == "00000000" ? "11111111" : "00000000") + "-" +
+                                   std::to_string(::getpid()) + "-00112233aabbccdd";
   const std::string live = prefix + boot_tag() + "-" + std::to_string(::getpid()) + "-0123456789abcdef";
   write_disk(at(dead), "dead writer");
   write_disk(at("a/b/" + dead), "dead writer, deeper");

@@ -18,18 +18,7 @@
 
 namespace feitp::config {
 
-namespace {
-
-bool parse_u32(std::string_view s, std::uint32_t& out) {
-  if (s.empty() || s.size() > 10) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
-
-}  // namespace
+using proto::parse_u32;
 
 namespace {
 // The host part of a valid listen address is loopback: 127.0.0.0/8 or ::1.

@@ -9,8 +9,6 @@
 
 namespace feitp::proto {
 
-namespace {
-
 bool parse_u32(std::string_view s, std::uint32_t& out) {
   if (s.empty() || s.size() > 10) return false;
   for (char c : s) {
@@ -19,8 +17,6 @@ bool parse_u32(std::string_view s, std::uint32_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && p == s.data() + s.size();
 }
-
-}  // namespace
 
 bool is_ipv4(std::string_view s) {
   std::string z(s);

@@ -2,11 +2,14 @@
 // and the daemon's configuration (src/config, which adds file and key to the messages). Pure.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace feitp::proto {
 
+// A decimal number of 1 to 10 digits that fits in 32 bits (no sign, no spaces).
+bool parse_u32(std::string_view s, std::uint32_t& out);
 // Numeric addresses only (inet_pton).
 bool is_ipv4(std::string_view s);
 bool is_ipv6(std::string_view s);

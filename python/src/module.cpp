@@ -275,17 +275,6 @@ constexpr std::array<const char*, kEventCount> kEventNames = {
     "check_upload"};
 // clang-format on
 
-const char* outcome_name(feitp::TransferOutcome o) {
-  switch (o) {
-    case feitp::TransferOutcome::complete: return "complete";
-    case feitp::TransferOutcome::aborted: return "aborted";
-    case feitp::TransferOutcome::client_gone: return "client_gone";
-    case feitp::TransferOutcome::failed: return "failed";
-    case feitp::TransferOutcome::refused: return "refused";
-  }
-  return "failed";
-}
-
 // What a callback may know about its session, copied (the Session& is valid only during the call).
 struct Snapshot {
   std::uint64_t id = 0;
@@ -315,7 +304,8 @@ struct Snapshot {
 };
 
 py::object transfer_to_python(const feitp::TransferEvent& e) {
-  return py::make_tuple(e.path, e.bytes, e.offset, e.seconds, outcome_name(e.outcome), e.upload, e.error);
+  return py::make_tuple(e.path, e.bytes, e.offset, e.seconds, std::string(feitp::to_string(e.outcome)),
+                        e.upload, e.error);
 }
 
 // Argument of an event, copied.

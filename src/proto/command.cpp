@@ -1,6 +1,9 @@
 // FTP command parsing and the command table.
 #include "proto/command.hpp"
 
+#include "proto/args.hpp"
+#include "proto/listing.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -35,8 +38,9 @@ constexpr std::size_t kVerbs = 1 + [] {
 }();
 
 // Row 0 is Verb::unknown: answered 500 whatever the login state.
-constexpr std::array<Entry, kVerbs> kTable{{{"", {false, false, false, 0}, false},
-#define FEITP_VERB_ROW(v, login, arg, path, perm, help) {#v, {login, arg, path, perm}, help},
+constexpr std::array<Entry, kVerbs> kTable{{{"", {false, false, PathArg::none, 0, Reach::follow}, false},
+#define FEITP_VERB_ROW(v, login, arg, path, perm, reach, help) \
+  {#v, {login, arg, PathArg::path, perm, Reach::reach}, help},
                                             FEITP_VERBS(FEITP_VERB_ROW)
 #undef FEITP_VERB_ROW
 }};
@@ -114,6 +118,25 @@ std::string_view verb_name(Verb v) {
 VerbInfo verb_info(Verb v) {
   const auto i = static_cast<std::size_t>(v);
   return i < kTable.size() ? kTable[i].info : kTable[0].info;
+}
+
+std::optional<std::string_view> path_text(Verb v, std::string_view arg) {
+  const auto or_cwd = [](std::string_view p) { return p.empty() ? std::string_view(".") : p; };
+  switch (verb_info(v).path) {
+    case PathArg::none: return std::nullopt;
+    case PathArg::path: return arg;
+    case PathArg::optional: return or_cwd(arg);
+    case PathArg::parent: return std::string_view("..");
+    case PathArg::listing: return or_cwd(parse_list_args(arg).path);
+    case PathArg::status:
+      if (arg.empty()) return std::nullopt;
+      return or_cwd(parse_list_args(arg).path);
+    case PathArg::mfmt:
+      if (auto m = parse_mfmt_arg(arg)) return m->path;
+      return std::nullopt;
+    case PathArg::unique: return arg.empty() ? std::string_view("file") : arg;
+  }
+  return std::nullopt;
 }
 
 std::string_view help_text() {

@@ -81,14 +81,24 @@ std::optional<std::string> Session::path_arg(std::string_view arg) {
   return p;
 }
 
-bool Session::allowed(char letter, std::string_view path, Reach reach) {
+Session::Target Session::target_of(const proto::Command& cmd) {
+  Target t;
+  const auto text = proto::path_text(cmd.verb, cmd.arg);
+  if (!text) return t;
+  t.path = path_arg(*text);
+  const auto info = proto::verb_info(cmd.verb);
+  t.refused = !t.path || (info.permission != 0 && !allowed(info.permission, *t.path, info.reach));
+  return t;
+}
+
+bool Session::allowed(char letter, std::string_view path, proto::Reach reach) {
   if (!user_ || !storage_) {
     reply(code::file_unavailable, "Permission denied.");
     return false;
   }
   const Permissions& perms = user_->permissions;
   const auto ok = [&](std::string_view p) {
-    return reach == Reach::tree ? perms.allows_tree(letter, p) : perms.allows(letter, p);
+    return reach == proto::Reach::tree ? perms.allows_tree(letter, p) : perms.allows(letter, p);
   };
   if (!ok(path)) {
     reply(code::file_unavailable, "Permission denied.");
@@ -97,7 +107,7 @@ bool Session::allowed(char letter, std::string_view path, Reach reach) {
   // Storage follows in-root symlinks, so rules must hold where the path really leads (F1). A
   // user without per-directory rules has the same letters everywhere: no lookup at all.
   if (!perms.has_overrides()) return true;
-  auto real = storage_->real_path(path, reach == Reach::follow);
+  auto real = storage_->real_path(path, reach == proto::Reach::follow);
   if (!real) {
     reply_storage_error(real.error());
     return false;
@@ -310,6 +320,9 @@ void Session::forget_login() {
 // One verb, one line: the commands with more to do have their own function.
 void Session::handle_sync(const proto::Command& cmd) {
   const auto arg = cmd.arg;
+  Target target = target_of(cmd);
+  if (target.refused) return;
+  std::string path = target.path.value_or(std::string());  // the path commands' resolved path
   switch (cmd.verb) {
     // Login and the session's state.
     case Verb::USER: return cmd_user(arg);
@@ -318,22 +331,22 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::HOST: return cmd_host(arg);
     // Navigation and file management.
     case Verb::CWD:
-    case Verb::XCWD: return cmd_cwd(arg);
+    case Verb::XCWD:
     case Verb::CDUP:
-    case Verb::XCUP: return cmd_cwd("..");
+    case Verb::XCUP: return cmd_cwd(std::move(path));
     case Verb::PWD:
     case Verb::XPWD: return reply(code::path_created, proto::quote_path(cwd_) + " is the current directory.");
     case Verb::MKD:
-    case Verb::XMKD: return cmd_mkd(arg);
+    case Verb::XMKD: return cmd_mkd(path);
     case Verb::RMD:
-    case Verb::XRMD: return cmd_rmd(arg);
-    case Verb::DELE: return cmd_dele(arg);
-    case Verb::RNFR: return cmd_rnfr(arg);
-    case Verb::RNTO: return cmd_rnto(arg);
-    case Verb::SIZE: return cmd_size(arg);
-    case Verb::MDTM: return cmd_mdtm(arg);
-    case Verb::MFMT: return cmd_mfmt(arg);
-    case Verb::MLST: return cmd_mlst(arg);
+    case Verb::XRMD: return cmd_rmd(path);
+    case Verb::DELE: return cmd_dele(path);
+    case Verb::RNFR: return cmd_rnfr(std::move(path));
+    case Verb::RNTO: return cmd_rnto(path);
+    case Verb::SIZE: return cmd_size(path);
+    case Verb::MDTM: return cmd_mdtm(path);
+    case Verb::MFMT: return cmd_mfmt(arg, target.path ? &path : nullptr);
+    case Verb::MLST: return cmd_mlst(path);
     // Transfer parameters.
     case Verb::REST: return cmd_rest(arg);
     case Verb::ALLO: return reply(code::superfluous, "No storage allocation necessary.");
@@ -342,7 +355,7 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::STRU: return cmd_stru(arg);
     case Verb::OPTS: return cmd_opts(arg);
     // Information.
-    case Verb::STAT: return cmd_stat(arg);
+    case Verb::STAT: return cmd_stat(target.path ? &path : nullptr);
     case Verb::SYST: return reply(code::system_type, "UNIX Type: L8");
     case Verb::HELP: return cmd_help(arg);
     case Verb::NOOP: return reply(code::ok, "NOOP ok.");
@@ -365,6 +378,22 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::SMNT:
     default: return reply(code::not_implemented, "Command not implemented.");
   }
+}
+
+void Session::record_file_event(FileEvent::Kind kind, const std::string& path, const std::string& to) {
+  if (!core_.hooks.empty()) file_event_ = FileEvent{kind, path, to};
+}
+
+asio::awaitable<void> Session::tell_file_event() {
+  const FileEvent ev = std::move(*file_event_);
+  file_event_.reset();
+  co_await notify_hooks([&](Hooks& h) {
+    switch (ev.kind) {
+      case FileEvent::Kind::mkdir: h.on_mkdir(*this, ev.path); break;
+      case FileEvent::Kind::remove: h.on_remove(*this, ev.path); break;
+      case FileEvent::Kind::rename: h.on_rename(*this, ev.path, ev.to); break;
+    }
+  });
 }
 
 void Session::cmd_rein() {  // dispatch() has logged the user out already
@@ -415,10 +444,8 @@ void Session::cmd_stru(std::string_view arg) {
   }
 }
 
-void Session::cmd_cwd(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('e', *p)) return;
-  auto st = storage_->stat(*p);
+void Session::cmd_cwd(std::string path) {
+  auto st = storage_->stat(path);
   if (!st) {
     reply(code::file_unavailable, "Failed to change directory: no such directory.");
     return;
@@ -427,73 +454,63 @@ void Session::cmd_cwd(std::string_view arg) {
     reply(code::file_unavailable, "Failed to change directory: not a directory.");
     return;
   }
-  cwd_ = std::move(*p);
+  cwd_ = std::move(path);
   reply(code::file_action_ok, "Directory successfully changed.");
 }
 
-void Session::cmd_mkd(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('m', *p, Reach::name)) return;
-  if (!done_or_reply(storage_->mkdir(*p))) return;
-  core_.hooks.notify([&](Hooks& h) { h.on_mkdir(*this, *p); });
-  reply(code::path_created, proto::quote_path(*p) + " created.");
+void Session::cmd_mkd(const std::string& path) {
+  if (!done_or_reply(storage_->mkdir(path))) return;
+  record_file_event(FileEvent::Kind::mkdir, path);
+  reply(code::path_created, proto::quote_path(path) + " created.");
 }
 
-void Session::cmd_rmd(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p) return;
-  if (*p == "/") {
+void Session::cmd_rmd(const std::string& path) {
+  if (path == "/") {
     reply(code::file_unavailable, "Cannot remove the root directory.");
     return;
   }
-  if (!allowed('d', *p, Reach::tree)) return;
-  if (!done_or_reply(storage_->rmdir(*p))) return;
-  core_.hooks.notify([&](Hooks& h) { h.on_remove(*this, *p); });
+  if (!done_or_reply(storage_->rmdir(path))) return;
+  record_file_event(FileEvent::Kind::remove, path);
   reply(code::file_action_ok, "Remove directory operation successful.");
 }
 
-void Session::cmd_dele(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('d', *p, Reach::name)) return;
-  if (!done_or_reply(storage_->remove(*p))) return;
-  core_.hooks.notify([&](Hooks& h) { h.on_remove(*this, *p); });
+void Session::cmd_dele(const std::string& path) {
+  if (!done_or_reply(storage_->remove(path))) return;
+  record_file_event(FileEvent::Kind::remove, path);
   reply(code::file_action_ok, "Delete operation successful.");
 }
 
-void Session::cmd_rnfr(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('f', *p, Reach::tree)) return;
-  if (*p == "/") {
+void Session::cmd_rnfr(std::string path) {
+  if (path == "/") {
     reply(code::file_unavailable, "Cannot rename the root directory.");
     return;
   }
-  if (auto st = storage_->stat(*p); !st) {
+  if (auto st = storage_->stat(path); !st) {
     reply_storage_error(st.error());
     return;
   }
-  rename_from_ = std::move(*p);
+  rename_from_ = std::move(path);
   reply(code::pending, "Ready for RNTO.");
 }
 
-void Session::cmd_rnto(std::string_view arg) {
+void Session::cmd_rnto(const std::string& path) {
   if (rename_from_.empty()) {
     reply(code::bad_sequence, "RNFR required first.");
     return;
   }
   const std::string from = std::move(rename_from_);
   rename_from_.clear();
-  auto p = path_arg(arg);
-  // Both ends again: what RNFR saw may have changed since (another session's rename).
-  if (!p || !allowed('f', from, Reach::tree) || !allowed('f', *p, Reach::tree)) return;
-  if (!done_or_reply(storage_->rename(from, *p))) return;
-  core_.hooks.notify([&](Hooks& h) { h.on_rename(*this, from, *p); });
+  // The RNFR end again, with RNFR's own row: what it saw may have changed since (another
+  // session's rename). target_of() checked this end.
+  const auto rnfr = proto::verb_info(Verb::RNFR);
+  if (!allowed(rnfr.permission, from, rnfr.reach)) return;
+  if (!done_or_reply(storage_->rename(from, path))) return;
+  record_file_event(FileEvent::Kind::rename, from, path);
   reply(code::file_action_ok, "Rename successful.");
 }
 
-void Session::cmd_size(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('l', *p)) return;
-  auto st = storage_->stat(*p);
+void Session::cmd_size(const std::string& path) {
+  auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
     return;
@@ -505,10 +522,8 @@ void Session::cmd_size(std::string_view arg) {
   reply(code::file_status, fmt::format("{}", st->size));
 }
 
-void Session::cmd_mdtm(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('l', *p)) return;
-  auto st = storage_->stat(*p);
+void Session::cmd_mdtm(const std::string& path) {
+  auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
     return;
@@ -520,51 +535,48 @@ void Session::cmd_mdtm(std::string_view arg) {
   reply(code::file_status, proto::format_time_val(st->mtime));
 }
 
-void Session::cmd_mfmt(std::string_view arg) {
+void Session::cmd_mfmt(std::string_view arg, const std::string* path) {
   const auto m = proto::parse_mfmt_arg(arg);
-  if (!m) {
+  if (!m || !path) {
     reply(code::bad_arguments, "Syntax: MFMT YYYYMMDDHHMMSS path");
     return;
   }
   const auto t = m->mtime;
-  auto p = path_arg(m->path);
-  if (!p || !allowed('T', *p, Reach::name)) return;
+  const std::string& p = *path;
   if (!storage_->capabilities().set_mtime) {
     reply(code::not_implemented, "Command not implemented for this storage.");
     return;
   }
   // Like MDTM: a symlink must lead somewhere beneath the root (F23); set_mtime itself would
   // change the link's own time.
-  if (auto st = storage_->stat(*p); !st) {
+  if (auto st = storage_->stat(p); !st) {
     reply_storage_error(st.error());
     return;
   }
-  if (!done_or_reply(storage_->set_mtime(*p, t))) return;
-  reply(code::file_status, fmt::format("Modify={}; {}", proto::format_time_val(t), *p));
+  if (!done_or_reply(storage_->set_mtime(p, t))) return;
+  reply(code::file_status, fmt::format("Modify={}; {}", proto::format_time_val(t), p));
 }
 
-void Session::cmd_mlst(std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('l', *p)) return;
-  auto st = storage_->stat(*p);
+void Session::cmd_mlst(const std::string& path) {
+  auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
     return;
   }
-  const auto perm = proto::mlsx_perm(st->type, user_->permissions.letters_for(*p));
+  const auto perm = proto::mlsx_perm(st->type, user_->permissions.letters_for(path));
   // The path is the client's text: control characters go out escaped (F17).
   out_ += "250-Listing ";
-  proto::append_escaped(out_, *p);
+  proto::append_escaped(out_, path);
   out_ += "\r\n ";
   std::string line;
-  proto::append_mlsx_line(line, *st, mlst_facts_, perm, *p);
+  proto::append_mlsx_line(line, *st, mlst_facts_, perm, path);
   if (line.ends_with("\r\n")) line.resize(line.size() - 2);
   proto::append_escaped(out_, line);
   out_ += "\r\n250 End.\r\n";
 }
 
-void Session::cmd_stat(std::string_view arg) {
-  if (arg.empty()) {
+void Session::cmd_stat(const std::string* path) {
+  if (!path) {  // "STAT" alone
     std::string text = "FTP server status:\n";
     fmt::format_to(std::back_inserter(text), "Connected to {}\n", peer_ip_);
     if (user_) {
@@ -582,9 +594,7 @@ void Session::cmd_stat(std::string_view arg) {
     return;
   }
   // STAT path: a listing over the control connection.
-  auto la = proto::parse_list_args(arg);
-  auto p = path_arg(la.path.empty() ? std::string_view(".") : la.path);
-  if (!p || !allowed('l', *p)) return;
+  const std::string* p = path;
   std::string body;
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   auto entries = storage_->list(*p);
@@ -730,7 +740,7 @@ void Session::cmd_site(std::string_view arg) {
       reply(code::file_unavailable, "Cannot change the mode of the home directory.");
       return;
     }
-    if (!allowed('M', *p, Reach::name)) return;
+    if (!allowed('M', *p, proto::Reach::name)) return;  // SITE's commands are not table rows
     if (!storage_->capabilities().chmod) {
       reply(code::not_implemented, "Command not implemented for this storage.");
       return;

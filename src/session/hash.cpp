@@ -94,9 +94,9 @@ void watch_for_departure(asio::ip::tcp::socket& ctrl, std::shared_ptr<HashJob> j
 
 }  // namespace
 
-asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) {
+asio::awaitable<void> Session::cmd_hash(const proto::Command& cmd) {
   HashAlgo algo = hash_algo_;
-  switch (verb) {
+  switch (cmd.verb) {
     case proto::Verb::XCRC: algo = HashAlgo::crc32; break;
     case proto::Verb::XMD5: algo = HashAlgo::md5; break;
     case proto::Verb::XSHA1: algo = HashAlgo::sha1; break;
@@ -104,9 +104,10 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
     case proto::Verb::XSHA512: algo = HashAlgo::sha512; break;
     default: break;
   }
-  auto p = path_arg(arg);
-  if (!p || !allowed('r', *p)) co_return;
-  auto st = storage_->stat(*p);
+  Target target = target_of(cmd);
+  if (target.refused) co_return;
+  const std::string& path = *target.path;
+  auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
     co_return;
@@ -128,7 +129,7 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   watch_for_departure(control_.socket(), job);
   // Only values and the storage go to the pool; the session's state stays on the loop. (A named
   // lambda: GCC 12 mishandles a temporary with a std::string inside across co_await.)
-  auto work = [&digest, &job = *job, storage = storage_.get(), path = *p, algo, buf, max] {
+  auto work = [&digest, &job = *job, storage = storage_.get(), path, algo, buf, max] {
     if (storage->capabilities().native_hash) {
       digest.emplace(storage->hash(path, algo, 0, UINT64_MAX));
       return;
@@ -143,7 +144,8 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   co_await offload(core_.bulk_pool(), work);
   job->done = true;
   if (job->cancel.load(std::memory_order_relaxed)) {
-    spdlog::info("session {}: {} of {} cancelled: the client has gone", id_, proto::verb_name(verb), *p);
+    spdlog::info("session {}: {} of {} cancelled: the client has gone", id_, proto::verb_name(cmd.verb),
+                 path);
     co_return;  // nobody to answer
   }
   std::error_code ignored;
@@ -156,10 +158,10 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
     }
     co_return;
   }
-  if (verb == proto::Verb::HASH) {
+  if (cmd.verb == proto::Verb::HASH) {
     // The path as the client gave it (draft-ietf-ftpext2-hash §3.1).
     reply(code::file_status,
-          fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, arg));
+          fmt::format("{} 0-{} {} {}", proto::hash_algo_name(algo), st->size, **digest, cmd.arg));
   } else {
     reply(code::file_action_ok, **digest);
   }

@@ -495,7 +495,7 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
     case Verb::XMD5:
     case Verb::XSHA1:
     case Verb::XSHA256:
-    case Verb::XSHA512: co_await cmd_hash(cmd.verb, cmd.arg); co_return;
+    case Verb::XSHA512: co_await cmd_hash(cmd); co_return;
     case Verb::PORT: cmd_port(cmd.arg, false); co_return;
     case Verb::EPRT: cmd_port(cmd.arg, true); co_return;
     case Verb::PASV: co_await cmd_pasv(false, cmd.arg); co_return;
@@ -503,9 +503,10 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
     default: break;
   }
   // Everything else is a short synchronous action on storage and session state; it runs on
-  // the thread pool when the storage or a hook may block.
-  const bool offload = user_ && (storage_blocking_ || core_.hooks.blocking());
-  co_await maybe_offload(offload, [&] { handle_sync(cmd); });
+  // the thread pool when the storage may block. The hooks hear of what it changed after it,
+  // their own calls alone on the pool when one may block.
+  co_await maybe_offload(user_ && storage_blocking_, [&] { handle_sync(cmd); });
+  if (file_event_) co_await tell_file_event();
 }
 
 }  // namespace feitp::session

@@ -138,7 +138,9 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // (the deadline sweep, drain at shutdown, another session taking back kept passive
   // listeners) leave this session alone and catch up when f returns, so no session state is
   // ever touched by two threads at once. Prefer lambdas that capture values and the user
-  // object; handle_sync() and the transfer's hooks still run whole on the pool, guarded so.
+  // object; with a blocking storage handle_sync() and prepare_*() still run whole on the pool,
+  // guarded so. Hooks never take session work with them: notify_hooks/decide_hooks send only
+  // the hooks' calls.
   template <class F>
   asio::awaitable<void> maybe_offload(bool blocking, F&& f) {
     if (!blocking) {
@@ -163,6 +165,17 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // --- commands (commands.cpp) ---
   // The synchronous commands: one switch over the verbs, each calling its command.
   void handle_sync(const proto::Command& cmd);
+  // What a synchronous command changed (MKD, RMD, DELE, RNTO), for the hooks: handle_sync()
+  // records it and dispatch() tells the hooks after it returns (tell_file_event), so a blocking
+  // hook sends only its own call to the pool, not the command.
+  struct FileEvent {
+    enum class Kind : std::uint8_t { mkdir, remove, rename };
+    Kind kind;
+    std::string path;
+    std::string to;  // rename: the new name
+  };
+  void record_file_event(FileEvent::Kind kind, const std::string& path, const std::string& to = {});
+  asio::awaitable<void> tell_file_event();
   // PASS: check the password, admit the account, make its storage, log in (or count a failure).
   asio::awaitable<void> cmd_pass(std::string_view arg);
   // Its steps that do not wait. False (replied) when PASS comes when no password is asked for.
@@ -186,17 +199,19 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void cmd_rest(std::string_view arg);
   void cmd_mode(std::string_view arg);
   void cmd_stru(std::string_view arg);
-  void cmd_cwd(std::string_view arg);
-  void cmd_mkd(std::string_view arg);
-  void cmd_rmd(std::string_view arg);
-  void cmd_dele(std::string_view arg);
-  void cmd_rnfr(std::string_view arg);
-  void cmd_rnto(std::string_view arg);
-  void cmd_size(std::string_view arg);
-  void cmd_mdtm(std::string_view arg);
-  void cmd_mfmt(std::string_view arg);
-  void cmd_mlst(std::string_view arg);
-  void cmd_stat(std::string_view arg);
+  // The handlers of path commands get the path resolved and permitted (target_of()).
+  void cmd_cwd(std::string path);
+  void cmd_mkd(const std::string& path);
+  void cmd_rmd(const std::string& path);
+  void cmd_dele(const std::string& path);
+  void cmd_rnfr(std::string path);
+  void cmd_rnto(const std::string& path);
+  void cmd_size(const std::string& path);
+  void cmd_mdtm(const std::string& path);
+  // `path` is null when the argument does not parse (MFMT) or names no path ("STAT" alone).
+  void cmd_mfmt(std::string_view arg, const std::string* path);
+  void cmd_mlst(const std::string& path);
+  void cmd_stat(const std::string* path);
   void cmd_site(std::string_view arg);
   void cmd_host(std::string_view arg);
   // Who checks passwords and makes storages: the selected virtual host's, else the server's.
@@ -222,17 +237,25 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool tls_allows_login();
   bool tls_allows_transfer();
   void cmd_help(std::string_view arg);
-  asio::awaitable<void> cmd_hash(proto::Verb verb, std::string_view arg);
+  asio::awaitable<void> cmd_hash(const proto::Command& cmd);
 
   // Resolves a client path; replies 550/501 and returns nullopt when it cannot.
   std::optional<std::string> path_arg(std::string_view arg);
-  // What a permission check covers: the path with a final symlink followed (open, list, cd),
-  // the name itself (delete, mkdir, chmod, mtime), or the name and all below it (rename or
-  // remove a directory: the restricted areas inside would move or go with it).
-  enum class Reach : std::uint8_t { follow, name, tree };
-  // True when the user's letters allow it on the typed path and, for users with per-directory
-  // rules, on the real one (Storage::real_path); otherwise replies 550 (or the lookup's error).
-  bool allowed(char letter, std::string_view path, Reach reach = Reach::follow);
+  // What a command acts on, from its row of the command table (proto/command.hpp).
+  struct Target {
+    bool refused = false;             // replied already (553, 550, a storage error): stop here
+    std::optional<std::string> path;  // resolved and permitted; none when the command names none
+  };
+  // The permission step, the one place the command table's letters are enforced: the path the
+  // command names (proto::path_text) resolved against the current directory, and the row's
+  // letter checked on it where the row's Reach says. It runs where the handler runs (on the
+  // pool when the storage may block: rules per directory ask the storage where a path leads).
+  Target target_of(const proto::Command& cmd);
+  // True when the user's letters allow `letter` on the typed path and, for users with
+  // per-directory rules, on the real one (Storage::real_path) as `reach` says; otherwise replies
+  // 550 (or the lookup's error). Only target_of(), RNTO (the RNFR end again) and SITE CHMOD
+  // (SITE's own sub-commands) call it.
+  bool allowed(char letter, std::string_view path, proto::Reach reach);
   void reply_storage_error(std::error_code ec, bool writing = false);
   // True when a storage action succeeded; otherwise replies with its error.
   bool done_or_reply(const Status& status);
@@ -241,10 +264,14 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   void cmd_port(std::string_view arg, bool extended);
   asio::awaitable<void> cmd_pasv(bool extended, std::string_view arg);
   asio::awaitable<void> cmd_transfer(const proto::Command& cmd);
-  bool prepare_retr(Transfer& t, std::string_view arg);
+  // The before_download (RETR) or before_upload (STOR, STOU, APPE) hooks on `path`; false when
+  // one refused (replied). True for the listings, which have no such hook.
+  asio::awaitable<bool> transfer_hooks_proceed(proto::Verb verb, const std::string& path);
+  // The prepare_*() steps get the command's path resolved and permitted (target_of()).
+  bool prepare_retr(Transfer& t, std::string path);
   // `stou_seed`: drawn from core_.rng on the loop (prepare_stor may run on a pool thread).
-  bool prepare_stor(Transfer& t, proto::Verb verb, std::string_view arg, std::uint32_t stou_seed);
-  bool prepare_listing(Transfer& t, proto::Verb verb, std::string_view arg);
+  bool prepare_stor(Transfer& t, proto::Verb verb, std::string path, std::uint32_t stou_seed);
+  bool prepare_listing(Transfer& t, proto::Verb verb, std::string_view arg, std::string path);
   // How many of a directory's `entries` a listing shows (Options::max_listing_entries), and what
   // the final reply says when that is fewer.
   [[nodiscard]] std::size_t listing_limit(std::size_t entries) const;
@@ -351,6 +378,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool ascii_ = true;
   std::uint64_t rest_ = 0;
   std::string rename_from_;
+  std::optional<FileEvent> file_event_;  // for the hooks, see record_file_event
   bool epsv_all_ = false;
   unsigned mlst_facts_;
   HashAlgo hash_algo_ = HashAlgo::sha256;

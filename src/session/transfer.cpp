@@ -198,15 +198,8 @@ std::string Session::truncated_note(std::size_t shown, std::size_t entries) {
   return fmt::format("listing truncated to {} of {} entries (limits.max_listing_entries).", shown, entries);
 }
 
-bool Session::prepare_retr(Transfer& t, std::string_view arg) {
-  auto p = path_arg(arg);
-  if (!p || !allowed('r', *p)) return false;
-  // prepare_*() runs whole on the pool already when a hook may block: ask the chain inline.
-  if (auto d = core_.hooks.decide([&](Hooks& h) { return h.before_download(*this, *p); }); !d.proceeds()) {
-    reply_refusal(d, code::file_unavailable);
-    return false;
-  }
-  auto st = storage_->stat(*p);
+bool Session::prepare_retr(Transfer& t, std::string path) {
+  auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
     return false;
@@ -219,7 +212,7 @@ bool Session::prepare_retr(Transfer& t, std::string_view arg) {
     reply(code::bad_rest, "Invalid REST parameter: beyond the end of the file.");
     return false;
   }
-  auto f = storage_->open_read(*p, rest_);
+  auto f = storage_->open_read(path, rest_);
   if (!f) {
     reply_storage_error(f.error());
     return false;
@@ -228,38 +221,27 @@ bool Session::prepare_retr(Transfer& t, std::string_view arg) {
   t.reader = std::move(f.value());
   t.offset = rest_;
   t.size = st->size >= rest_ ? st->size - rest_ : 0;
-  t.path = std::move(*p);
+  t.path = std::move(path);
   return true;
 }
 
-bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::uint32_t stou_seed) {
-  std::optional<std::string> p;
+bool Session::prepare_stor(Transfer& t, Verb verb, std::string path, std::uint32_t stou_seed) {
   WriteMode mode = WriteMode::truncate;
   std::uint64_t offset = 0;
   if (verb == Verb::STOU) {
     mode = WriteMode::exclusive;
-    p = path_arg(arg.empty() ? std::string_view("file") : arg);
-    if (!p || !allowed('w', *p)) return false;
   } else if (verb == Verb::APPE) {
     mode = WriteMode::append;
-    p = path_arg(arg);
-    if (!p || !allowed('a', *p)) return false;
-    if (auto st = storage_->stat(*p); st) offset = st->size;
+    if (auto st = storage_->stat(path); st) offset = st->size;
   } else {
-    p = path_arg(arg);
-    if (!p || !allowed('w', *p)) return false;
     if (rest_ > 0) {
       mode = WriteMode::at_offset;
       offset = rest_;
     }
   }
-  if (auto d = core_.hooks.decide([&](Hooks& h) { return h.before_upload(*this, *p); }); !d.proceeds()) {
-    reply_refusal(d, code::file_unavailable);
-    return false;
-  }
   if (verb == Verb::STOU) {
     // A fresh name next to the requested one: "name.XXXXXXXX".
-    const std::string base = std::move(*p);
+    const std::string base = std::move(path);
     std::minstd_rand names(stou_seed);  // not core_.rng: this may run on a pool thread
     for (int attempt = 0; attempt < 16; ++attempt) {
       auto candidate = fmt::format("{}.{:08x}", base, names());
@@ -280,7 +262,7 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::ui
       return false;
     }
   } else {
-    auto f = storage_->open_write(*p, mode, offset);
+    auto f = storage_->open_write(path, mode, offset);
     if (!f) {
       if (mode == WriteMode::at_offset && f.error() == std::errc::invalid_argument) {
         reply(code::bad_rest, "Invalid REST parameter: beyond the end of the file.");
@@ -290,22 +272,16 @@ bool Session::prepare_stor(Transfer& t, Verb verb, std::string_view arg, std::ui
       return false;
     }
     t.writer = std::move(f.value());
-    t.path = std::move(*p);
+    t.path = std::move(path);
   }
   t.kind = Transfer::Kind::stor;
   t.offset = offset;
   return true;
 }
 
-bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
-  proto::ListArgs la;
-  if (verb == Verb::MLSD) {
-    la.path = arg;
-  } else {
-    la = proto::parse_list_args(arg);
-  }
-  auto p = path_arg(la.path.empty() ? std::string_view(".") : la.path);
-  if (!p || !allowed('l', *p)) return false;
+bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg, std::string path) {
+  // The flags; the path in them was resolved and permitted already (target_of()).
+  const proto::ListArgs la = verb == Verb::MLSD ? proto::ListArgs{} : proto::parse_list_args(arg);
   const bool utc = core_.opts.listing_utc;
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   const bool long_form = verb == Verb::LIST || la.long_form;
@@ -317,7 +293,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   std::optional<std::uint64_t> version;
   std::string variant;
   if (!la.directory && core_.opts.listing_cache) {
-    version = storage_->listing_version(*p);
+    version = storage_->listing_version(path);
     if (version) {
       if (verb == Verb::MLSD) {
         variant = fmt::format("M{}:{}", mlst_facts_, user_->name);
@@ -328,7 +304,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
         t.kind = Transfer::Kind::listing;
         t.listing = std::move(hit);
         t.size = t.listing->size();
-        t.path = std::move(*p);
+        t.path = std::move(path);
         return true;
       }
     }
@@ -338,7 +314,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   std::size_t shown = 0;  // entries in the text: at most Options::max_listing_entries (F14)
 
   if (verb == Verb::MLSD) {
-    auto entries = storage_->list(*p);
+    auto entries = storage_->list(path);
     if (!entries) {
       if (entries.error() == std::errc::not_a_directory) {
         reply(code::bad_arguments, "Not a directory.");
@@ -350,12 +326,12 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
     entry_count = entries->size();
     shown = listing_limit(entry_count);
     const auto& perms = user_->permissions;
-    const std::string dir_letters(perms.letters_for(*p));
+    const std::string dir_letters(perms.letters_for(path));
     const auto file_perm = proto::mlsx_perm(FileType::file, dir_letters);
     out.reserve(shown * 96);
     for (const auto& e : std::span(*entries).first(shown)) {
       if (e.type == FileType::directory) {
-        const auto sub = proto::join_path(*p, e.name);
+        const auto sub = proto::join_path(path, e.name);
         proto::append_mlsx_line(out, e, mlst_facts_,
                                 proto::mlsx_perm(FileType::directory, perms.letters_for(sub)), e.name);
       } else {
@@ -371,7 +347,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       }
     };
     Result<std::vector<FileInfo>> entries = std::errc::not_a_directory;
-    if (!la.directory) entries = storage_->list(*p);
+    if (!la.directory) entries = storage_->list(path);
     if (entries) {
       entry_count = entries->size();
       shown = listing_limit(entry_count);
@@ -385,12 +361,12 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
       }
     } else if (entries.error() == std::errc::not_a_directory) {
       version.reset();  // a single file's line: not a directory listing
-      auto st = storage_->stat(*p);
+      auto st = storage_->stat(path);
       if (!st) {
         reply_storage_error(st.error());
         return false;
       }
-      if (st->name.empty()) st->name = *p == "/" ? "." : std::string(proto::base_name(*p));
+      if (st->name.empty()) st->name = path == "/" ? "." : std::string(proto::base_name(path));
       single(std::move(*st));
     } else {
       reply_storage_error(entries.error());
@@ -400,7 +376,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   const bool truncated = shown < entry_count;
   if (truncated) {
     t.listing_note = truncated_note(shown, entry_count);
-    spdlog::info("session {}: listing of {} truncated to {} of {} entries", id_, *p, shown, entry_count);
+    spdlog::info("session {}: listing of {} truncated to {} of {} entries", id_, path, shown, entry_count);
   }
   // Small directories are cheap to list again; the cache keeps the big ones. A truncated text
   // is not kept: it is the cap's answer, not the directory's.
@@ -411,8 +387,18 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   }
   t.kind = Transfer::Kind::listing;
   t.size = t.listing->size();
-  t.path = std::move(*p);
+  t.path = std::move(path);
   return true;
+}
+
+asio::awaitable<bool> Session::transfer_hooks_proceed(Verb verb, const std::string& path) {
+  if (verb != Verb::RETR && verb != Verb::STOR && verb != Verb::STOU && verb != Verb::APPE) co_return true;
+  const Decision d = co_await decide_hooks([&](Hooks& h) {
+    return verb == Verb::RETR ? h.before_download(*this, path) : h.before_upload(*this, path);
+  });
+  if (d.proceeds()) co_return true;
+  reply_refusal(d, code::file_unavailable);
+  co_return false;
 }
 
 asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
@@ -429,19 +415,35 @@ asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
   t->verb = cmd.verb;
   t->ascii = ascii_;
   bool ok = false;
-  const bool blocking = storage_blocking_ || core_.hooks.blocking();
   const std::uint32_t stou_seed = cmd.verb == Verb::STOU ? static_cast<std::uint32_t>(core_.rng()) : 0;
+  // The steps: the path and its permission (the storage may be asked: on the pool when it may
+  // block), the before_download/before_upload hooks (only their calls go to the pool when one
+  // may block), then the checks and the opening of the file (the storage's again).
+  Target target;
+  if (storage_blocking_) {
+    co_await maybe_offload(true, [&] { target = target_of(cmd); });
+  } else {
+    target = target_of(cmd);
+  }
+  if (!target.refused && !core_.hooks.empty() && !co_await transfer_hooks_proceed(cmd.verb, *target.path)) {
+    target.refused = true;
+  }
+  if (target.refused) {
+    rest_ = 0;
+    co_return;
+  }
   auto prepare = [&] {
+    std::string path = std::move(target.path).value();  // every transfer verb names a path
     switch (cmd.verb) {
-      case Verb::RETR: ok = prepare_retr(*t, cmd.arg); break;
+      case Verb::RETR: ok = prepare_retr(*t, std::move(path)); break;
       case Verb::STOR:
       case Verb::STOU:
-      case Verb::APPE: ok = prepare_stor(*t, cmd.verb, cmd.arg, stou_seed); break;
-      default: ok = prepare_listing(*t, cmd.verb, cmd.arg); break;
+      case Verb::APPE: ok = prepare_stor(*t, cmd.verb, std::move(path), stou_seed); break;
+      default: ok = prepare_listing(*t, cmd.verb, cmd.arg, std::move(path)); break;
     }
   };
   // On the pool the session is lent (maybe_offload): the loop leaves it alone meanwhile.
-  co_await maybe_offload(blocking, prepare);
+  co_await maybe_offload(storage_blocking_, prepare);
   rest_ = 0;
   if (!ok) co_return;
   if (t->kind != Transfer::Kind::listing) {

@@ -12,6 +12,8 @@
 //   --idle-timeout N          idle timeout, seconds (default 300)
 //   --blocking-storage        the local storage declares itself blocking (its calls and the
 //                             commands that use it run on the thread pool)
+//   --storage-threads         records the thread of the storage's mkdir, rmdir, remove,
+//                             rename, open_read and open_write ("storage.<call>" events)
 //   --blocking                the recorder declares itself blocking (runs on the thread pool)
 //   --atomic                  atomic uploads
 //   --program-hooks FILE      also the daemon's [hooks] programs and [log] xferlog from a feitpd
@@ -194,12 +196,24 @@ class Sleeper final : public feitp::Hooks {
   std::string path_;
 };
 
-// The local storage, declaring itself blocking: every call then goes through the pools, as a
-// network back-end's would (for the ThreadSanitizer runs, audit F20).
+// Records which thread a storage call ran on: {"event":"storage.mkdir","on_loop":...}.
+void record_storage_call(std::FILE* out, const char* call) {
+  if (out == nullptr) return;
+  char line[160];
+  std::snprintf(line, sizeof line, "{\"event\":\"storage.%s\",\"session\":0,\"on_loop\":%s}\n", call,
+                std::this_thread::get_id() == g_loop_thread ? "true" : "false");
+  std::fputs(line, out);  // one locked call: lines of several threads do not mix
+  std::fflush(out);
+}
+
+// The local storage, declaring itself blocking (every call then goes through the pools, as a
+// network back-end's would: for the ThreadSanitizer runs, audit F20) or not; with `calls` it
+// records the thread of the calls that act (record_storage_call).
 class BlockingStorage final : public feitp::Storage {
  public:
-  explicit BlockingStorage(std::unique_ptr<feitp::Storage> inner) : in_(std::move(inner)) {}
-  [[nodiscard]] bool blocking() const override { return true; }
+  BlockingStorage(std::unique_ptr<feitp::Storage> inner, bool blocking, std::FILE* calls)
+      : in_(std::move(inner)), blocking_(blocking), calls_(calls) {}
+  [[nodiscard]] bool blocking() const override { return blocking_; }
   [[nodiscard]] feitp::StorageCapabilities capabilities() const override { return in_->capabilities(); }
   feitp::Result<feitp::FileInfo> stat(std::string_view p) override { return in_->stat(p); }
   feitp::Result<std::vector<feitp::FileInfo>> list(std::string_view p) override { return in_->list(p); }
@@ -207,16 +221,30 @@ class BlockingStorage final : public feitp::Storage {
     return in_->listing_version(p);
   }
   feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view p, std::uint64_t o) override {
+    record_storage_call(calls_, "open_read");
     return in_->open_read(p, o);
   }
   feitp::Result<std::unique_ptr<feitp::WriteFile>> open_write(std::string_view p, feitp::WriteMode m,
                                                               std::uint64_t o) override {
+    record_storage_call(calls_, "open_write");
     return in_->open_write(p, m, o);
   }
-  feitp::Status mkdir(std::string_view p) override { return in_->mkdir(p); }
-  feitp::Status rmdir(std::string_view p) override { return in_->rmdir(p); }
-  feitp::Status remove(std::string_view p) override { return in_->remove(p); }
-  feitp::Status rename(std::string_view a, std::string_view b) override { return in_->rename(a, b); }
+  feitp::Status mkdir(std::string_view p) override {
+    record_storage_call(calls_, "mkdir");
+    return in_->mkdir(p);
+  }
+  feitp::Status rmdir(std::string_view p) override {
+    record_storage_call(calls_, "rmdir");
+    return in_->rmdir(p);
+  }
+  feitp::Status remove(std::string_view p) override {
+    record_storage_call(calls_, "remove");
+    return in_->remove(p);
+  }
+  feitp::Status rename(std::string_view a, std::string_view b) override {
+    record_storage_call(calls_, "rename");
+    return in_->rename(a, b);
+  }
   feitp::Status set_mtime(std::string_view p, std::int64_t t) override { return in_->set_mtime(p, t); }
   feitp::Status chmod(std::string_view p, std::uint32_t m) override { return in_->chmod(p, m); }
   feitp::Result<std::string> hash(std::string_view p, feitp::HashAlgo a, std::uint64_t from,
@@ -227,20 +255,26 @@ class BlockingStorage final : public feitp::Storage {
 
  private:
   std::unique_ptr<feitp::Storage> in_;
+  bool blocking_;
+  std::FILE* calls_;
 };
 
 class BlockingFactory final : public feitp::StorageFactory {
  public:
-  explicit BlockingFactory(std::shared_ptr<feitp::StorageFactory> inner) : in_(std::move(inner)) {}
-  [[nodiscard]] bool blocking() const override { return true; }
+  BlockingFactory(std::shared_ptr<feitp::StorageFactory> inner, bool blocking, std::FILE* calls)
+      : in_(std::move(inner)), blocking_(blocking), calls_(calls) {}
+  [[nodiscard]] bool blocking() const override { return blocking_; }
   feitp::Result<std::unique_ptr<feitp::Storage>> create(const feitp::User& user) override {
     auto s = in_->create(user);
     if (!s) return s.error();
-    return std::unique_ptr<feitp::Storage>(std::make_unique<BlockingStorage>(std::move(s.value())));
+    return std::unique_ptr<feitp::Storage>(
+        std::make_unique<BlockingStorage>(std::move(s.value()), blocking_, calls_));
   }
 
  private:
   std::shared_ptr<feitp::StorageFactory> in_;
+  bool blocking_;
+  std::FILE* calls_;
 };
 
 }  // namespace
@@ -257,6 +291,7 @@ int main(int argc, char** argv) {
   std::string program_hooks;
   int idle_timeout = 300;
   bool blocking_storage = false;
+  bool storage_threads = false;
   Settings s;
   app.add_option("--listen", listen);
   app.add_option("--user", user)->required();
@@ -273,6 +308,7 @@ int main(int argc, char** argv) {
   app.add_option("--program-hooks", program_hooks);
   app.add_option("--idle-timeout", idle_timeout);
   app.add_flag("--blocking-storage", blocking_storage);
+  app.add_flag("--storage-threads", storage_threads);
   CLI11_PARSE(app, argc, argv);
   // Make spdlog's registry here, before the server starts threads, as feitpd does through
   // obs::setup_logging: it is a static inside the uninstrumented libspdlog, and TSan would
@@ -319,7 +355,10 @@ int main(int argc, char** argv) {
   entry.permissions = feitp::Permissions(feitp::Permissions::kAll);
   server.set_authenticator(feitp::make_user_table_authenticator({entry}, std::nullopt));
   auto storage = feitp::make_local_storage_factory(atomic);
-  if (blocking_storage) storage = std::make_shared<BlockingFactory>(std::move(storage));
+  if (blocking_storage || storage_threads) {
+    storage = std::make_shared<BlockingFactory>(std::move(storage), blocking_storage,
+                                                storage_threads ? out : nullptr);
+  }
   server.set_storage_factory(std::move(storage));
   server.add_hooks(std::make_shared<Recorder>(out, s));
   if (!sleep_path.empty()) server.add_hooks(std::make_shared<Sleeper>(sleep_path));

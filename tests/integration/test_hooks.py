@@ -505,6 +505,30 @@ def test_blocking_hooks_never_run_on_the_event_loop(start_probe):
     assert not on_loop, f"blocking hooks ran on the event loop: {on_loop}"
 
 
+def test_a_blocking_hook_sends_only_its_own_call_to_the_pool(start_probe):
+    """Issue 11: with blocking hooks and a storage that does not block, the commands and their
+    storage calls stay on the event loop and only the hooks' calls go to the pool. Before, MKD,
+    RMD, DELE, RNTO and a transfer's preparation ran whole on the pool for the hooks' sake."""
+    probe = start_probe("--blocking", "--storage-threads")
+    drive_everything(probe)
+    ev = probe.events()
+    storage = [e for e in ev if e["event"].startswith("storage.")]
+    assert {e["event"] for e in storage} >= {"storage.mkdir", "storage.open_write", "storage.open_read",
+                                             "storage.rename", "storage.remove", "storage.rmdir"}
+    off_loop = sorted({e["event"] for e in storage if not e["on_loop"]})
+    assert not off_loop, f"storage calls left the event loop for the hooks' sake: {off_loop}"
+    hooks = [e for e in ev if not e["event"].startswith("storage.")]
+    assert {e["event"] for e in hooks} >= {"on_mkdir", "on_rename", "on_remove", "before_upload",
+                                           "before_download"}
+    on_loop = sorted({e["event"] for e in hooks if e["on_loop"]})
+    assert not on_loop, f"blocking hooks ran on the event loop: {on_loop}"
+    # The events come in the order of the commands: the hook hears of a change after it.
+    names = [e["event"] for e in ev]
+    assert names.index("storage.mkdir") < names.index("on_mkdir")
+    assert names.index("before_upload") < names.index("storage.open_write")
+    assert names.index("storage.rename") < names.index("on_rename")
+
+
 # --- a slow hook on one session does not hold the others back ------------------------------
 
 def test_slow_blocking_hook_does_not_hold_back_other_sessions(start_probe):

@@ -227,7 +227,9 @@ def example(tmp_path):
     def start(source, replacements=()):
         source = source.replace("from pyftpdlib.", "from feitp.pyftpdlib.")  # the only change
         port = free_port()
-        for old, new in list(replacements) + [("2121", str(port)), ("21)", "%d)" % port)]:
+        # The port literals as the examples write them ("2121)" and ", 21)"); the whole literal
+        # is matched, so a free port that itself ends in "21" is not rewritten again.
+        for old, new in list(replacements) + [("2121)", "%d)" % port), (", 21)", ", %d)" % port)]:
             source = source.replace(old, new)
         script = tmp_path / "example.py"
         script.write_text(source)

@@ -116,12 +116,54 @@ TEST(VerbInfo, PermissionsAndArgs) {
   EXPECT_EQ(verb_info(Verb::MFMT).permission, 'T');
   EXPECT_EQ(verb_info(Verb::PWD).permission, 0);
   EXPECT_TRUE(verb_info(Verb::RETR).needs_arg);
-  EXPECT_TRUE(verb_info(Verb::RETR).takes_path);
   EXPECT_FALSE(verb_info(Verb::LIST).needs_arg);
   EXPECT_FALSE(verb_info(Verb::PASS).needs_arg);
-  EXPECT_FALSE(verb_info(Verb::MFMT).takes_path);
   EXPECT_TRUE(verb_info(Verb::USER).needs_arg);
   EXPECT_FALSE(verb_info(Verb::unknown).needs_login);
+  // Where the letter applies on a symlink: the name for what acts on the name, the whole tree
+  // for what removes or moves a directory, the target for the rest.
+  EXPECT_EQ(verb_info(Verb::MKD).reach, Reach::name);
+  EXPECT_EQ(verb_info(Verb::DELE).reach, Reach::name);
+  EXPECT_EQ(verb_info(Verb::MFMT).reach, Reach::name);
+  EXPECT_EQ(verb_info(Verb::RMD).reach, Reach::tree);
+  EXPECT_EQ(verb_info(Verb::RNFR).reach, Reach::tree);
+  EXPECT_EQ(verb_info(Verb::RNTO).reach, Reach::tree);
+  EXPECT_EQ(verb_info(Verb::RETR).reach, Reach::follow);
+  EXPECT_EQ(verb_info(Verb::CWD).reach, Reach::follow);
+}
+
+TEST(VerbInfo, EveryLetteredVerbNamesAPathAndEveryPathHasALetter) {
+  // The permission step (Session::target_of) checks the letter on the path the row names: a
+  // letter without a path would never be checked, a path without a letter never guarded.
+  for (int i = 1; verb_name(static_cast<Verb>(i)) != ""; ++i) {
+    const auto v = static_cast<Verb>(i);
+    EXPECT_EQ(verb_info(v).permission != 0, verb_info(v).path != PathArg::none) << verb_name(v);
+  }
+}
+
+TEST(PathText, TakesThePathFromTheArgumentAsTheRowSays) {
+  EXPECT_EQ(path_text(Verb::RETR, "a b.txt"), "a b.txt");
+  EXPECT_EQ(path_text(Verb::CWD, "/x"), "/x");
+  EXPECT_EQ(path_text(Verb::CDUP, ""), "..");
+  EXPECT_EQ(path_text(Verb::XCUP, "ignored"), "..");
+  EXPECT_EQ(path_text(Verb::MLSD, ""), ".");
+  EXPECT_EQ(path_text(Verb::MLST, "f"), "f");
+  EXPECT_EQ(path_text(Verb::LIST, ""), ".");
+  EXPECT_EQ(path_text(Verb::LIST, "-la"), ".");
+  EXPECT_EQ(path_text(Verb::LIST, "-la dir"), "dir");
+  EXPECT_EQ(path_text(Verb::NLST, "-- -odd"), "-odd");
+  EXPECT_EQ(path_text(Verb::STAT, ""), std::nullopt);  // the server's status, no path
+  EXPECT_EQ(path_text(Verb::STAT, "-l"), ".");
+  EXPECT_EQ(path_text(Verb::STAT, "dir"), "dir");
+  EXPECT_EQ(path_text(Verb::MFMT, "20200102030405 dir/f"), "dir/f");
+  EXPECT_EQ(path_text(Verb::MFMT, "2020 f"), std::nullopt);  // bad time: the handler says 501
+  EXPECT_EQ(path_text(Verb::STOU, ""), "file");
+  EXPECT_EQ(path_text(Verb::STOU, "hint"), "hint");
+  EXPECT_EQ(path_text(Verb::XSHA256, "f"), "f");
+  EXPECT_EQ(path_text(Verb::PWD, ""), std::nullopt);
+  EXPECT_EQ(path_text(Verb::SITE, "CHMOD 644 f"), std::nullopt);  // SITE checks its own
+  EXPECT_EQ(path_text(Verb::SMNT, "/mnt"), std::nullopt);
+  EXPECT_EQ(path_text(Verb::unknown, "x"), std::nullopt);
 }
 
 TEST(HelpText, ListsTheTableRowsMarkedForHelpInOrder) {

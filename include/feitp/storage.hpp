@@ -108,6 +108,18 @@ struct StorageCapabilities {
   bool free_space = false;
 };
 
+// A capability a Storage may offer (Storage::listing_versions()): a token that changes whenever
+// Storage::list(path) may return something different: an entry added, removed or renamed,
+// written to, or its attributes changed. nullopt when the back-end cannot promise that for this
+// path; the server then does not cache the listing. Take it BEFORE list(), so that a change made
+// while listing yields a new value next time. Values are unique in the process: never reused for
+// another directory or another state of the same one. A cache hit means list() is not called.
+class ListingVersions {
+ public:
+  virtual ~ListingVersions() = default;
+  virtual std::optional<std::uint64_t> listing_version(std::string_view path) = 0;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -123,14 +135,12 @@ class Storage {
   // Entries of a directory, without "." and "..", in no particular order; symlinks are listed
   // as links (type symlink, link_target set).
   virtual Result<std::vector<FileInfo>> list(std::string_view path) = 0;
-  // A token that changes whenever list(path) may return something different: an entry added,
-  // removed or renamed, written to, or its attributes changed. nullopt when the back-end cannot
-  // promise that; the server then does not cache the listing. Take it BEFORE list(), so that a
-  // change made while listing yields a new value next time. Values are unique in the process:
-  // never reused for another directory or another state of the same one. A cache hit means
-  // list() is not called, so a decorator whose list() refuses or filters entries must not
-  // forward this (keep the default).
-  virtual std::optional<std::uint64_t> listing_version(std::string_view /*path*/) { return std::nullopt; }
+  // Optional capability: listing versions (see ListingVersions), or nullptr when the back-end
+  // cannot offer them; the server then does not cache this storage's listings. The object is
+  // owned by the storage (often the storage itself) and lives as long as it. A decorator whose
+  // list() forwards untouched may return its inner storage's; one whose list() refuses or
+  // filters entries must answer the same way in its own listing_version(), or return nullptr.
+  virtual ListingVersions* listing_versions() { return nullptr; }
   // Optional: where `path` really leads beneath the root, as a normalised FTP path: each
   // symlink on the way (beneath the root) replaced by what it leads to, the last component too
   // when follow_last (false for calls that act on the name itself: remove, rmdir, rename,
@@ -195,13 +205,14 @@ struct LocalStorageOptions {
 
 // Local files, every access relative to the root's directory descriptor with
 // openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (an O_NOFOLLOW walk where the kernel lacks it).
-// A storage made here alone has no listing_version() (always nullopt): versions come from an
-// inotify instance, a scarce per-user resource (128 by default), shared only among the storages
-// of one factory (make_local_storage_factory).
+// A storage made here alone has no listing_versions() (nullptr): versions come from an inotify
+// instance, a scarce per-user resource (128 by default), shared only among the storages of one
+// factory (make_local_storage_factory).
 Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options);
 
-// Uses User::home as the root of a local storage. The storages it makes share one inotify
-// instance for listing_version(), made on the first call (none if listings are never asked).
+// Uses User::home as the root of a local storage. The storages it makes offer
+// listing_versions(), all from one inotify instance made on the first listing_version() call
+// (none if listings are never asked).
 // The first time a factory opens a home it sweeps stale upload temporaries from it (see
 // sweep_upload_temporaries); later logins to that home cost nothing extra.
 std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads = true,
@@ -244,6 +255,8 @@ class Permissions;
 // T set_mtime. stat and free_space stay allowed so that navigation and size checks work.
 // With per-directory rules, the letter is also needed on the inner storage's real_path(), and
 // rmdir and rename need it in every rule below the directory (Permissions::allows_tree).
+// listing_versions() is the inner storage's, answered only where list() is allowed (nullopt
+// elsewhere), so a cached listing never reaches a user without 'l'.
 std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms);
 
 }  // namespace feitp

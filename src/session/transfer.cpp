@@ -310,14 +310,14 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg) {
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   const bool long_form = verb == Verb::LIST || la.long_form;
 
-  // A directory listed before and unchanged since (Storage::listing_version) is served from
+  // A directory listed before and unchanged since (Storage::listing_versions) is served from
   // the cache. The version is taken before list(), so a change while listing gives a new one.
   // The variant names all else the text depends on: MLSD's facts and permission facts (the
   // user's), LIST's or NLST's form.
   std::optional<std::uint64_t> version;
   std::string variant;
   if (!la.directory && core_.opts.listing_cache) {
-    version = storage_->listing_version(*p);
+    if (auto* versions = storage_->listing_versions()) version = versions->listing_version(*p);
     if (version) {
       if (verb == Verb::MLSD) {
         variant = fmt::format("M{}:{}", mlst_facts_, user_->name);

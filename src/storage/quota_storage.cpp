@@ -163,10 +163,8 @@ class QuotaStorage final : public Storage {
   [[nodiscard]] StorageCapabilities capabilities() const override { return inner_->capabilities(); }
   Result<FileInfo> stat(std::string_view path) override { return inner_->stat(path); }
   Result<std::vector<FileInfo>> list(std::string_view path) override { return inner_->list(path); }
-  // list() is forwarded untouched, so its version may be too.
-  std::optional<std::uint64_t> listing_version(std::string_view path) override {
-    return inner_->listing_version(path);
-  }
+  // list() is forwarded untouched, so its versions may be too.
+  ListingVersions* listing_versions() override { return inner_->listing_versions(); }
   Result<std::string> real_path(std::string_view path, bool follow_last) override {
     return inner_->real_path(path, follow_last);
   }

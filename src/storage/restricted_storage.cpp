@@ -13,7 +13,7 @@
 namespace feitp {
 namespace {
 
-class RestrictedStorage final : public Storage {
+class RestrictedStorage final : public Storage, private ListingVersions {
  public:
   RestrictedStorage(std::unique_ptr<Storage> inner, Permissions perms)
       : inner_(std::move(inner)), perms_(std::move(perms)) {}
@@ -28,9 +28,16 @@ class RestrictedStorage final : public Storage {
     return inner_->list(path);
   }
 
-  // listing_version() is deliberately not forwarded (the default nullopt stays): the server
-  // skips list() on a cache hit, and this list() refuses paths without 'l'. Forwarding is only
-  // sound together with the same check, and only while list() adds nothing else.
+  // The server skips list() on a cache hit, so a version is only given where list() would
+  // answer: the same check, and nothing else (list() adds no filter of its own).
+  ListingVersions* listing_versions() override {
+    return inner_->listing_versions() != nullptr ? this : nullptr;
+  }
+  std::optional<std::uint64_t> listing_version(std::string_view path) override {
+    ListingVersions* inner = inner_->listing_versions();
+    if (inner == nullptr || check('l', path, Reach::follow)) return std::nullopt;
+    return inner->listing_version(path);
+  }
 
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
     if (auto ec = check('r', path, Reach::follow)) return ec;

@@ -48,13 +48,30 @@ class ReadFile {
   [[nodiscard]] virtual int native_handle() const { return -1; }
 };
 
-// A file opened for writing. Bytes go in with write(); the upload ends with exactly one of
-// commit() (the transfer completed: make the file final/visible) or abort().
+// How WriteFile::commit() ends an upload.
+enum class Commit : std::uint8_t {
+  plain,  // the transfer completed: make the file final/visible
+  // The same, but a check (Hooks::check_upload) may still refuse the upload: the back-end keeps
+  // what the upload replaces, so that revert() can put it back, until the WriteFile is destroyed.
+  keep_previous,
+};
+
+// A file opened for writing. Bytes go in with write(); the upload ends with one of:
+// - commit() (or commit(Commit::keep_previous), then maybe revert());
+// - abort(keep_partial);
+// - nothing: a WriteFile destroyed before either aborts itself with the safe default,
+//   abort(false), so an upload nobody finished never looks complete. A caller that wants to keep
+//   a resumable partial upload (REST+STOR after a dropped connection) calls abort(true) itself.
+// Calls after the end do nothing (abort) or fail with EBADF (write, commit).
+//
+// Implementers: the destructor of every WriteFile must call abort(false) when neither commit()
+// nor abort() was called (the base class cannot: the derived part is gone by then); a decorator
+// may simply destroy the WriteFile it wraps.
 class WriteFile {
  public:
   virtual ~WriteFile() = default;
   virtual Result<std::size_t> write(std::span<const std::byte> data) = 0;
-  virtual Status commit() = 0;
+  virtual Status commit(Commit how = Commit::plain) = 0;
   // keep_partial: the client went away mid-upload and may resume it (REST+STOR), so keep what
   // arrived (ignored for atomic uploads, whose temporary file is always removed). When false
   // (disk full, vetoed upload) a file this upload created is removed, and a file it replaced is
@@ -64,12 +81,9 @@ class WriteFile {
   virtual void abort(bool keep_partial) = 0;
   [[nodiscard]] virtual int native_handle() const { return -1; }
 
-  // Two-phase end for uploads that a check (Hooks::check_upload) may still refuse after the
-  // bytes are stored. keep_previous(), called before commit(), asks the back-end to keep what
-  // the upload replaces; revert(), called after commit(), puts that back (or removes the new
-  // file when nothing was replaced). A back-end without it returns ENOTSUP from revert() and the
-  // server removes the file instead.
-  virtual void keep_previous() {}
+  // Only after commit(Commit::keep_previous) succeeded: puts back what the upload replaced (or
+  // removes the new file when nothing was replaced). Otherwise, or for a back-end without it,
+  // ENOTSUP: the server then removes the file instead.
   virtual Status revert() { return std::errc::not_supported; }
 };
 

@@ -898,8 +898,7 @@ int judge_transfer(const Transfer& t, std::error_code ec, bool connected, Transf
 
 Status Session::commit_upload(Transfer& t) {
   // A check_upload hook may still refuse it: keep what it replaces until then.
-  if (!core_.hooks.empty()) t.writer->keep_previous();
-  return t.writer->commit();
+  return t.writer->commit(core_.hooks.empty() ? Commit::plain : Commit::keep_previous);
 }
 
 void Session::refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text) {

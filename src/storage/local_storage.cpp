@@ -370,8 +370,10 @@ class LocalWriteFile final : public WriteFile {
     // without the lock, drop_own_bytes() is merely less sure that no one else is writing.
     if (s_.temp.empty()) (void)::flock(s_.fd.get(), LOCK_SH | LOCK_NB);
   }
+  // Never ended: the safe default (WriteFile's contract). A backup that revert() did not use is
+  // dropped: the upload stays.
   ~LocalWriteFile() override {
-    if (!done_) abort(true);
+    if (!done_) abort(false);
     if (!backup_.empty()) ::unlinkat(s_.parent.get(), backup_.c_str(), 0);
   }
   LocalWriteFile(const LocalWriteFile&) = delete;
@@ -393,9 +395,10 @@ class LocalWriteFile final : public WriteFile {
     return total;
   }
 
-  Status commit() override {
+  Status commit(Commit how) override {
     if (done_) return errno_code(EBADF);
     done_ = true;
+    keep_previous_ = how == Commit::keep_previous;
     if (s_.temp.empty()) {
       // In place: keep the descriptor (and the lock) while revert() may still need them.
       if (keep_previous_ && (s_.start_size > 0 || s_.created)) return {};
@@ -421,9 +424,9 @@ class LocalWriteFile final : public WriteFile {
 
   [[nodiscard]] int native_handle() const override { return s_.fd.get(); }
 
-  void keep_previous() override { keep_previous_ = true; }
-
   Status revert() override {
+    if (!keep_previous_) return errno_code(ENOTSUP);  // not committed with Commit::keep_previous
+    keep_previous_ = false;                           // once
     const int dir = s_.parent.get();
     if (!backup_.empty()) {
       // Atomic upload over an existing file: the previous version comes back.

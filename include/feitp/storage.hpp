@@ -273,4 +273,10 @@ class Permissions;
 // elsewhere), so a cached listing never reaches a user without 'l'.
 std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms);
 
+// Wraps a factory: every user's storage is make_restricted_storage() over the inner factory's,
+// with that user's permissions (User::permissions). The server checks the same letters itself;
+// this makes the storage refuse them as well, for storages that code of your own also uses.
+// blocking() is the inner factory's.
+std::shared_ptr<StorageFactory> make_restricted_storage_factory(std::shared_ptr<StorageFactory> inner);
+
 }  // namespace feitp

@@ -121,10 +121,30 @@ class RestrictedStorage final : public Storage, private ListingVersions {
   Permissions perms_;
 };
 
+class RestrictedFactory final : public StorageFactory {
+ public:
+  explicit RestrictedFactory(std::shared_ptr<StorageFactory> inner) : inner_(std::move(inner)) {}
+
+  [[nodiscard]] bool blocking() const override { return inner_->blocking(); }
+
+  Result<std::unique_ptr<Storage>> create(const User& user) override {
+    auto made = inner_->create(user);
+    if (!made) return made;
+    return make_restricted_storage(std::move(*made), user.permissions);
+  }
+
+ private:
+  std::shared_ptr<StorageFactory> inner_;
+};
+
 }  // namespace
 
 std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms) {
   return std::make_unique<RestrictedStorage>(std::move(inner), std::move(perms));
+}
+
+std::shared_ptr<StorageFactory> make_restricted_storage_factory(std::shared_ptr<StorageFactory> inner) {
+  return std::make_shared<RestrictedFactory>(std::move(inner));
 }
 
 }  // namespace feitp

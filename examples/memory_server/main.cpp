@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
     server = feitp::Server::Builder(options)
                  .authenticator(
                      std::make_shared<OneUserAuthenticator>(user.substr(0, colon), user.substr(colon + 1)))
-                 .storage_factory(files)
+                 // The storage itself refuses what the user's permission letters do not allow.
+                 .storage_factory(feitp::make_restricted_storage_factory(files))
                  .site_command("STATS", "STATS: how many files are stored",
                                [files](feitp::Session&, std::string_view) {
                                  return feitp::Reply{

@@ -141,7 +141,7 @@ struct Options {
   std::uint64_t session_download_rate = 0;
   bool listing_utc = true;
   // Keep the formatted listings of big directories and reuse them while the storage reports
-  // the directory unchanged (Storage::listing_version).
+  // the directory unchanged (Storage::listing_versions).
   bool listing_cache = true;
   std::string default_hash = "SHA-256";
   // HASH/XCRC/XMD5/XSHA* of a file bigger than this is refused with 552 (0 = no cap): each one

@@ -48,13 +48,30 @@ class ReadFile {
   [[nodiscard]] virtual int native_handle() const { return -1; }
 };
 
-// A file opened for writing. Bytes go in with write(); the upload ends with exactly one of
-// commit() (the transfer completed: make the file final/visible) or abort().
+// How WriteFile::commit() ends an upload.
+enum class Commit : std::uint8_t {
+  plain,  // the transfer completed: make the file final/visible
+  // The same, but a check (Hooks::check_upload) may still refuse the upload: the back-end keeps
+  // what the upload replaces, so that revert() can put it back, until the WriteFile is destroyed.
+  keep_previous,
+};
+
+// A file opened for writing. Bytes go in with write(); the upload ends with one of:
+// - commit() (or commit(Commit::keep_previous), then maybe revert());
+// - abort(keep_partial);
+// - nothing: a WriteFile destroyed before either aborts itself with the safe default,
+//   abort(false), so an upload nobody finished never looks complete. A caller that wants to keep
+//   a resumable partial upload (REST+STOR after a dropped connection) calls abort(true) itself.
+// Calls after the end do nothing (abort) or fail with EBADF (write, commit).
+//
+// Implementers: the destructor of every WriteFile must call abort(false) when neither commit()
+// nor abort() was called (the base class cannot: the derived part is gone by then); a decorator
+// may simply destroy the WriteFile it wraps.
 class WriteFile {
  public:
   virtual ~WriteFile() = default;
   virtual Result<std::size_t> write(std::span<const std::byte> data) = 0;
-  virtual Status commit() = 0;
+  virtual Status commit(Commit how = Commit::plain) = 0;
   // keep_partial: the client went away mid-upload and may resume it (REST+STOR), so keep what
   // arrived (ignored for atomic uploads, whose temporary file is always removed). When false
   // (disk full, vetoed upload) a file this upload created is removed, and a file it replaced is
@@ -64,12 +81,9 @@ class WriteFile {
   virtual void abort(bool keep_partial) = 0;
   [[nodiscard]] virtual int native_handle() const { return -1; }
 
-  // Two-phase end for uploads that a check (Hooks::check_upload) may still refuse after the
-  // bytes are stored. keep_previous(), called before commit(), asks the back-end to keep what
-  // the upload replaces; revert(), called after commit(), puts that back (or removes the new
-  // file when nothing was replaced). A back-end without it returns ENOTSUP from revert() and the
-  // server removes the file instead.
-  virtual void keep_previous() {}
+  // Only after commit(Commit::keep_previous) succeeded: puts back what the upload replaced (or
+  // removes the new file when nothing was replaced). Otherwise, or for a back-end without it,
+  // ENOTSUP: the server then removes the file instead.
   virtual Status revert() { return std::errc::not_supported; }
 };
 
@@ -108,6 +122,18 @@ struct StorageCapabilities {
   bool free_space = false;
 };
 
+// A capability a Storage may offer (Storage::listing_versions()): a token that changes whenever
+// Storage::list(path) may return something different: an entry added, removed or renamed,
+// written to, or its attributes changed. nullopt when the back-end cannot promise that for this
+// path; the server then does not cache the listing. Take it BEFORE list(), so that a change made
+// while listing yields a new value next time. Values are unique in the process: never reused for
+// another directory or another state of the same one. A cache hit means list() is not called.
+class ListingVersions {
+ public:
+  virtual ~ListingVersions() = default;
+  virtual std::optional<std::uint64_t> listing_version(std::string_view path) = 0;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -123,14 +149,12 @@ class Storage {
   // Entries of a directory, without "." and "..", in no particular order; symlinks are listed
   // as links (type symlink, link_target set).
   virtual Result<std::vector<FileInfo>> list(std::string_view path) = 0;
-  // A token that changes whenever list(path) may return something different: an entry added,
-  // removed or renamed, written to, or its attributes changed. nullopt when the back-end cannot
-  // promise that; the server then does not cache the listing. Take it BEFORE list(), so that a
-  // change made while listing yields a new value next time. Values are unique in the process:
-  // never reused for another directory or another state of the same one. A cache hit means
-  // list() is not called, so a decorator whose list() refuses or filters entries must not
-  // forward this (keep the default).
-  virtual std::optional<std::uint64_t> listing_version(std::string_view /*path*/) { return std::nullopt; }
+  // Optional capability: listing versions (see ListingVersions), or nullptr when the back-end
+  // cannot offer them; the server then does not cache this storage's listings. The object is
+  // owned by the storage (often the storage itself) and lives as long as it. A decorator whose
+  // list() forwards untouched may return its inner storage's; one whose list() refuses or
+  // filters entries must answer the same way in its own listing_version(), or return nullptr.
+  virtual ListingVersions* listing_versions() { return nullptr; }
   // Optional: where `path` really leads beneath the root, as a normalised FTP path: each
   // symlink on the way (beneath the root) replaced by what it leads to, the last component too
   // when follow_last (false for calls that act on the name itself: remove, rmdir, rename,
@@ -195,13 +219,14 @@ struct LocalStorageOptions {
 
 // Local files, every access relative to the root's directory descriptor with
 // openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (an O_NOFOLLOW walk where the kernel lacks it).
-// A storage made here alone has no listing_version() (always nullopt): versions come from an
-// inotify instance, a scarce per-user resource (128 by default), shared only among the storages
-// of one factory (make_local_storage_factory).
+// A storage made here alone has no listing_versions() (nullptr): versions come from an inotify
+// instance, a scarce per-user resource (128 by default), shared only among the storages of one
+// factory (make_local_storage_factory).
 Result<std::unique_ptr<Storage>> make_local_storage(const LocalStorageOptions& options);
 
-// Uses User::home as the root of a local storage. The storages it makes share one inotify
-// instance for listing_version(), made on the first call (none if listings are never asked).
+// Uses User::home as the root of a local storage. The storages it makes offer
+// listing_versions(), all from one inotify instance made on the first listing_version() call
+// (none if listings are never asked).
 // The first time a factory opens a home it sweeps stale upload temporaries from it (see
 // sweep_upload_temporaries); later logins to that home cost nothing extra.
 std::shared_ptr<StorageFactory> make_local_storage_factory(bool atomic_uploads = true,
@@ -244,6 +269,14 @@ class Permissions;
 // T set_mtime. stat and free_space stay allowed so that navigation and size checks work.
 // With per-directory rules, the letter is also needed on the inner storage's real_path(), and
 // rmdir and rename need it in every rule below the directory (Permissions::allows_tree).
+// listing_versions() is the inner storage's, answered only where list() is allowed (nullopt
+// elsewhere), so a cached listing never reaches a user without 'l'.
 std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms);
+
+// Wraps a factory: every user's storage is make_restricted_storage() over the inner factory's,
+// with that user's permissions (User::permissions). The server checks the same letters itself;
+// this makes the storage refuse them as well, for storages that code of your own also uses.
+// blocking() is the inner factory's.
+std::shared_ptr<StorageFactory> make_restricted_storage_factory(std::shared_ptr<StorageFactory> inner);
 
 }  // namespace feitp

@@ -144,7 +144,9 @@ class Storage:
         raise NotImplementedError
 
     def open_write(self, path: str, mode: str, offset: int) -> Any:
-        """An object with write(data) and commit() (or close()), and optionally abort(keep_partial).
+        """An object with write(data) and commit() (or close()), and optionally abort(keep_partial)
+        (also called with False for an upload dropped before it ended, so nothing half-written
+        looks complete).
         mode: "truncate" (STOR), "append" (APPE), "exclusive" (STOU), "at_offset" (REST+STOR)."""
         raise NotImplementedError
 

@@ -658,7 +658,14 @@ class PyReadFile final : public feitp::ReadFile {
 class PyWriteFile final : public feitp::WriteFile {
  public:
   PyWriteFile(py::object f, std::string path) : f_(std::move(f)), path_(std::move(path)) {}
+  // Never ended (WriteFile's contract): the object's abort(False). Not at interpreter exit.
+  ~PyWriteFile() override {
+    if (!done_ && Py_IsInitialized() != 0) abort(false);
+  }
+  PyWriteFile(const PyWriteFile&) = delete;
+  PyWriteFile& operator=(const PyWriteFile&) = delete;
   feitp::Result<std::size_t> write(std::span<const std::byte> data) override {
+    if (done_) return feitp::errno_code(EBADF);
     Gil gil;
     try {
       py::object r =
@@ -670,7 +677,9 @@ class PyWriteFile final : public feitp::WriteFile {
       return data.size();
     } catch (py::error_already_set& e) { return storage_error("write", path_, e); }
   }
-  feitp::Status commit() override {
+  feitp::Status commit(feitp::Commit /*how*/) override {
+    if (done_) return feitp::errno_code(EBADF);
+    done_ = true;
     Gil gil;
     try {
       f_.get().attr(py::hasattr(f_.get(), "commit") ? "commit" : "close")();
@@ -678,6 +687,8 @@ class PyWriteFile final : public feitp::WriteFile {
     } catch (py::error_already_set& e) { return storage_error("commit", path_, e); }
   }
   void abort(bool keep_partial) override {
+    if (done_) return;
+    done_ = true;
     Gil gil;
     try {
       if (py::hasattr(f_.get(), "abort")) {
@@ -691,6 +702,7 @@ class PyWriteFile final : public feitp::WriteFile {
  private:
   PyRef f_;
   std::string path_;
+  bool done_ = false;
 };
 
 const char* mode_name(feitp::WriteMode m) {

@@ -128,7 +128,7 @@ struct ServerCore {
   // A small read buffer shared by all sessions of this loop: idle sessions hold none.
   std::array<char, 4096> control_read_buffer{};
 
-  // Formatted listings of big directories, reused while Storage::listing_version() says the
+  // Formatted listings of big directories, reused while Storage::listing_versions() says the
   // directory is unchanged.
   ListingCache listings;
 

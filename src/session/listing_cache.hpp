@@ -1,6 +1,6 @@
 // feitp session: formatted directory listings kept for reuse while the directory is unchanged.
 //
-// The key is the Storage::listing_version() token taken before list(), plus a variant string
+// The key is the ListingVersions::listing_version() token taken before list(), plus a variant string
 // for everything else the text depends on (LIST/NLST/MLSD, options, facts, the user's
 // permission facts, ...). A token names one directory in one state, process-wide, so an entry
 // is simply never found again once the directory changes; stale entries age out of the LRU.

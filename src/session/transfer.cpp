@@ -286,14 +286,14 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg, std:
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   const bool long_form = verb == Verb::LIST || la.long_form;
 
-  // A directory listed before and unchanged since (Storage::listing_version) is served from
+  // A directory listed before and unchanged since (Storage::listing_versions) is served from
   // the cache. The version is taken before list(), so a change while listing gives a new one.
   // The variant names all else the text depends on: MLSD's facts and permission facts (the
   // user's), LIST's or NLST's form.
   std::optional<std::uint64_t> version;
   std::string variant;
   if (!la.directory && core_.opts.listing_cache) {
-    version = storage_->listing_version(path);
+    if (auto* versions = storage_->listing_versions()) version = versions->listing_version(path);
     if (version) {
       if (verb == Verb::MLSD) {
         variant = fmt::format("M{}:{}", mlst_facts_, user_->name);
@@ -900,8 +900,7 @@ int judge_transfer(const Transfer& t, std::error_code ec, bool connected, Transf
 
 Status Session::commit_upload(Transfer& t) {
   // A check_upload hook may still refuse it: keep what it replaces until then.
-  if (!core_.hooks.empty()) t.writer->keep_previous();
-  return t.writer->commit();
+  return t.writer->commit(core_.hooks.empty() ? Commit::plain : Commit::keep_previous);
 }
 
 void Session::refuse_upload(const Decision& verdict, TransferEvent& ev, int& code, std::string& text) {

@@ -370,8 +370,10 @@ class LocalWriteFile final : public WriteFile {
     // without the lock, drop_own_bytes() is merely less sure that no one else is writing.
     if (s_.temp.empty()) (void)::flock(s_.fd.get(), LOCK_SH | LOCK_NB);
   }
+  // Never ended: the safe default (WriteFile's contract). A backup that revert() did not use is
+  // dropped: the upload stays.
   ~LocalWriteFile() override {
-    if (!done_) abort(true);
+    if (!done_) abort(false);
     if (!backup_.empty()) ::unlinkat(s_.parent.get(), backup_.c_str(), 0);
   }
   LocalWriteFile(const LocalWriteFile&) = delete;
@@ -393,9 +395,10 @@ class LocalWriteFile final : public WriteFile {
     return total;
   }
 
-  Status commit() override {
+  Status commit(Commit how) override {
     if (done_) return errno_code(EBADF);
     done_ = true;
+    keep_previous_ = how == Commit::keep_previous;
     if (s_.temp.empty()) {
       // In place: keep the descriptor (and the lock) while revert() may still need them.
       if (keep_previous_ && (s_.start_size > 0 || s_.created)) return {};
@@ -421,9 +424,9 @@ class LocalWriteFile final : public WriteFile {
 
   [[nodiscard]] int native_handle() const override { return s_.fd.get(); }
 
-  void keep_previous() override { keep_previous_ = true; }
-
   Status revert() override {
+    if (!keep_previous_) return errno_code(ENOTSUP);  // not committed with Commit::keep_previous
+    keep_previous_ = false;                           // once
     const int dir = s_.parent.get();
     if (!backup_.empty()) {
       // Atomic upload over an existing file: the previous version comes back.
@@ -520,10 +523,10 @@ class LocalWriteFile final : public WriteFile {
 
 // --- The storage ----------------------------------------------------------------------------
 
-class LocalStorage final : public Storage {
+class LocalStorage final : public Storage, private ListingVersions {
  public:
   // watch: the factory's DirWatch, shared by every storage it makes; nullptr for a storage
-  // made alone (make_local_storage), whose listing_version() is then always nullopt.
+  // made alone (make_local_storage), which then offers no listing_versions().
   LocalStorage(os::UniqueFd root, bool use_openat2, const LocalStorageOptions& o,
                std::shared_ptr<DirWatch> watch)
       : LocalStorage(std::make_shared<const os::UniqueFd>(std::move(root)), use_openat2, o,
@@ -612,12 +615,12 @@ class LocalStorage final : public Storage {
   }
 
   // Resolves the path beneath the root as list() does (O_PATH: only the inode is needed) and
-  // asks the factory's DirWatch. No DirWatch (a storage not made by a factory), any error, or a
-  // path that is not a directory: nullopt.
+  // asks the factory's DirWatch: only a storage made by a factory has one.
+  ListingVersions* listing_versions() override { return watch_ ? this : nullptr; }
+  // Any error, or a path that is not a directory: nullopt.
   std::optional<std::uint64_t> listing_version(std::string_view path) override {
-    if (!watch_) return std::nullopt;
     PathBuf p;
-    if (parse_path(path, p)) return std::nullopt;
+    if (!watch_ || parse_path(path, p)) return std::nullopt;
     if (p.root) return watch_->version(root_->get());
     auto fd = open_beneath(p.rel.data(), O_PATH | O_DIRECTORY, 0);
     if (!fd) return std::nullopt;
@@ -1059,7 +1062,7 @@ Result<std::unique_ptr<LocalStorage>> open_local(const LocalStorageOptions& opti
 // Sessions of the same home share one root descriptor: a login costs no open() while another
 // session of that home is open, and 10,000 sessions need 10,000 descriptors, not 20,000. (A
 // home replaced on disk while sessions of it are open is seen by logins after they all end.)
-// Every storage it makes shares its one DirWatch (listing_version); the DirWatch makes its
+// Every storage it makes shares its one DirWatch (listing_versions); the DirWatch makes its
 // inotify instance on the first version() call, so a server that never asks pays nothing.
 class LocalStorageFactory final : public StorageFactory {
  public:

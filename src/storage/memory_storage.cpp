@@ -139,6 +139,10 @@ class MemoryWriteFile final : public WriteFile {
   MemoryWriteFile(std::shared_ptr<Tree> tree, std::vector<std::string> comps, WriteMode mode,
                   std::uint64_t offset)
       : tree_(std::move(tree)), comps_(std::move(comps)), mode_(mode), offset_(offset) {}
+  // Never ended: abort(false), which publishes nothing.
+  ~MemoryWriteFile() override { abort(false); }
+  MemoryWriteFile(const MemoryWriteFile&) = delete;
+  MemoryWriteFile& operator=(const MemoryWriteFile&) = delete;
 
   Result<std::size_t> write(std::span<const std::byte> data) override {
     if (done_) return errno_code(EBADF);
@@ -146,7 +150,9 @@ class MemoryWriteFile final : public WriteFile {
     return data.size();
   }
 
-  Status commit() override {
+  // Commit::keep_previous changes nothing: without revert() (ENOTSUP) the server removes a
+  // refused upload by its path.
+  Status commit(Commit /*how*/) override {
     if (done_) return errno_code(EBADF);
     done_ = true;
     return publish();

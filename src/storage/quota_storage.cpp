@@ -78,9 +78,14 @@ class QuotaWriteFile final : public WriteFile {
         base_(base),
         counted_files_(counted_files) {}
 
+  // Never ended: the inner writer aborts itself as it goes (abort(false)), then the count
+  // follows what it left on disk.
   ~QuotaWriteFile() override {
+    inner_.reset();
     if (!settled_) settle_from_disk();
   }
+  QuotaWriteFile(const QuotaWriteFile&) = delete;
+  QuotaWriteFile& operator=(const QuotaWriteFile&) = delete;
 
   Result<std::size_t> write(std::span<const std::byte> data) override {
     // Only growth beyond the replaced file is charged.
@@ -96,8 +101,8 @@ class QuotaWriteFile final : public WriteFile {
     return r;
   }
 
-  Status commit() override {
-    auto st = inner_->commit();
+  Status commit(Commit how) override {
+    auto st = inner_->commit(how);
     if (!st) {
       settle_from_disk();
       return st;
@@ -111,11 +116,10 @@ class QuotaWriteFile final : public WriteFile {
   }
 
   void abort(bool keep_partial) override {
+    if (settled_) return;  // after commit(): nothing to do
     inner_->abort(keep_partial);
     settle_from_disk();
   }
-
-  void keep_previous() override { inner_->keep_previous(); }
 
   Status revert() override {
     auto st = inner_->revert();
@@ -163,10 +167,8 @@ class QuotaStorage final : public Storage {
   [[nodiscard]] StorageCapabilities capabilities() const override { return inner_->capabilities(); }
   Result<FileInfo> stat(std::string_view path) override { return inner_->stat(path); }
   Result<std::vector<FileInfo>> list(std::string_view path) override { return inner_->list(path); }
-  // list() is forwarded untouched, so its version may be too.
-  std::optional<std::uint64_t> listing_version(std::string_view path) override {
-    return inner_->listing_version(path);
-  }
+  // list() is forwarded untouched, so its versions may be too.
+  ListingVersions* listing_versions() override { return inner_->listing_versions(); }
   Result<std::string> real_path(std::string_view path, bool follow_last) override {
     return inner_->real_path(path, follow_last);
   }

@@ -13,7 +13,7 @@
 namespace feitp {
 namespace {
 
-class RestrictedStorage final : public Storage {
+class RestrictedStorage final : public Storage, private ListingVersions {
  public:
   RestrictedStorage(std::unique_ptr<Storage> inner, Permissions perms)
       : inner_(std::move(inner)), perms_(std::move(perms)) {}
@@ -28,9 +28,16 @@ class RestrictedStorage final : public Storage {
     return inner_->list(path);
   }
 
-  // listing_version() is deliberately not forwarded (the default nullopt stays): the server
-  // skips list() on a cache hit, and this list() refuses paths without 'l'. Forwarding is only
-  // sound together with the same check, and only while list() adds nothing else.
+  // The server skips list() on a cache hit, so a version is only given where list() would
+  // answer: the same check, and nothing else (list() adds no filter of its own).
+  ListingVersions* listing_versions() override {
+    return inner_->listing_versions() != nullptr ? this : nullptr;
+  }
+  std::optional<std::uint64_t> listing_version(std::string_view path) override {
+    ListingVersions* inner = inner_->listing_versions();
+    if (inner == nullptr || check('l', path, Reach::follow)) return std::nullopt;
+    return inner->listing_version(path);
+  }
 
   Result<std::unique_ptr<ReadFile>> open_read(std::string_view path, std::uint64_t offset) override {
     if (auto ec = check('r', path, Reach::follow)) return ec;
@@ -114,10 +121,30 @@ class RestrictedStorage final : public Storage {
   Permissions perms_;
 };
 
+class RestrictedFactory final : public StorageFactory {
+ public:
+  explicit RestrictedFactory(std::shared_ptr<StorageFactory> inner) : inner_(std::move(inner)) {}
+
+  [[nodiscard]] bool blocking() const override { return inner_->blocking(); }
+
+  Result<std::unique_ptr<Storage>> create(const User& user) override {
+    auto made = inner_->create(user);
+    if (!made) return made;
+    return make_restricted_storage(std::move(*made), user.permissions);
+  }
+
+ private:
+  std::shared_ptr<StorageFactory> inner_;
+};
+
 }  // namespace
 
 std::unique_ptr<Storage> make_restricted_storage(std::unique_ptr<Storage> inner, Permissions perms) {
   return std::make_unique<RestrictedStorage>(std::move(inner), std::move(perms));
+}
+
+std::shared_ptr<StorageFactory> make_restricted_storage_factory(std::shared_ptr<StorageFactory> inner) {
+  return std::make_shared<RestrictedFactory>(std::move(inner));
 }
 
 }  // namespace feitp

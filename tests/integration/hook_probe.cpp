@@ -217,9 +217,7 @@ class BlockingStorage final : public feitp::Storage {
   [[nodiscard]] feitp::StorageCapabilities capabilities() const override { return in_->capabilities(); }
   feitp::Result<feitp::FileInfo> stat(std::string_view p) override { return in_->stat(p); }
   feitp::Result<std::vector<feitp::FileInfo>> list(std::string_view p) override { return in_->list(p); }
-  std::optional<std::uint64_t> listing_version(std::string_view p) override {
-    return in_->listing_version(p);
-  }
+  feitp::ListingVersions* listing_versions() override { return in_->listing_versions(); }
   feitp::Result<std::unique_ptr<feitp::ReadFile>> open_read(std::string_view p, std::uint64_t o) override {
     record_storage_call(calls_, "open_read");
     return in_->open_read(p, o);

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "feitp/auth.hpp"
+#include "feitp/limits.hpp"
 #include "feitp/storage.hpp"
 #include "storage/dir_watch.hpp"
 #include "os/unique_fd.hpp"
@@ -31,7 +32,7 @@ using os::UniqueFd;
 using storage::DirWatch;
 using namespace std::chrono_literals;
 
-// A storage made alone (no DirWatch: listing_version() is always nullopt).
+// A storage made alone (no DirWatch: it offers no listing_versions()).
 std::unique_ptr<Storage> local(const std::string& root) {
   LocalStorageOptions o;
   o.root = root;
@@ -48,6 +49,16 @@ std::unique_ptr<Storage> from(StorageFactory& factory, const std::string& home) 
   auto s = factory.create(u);
   EXPECT_TRUE(s.ok()) << home;
   return s ? std::move(*s) : nullptr;
+}
+
+// The storage's listing version of `path`; a failure when it offers none.
+std::optional<std::uint64_t> version(Storage& s, std::string_view path) {
+  ListingVersions* v = s.listing_versions();
+  if (v == nullptr) {
+    ADD_FAILURE() << "no listing_versions()";
+    return std::nullopt;
+  }
+  return v->listing_version(path);
 }
 
 // inotify instances this process holds open.
@@ -357,37 +368,44 @@ class LocalListingVersionTest : public ::testing::Test {
 };
 
 TEST_F(LocalListingVersionTest, RootAndSubdirectoryFollowChanges) {
-  const auto root = s_->listing_version("/");
-  const auto sub = s_->listing_version("/sub");
+  const auto root = version(*s_, "/");
+  const auto sub = version(*s_, "/sub");
   ASSERT_TRUE(root.has_value());
   ASSERT_TRUE(sub.has_value());
   EXPECT_NE(*root, *sub);
-  EXPECT_EQ(s_->listing_version("/"), root);
-  EXPECT_EQ(s_->listing_version("/sub"), sub);
-  EXPECT_EQ(s_->listing_version("/inner"), sub);  // a symlink beneath the root: its target
+  EXPECT_EQ(version(*s_, "/"), root);
+  EXPECT_EQ(version(*s_, "/sub"), sub);
+  EXPECT_EQ(version(*s_, "/inner"), sub);  // a symlink beneath the root: its target
 
   ASSERT_TRUE(put(*s_, "/sub/a", "hello").ok());
-  EXPECT_NE(s_->listing_version("/sub"), sub);
+  EXPECT_NE(version(*s_, "/sub"), sub);
   ASSERT_TRUE(s_->remove("/file").ok());
-  EXPECT_NE(s_->listing_version("/"), root);
+  EXPECT_NE(version(*s_, "/"), root);
 }
 
 TEST_F(LocalListingVersionTest, NothingForFilesMissingPathsAndEscapes) {
-  EXPECT_FALSE(s_->listing_version("/file").has_value());
-  EXPECT_FALSE(s_->listing_version("/missing").has_value());
-  EXPECT_FALSE(s_->listing_version("/escape").has_value());
-  EXPECT_FALSE(s_->listing_version("/sub/../..").has_value());
+  EXPECT_FALSE(version(*s_, "/file").has_value());
+  EXPECT_FALSE(version(*s_, "/missing").has_value());
+  EXPECT_FALSE(version(*s_, "/escape").has_value());
+  EXPECT_FALSE(version(*s_, "/sub/../..").has_value());
 }
 
 TEST_F(LocalListingVersionTest, StorageMadeAloneHasNoVersion) {
-  ASSERT_TRUE(s_->listing_version("/").has_value());  // the same directory, through the factory
+  ASSERT_NE(s_->listing_versions(), nullptr);  // the same directory, through the factory
+  ASSERT_TRUE(version(*s_, "/").has_value());
   const int before = inotify_instances();
   const auto alone = local(tmp_ / "root");
   ASSERT_TRUE(alone);
-  EXPECT_FALSE(alone->listing_version("/").has_value());
-  EXPECT_FALSE(alone->listing_version("/sub").has_value());
+  EXPECT_EQ(alone->listing_versions(), nullptr);
   EXPECT_TRUE(alone->list("/").ok());
   EXPECT_EQ(inotify_instances(), before);
+}
+
+TEST_F(LocalListingVersionTest, MemoryStorageHasNoVersions) {
+  MemoryStorageFactory memory;
+  auto s = memory.create(User{});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->listing_versions(), nullptr);
 }
 
 TEST_F(LocalListingVersionTest, FactoryStoragesShareOneLazyInstance) {
@@ -402,20 +420,20 @@ TEST_F(LocalListingVersionTest, FactoryStoragesShareOneLazyInstance) {
   ASSERT_TRUE(a->list("/").ok());
   EXPECT_EQ(inotify_instances(), before);  // nothing asked a version yet: no instance
 
-  const auto va = a->listing_version("/sub");
+  const auto va = version(*a, "/sub");
   ASSERT_TRUE(va.has_value());
   EXPECT_EQ(inotify_instances(), before + 1);
-  EXPECT_EQ(b->listing_version("/sub"), va);  // the same watch answers for every storage
-  ASSERT_TRUE(c->listing_version("/").has_value());
+  EXPECT_EQ(version(*b, "/sub"), va);  // the same watch answers for every storage
+  ASSERT_TRUE(version(*c, "/").has_value());
   EXPECT_EQ(inotify_instances(), before + 1);
 
   // A change made through one storage is seen through another.
   ASSERT_TRUE(put(*b, "/sub/new", "x").ok());
-  EXPECT_NE(a->listing_version("/sub"), va);
+  EXPECT_NE(version(*a, "/sub"), va);
 
   // Storages keep the DirWatch alive after their factory is gone.
   factory.reset();
-  const auto again = a->listing_version("/sub");
+  const auto again = version(*a, "/sub");
   ASSERT_TRUE(again.has_value());
   a.reset();
   b.reset();
@@ -423,12 +441,32 @@ TEST_F(LocalListingVersionTest, FactoryStoragesShareOneLazyInstance) {
   EXPECT_EQ(inotify_instances(), before);  // the last owner closed it
 }
 
-TEST_F(LocalListingVersionTest, RestrictedStorageDoesNotForward) {
+TEST_F(LocalListingVersionTest, QuotaStorageForwards) {
   auto inner = from(*factory_, tmp_ / "root");
   ASSERT_TRUE(inner);
-  ASSERT_TRUE(inner->listing_version("/").has_value());
-  const auto r = make_restricted_storage(std::move(inner), Permissions(Permissions::kAll));
-  EXPECT_FALSE(r->listing_version("/").has_value());
+  const auto v = version(*inner, "/sub");
+  ASSERT_TRUE(v.has_value());
+  const auto q = make_quota_storage(std::move(inner), make_quota_counter(), QuotaLimits{});
+  EXPECT_EQ(version(*q, "/sub"), v);
+}
+
+// A cache hit skips list(): the restricting decorator gives versions only where list() would
+// answer, so a cached listing never reaches a user without 'l' there.
+TEST_F(LocalListingVersionTest, RestrictedStorageForwardsWhereListingIsAllowed) {
+  auto inner = from(*factory_, tmp_ / "root");
+  ASSERT_TRUE(inner);
+  const auto root = version(*inner, "/");
+  ASSERT_TRUE(root.has_value());
+  Permissions perms(Permissions::kAll);
+  perms.set_override("/sub", "e");
+  const auto r = make_restricted_storage(std::move(inner), perms);
+  EXPECT_EQ(version(*r, "/"), root);
+  EXPECT_FALSE(version(*r, "/sub").has_value());
+  EXPECT_FALSE(version(*r, "/inner").has_value());  // a link to /sub carries its rules
+  EXPECT_EQ(r->list("/sub").error(), err(std::errc::permission_denied));
+
+  auto alone = make_restricted_storage(local(tmp_ / "root"), Permissions(Permissions::kAll));
+  EXPECT_EQ(alone->listing_versions(), nullptr);
 }
 
 }  // namespace

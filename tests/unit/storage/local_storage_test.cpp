@@ -348,6 +348,43 @@ TEST_P(LocalStorageTest, AbortKeepingPartialKeepsWhatArrived) {
   EXPECT_EQ((*w)->write(bytes("more")).error(), err(std::errc::bad_file_descriptor));
 }
 
+TEST_P(LocalStorageTest, DroppedWriterLeavesNothingOfItsOwn) {
+  // A WriteFile destroyed without commit() or abort() is abort(false): in place too, a file it
+  // created goes and an appended one is cut back (keeping a partial upload is abort(true)).
+  {
+    auto w = s_->open_write("/dropped", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("partial")).ok());
+    EXPECT_TRUE(exists_disk(at("dropped")));
+  }
+  EXPECT_FALSE(exists_disk(at("dropped")));
+  write_disk(at("log"), "kept");
+  {
+    auto w = s_->open_write("/log", WriteMode::append, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("-dropped")).ok());
+  }
+  EXPECT_EQ(read_disk(at("log")), "kept");
+  {
+    auto w = s_->open_write("/log", WriteMode::at_offset, 2);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("XY")).ok());
+  }
+  EXPECT_EQ(read_disk(at("log")), "ke");  // REST+STOR cuts at the offset; abort(false) keeps that
+}
+
+TEST_P(LocalStorageTest, RevertNeedsACommitThatKeptThePrevious) {
+  write_disk(at("log"), "first;");
+  auto w = s_->open_write("/log", WriteMode::append, 0);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(bytes("second;")).ok());
+  EXPECT_EQ((*w)->revert().error(), err(std::errc::not_supported));  // not committed
+  ASSERT_TRUE((*w)->commit().ok());
+  EXPECT_EQ((*w)->revert().error(), err(std::errc::not_supported));  // plain commit: final
+  (*w)->abort(false);                                                // after the end: nothing
+  EXPECT_EQ(read_disk(at("log")), "first;second;");
+}
+
 TEST_P(LocalStorageTest, WriteAfterCommitFails) {
   auto w = s_->open_write("/f", WriteMode::truncate, 0);
   ASSERT_TRUE(w.ok());
@@ -425,8 +462,7 @@ TEST_P(LocalStorageTest, RevertAfterCommitRestoresThePreviousVersion) {
     auto w = s->open_write("/sub/target", WriteMode::truncate, 0);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->write(bytes("MZ new content")).ok());
-    (*w)->keep_previous();
-    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->commit(Commit::keep_previous).ok());
     EXPECT_EQ(read_disk(at("sub/target")), "MZ new content");
     ASSERT_TRUE((*w)->revert().ok());
     EXPECT_EQ(read_disk(at("sub/target")), "precious");
@@ -437,8 +473,7 @@ TEST_P(LocalStorageTest, RevertAfterCommitRestoresThePreviousVersion) {
     auto w = s->open_write("/sub/fresh", WriteMode::truncate, 0);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->write(bytes("x")).ok());
-    (*w)->keep_previous();
-    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->commit(Commit::keep_previous).ok());
     ASSERT_TRUE((*w)->revert().ok());
   }
   EXPECT_FALSE(exists_disk(at("sub/fresh")));
@@ -447,8 +482,7 @@ TEST_P(LocalStorageTest, RevertAfterCommitRestoresThePreviousVersion) {
     auto w = s->open_write("/sub/target", WriteMode::truncate, 0);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->write(bytes("v2")).ok());
-    (*w)->keep_previous();
-    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->commit(Commit::keep_previous).ok());
   }
   EXPECT_EQ(read_disk(at("sub/target")), "v2");
   EXPECT_TRUE(upload_temporaries(at("sub")).empty());
@@ -461,8 +495,7 @@ TEST_P(LocalStorageTest, RevertAfterCommitInPlace) {
     auto w = s_->open_write("/log", WriteMode::append, 0);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->write(bytes("second;")).ok());
-    (*w)->keep_previous();
-    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->commit(Commit::keep_previous).ok());
     EXPECT_EQ(read_disk(at("log")), "first;second;");
     ASSERT_TRUE((*w)->revert().ok());
   }
@@ -472,8 +505,7 @@ TEST_P(LocalStorageTest, RevertAfterCommitInPlace) {
     auto w = s_->open_write("/new", WriteMode::truncate, 0);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->write(bytes("x")).ok());
-    (*w)->keep_previous();
-    ASSERT_TRUE((*w)->commit().ok());
+    ASSERT_TRUE((*w)->commit(Commit::keep_previous).ok());
     ASSERT_TRUE((*w)->revert().ok());
   }
   EXPECT_FALSE(exists_disk(at("new")));

@@ -148,6 +148,31 @@ TEST_F(MemoryStorageTest, UploadsAppearOnCommit) {
   EXPECT_EQ(get(*s_, "/x"), "first");
 }
 
+TEST_F(MemoryStorageTest, DroppedUploadPublishesNothing) {
+  ASSERT_TRUE(put(*s_, "/t", "old").ok());
+  for (const auto mode : {WriteMode::truncate, WriteMode::append, WriteMode::at_offset}) {
+    auto w = s_->open_write("/t", mode, 1);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("new")).ok());
+  }  // each destroyed without commit() or abort()
+  EXPECT_EQ(get(*s_, "/t"), "old");
+  {
+    auto n = s_->open_write("/n", WriteMode::truncate, 0);
+    ASSERT_TRUE(n.ok());
+    ASSERT_TRUE((*n)->write(bytes("n")).ok());
+  }
+  EXPECT_EQ(s_->stat("/n").error(), err(std::errc::no_such_file_or_directory));
+  // Ends once: a second end is refused (commit) or nothing (abort).
+  auto w = s_->open_write("/t", WriteMode::truncate, 0);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(bytes("v2")).ok());
+  ASSERT_TRUE((*w)->commit().ok());
+  (*w)->abort(false);
+  EXPECT_EQ((*w)->commit().error(), err(std::errc::bad_file_descriptor));
+  EXPECT_EQ((*w)->revert().error(), err(std::errc::not_supported));
+  EXPECT_EQ(get(*s_, "/t"), "v2");
+}
+
 TEST_F(MemoryStorageTest, ReadersKeepTheirSnapshot) {
   ASSERT_TRUE(put(*s_, "/f", "before").ok());
   auto r = s_->open_read("/f", 0);

@@ -77,6 +77,20 @@ TEST_F(QuotaStorageTest, UploadRefusedWhileBytesArriveAndGivenBack) {
   EXPECT_EQ(q->limits.bytes, 100U);
 }
 
+TEST_F(QuotaStorageTest, DroppedUploadGivesBackItsCharge) {
+  auto s = quota({100, 10});
+  {
+    auto w = s->open_write("/a", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    EXPECT_TRUE((*w)->write(bytes_of(std::string(60, 'a'))).ok());
+    EXPECT_EQ(counter_->usage().bytes, 60U);
+    EXPECT_EQ(counter_->usage().files, 1U);
+  }  // destroyed without commit() or abort(): abort(false)
+  EXPECT_EQ(counter_->usage().bytes, 0U);
+  EXPECT_EQ(counter_->usage().files, 0U);
+  EXPECT_FALSE(s->stat("/a").ok());
+}
+
 TEST_F(QuotaStorageTest, OverwriteCountsOnlyGrowth) {
   auto s = quota({100, 10});
   ASSERT_TRUE(put(*s, "/f", std::string(70, 'x')).ok());

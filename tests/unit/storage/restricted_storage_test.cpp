@@ -27,6 +27,11 @@ class RestrictedStorageTest : public ::testing::Test {
     return make_restricted_storage(std::move(*s), std::move(p));
   }
   static bool denied(const std::error_code& ec) { return ec == std::errc::permission_denied; }
+  static std::unique_ptr<Storage> full(StorageFactory& f) {
+    auto s = f.create(User{});
+    EXPECT_TRUE(s.ok());
+    return s ? std::move(*s) : nullptr;
+  }
 
   MemoryStorageFactory factory_;
   std::unique_ptr<Storage> full_;
@@ -98,6 +103,36 @@ TEST_F(RestrictedStorageTest, RenameAndRmdirNeedTheLettersOfAreasBelow) {
   EXPECT_TRUE(denied(s->rmdir("/pub/archive").error()));
   EXPECT_TRUE(s->stat("/pub/archive").ok());
   EXPECT_TRUE(s->rename("/incoming", "/moved").ok());
+}
+
+// The factory gives each user a storage restricted by that user's permissions.
+TEST_F(RestrictedStorageTest, FactoryAppliesEachUsersPermissions) {
+  auto inner = std::make_shared<MemoryStorageFactory>();
+  auto factory = make_restricted_storage_factory(inner);
+  EXPECT_FALSE(factory->blocking());
+  User reader;
+  reader.name = "reader";
+  reader.permissions = Permissions(Permissions::kReadOnly);
+  User writer;
+  writer.name = "writer";
+  writer.permissions = Permissions("elrw");
+  writer.permissions.set_override("/pub", "elr");
+  auto r = factory->create(reader);
+  auto w = factory->create(writer);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(w.ok());
+
+  EXPECT_TRUE(put(**w, "/mine", "w").ok());
+  EXPECT_EQ(get(**r, "/mine"), "w");
+  EXPECT_TRUE(denied(put(**r, "/theirs", "r").error()));
+  EXPECT_TRUE(denied((*r)->remove("/mine").error()));
+  EXPECT_TRUE(denied((*r)->mkdir("/dir").error()));
+  EXPECT_TRUE(denied((*w)->remove("/mine").error()));  // no 'd'
+  EXPECT_TRUE((*r)->stat("/mine").ok());
+  ASSERT_TRUE(full(*inner)->mkdir("/pub").ok());
+  EXPECT_TRUE(denied(put(**w, "/pub/x", "x").error()));                       // the override
+  EXPECT_TRUE(denied(put(**w, "/mine", "more", WriteMode::append).error()));  // no 'a'
+  EXPECT_EQ(inner->file_count(), 1U);
 }
 
 }  // namespace

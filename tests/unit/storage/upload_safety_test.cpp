@@ -128,8 +128,7 @@ TEST_F(UploadSafety, RefusedAppendKeepsAnotherSessionsCompletedAppend) {
     ASSERT_TRUE((*b)->write(bytes("B;")).ok());
     ASSERT_TRUE((*b)->commit().ok());
   }
-  (*a)->keep_previous();
-  ASSERT_TRUE((*a)->commit().ok());
+  ASSERT_TRUE((*a)->commit(Commit::keep_previous).ok());
   EXPECT_TRUE((*a)->revert().ok());
   EXPECT_EQ(read_disk(at("log")), "head;A;B;");
 }

@@ -152,6 +152,8 @@ class Server::Builder {
   Builder& admission(std::shared_ptr<Admission> a);          // default: counts in this process
   Builder& monitor(std::shared_ptr<Monitor> m);              // default: none
   Builder& rate_states(std::shared_ptr<RateStates> states);  // default: in this process
+  // Where the server logs (sets Options::logger; default: the library's own, on stderr).
+  Builder& logger(std::shared_ptr<spdlog::logger> l);
   // Stackable, in the order given: hooks (a veto stops the chain), virtual hosts, SITE commands
   // (as Server::add_hooks, add_virtual_host, add_site_command).
   Builder& hooks(std::shared_ptr<Hooks> h);

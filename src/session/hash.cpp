@@ -143,7 +143,7 @@ asio::awaitable<void> Session::cmd_hash(proto::Verb verb, std::string_view arg) 
   co_await offload(core_.bulk_pool(), work);
   job->done = true;
   if (job->cancel.load(std::memory_order_relaxed)) {
-    spdlog::info("session {}: {} of {} cancelled: the client has gone", id_, proto::verb_name(verb), *p);
+    core_.log->info("session {}: {} of {} cancelled: the client has gone", id_, proto::verb_name(verb), *p);
     co_return;  // nobody to answer
   }
   std::error_code ignored;

@@ -175,16 +175,19 @@ bool Session::account_admitted(const User& user) {
     reply(code::not_logged_in, "This account requires TLS: use AUTH TLS before USER.");
     return false;
   }
-  if (core_.admission && !core_.admission->user_login(user.name, user.max_sessions)) {
-    reply(code::not_logged_in, "Too many sessions for this user, try again later.");
-    return false;
+  if (core_.admission) {
+    login_ticket_ = Admission::Ticket::user_login(core_.admission, user.name, user.max_sessions);
+    if (!login_ticket_) {
+      reply(code::not_logged_in, "Too many sessions for this user, try again later.");
+      return false;
+    }
   }
   return true;
 }
 
 bool Session::storage_made(const User& user, const std::optional<Result<std::unique_ptr<Storage>>>& made) {
   if (made && *made) return true;
-  if (core_.admission) core_.admission->user_logout(user.name);
+  login_ticket_.reset();
   core_.log->warn("session {}: user {}: storage unavailable: {}", id_, user.name,
                   made ? made->error().message() : "no storage configured");
   reply(code::not_logged_in, "Login failed: home directory is not available.");
@@ -192,7 +195,6 @@ bool Session::storage_made(const User& user, const std::optional<Result<std::uni
 }
 
 void Session::start_login(std::optional<User>&& user, std::unique_ptr<Storage>&& storage) {
-  counted_user_ = true;
   storage_ = std::move(storage);
   storage_blocking_ = storage_->blocking();
   user_ = std::move(user);
@@ -298,8 +300,7 @@ asio::awaitable<void> Session::logout() {
 
 void Session::forget_login() {
   if (!user_) return;
-  if (counted_user_ && core_.admission) core_.admission->user_logout(user_->name);
-  counted_user_ = false;
+  login_ticket_.reset();
   user_.reset();
   storage_.reset();
   storage_blocking_ = false;

@@ -337,12 +337,13 @@ void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp
     refuse(sock, "Too many failed logins from your address, try again later.");
     return;
   }
-  if (!core.admission->admit(ip)) {
+  auto admitted = Admission::Ticket::admit(core.admission, ip);
+  if (!admitted) {
     refuse(sock, "Too many connections, try again later.");
     return;
   }
   auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local, std::move(ip),
-                                              std::move(local_text), implicit_tls);
+                                              std::move(local_text), implicit_tls, std::move(admitted));
   asio::co_spawn(
       core.io,
       [s, log = core.log]() -> asio::awaitable<void> {

@@ -26,11 +26,12 @@ using proto::Verb;
 
 Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
                  const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
-                 std::string peer_text, std::string local_text, bool implicit_tls)
+                 std::string peer_text, std::string local_text, bool implicit_tls, Admission::Ticket admitted)
     : core_(core),
       control_(std::move(socket)),
       id_(id),
       lines_(core.opts.max_line),
+      admitted_(std::move(admitted)),
       mlst_facts_(proto::kDefaultFacts),
       pasv_(core.io),
       xfer_done_(core.io) {
@@ -50,9 +51,8 @@ Session::~Session() {
   // run() gave the listener back; here only what an exception or the loop's end left.
   std::error_code ec;
   pasv_.close(ec);
-  // Whatever way the session ended (even by an exception in user code), its counts go.
-  if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
-  if (counted_user_ && user_ && core_.admission) core_.admission->user_logout(user_->name);
+  // Whatever way the session ended (even by an exception in user code), its counts go: the
+  // tickets admitted_ and login_ticket_ give them back as members.
   core_.sessions.erase(this);
   core_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
   if (core_.stopping && core_.sessions.empty()) core_.io.stop();
@@ -60,7 +60,6 @@ Session::~Session() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
-  admitted_ = true;
   login_deadline_ = after(core_.opts.login_timeout);
   touch();
 
@@ -156,8 +155,7 @@ asio::awaitable<void> Session::run() {
                     t->version(), t->cipher(), t->resumed() ? " (resumed)" : "",
                     control_.cleared() ? " (control cleared by CCC)" : "", data_tls_, data_resumed_);
   }
-  if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
-  admitted_ = false;
+  admitted_.reset();
   // The server may end first (a 421, a timeout) while the client is still sending: let the
   // last replies reach it before the descriptor goes (see ControlChannel::linger). The passive
   // listener goes back to the pool before that wait, not after it (close_control() then finds
@@ -470,8 +468,7 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       co_await logout();
       // Free the connection slot before the client reads 221, so a client that reconnects at
       // once is not refused by the per-address limit.
-      if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
-      admitted_ = false;
+      admitted_.reset();
       reply(code::goodbye, "Goodbye.");
       closing_ = true;
       co_return;

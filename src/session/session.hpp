@@ -70,10 +70,11 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
  public:
   // `peer` and `local` are the control connection's addresses, as the accept loop knows them
   // (so the session need not ask the kernel again), with their text (net::address_text), which
-  // the accept loop has made already.
+  // the accept loop has made already. `admitted`: the connection's slot (core.admission's
+  // admit()), given back when the session ends.
   Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
           const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local, std::string peer_text,
-          std::string local_text, bool implicit_tls = false);
+          std::string local_text, bool implicit_tls = false, Admission::Ticket admitted = {});
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -315,7 +316,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool writing_ = false;
   bool closing_ = false;
   bool quit_after_transfer_ = false;
-  bool admitted_ = false;
+  Admission::Ticket admitted_;  // the connection's slot; reset by QUIT before the 221
   // Loop thread only. Offloads in flight that may touch this session (maybe_offload), and a
   // drain() that had to wait for them.
   unsigned lent_ = 0;
@@ -340,7 +341,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::optional<User> user_;
   std::unique_ptr<Storage> storage_;
   bool storage_blocking_ = false;
-  bool counted_user_ = false;
+  Admission::Ticket login_ticket_;  // the user's session (user_login) from its check to logout
   std::uint32_t login_failures_ = 0;
   std::uint32_t refused_before_login_ = 0;  // unknown or 530 before login
 

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
                      std::make_shared<OneUserAuthenticator>(user.substr(0, colon), user.substr(colon + 1)))
                  .storage_factory(files)
                  .site_command("STATS", "STATS: how many files are stored",
-                               [files](feitp::Session&, std::string_view) {
+                               [files](feitp::Connection&, std::string_view) {
                                  return feitp::Reply{
                                      200, "Files stored: " + std::to_string(files->file_count()) + " (" +
                                               std::to_string(files->total_bytes()) + " bytes)."};

@@ -19,7 +19,7 @@
 
 namespace feitp {
 
-using SiteHandler = std::function<Reply(Session&, std::string_view args)>;
+using SiteHandler = std::function<Reply(Connection&, std::string_view args)>;
 
 struct ServerStats {
   std::uint64_t sessions_active = 0;

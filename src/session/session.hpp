@@ -66,7 +66,7 @@ struct Transfer {
   explicit Transfer(asio::io_context& io) : data(io) {}
 };
 
-class Session final : public feitp::Session, public std::enable_shared_from_this<Session> {
+class Session final : public feitp::Connection, public std::enable_shared_from_this<Session> {
  public:
   // `peer` and `local` are the control connection's addresses, as the accept loop knows them
   // (so the session need not ask the kernel again), with their text (net::address_text), which
@@ -96,7 +96,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // kept passive listener nobody used is closed).
   void check_deadline(Clock::time_point now);
 
-  // feitp::Session
+  // feitp::Connection
   [[nodiscard]] std::uint64_t id() const override { return id_; }
   [[nodiscard]] std::string_view peer_address() const override { return peer_ip_; }
   [[nodiscard]] std::uint16_t peer_port() const override { return peer_port_; }

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
                  // The storage itself refuses what the user's permission letters do not allow.
                  .storage_factory(feitp::make_restricted_storage_factory(files))
                  .site_command("STATS", "STATS: how many files are stored",
-                               [files](feitp::Session&, std::string_view) {
+                               [files](feitp::Connection&, std::string_view) {
                                  return feitp::Reply{
                                      200, "Files stored: " + std::to_string(files->file_count()) + " (" +
                                               std::to_string(files->total_bytes()) + " bytes)."};

@@ -23,7 +23,7 @@ class RejectExecutables final : public feitp::Hooks {
  public:
   [[nodiscard]] bool blocking() const override { return true; }
 
-  feitp::Decision check_upload(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  feitp::Decision check_upload(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     // The user's home is the directory the local storage serves as "/".
     const feitp::User* user = s.user();
     if (user == nullptr) return feitp::Decision::proceed();
@@ -37,7 +37,7 @@ class RejectExecutables final : public feitp::Hooks {
     return feitp::Decision::proceed();
   }
 
-  void on_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  void on_file_received(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     std::printf("accepted %s from %s: %llu bytes\n", ev.path.c_str(), std::string(s.user_name()).c_str(),
                 static_cast<unsigned long long>(ev.bytes));
     std::fflush(stdout);

@@ -39,13 +39,13 @@ std::string json_string(std::string_view s) {
 
 class UploadLog final : public feitp::Hooks {
  public:
-  void on_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override { print(s, ev); }
-  void on_incomplete_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  void on_file_received(feitp::Connection& s, const feitp::TransferEvent& ev) override { print(s, ev); }
+  void on_incomplete_file_received(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     print(s, ev);
   }
 
  private:
-  static void print(feitp::Session& s, const feitp::TransferEvent& ev) {
+  static void print(feitp::Connection& s, const feitp::TransferEvent& ev) {
     char nums[160];
     std::snprintf(nums, sizeof nums, "\"bytes\":%llu,\"seconds\":%.3f,\"offset\":%llu",
                   static_cast<unsigned long long>(ev.bytes), ev.seconds,

@@ -11,10 +11,11 @@ namespace feitp {
 
 struct User;
 
-// A view of one control connection, valid for the duration of the call it is passed to.
-class Session {
+// A view of one control connection (an FTP session), valid for the duration of the call it is
+// passed to.
+class Connection {
  public:
-  virtual ~Session() = default;
+  virtual ~Connection() = default;
   [[nodiscard]] virtual std::uint64_t id() const = 0;  // unique within the process
   [[nodiscard]] virtual std::string_view peer_address() const = 0;
   [[nodiscard]] virtual std::uint16_t peer_port() const = 0;
@@ -75,30 +76,30 @@ class Hooks {
   [[nodiscard]] virtual bool blocking() const { return false; }
 
   // --- Events (notify only) ---
-  virtual void on_connect(Session&) {}
-  virtual void on_disconnect(Session&) {}
-  virtual void on_login(Session&) {}
-  virtual void on_login_failed(Session&, std::string_view /*user*/) {}
-  virtual void on_logout(Session&) {}
-  virtual void on_file_sent(Session&, const TransferEvent&) {}
-  virtual void on_file_received(Session&, const TransferEvent&) {}
-  virtual void on_incomplete_file_sent(Session&, const TransferEvent&) {}
-  virtual void on_incomplete_file_received(Session&, const TransferEvent&) {}
-  virtual void on_mkdir(Session&, std::string_view /*path*/) {}
-  virtual void on_remove(Session&, std::string_view /*path*/) {}
-  virtual void on_rename(Session&, std::string_view /*from*/, std::string_view /*to*/) {}
+  virtual void on_connect(Connection&) {}
+  virtual void on_disconnect(Connection&) {}
+  virtual void on_login(Connection&) {}
+  virtual void on_login_failed(Connection&, std::string_view /*user*/) {}
+  virtual void on_logout(Connection&) {}
+  virtual void on_file_sent(Connection&, const TransferEvent&) {}
+  virtual void on_file_received(Connection&, const TransferEvent&) {}
+  virtual void on_incomplete_file_sent(Connection&, const TransferEvent&) {}
+  virtual void on_incomplete_file_received(Connection&, const TransferEvent&) {}
+  virtual void on_mkdir(Connection&, std::string_view /*path*/) {}
+  virtual void on_remove(Connection&, std::string_view /*path*/) {}
+  virtual void on_rename(Connection&, std::string_view /*from*/, std::string_view /*to*/) {}
 
   // --- Decision points (a non-proceed answer stops the chain) ---
   // Every command, before the server acts on it. verb is upper case; arg is the rest of the line.
-  virtual Decision before_command(Session&, std::string_view /*verb*/, std::string_view /*arg*/) {
+  virtual Decision before_command(Connection&, std::string_view /*verb*/, std::string_view /*arg*/) {
     return Decision::proceed();
   }
-  virtual Decision before_upload(Session&, std::string_view /*path*/) { return Decision::proceed(); }
-  virtual Decision before_download(Session&, std::string_view /*path*/) { return Decision::proceed(); }
+  virtual Decision before_upload(Connection&, std::string_view /*path*/) { return Decision::proceed(); }
+  virtual Decision before_download(Connection&, std::string_view /*path*/) { return Decision::proceed(); }
   // After the last byte of an upload is stored, before the final reply. A refusal removes the
   // file (or restores the previous one with atomic uploads) and answers with the decision's code
   // (550 by default) and text.
-  virtual Decision check_upload(Session&, const TransferEvent&) { return Decision::proceed(); }
+  virtual Decision check_upload(Connection&, const TransferEvent&) { return Decision::proceed(); }
 };
 
 // A reply from a custom SITE command.

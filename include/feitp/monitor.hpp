@@ -11,7 +11,7 @@ namespace feitp {
 
 // What one control connection is doing, valid for the duration of Monitor::session().
 struct SessionView {
-  std::uint64_t id = 0;   // Session::id()
+  std::uint64_t id = 0;   // Connection::id()
   std::string_view user;  // "" before login
   std::string_view peer_address;
   std::uint16_t peer_port = 0;

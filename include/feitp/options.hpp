@@ -8,6 +8,10 @@
 #include <string_view>
 #include <vector>
 
+namespace spdlog {
+class logger;
+}
+
 namespace feitp {
 
 // Answer PASV/EPSV with `address` to clients whose address is in `network` (CIDR, "" = any).
@@ -95,6 +99,11 @@ struct Options {
   // Log every command and reply at info level ("session N: > CMD" / "session N: < 226 ..."),
   // with the PASS argument masked. Off by default: it costs a log line per command.
   bool protocol_log = false;
+  // Where the server's log lines go (an spdlog logger: its level, sinks and format decide).
+  // null: a logger of the library's own named "feitp", info and above, text lines on stderr.
+  // The library never logs through spdlog's default logger. Lines are written from the event
+  // loop and from pool threads: give thread-safe (_mt) sinks.
+  std::shared_ptr<spdlog::logger> logger;
 
   // Passive ports: [min, max]; 0/0 lets the kernel pick an ephemeral port.
   std::uint16_t passive_port_min = 0;

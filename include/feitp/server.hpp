@@ -19,7 +19,7 @@
 
 namespace feitp {
 
-using SiteHandler = std::function<Reply(Session&, std::string_view args)>;
+using SiteHandler = std::function<Reply(Connection&, std::string_view args)>;
 
 struct ServerStats {
   std::uint64_t sessions_active = 0;
@@ -33,12 +33,16 @@ struct ServerStats {
 };
 
 // Admission decisions shared by several worker processes (the daemon's shared memory); the
-// default keeps the counts in this process.
+// default keeps the counts in this process. The server takes what admit() and user_login()
+// grant as Admission::Ticket objects, which call release() and user_logout() once each.
 class Admission {
  public:
+  class Ticket;
+
   virtual ~Admission() = default;
   // Called on accept; false = refuse with 421 "too many connections, try again later".
   virtual bool admit(std::string_view peer_address) = 0;
+  // Once for each admit() that returned true, when that connection ends.
   virtual void release(std::string_view peer_address) = 0;
   // Temporarily banned addresses (repeated login failures): refused at connect with 421.
   virtual bool banned(std::string_view /*peer_address*/) { return false; }
@@ -56,7 +60,42 @@ class Admission {
   }
   // Per-user session cap; false = refuse the login.
   virtual bool user_login(std::string_view /*user*/, std::uint32_t /*max*/) { return true; }
+  // Once for each user_login() that returned true, when that login ends.
   virtual void user_logout(std::string_view /*user*/) {}
+};
+
+// What an Admission granted, given back exactly once: the connection slot of admit() (by
+// release()) or the session of user_login() (by user_logout()), when the ticket is reset() or
+// destroyed, whichever comes first. Move-only; a moved-from or default ticket holds nothing.
+// The ticket keeps its Admission alive. Not thread-safe: one owner at a time.
+class Admission::Ticket {
+ public:
+  // admit(peer_address): its ticket, or an empty one when it refused (or admission is null).
+  [[nodiscard]] static Ticket admit(std::shared_ptr<Admission> admission, std::string_view peer_address);
+  // user_login(user, max): its ticket, or an empty one when it refused (or admission is null).
+  [[nodiscard]] static Ticket user_login(std::shared_ptr<Admission> admission, std::string_view user,
+                                         std::uint32_t max);
+
+  Ticket() = default;
+  Ticket(Ticket&& other) noexcept;
+  // Gives back what this ticket held, then takes other's.
+  Ticket& operator=(Ticket&& other) noexcept;
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  ~Ticket() { reset(); }
+
+  // Gives it back now; later calls (and the destructor) do nothing.
+  void reset() noexcept;
+  // True while it holds something to give back.
+  [[nodiscard]] bool held() const { return admission_ != nullptr; }
+  explicit operator bool() const { return held(); }
+
+ private:
+  enum class Kind : std::uint8_t { connection, user };
+  Ticket(std::shared_ptr<Admission> admission, Kind kind, std::string_view key);
+  std::shared_ptr<Admission> admission_;
+  std::string key_;
+  Kind kind_ = Kind::connection;
 };
 
 // A virtual host (RFC 7151): a client selects it with HOST before USER. Without any virtual
@@ -152,6 +191,8 @@ class Server::Builder {
   Builder& admission(std::shared_ptr<Admission> a);          // default: counts in this process
   Builder& monitor(std::shared_ptr<Monitor> m);              // default: none
   Builder& rate_states(std::shared_ptr<RateStates> states);  // default: in this process
+  // Where the server logs (sets Options::logger; default: the library's own, on stderr).
+  Builder& logger(std::shared_ptr<spdlog::logger> l);
   // Stackable, in the order given: hooks (a veto stops the chain), virtual hosts, SITE commands
   // (as Server::add_hooks, add_virtual_host, add_site_command).
   Builder& hooks(std::shared_ptr<Hooks> h);

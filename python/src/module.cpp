@@ -275,7 +275,7 @@ constexpr std::array<const char*, kEventCount> kEventNames = {
     "check_upload"};
 // clang-format on
 
-// What a callback may know about its session, copied (the Session& is valid only during the call).
+// What a callback may know about its session, copied (the Connection& is valid only during the call).
 struct Snapshot {
   std::uint64_t id = 0;
   std::string ip;
@@ -286,7 +286,7 @@ struct Snapshot {
   bool tls = false;
   bool anonymous = false;
 
-  explicit Snapshot(feitp::Session& s)
+  explicit Snapshot(feitp::Connection& s)
       : id(s.id()),
         ip(s.peer_address()),
         port(s.peer_port()),
@@ -333,14 +333,14 @@ struct Router {
   std::uint32_t decisions = 0;  // bit per Event to ask
 };
 
-struct Posted {};  // in Session::app_data: this session has a queue (router.end() is due)
+struct Posted {};  // in Connection::app_data: this session has a queue (router.end() is due)
 
 class EventHooks final : public feitp::Hooks {
  public:
   EventHooks(std::shared_ptr<Router> r, std::shared_ptr<Dispatcher> d) : r_(std::move(r)), d_(std::move(d)) {}
 
-  void on_connect(feitp::Session& s) override { notify(s, kConnect, {}); }
-  void on_disconnect(feitp::Session& s) override {
+  void on_connect(feitp::Connection& s) override { notify(s, kConnect, {}); }
+  void on_disconnect(feitp::Connection& s) override {
     if (!s.app_data().has_value() && !wants(kDisconnect)) return;
     auto snap = std::make_shared<Snapshot>(s);
     auto r = r_;
@@ -355,27 +355,29 @@ class EventHooks final : public feitp::Hooks {
         },
         true, !call);
   }
-  void on_login(feitp::Session& s) override { notify(s, kLogin, {}); }
-  void on_login_failed(feitp::Session& s, std::string_view user) override {
+  void on_login(feitp::Connection& s) override { notify(s, kLogin, {}); }
+  void on_login_failed(feitp::Connection& s, std::string_view user) override {
     Arg a;
     a.kind = Arg::text;
     a.a = user;
     notify(s, kLoginFailed, std::move(a));
   }
-  void on_logout(feitp::Session& s) override { notify(s, kLogout, {}); }
-  void on_file_sent(feitp::Session& s, const feitp::TransferEvent& e) override { transfer(s, kFileSent, e); }
-  void on_file_received(feitp::Session& s, const feitp::TransferEvent& e) override {
+  void on_logout(feitp::Connection& s) override { notify(s, kLogout, {}); }
+  void on_file_sent(feitp::Connection& s, const feitp::TransferEvent& e) override {
+    transfer(s, kFileSent, e);
+  }
+  void on_file_received(feitp::Connection& s, const feitp::TransferEvent& e) override {
     transfer(s, kFileReceived, e);
   }
-  void on_incomplete_file_sent(feitp::Session& s, const feitp::TransferEvent& e) override {
+  void on_incomplete_file_sent(feitp::Connection& s, const feitp::TransferEvent& e) override {
     transfer(s, kIncompleteFileSent, e);
   }
-  void on_incomplete_file_received(feitp::Session& s, const feitp::TransferEvent& e) override {
+  void on_incomplete_file_received(feitp::Connection& s, const feitp::TransferEvent& e) override {
     transfer(s, kIncompleteFileReceived, e);
   }
-  void on_mkdir(feitp::Session& s, std::string_view path) override { text(s, kMkdir, path); }
-  void on_remove(feitp::Session& s, std::string_view path) override { text(s, kRemove, path); }
-  void on_rename(feitp::Session& s, std::string_view from, std::string_view to) override {
+  void on_mkdir(feitp::Connection& s, std::string_view path) override { text(s, kMkdir, path); }
+  void on_remove(feitp::Connection& s, std::string_view path) override { text(s, kRemove, path); }
+  void on_rename(feitp::Connection& s, std::string_view from, std::string_view to) override {
     if (!wants(kRename)) return;
     Arg a;
     a.kind = Arg::pair;
@@ -393,21 +395,21 @@ class EventHooks final : public feitp::Hooks {
 
  private:
   [[nodiscard]] bool wants(Event ev) const { return (r_->events & (1U << ev)) != 0; }
-  void text(feitp::Session& s, Event ev, std::string_view v) {
+  void text(feitp::Connection& s, Event ev, std::string_view v) {
     if (!wants(ev)) return;
     Arg a;
     a.kind = Arg::text;
     a.a = v;
     notify(s, ev, std::move(a));
   }
-  void transfer(feitp::Session& s, Event ev, const feitp::TransferEvent& e) {
+  void transfer(feitp::Connection& s, Event ev, const feitp::TransferEvent& e) {
     if (!wants(ev)) return;
     Arg a;
     a.kind = Arg::transfer;
     a.ev = e;
     notify(s, ev, std::move(a));
   }
-  void notify(feitp::Session& s, Event ev, Arg arg) {
+  void notify(feitp::Connection& s, Event ev, Arg arg) {
     if (!wants(ev)) return;
     if (!s.app_data().has_value()) s.app_data() = Posted{};
     auto r = r_;
@@ -426,7 +428,7 @@ class DecisionHooks final : public feitp::Hooks {
       : r_(std::move(r)), d_(std::move(d)) {}
   [[nodiscard]] bool blocking() const override { return true; }
 
-  feitp::Decision before_command(feitp::Session& s, std::string_view verb, std::string_view arg) override {
+  feitp::Decision before_command(feitp::Connection& s, std::string_view verb, std::string_view arg) override {
     if (!wants(kBeforeCommand)) return feitp::Decision::proceed();
     Arg a;
     a.kind = Arg::pair;
@@ -434,13 +436,13 @@ class DecisionHooks final : public feitp::Hooks {
     a.b = verb == "PASS" ? "****" : std::string(arg);
     return ask(s, kBeforeCommand, std::move(a));
   }
-  feitp::Decision before_upload(feitp::Session& s, std::string_view path) override {
+  feitp::Decision before_upload(feitp::Connection& s, std::string_view path) override {
     return text(s, kBeforeUpload, path);
   }
-  feitp::Decision before_download(feitp::Session& s, std::string_view path) override {
+  feitp::Decision before_download(feitp::Connection& s, std::string_view path) override {
     return text(s, kBeforeDownload, path);
   }
-  feitp::Decision check_upload(feitp::Session& s, const feitp::TransferEvent& e) override {
+  feitp::Decision check_upload(feitp::Connection& s, const feitp::TransferEvent& e) override {
     if (!wants(kCheckUpload)) return feitp::Decision::proceed();
     Arg a;
     a.kind = Arg::transfer;
@@ -450,14 +452,14 @@ class DecisionHooks final : public feitp::Hooks {
 
  private:
   [[nodiscard]] bool wants(Event ev) const { return (r_->decisions & (1U << ev)) != 0; }
-  feitp::Decision text(feitp::Session& s, Event ev, std::string_view v) {
+  feitp::Decision text(feitp::Connection& s, Event ev, std::string_view v) {
     if (!wants(ev)) return feitp::Decision::proceed();
     Arg a;
     a.kind = Arg::text;
     a.a = v;
     return ask(s, ev, std::move(a));
   }
-  feitp::Decision ask(feitp::Session& s, Event ev, Arg arg) {
+  feitp::Decision ask(feitp::Connection& s, Event ev, Arg arg) {
     if (!s.app_data().has_value()) s.app_data() = Posted{};
     auto done = std::make_shared<std::promise<feitp::Decision>>();
     auto result = done->get_future();
@@ -1019,7 +1021,7 @@ class CoreServer {
       site_offloaded_ = true;
     }
     auto ref = std::make_shared<PyRef>(std::move(fn));
-    server_->add_site_command(name, help, [ref, name](feitp::Session& s, std::string_view args) {
+    server_->add_site_command(name, help, [ref, name](feitp::Connection& s, std::string_view args) {
       Snapshot snap(s);
       Gil gil;
       collect_garbage();

@@ -86,7 +86,7 @@ std::shared_ptr<Admission> Cluster::admission(unsigned index) {
   if (index >= impl_->state->slots()) throw std::out_of_range("no worker " + std::to_string(index));
   const Options& o = impl_->options;
   return std::make_shared<cluster::SharedAdmission>(impl_->state, index, o.max_connections, o.max_per_ip,
-                                                    session::login_policy(o));
+                                                    session::login_policy(o), o.logger);
 }
 
 bool Cluster::release_worker(unsigned index) {

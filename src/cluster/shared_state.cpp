@@ -18,7 +18,9 @@
 #include <new>
 #include <system_error>
 
-#include <spdlog/spdlog.h>
+#include <spdlog/logger.h>
+
+#include "obs/log.hpp"
 
 namespace feitp::cluster {
 
@@ -374,7 +376,7 @@ View view_of(Layout* map, const SharedState::Geometry& g) {
 }  // namespace
 
 bool SharedState::admit(std::uint32_t slot, std::string_view address, std::uint32_t max_total,
-                        std::uint32_t max_per_address) {
+                        std::uint32_t max_per_address, spdlog::logger* log) {
   Lock lock(map_);
   View v = view_of(map_, g_);
   slot %= g_.slots;
@@ -398,7 +400,8 @@ bool SharedState::admit(std::uint32_t slot, std::string_view address, std::uint3
       // Full of live connections: admit uncounted rather than refuse every new address (F12).
       if (!warned_full_) {
         warned_full_ = true;
-        spdlog::warn(
+        spdlog::logger& out = log != nullptr ? *log : *obs::default_logger();
+        out.warn(
             "address table full ({} entries): admitting new addresses without a "
             "per-address count (raise limits.address_table_size)",
             g_.addr_cap);
@@ -676,15 +679,16 @@ pthread_mutex_t* SharedState::mutex_for_test() const { return &map_->mu; }
 
 SharedAdmission::SharedAdmission(std::shared_ptr<SharedState> state, std::uint32_t slot,
                                  std::uint32_t max_total, std::uint32_t max_per_address,
-                                 session::LoginPolicy bans)
+                                 session::LoginPolicy bans, std::shared_ptr<spdlog::logger> log)
     : state_(std::move(state)),
       slot_(slot),
       max_total_(max_total),
       max_per_address_(max_per_address),
-      bans_(bans) {}
+      bans_(bans),
+      log_(obs::logger_or_default(std::move(log))) {}
 
 bool SharedAdmission::admit(std::string_view peer) {
-  return state_->admit(slot_, peer, max_total_, max_per_address_);
+  return state_->admit(slot_, peer, max_total_, max_per_address_, log_.get());
 }
 
 void SharedAdmission::release(std::string_view peer) { state_->release(slot_, peer); }
@@ -704,8 +708,8 @@ void SharedAdmission::login_succeeded(std::string_view peer, const User& user) {
 void SharedAdmission::login_failed(std::string_view peer) {
   const auto ban = state_->login_failed(slot_, peer, bans_);
   if (ban.count() > 0) {
-    spdlog::warn("banning {} for {} s after {} failed logins", session::login_key(peer),
-                 (ban.count() + 999) / 1000, bans_.after_failures);
+    log_->warn("banning {} for {} s after {} failed logins", session::login_key(peer),
+               (ban.count() + 999) / 1000, bans_.after_failures);
   }
 }
 

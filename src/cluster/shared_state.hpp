@@ -66,9 +66,10 @@ class SharedState {
 
   // --- Used by SharedAdmission (any process) ---------------------------------------------
   // max_per_address = 0 keeps no per-address count. A full table never refuses: the oldest
-  // ban record is evicted, else the connection is admitted uncounted (fails open, F12).
+  // ban record is evicted, else the connection is admitted uncounted (fails open, F12), which
+  // is logged once per process to `log` (null: obs::default_logger()).
   bool admit(std::uint32_t slot, std::string_view address, std::uint32_t max_total,
-             std::uint32_t max_per_address);
+             std::uint32_t max_per_address, spdlog::logger* log = nullptr);
   void release(std::uint32_t slot, std::string_view address);
   // Login records are keyed by session::login_key (IPv4 address, IPv6 /64).
   bool banned(std::uint32_t slot, std::string_view address);
@@ -141,10 +142,13 @@ class SharedState {
 };
 
 // The Admission a worker's Server uses: decisions against the shared state, in its own column.
+// Its warnings (bans, a full address table) go to `log` (null: obs::default_logger()): give
+// the logger of the worker's Server (Options::logger).
 class SharedAdmission final : public Admission {
  public:
   SharedAdmission(std::shared_ptr<SharedState> state, std::uint32_t slot, std::uint32_t max_total,
-                  std::uint32_t max_per_address, session::LoginPolicy bans);
+                  std::uint32_t max_per_address, session::LoginPolicy bans,
+                  std::shared_ptr<spdlog::logger> log = nullptr);
   bool admit(std::string_view peer_address) override;
   void release(std::string_view peer_address) override;
   bool banned(std::string_view peer_address) override;
@@ -160,6 +164,7 @@ class SharedAdmission final : public Admission {
   std::uint32_t slot_;
   std::uint32_t max_total_, max_per_address_;
   session::LoginPolicy bans_;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 }  // namespace feitp::cluster

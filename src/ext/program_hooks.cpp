@@ -38,7 +38,7 @@ void put(Env& env, std::string_view name, std::string_view value) {
 }
 
 // The user's directory on disk joined with an FTP path (meaningful with local storage).
-std::string local_path(const Session& s, std::string_view ftp_path) {
+std::string local_path(const Connection& s, std::string_view ftp_path) {
   const User* u = s.user();
   if (u == nullptr || u->home.empty()) return {};
   std::string out = u->home;
@@ -49,7 +49,7 @@ std::string local_path(const Session& s, std::string_view ftp_path) {
 }
 
 // What every event carries: who, from where, in which session.
-Env session_env(Session& s, std::string_view event) {
+Env session_env(Connection& s, std::string_view event) {
   Env env;
   env.reserve(20);
   const char* path = std::getenv("PATH");
@@ -69,12 +69,12 @@ Env session_env(Session& s, std::string_view event) {
   return env;
 }
 
-void path_env(Env& env, Session& s, std::string_view path) {
+void path_env(Env& env, Connection& s, std::string_view path) {
   put(env, "FEITP_PATH", path);
   put(env, "FEITP_LOCAL_PATH", local_path(s, path));
 }
 
-void transfer_env(Env& env, Session& s, const TransferEvent& ev) {
+void transfer_env(Env& env, Connection& s, const TransferEvent& ev) {
   path_env(env, s, ev.path);
   put(env, "FEITP_DIRECTION", ev.upload ? "upload" : "download");
   put(env, "FEITP_BYTES", std::to_string(ev.bytes));
@@ -141,40 +141,40 @@ class NotifyProgramHooks final : public Hooks {
     if (worker_ && owner_ != ::getpid()) (void)worker_.release();  // a thread of the parent process
   }
 
-  void on_connect(Session& s) override {
+  void on_connect(Connection& s) override {
     notify(kConnect, s, [](Env&) {});
   }
-  void on_disconnect(Session& s) override {
+  void on_disconnect(Connection& s) override {
     notify(kDisconnect, s, [](Env&) {});
   }
-  void on_login(Session& s) override {
+  void on_login(Connection& s) override {
     notify(kLogin, s, [](Env&) {});
   }
-  void on_login_failed(Session& s, std::string_view user) override {
+  void on_login_failed(Connection& s, std::string_view user) override {
     notify(kLoginFailed, s, [&](Env& env) {
       // Before login the session has no user: name the one that was tried.
       std::erase_if(env, [](const std::string& e) { return e.starts_with("FEITP_USER="); });
       put(env, "FEITP_USER", user);
     });
   }
-  void on_logout(Session& s) override {
+  void on_logout(Connection& s) override {
     notify(kLogout, s, [](Env&) {});
   }
-  void on_file_sent(Session& s, const TransferEvent& ev) override { transfer(kFileSent, s, ev); }
-  void on_file_received(Session& s, const TransferEvent& ev) override { transfer(kFileReceived, s, ev); }
-  void on_incomplete_file_sent(Session& s, const TransferEvent& ev) override {
+  void on_file_sent(Connection& s, const TransferEvent& ev) override { transfer(kFileSent, s, ev); }
+  void on_file_received(Connection& s, const TransferEvent& ev) override { transfer(kFileReceived, s, ev); }
+  void on_incomplete_file_sent(Connection& s, const TransferEvent& ev) override {
     transfer(kIncompleteSent, s, ev);
   }
-  void on_incomplete_file_received(Session& s, const TransferEvent& ev) override {
+  void on_incomplete_file_received(Connection& s, const TransferEvent& ev) override {
     transfer(kIncompleteReceived, s, ev);
   }
-  void on_mkdir(Session& s, std::string_view path) override {
+  void on_mkdir(Connection& s, std::string_view path) override {
     notify(kMkdir, s, [&](Env& env) { path_env(env, s, path); });
   }
-  void on_remove(Session& s, std::string_view path) override {
+  void on_remove(Connection& s, std::string_view path) override {
     notify(kRemove, s, [&](Env& env) { path_env(env, s, path); });
   }
-  void on_rename(Session& s, std::string_view from, std::string_view to) override {
+  void on_rename(Connection& s, std::string_view from, std::string_view to) override {
     notify(kRename, s, [&](Env& env) {
       path_env(env, s, to);
       put(env, "FEITP_FROM", from);
@@ -218,12 +218,12 @@ class NotifyProgramHooks final : public Hooks {
     Env env;
   };
 
-  void transfer(Event e, Session& s, const TransferEvent& ev) {
+  void transfer(Event e, Connection& s, const TransferEvent& ev) {
     notify(e, s, [&](Env& env) { transfer_env(env, s, ev); });
   }
 
   template <class F>
-  void notify(Event e, Session& s, F&& extra) {
+  void notify(Event e, Connection& s, F&& extra) {
     if (!programs_[e]) return;
     // The Session is valid only during this call: everything is copied now.
     Job job{e, session_env(s, kNames[e])};
@@ -311,7 +311,7 @@ class DecisionProgramHooks final : public Hooks {
   }
   [[nodiscard]] bool blocking() const override { return true; }
 
-  Decision before_command(Session& s, std::string_view verb, std::string_view arg) override {
+  Decision before_command(Connection& s, std::string_view verb, std::string_view arg) override {
     if (!before_command_) return Decision::proceed();
     Env env = session_env(s, "before_command");
     put(env, "FEITP_COMMAND", verb);
@@ -319,19 +319,19 @@ class DecisionProgramHooks final : public Hooks {
     put(env, "FEITP_ARGUMENT", verb == "PASS" ? std::string_view("****") : arg);
     return decide("before_command", *before_command_, env, "Command refused.");
   }
-  Decision before_upload(Session& s, std::string_view path) override {
+  Decision before_upload(Connection& s, std::string_view path) override {
     if (!before_upload_) return Decision::proceed();
     Env env = session_env(s, "before_upload");
     path_env(env, s, path);
     return decide("before_upload", *before_upload_, env, "Upload refused.");
   }
-  Decision before_download(Session& s, std::string_view path) override {
+  Decision before_download(Connection& s, std::string_view path) override {
     if (!before_download_) return Decision::proceed();
     Env env = session_env(s, "before_download");
     path_env(env, s, path);
     return decide("before_download", *before_download_, env, "Download refused.");
   }
-  Decision check_upload(Session& s, const TransferEvent& ev) override {
+  Decision check_upload(Connection& s, const TransferEvent& ev) override {
     if (!check_upload_) return Decision::proceed();
     Env env = session_env(s, "check_upload");
     transfer_env(env, s, ev);

@@ -1,4 +1,5 @@
-// Logging set-up: spdlog's default logger, human text or JSON lines, to a file or stderr.
+// Logging set-up: a logger for human text or JSON lines, to a file or stderr; the library's
+// default logger.
 // Messages below the level are rejected before any formatting (spdlog checks the level first).
 #include "obs/log.hpp"
 
@@ -142,7 +143,35 @@ spdlog::level::level_enum parse_level(const std::string& level) {
 
 }  // namespace
 
-void setup_logging(const std::string& level, const std::string& format, const std::string& file) {
+namespace {
+
+void count_forks() {
+  static std::once_flag at_fork;
+  std::call_once(at_fork, [] {
+    ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+  });
+}
+
+std::unique_ptr<spdlog::pattern_formatter> make_formatter(bool json) {
+  std::unique_ptr<spdlog::pattern_formatter> formatter;
+  if (json) {
+    // One JSON object per line: time (UTC, ISO 8601), level, pid, thread, message.
+    formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('*').add_flag<ProcessId>('P').add_flag<ThreadId>('t').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"thread":%t,"msg":"%*"})");
+  } else {
+    // "2026-12-03 08:15:02.113 [info] [4242] session 7: ..." (pid: which worker said it).
+    formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<TextEscapedMessage>('*').add_flag<ProcessId>('P').set_pattern(
+        "%Y-%m-%d %H:%M:%S.%e [%l] [%P] %*");
+  }
+  return formatter;
+}
+
+}  // namespace
+
+std::shared_ptr<spdlog::logger> setup_logging(const std::string& level, const std::string& format,
+                                              const std::string& file) {
   const auto lvl = parse_level(level);
   if (format != "text" && format != "json") {
     throw std::runtime_error("unknown log format \"" + format + "\" (use text or json)");
@@ -166,31 +195,33 @@ void setup_logging(const std::string& level, const std::string& format, const st
     }
   }
 
-  static std::once_flag at_fork;
-  std::call_once(at_fork, [] {
-    ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
-  });
-
-  std::unique_ptr<spdlog::pattern_formatter> formatter;
-  if (format == "json") {
-    // One JSON object per line: time (UTC, ISO 8601), level, pid, thread, message.
-    formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('*').add_flag<ProcessId>('P').add_flag<ThreadId>('t').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"thread":%t,"msg":"%*"})");
-  } else {
-    // "2026-12-03 08:15:02.113 [info] [4242] session 7: ..." (pid: which worker said it).
-    formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<TextEscapedMessage>('*').add_flag<ProcessId>('P').set_pattern(
-        "%Y-%m-%d %H:%M:%S.%e [%l] [%P] %*");
-  }
-  sink->set_formatter(std::move(formatter));
+  count_forks();
+  sink->set_formatter(make_formatter(format == "json"));
 
   auto logger = std::make_shared<spdlog::logger>("feitp", std::move(sink));
   logger->set_level(lvl);
   // Warnings and errors reach the file at once; the rest is flushed every second.
   logger->flush_on(spdlog::level::warn);
-  spdlog::set_default_logger(std::move(logger));
+  spdlog::set_default_logger(logger);
   if (!file.empty()) spdlog::flush_every(std::chrono::seconds{1});
+  return logger;
+}
+
+std::shared_ptr<spdlog::logger> default_logger() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    count_forks();
+    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    sink->set_formatter(make_formatter(false));
+    auto l = std::make_shared<spdlog::logger>("feitp", std::move(sink));
+    l->set_level(spdlog::level::info);
+    l->flush_on(spdlog::level::warn);
+    return l;
+  }();
+  return logger;
+}
+
+std::shared_ptr<spdlog::logger> logger_or_default(std::shared_ptr<spdlog::logger> given) {
+  return given ? std::move(given) : default_logger();
 }
 
 }  // namespace feitp::obs

@@ -38,13 +38,13 @@ class XferlogHooks final : public Hooks {
   XferlogHooks(const XferlogHooks&) = delete;
   XferlogHooks& operator=(const XferlogHooks&) = delete;
 
-  void on_file_sent(Session& s, const TransferEvent& ev) override { write(s, ev); }
-  void on_file_received(Session& s, const TransferEvent& ev) override { write(s, ev); }
-  void on_incomplete_file_sent(Session& s, const TransferEvent& ev) override { write(s, ev); }
-  void on_incomplete_file_received(Session& s, const TransferEvent& ev) override { write(s, ev); }
+  void on_file_sent(Connection& s, const TransferEvent& ev) override { write(s, ev); }
+  void on_file_received(Connection& s, const TransferEvent& ev) override { write(s, ev); }
+  void on_incomplete_file_sent(Connection& s, const TransferEvent& ev) override { write(s, ev); }
+  void on_incomplete_file_received(Connection& s, const TransferEvent& ev) override { write(s, ev); }
 
  private:
-  void write(Session& s, const TransferEvent& ev) {
+  void write(Connection& s, const TransferEvent& ev) {
     XferlogEntry who;
     who.when = std::time(nullptr);
     who.remote_host = s.peer_address();

@@ -119,7 +119,11 @@ std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_on
 }
 
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
-  auto server = std::make_unique<Server>(cfg.server);
+  // The library logs where the daemon does: the logger of [log] (obs::setup_logging), which
+  // is spdlog's default in this process.
+  Options options = cfg.server;
+  options.logger = spdlog::default_logger();
+  auto server = std::make_unique<Server>(std::move(options));
   server->set_authenticator(make_authenticator(cfg));
   LocalStorageOptions storage;
   storage.atomic_uploads = cfg.atomic_uploads;
@@ -257,7 +261,8 @@ std::shared_ptr<cluster::SharedState> make_shared_state(const config::DaemonConf
 std::shared_ptr<Admission> make_admission(std::shared_ptr<cluster::SharedState> state, std::uint32_t slot,
                                           const config::DaemonConfig& cfg) {
   return std::make_shared<cluster::SharedAdmission>(std::move(state), slot, cfg.server.max_connections,
-                                                    cfg.server.max_per_ip, session::login_policy(cfg.server));
+                                                    cfg.server.max_per_ip, session::login_policy(cfg.server),
+                                                    spdlog::default_logger());
 }
 
 // serve_single_process()'s steps.

@@ -34,6 +34,11 @@ Server::Builder& Server::Builder::rate_states(std::shared_ptr<RateStates> states
   return *this;
 }
 
+Server::Builder& Server::Builder::logger(std::shared_ptr<spdlog::logger> l) {
+  options_.logger = std::move(l);
+  return *this;
+}
+
 Server::Builder& Server::Builder::hooks(std::shared_ptr<Hooks> h) {
   if (!h) throw std::invalid_argument("feitp::Server::Builder::hooks: null Hooks");
   hooks_.push_back(std::move(h));

@@ -65,7 +65,7 @@ void Session::reply_storage_error(std::error_code ec, bool writing) {
       default: break;
     }
   }
-  spdlog::warn("session {}: storage error: {}", id_, ec.message());
+  core_.log->warn("session {}: storage error: {}", id_, ec.message());
   reply(code::local_error, "Requested action aborted: local error in processing.");
 }
 
@@ -167,8 +167,9 @@ void Session::refuse_store_unavailable(const AuthResult& result, bool checked) {
   std::int64_t last = last_logged.load(std::memory_order_relaxed);
   if (now_s != last && last_logged.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
     const std::uint64_t more = unlogged.exchange(0, std::memory_order_relaxed);
-    spdlog::error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
-                  result.reason, more ? fmt::format(" ({} more such logins since the last line)", more) : "");
+    core_.log->error("session {}: login of '{}' from {} not checked: {}{}", id_, pending_user_, peer_ip_,
+                     result.reason,
+                     more ? fmt::format(" ({} more such logins since the last line)", more) : "");
   } else {
     unlogged.fetch_add(1, std::memory_order_relaxed);
   }
@@ -180,28 +181,30 @@ bool Session::account_admitted(const User& user) {
   if (user.require_tls && !control_.tls()) {
     // The account's own rule (User::require_tls), known only now: the password was right, but
     // it went in clear; the client is told to use TLS next time.
-    spdlog::info("session {}: login of {} refused: the account requires TLS", id_, user.name);
+    core_.log->info("session {}: login of {} refused: the account requires TLS", id_, user.name);
     reply(code::not_logged_in, "This account requires TLS: use AUTH TLS before USER.");
     return false;
   }
-  if (core_.admission && !core_.admission->user_login(user.name, user.max_sessions)) {
-    reply(code::not_logged_in, "Too many sessions for this user, try again later.");
-    return false;
+  if (core_.admission) {
+    login_ticket_ = Admission::Ticket::user_login(core_.admission, user.name, user.max_sessions);
+    if (!login_ticket_) {
+      reply(code::not_logged_in, "Too many sessions for this user, try again later.");
+      return false;
+    }
   }
   return true;
 }
 
 bool Session::storage_made(const User& user, const std::optional<Result<std::unique_ptr<Storage>>>& made) {
   if (made && *made) return true;
-  if (core_.admission) core_.admission->user_logout(user.name);
-  spdlog::warn("session {}: user {}: storage unavailable: {}", id_, user.name,
-               made ? made->error().message() : "no storage configured");
+  login_ticket_.reset();
+  core_.log->warn("session {}: user {}: storage unavailable: {}", id_, user.name,
+                  made ? made->error().message() : "no storage configured");
   reply(code::not_logged_in, "Login failed: home directory is not available.");
   return false;
 }
 
 void Session::start_login(std::optional<User>&& user, std::unique_ptr<Storage>&& storage) {
-  counted_user_ = true;
   storage_ = std::move(storage);
   storage_blocking_ = storage_->blocking();
   user_ = std::move(user);
@@ -214,8 +217,8 @@ void Session::count_failed_login(const AuthResult& result, bool checked) {
   ++login_failures_;
   core_.stats.login_failures.fetch_add(1, std::memory_order_relaxed);
   if (checked && core_.admission) core_.admission->login_failed(peer_ip_);
-  spdlog::info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
-               pending_user_, peer_ip_, result.reason);
+  core_.log->info("session {}: {} for '{}' from {}: {}", id_, checked ? "failed login" : "login refused",
+                  pending_user_, peer_ip_, result.reason);
 }
 
 void Session::reply_failed_login() {
@@ -276,7 +279,7 @@ asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
     if (!core_.hooks.empty()) {
       co_await notify_hooks([&](Hooks& h) { h.on_login(*this); });
     }
-    spdlog::info("session {}: logged in as '{}' from {}", id_, user_->name, peer_ip_);
+    core_.log->info("session {}: logged in as '{}' from {}", id_, user_->name, peer_ip_);
     reply(code::logged_in, "Login successful.");
     touch();
     co_return;
@@ -307,8 +310,7 @@ asio::awaitable<void> Session::logout() {
 
 void Session::forget_login() {
   if (!user_) return;
-  if (counted_user_ && core_.admission) core_.admission->user_logout(user_->name);
-  counted_user_ = false;
+  login_ticket_.reset();
   user_.reset();
   storage_.reset();
   storage_blocking_ = false;

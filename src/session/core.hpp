@@ -19,6 +19,7 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
+#include <spdlog/logger.h>
 
 #include "feitp/limits.hpp"
 #include "feitp/server.hpp"
@@ -47,7 +48,8 @@ struct AtomicStats {
 // the same rules as the daemon's SharedAdmission (session/login_guard.hpp).
 class LocalAdmission final : public Admission {
  public:
-  explicit LocalAdmission(const Options& o);
+  // Bans are logged to `log`.
+  LocalAdmission(const Options& o, std::shared_ptr<spdlog::logger> log);
   bool admit(std::string_view peer) override;
   void release(std::string_view peer) override;
   bool banned(std::string_view peer) override;
@@ -65,6 +67,7 @@ class LocalAdmission final : public Admission {
  private:
   LoginRecord* login_record(const std::string& key, std::int64_t now);
 
+  std::shared_ptr<spdlog::logger> log_;
   std::uint32_t max_total_, max_per_ip_;
   LoginPolicy policy_;
   std::uint32_t total_ = 0;
@@ -103,6 +106,8 @@ struct ServerCore {
   ~ServerCore();
 
   Options opts;
+  // Every line of this server goes here: opts.logger, else the library's (obs::default_logger).
+  std::shared_ptr<spdlog::logger> log;
   // Before io: coroutines that wait for a port are destroyed with io and leave its queue.
   net::PassivePorts passive_ports{opts.passive_port_min, opts.passive_port_max};
   asio::io_context io{1};

@@ -44,12 +44,13 @@ asio::awaitable<bool> Session::start_control_tls() {
   if (limit.count() > 0) idle_deadline_ = std::min(idle_deadline_, Clock::now() + limit);
   const auto ec = co_await control_.start_tls(*core_.tls, host_name_);
   if (ec) {
-    spdlog::info("session {}: TLS handshake with {} failed: {}", id_, peer_ip_, ec.message());
+    core_.log->info("session {}: TLS handshake with {} failed: {}", id_, peer_ip_, ec.message());
     co_return false;
   }
   touch();
   auto* t = control_.tls_stream();
-  spdlog::debug("session {}: TLS {} {}{}", id_, t->version(), t->cipher(), t->resumed() ? " (resumed)" : "");
+  core_.log->debug("session {}: TLS {} {}{}", id_, t->version(), t->cipher(),
+                   t->resumed() ? " (resumed)" : "");
   co_return true;
 }
 

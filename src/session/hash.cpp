@@ -144,8 +144,8 @@ asio::awaitable<void> Session::cmd_hash(const proto::Command& cmd) {
   co_await offload(core_.bulk_pool(), work);
   job->done = true;
   if (job->cancel.load(std::memory_order_relaxed)) {
-    spdlog::info("session {}: {} of {} cancelled: the client has gone", id_, proto::verb_name(cmd.verb),
-                 path);
+    core_.log->info("session {}: {} of {} cancelled: the client has gone", id_, proto::verb_name(cmd.verb),
+                    path);
     co_return;  // nobody to answer
   }
   std::error_code ignored;

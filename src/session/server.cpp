@@ -15,6 +15,7 @@
 
 #include "net/endpoint.hpp"
 #include "net/proxy_protocol.hpp"
+#include "obs/log.hpp"
 #include "proto/reply.hpp"
 #include "session/core.hpp"
 #include "session/session.hpp"
@@ -33,8 +34,11 @@ std::int64_t steady_ms() {
 
 }  // namespace
 
-LocalAdmission::LocalAdmission(const Options& o)
-    : max_total_(o.max_connections), max_per_ip_(o.max_per_ip), policy_(login_policy(o)) {}
+LocalAdmission::LocalAdmission(const Options& o, std::shared_ptr<spdlog::logger> log)
+    : log_(obs::logger_or_default(std::move(log))),
+      max_total_(o.max_connections),
+      max_per_ip_(o.max_per_ip),
+      policy_(login_policy(o)) {}
 
 LoginRecord* LocalAdmission::login_record(const std::string& key, std::int64_t now) {
   if (auto it = logins_.find(key); it != logins_.end()) return &it->second;
@@ -82,8 +86,7 @@ void LocalAdmission::login_failed(std::string_view peer) {
   LoginRecord* r = login_record(key, now);
   if (r == nullptr) return;
   if (const std::int64_t ban = session::login_failed(*r, policy_, now); ban > 0) {
-    spdlog::warn("banning {} for {} s after {} failed logins", key, (ban + 999) / 1000,
-                 policy_.after_failures);
+    log_->warn("banning {} for {} s after {} failed logins", key, (ban + 999) / 1000, policy_.after_failures);
   }
 }
 
@@ -142,6 +145,7 @@ void BufferPool::give_back(std::unique_ptr<std::byte[]> b) {
 
 ServerCore::ServerCore(Options o)
     : opts(std::move(o)),
+      log(obs::logger_or_default(opts.logger)),
       buffers(opts.transfer_buffer ? opts.transfer_buffer : 256 * 1024),
       rng(std::random_device{}()) {}
 
@@ -306,7 +310,7 @@ asio::awaitable<void> Server::Impl::accept_loop(asio::ip::tcp::acceptor& acc, bo
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors or similar: back off briefly instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
+      core.log->warn("accept failed: {}", ec.message());
       asio::steady_timer pause(core.io, std::chrono::milliseconds(100));
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
@@ -333,19 +337,20 @@ void Server::Impl::start_session(asio::ip::tcp::socket sock, const asio::ip::tcp
     refuse(sock, "Too many failed logins from your address, try again later.");
     return;
   }
-  if (!core.admission->admit(ip)) {
+  auto admitted = Admission::Ticket::admit(core.admission, ip);
+  if (!admitted) {
     refuse(sock, "Too many connections, try again later.");
     return;
   }
   auto s = std::make_shared<session::Session>(core, std::move(sock), next_id++, peer, local, std::move(ip),
-                                              std::move(local_text), implicit_tls);
+                                              std::move(local_text), implicit_tls, std::move(admitted));
   asio::co_spawn(
       core.io,
-      [s]() -> asio::awaitable<void> {
+      [s, log = core.log]() -> asio::awaitable<void> {
         try {
           co_await s->run();
         } catch (const std::exception& e) {
-          spdlog::error("session {}: ended by an error: {}", s->id(), e.what());
+          log->error("session {}: ended by an error: {}", s->id(), e.what());
         }
       },
       asio::detached);
@@ -358,8 +363,8 @@ asio::awaitable<void> Server::Impl::accept_proxied(asio::ip::tcp::socket sock, a
   std::error_code ec;
   if (!got.client) {
     // No greeting: whatever sent this is not a client we can answer for.
-    spdlog::log(got.silent ? spdlog::level::debug : spdlog::level::info,
-                "PROXY: closing connection from {}: {}", net::address_text(peer.address()), got.error);
+    core.log->log(got.silent ? spdlog::level::debug : spdlog::level::info,
+                  "PROXY: closing connection from {}: {}", net::address_text(peer.address()), got.error);
     sock.close(ec);
     co_return;
   }
@@ -367,9 +372,9 @@ asio::awaitable<void> Server::Impl::accept_proxied(asio::ip::tcp::socket sock, a
     refuse(sock, "Service closing, try again later.");
     co_return;
   }
-  spdlog::debug("PROXY v{}: connection from {} is client {} port {}{}", got.version,
-                net::address_text(peer.address()), net::address_text(got.client->address()),
-                got.client->port(), got.local ? " (LOCAL: the proxy itself)" : "");
+  core.log->debug("PROXY v{}: connection from {} is client {} port {}{}", got.version,
+                  net::address_text(peer.address()), net::address_text(got.client->address()),
+                  got.client->port(), got.local ? " (LOCAL: the proxy itself)" : "");
   start_session(std::move(sock), *got.client, local, std::move(local_text), implicit_tls);
 }
 
@@ -418,7 +423,7 @@ void Server::Impl::close_all_after(std::chrono::seconds grace) {
 
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
   auto& o = impl_->core.opts;
-  impl_->core.admission = std::make_shared<session::LocalAdmission>(o);
+  impl_->core.admission = std::make_shared<session::LocalAdmission>(o, impl_->core.log);
   // Certificates are read here, before any client: a bad one is an error at start.
   if (o.tls.enabled()) impl_->core.tls = std::make_shared<net::TlsContext>(o.tls);
   if (!o.tls.enabled() && !o.tls.implicit_listen.empty()) {
@@ -515,7 +520,7 @@ void Server::run() {
         "feitp::Server::run: no storage: call set_storage_factory() (or build with Server::Builder) first");
   }
   bind();
-  if (!core.admission) { core.admission = std::make_shared<session::LocalAdmission>(core.opts); }
+  if (!core.admission) { core.admission = std::make_shared<session::LocalAdmission>(core.opts, core.log); }
   for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
     auto& acc = impl_->acceptors[i];
     Impl::prepare_listener(acc);

@@ -26,11 +26,12 @@ using proto::Verb;
 
 Session::Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
                  const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local,
-                 std::string peer_text, std::string local_text, bool implicit_tls)
+                 std::string peer_text, std::string local_text, bool implicit_tls, Admission::Ticket admitted)
     : core_(core),
       control_(std::move(socket)),
       id_(id),
       lines_(core.opts.max_line),
+      admitted_(std::move(admitted)),
       mlst_facts_(proto::kDefaultFacts),
       pasv_(core.io),
       xfer_done_(core.io) {
@@ -50,9 +51,8 @@ Session::~Session() {
   // run() gave the listener back; here only what an exception or the loop's end left.
   std::error_code ec;
   pasv_.close(ec);
-  // Whatever way the session ended (even by an exception in user code), its counts go.
-  if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
-  if (counted_user_ && user_ && core_.admission) core_.admission->user_logout(user_->name);
+  // Whatever way the session ended (even by an exception in user code), its counts go: the
+  // tickets admitted_ and login_ticket_ give them back as members.
   core_.sessions.erase(this);
   core_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
   if (core_.stopping && core_.sessions.empty()) core_.io.stop();
@@ -60,7 +60,6 @@ Session::~Session() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
-  admitted_ = true;
   login_deadline_ = after(core_.opts.login_timeout);
   touch();
 
@@ -124,7 +123,7 @@ asio::awaitable<void> Session::run() {
       if (clear_tls_ && out_.empty()) {
         clear_tls_ = false;
         control_.clear_tls();
-        spdlog::info("session {}: CCC: control connection in clear text", id_);
+        core_.log->info("session {}: CCC: control connection in clear text", id_);
       }
       if (start_tls_) {
         // RFC 4217: what the client sent after AUTH TLS in clear is not a command (it could be
@@ -152,12 +151,11 @@ asio::awaitable<void> Session::run() {
     co_await notify_hooks([&](Hooks& h) { h.on_disconnect(*this); });
   }
   if (auto* t = control_.tls_stream(); t != nullptr && (control_.tls() || control_.cleared())) {
-    spdlog::info("session {}: TLS {} {}{}{}, data connections under TLS: {} ({} resumed)", id_, t->version(),
-                 t->cipher(), t->resumed() ? " (resumed)" : "",
-                 control_.cleared() ? " (control cleared by CCC)" : "", data_tls_, data_resumed_);
+    core_.log->info("session {}: TLS {} {}{}{}, data connections under TLS: {} ({} resumed)", id_,
+                    t->version(), t->cipher(), t->resumed() ? " (resumed)" : "",
+                    control_.cleared() ? " (control cleared by CCC)" : "", data_tls_, data_resumed_);
   }
-  if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
-  admitted_ = false;
+  admitted_.reset();
   // The server may end first (a 421, a timeout) while the client is still sending: let the
   // last replies reach it before the descriptor goes (see ControlChannel::linger). The passive
   // listener goes back to the pool before that wait, not after it (close_control() then finds
@@ -273,7 +271,8 @@ void Session::check_deadline(Clock::time_point now) {
   if (!xfer_ && now >= pasv_offered_until_) {
     // Offered by PASV/EPSV and never used: give the port back. A later transfer command gets
     // 425 (no data connection set up) and the client sends PASV/EPSV again.
-    spdlog::debug("session {}: passive port {} unused for the accept timeout, given back", id_, pasv_port_);
+    core_.log->debug("session {}: passive port {} unused for the accept timeout, given back", id_,
+                     pasv_port_);
     give_back_passive();
     data_mode_ = DataMode::none;
   }
@@ -301,7 +300,7 @@ void Session::check_data_deadline(Clock::time_point now) {
 void Session::expire_control() {
   idle_deadline_ = Clock::time_point::max();
   const bool login = !user_ && login_deadline_ <= Clock::now();
-  spdlog::debug("session {}: {} timeout", id_, login ? "login" : "idle");
+  core_.log->debug("session {}: {} timeout", id_, login ? "login" : "idle");
   hang_up(login ? "Login timeout: closing control connection." : "Idle timeout: closing control connection.");
 }
 
@@ -309,7 +308,7 @@ void Session::expire_data() {
   // Waiting for the data connection, or no byte moved for too long: end the transfer (it
   // replies 425 or 426, releases the passive port, and the session goes on).
   accept_deadline_ = Clock::time_point::max();
-  spdlog::debug("session {}: data {} timeout", id_, phase_ == Phase::accepting ? "accept" : "stall");
+  core_.log->debug("session {}: data {} timeout", id_, phase_ == Phase::accepting ? "accept" : "stall");
   xfer_->timed_out = true;
   close_data_channel();
 }
@@ -363,9 +362,9 @@ asio::awaitable<void> Session::flush() {
 void Session::log_command(const proto::Command& cmd, std::string_view line) {
   // The password never reaches a log; the rest as the client sent it (the log escapes controls).
   if (cmd.verb == Verb::PASS) {
-    spdlog::info("session {}: > PASS ****", id_);
+    core_.log->info("session {}: > PASS ****", id_);
   } else {
-    spdlog::info("session {}: > {}", id_, line);
+    core_.log->info("session {}: > {}", id_, line);
   }
 }
 
@@ -375,7 +374,7 @@ void Session::log_replies() {
   while (!fresh.empty()) {
     const std::size_t end = fresh.find("\r\n");
     const std::string_view line = fresh.substr(0, end);
-    spdlog::info("session {}: < {}", id_, line);
+    core_.log->info("session {}: < {}", id_, line);
     if (end == std::string_view::npos) break;
     fresh.remove_prefix(end + 2);
   }
@@ -469,8 +468,7 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
       co_await logout();
       // Free the connection slot before the client reads 221, so a client that reconnects at
       // once is not refused by the per-address limit.
-      if (admitted_ && core_.admission) core_.admission->release(peer_ip_);
-      admitted_ = false;
+      admitted_.reset();
       reply(code::goodbye, "Goodbye.");
       closing_ = true;
       co_return;

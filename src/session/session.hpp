@@ -66,14 +66,15 @@ struct Transfer {
   explicit Transfer(asio::io_context& io) : data(io) {}
 };
 
-class Session final : public feitp::Session, public std::enable_shared_from_this<Session> {
+class Session final : public feitp::Connection, public std::enable_shared_from_this<Session> {
  public:
   // `peer` and `local` are the control connection's addresses, as the accept loop knows them
   // (so the session need not ask the kernel again), with their text (net::address_text), which
-  // the accept loop has made already.
+  // the accept loop has made already. `admitted`: the connection's slot (core.admission's
+  // admit()), given back when the session ends.
   Session(ServerCore& core, asio::ip::tcp::socket socket, std::uint64_t id,
           const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local, std::string peer_text,
-          std::string local_text, bool implicit_tls = false);
+          std::string local_text, bool implicit_tls = false, Admission::Ticket admitted = {});
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -95,7 +96,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   // kept passive listener nobody used is closed).
   void check_deadline(Clock::time_point now);
 
-  // feitp::Session
+  // feitp::Connection
   [[nodiscard]] std::uint64_t id() const override { return id_; }
   [[nodiscard]] std::string_view peer_address() const override { return peer_ip_; }
   [[nodiscard]] std::uint16_t peer_port() const override { return peer_port_; }
@@ -342,7 +343,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   bool writing_ = false;
   bool closing_ = false;
   bool quit_after_transfer_ = false;
-  bool admitted_ = false;
+  Admission::Ticket admitted_;  // the connection's slot; reset by QUIT before the 221
   // Loop thread only. Offloads in flight that may touch this session (maybe_offload), and a
   // drain() that had to wait for them.
   unsigned lent_ = 0;
@@ -367,7 +368,7 @@ class Session final : public feitp::Session, public std::enable_shared_from_this
   std::optional<User> user_;
   std::unique_ptr<Storage> storage_;
   bool storage_blocking_ = false;
-  bool counted_user_ = false;
+  Admission::Ticket login_ticket_;  // the user's session (user_login) from its check to logout
   std::uint32_t login_failures_ = 0;
   std::uint32_t refused_before_login_ = 0;  // unknown or 530 before login
 

@@ -164,7 +164,7 @@ asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
   const auto patience = accept.count() > 0 ? std::min<Clock::duration>(accept, kPassiveWait) : kPassiveWait;
   auto l = co_await core_.passive_ports.acquire(local_addr_, core_.rng, patience, ec);
   if (!l) {
-    spdlog::warn("session {}: no passive port available: {}", id_, ec.message());
+    core_.log->warn("session {}: no passive port available: {}", id_, ec.message());
     reply(code::cannot_open_data, "Can't open passive connection: no port available.");
     co_return;
   }
@@ -376,7 +376,7 @@ bool Session::prepare_listing(Transfer& t, Verb verb, std::string_view arg, std:
   const bool truncated = shown < entry_count;
   if (truncated) {
     t.listing_note = truncated_note(shown, entry_count);
-    spdlog::info("session {}: listing of {} truncated to {} of {} entries", id_, path, shown, entry_count);
+    core_.log->info("session {}: listing of {} truncated to {} of {} entries", id_, path, shown, entry_count);
   }
   // Small directories are cheap to list again; the cache keeps the big ones. A truncated text
   // is not kept: it is the cap's answer, not the directory's.
@@ -495,8 +495,8 @@ asio::awaitable<std::error_code> Session::open_data_connection(Transfer& t) {
         break;
       }
       // Someone else connected to this session's passive port: refuse them, keep waiting.
-      spdlog::warn("session {}: refused data connection from {} (control peer is {})", id_,
-                   net::address_text(remote.address()), peer_ip_);
+      core_.log->warn("session {}: refused data connection from {} (control peer is {})", id_,
+                      net::address_text(remote.address()), peer_ip_);
       ::close(fd);
     }
     // The transfer has its connection: the listener serves the next PASV/EPSV of this loop
@@ -530,7 +530,7 @@ asio::awaitable<std::error_code> Session::secure_data_connection(Transfer& t) {
   accept_deadline_ = Clock::time_point::max();
   if (ec) {
     t.tls_failed = ec;
-    spdlog::info("session {}: data connection TLS from {}: {}", id_, peer_ip_, ec.message());
+    core_.log->info("session {}: data connection TLS from {}: {}", id_, peer_ip_, ec.message());
     co_return ec;
   }
   ++data_tls_;

@@ -88,36 +88,36 @@ class Recorder final : public feitp::Hooks {
   Recorder(std::FILE* out, Settings s) : out_(out), s_(std::move(s)) {}
   [[nodiscard]] bool blocking() const override { return s_.blocking; }
 
-  void on_connect(feitp::Session& s) override { record(s, "on_connect", ""); }
-  void on_disconnect(feitp::Session& s) override { record(s, "on_disconnect", ""); }
-  void on_login(feitp::Session& s) override { record(s, "on_login", ""); }
-  void on_login_failed(feitp::Session& s, std::string_view user) override {
+  void on_connect(feitp::Connection& s) override { record(s, "on_connect", ""); }
+  void on_disconnect(feitp::Connection& s) override { record(s, "on_disconnect", ""); }
+  void on_login(feitp::Connection& s) override { record(s, "on_login", ""); }
+  void on_login_failed(feitp::Connection& s, std::string_view user) override {
     record(s, "on_login_failed", ",\"tried\":" + js(user));
   }
-  void on_logout(feitp::Session& s) override { record(s, "on_logout", ""); }
-  void on_file_sent(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  void on_logout(feitp::Connection& s) override { record(s, "on_logout", ""); }
+  void on_file_sent(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     record(s, "on_file_sent", transfer(ev));
   }
-  void on_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  void on_file_received(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     record(s, "on_file_received", transfer(ev));
   }
-  void on_incomplete_file_sent(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  void on_incomplete_file_sent(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     record(s, "on_incomplete_file_sent", transfer(ev));
   }
-  void on_incomplete_file_received(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  void on_incomplete_file_received(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     record(s, "on_incomplete_file_received", transfer(ev));
   }
-  void on_mkdir(feitp::Session& s, std::string_view path) override {
+  void on_mkdir(feitp::Connection& s, std::string_view path) override {
     record(s, "on_mkdir", ",\"path\":" + js(path));
   }
-  void on_remove(feitp::Session& s, std::string_view path) override {
+  void on_remove(feitp::Connection& s, std::string_view path) override {
     record(s, "on_remove", ",\"path\":" + js(path));
   }
-  void on_rename(feitp::Session& s, std::string_view from, std::string_view to) override {
+  void on_rename(feitp::Connection& s, std::string_view from, std::string_view to) override {
     record(s, "on_rename", ",\"from\":" + js(from) + ",\"to\":" + js(to));
   }
 
-  feitp::Decision before_command(feitp::Session& s, std::string_view verb, std::string_view arg) override {
+  feitp::Decision before_command(feitp::Connection& s, std::string_view verb, std::string_view arg) override {
     record(s, "before_command", ",\"verb\":" + js(verb) + ",\"arg\":" + js(verb == "PASS" ? "****" : arg));
     if (!s_.answer_verb.empty() && verb == s_.answer_verb) {
       return feitp::Decision::reply(s_.answer_code, s_.answer_text);
@@ -127,21 +127,21 @@ class Recorder final : public feitp::Hooks {
     }
     return feitp::Decision::proceed();
   }
-  feitp::Decision before_upload(feitp::Session& s, std::string_view path) override {
+  feitp::Decision before_upload(feitp::Connection& s, std::string_view path) override {
     record(s, "before_upload", ",\"path\":" + js(path));
     if (!s_.refuse_upload.empty() && path.find(s_.refuse_upload) != std::string_view::npos) {
       return feitp::Decision::refuse("Probe refuses this upload.");
     }
     return feitp::Decision::proceed();
   }
-  feitp::Decision before_download(feitp::Session& s, std::string_view path) override {
+  feitp::Decision before_download(feitp::Connection& s, std::string_view path) override {
     record(s, "before_download", ",\"path\":" + js(path));
     if (!s_.refuse_download.empty() && path.find(s_.refuse_download) != std::string_view::npos) {
       return feitp::Decision::refuse("Probe refuses this download.");
     }
     return feitp::Decision::proceed();
   }
-  feitp::Decision check_upload(feitp::Session& s, const feitp::TransferEvent& ev) override {
+  feitp::Decision check_upload(feitp::Connection& s, const feitp::TransferEvent& ev) override {
     record(s, "check_upload", transfer(ev));
     if (!s_.refuse_check.empty() && ev.path.find(s_.refuse_check) != std::string::npos) {
       return feitp::Decision::refuse("Probe rejects the content.");
@@ -159,7 +159,7 @@ class Recorder final : public feitp::Hooks {
            "\",\"error\":" + js(ev.error);
   }
 
-  void record(feitp::Session& s, const char* event, const std::string& extra) {
+  void record(feitp::Connection& s, const char* event, const std::string& extra) {
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
     char head[160];
     std::snprintf(head, sizeof head, "{\"event\":\"%s\",\"session\":%llu,\"port\":%u,\"t\":%.6f", event,
@@ -184,10 +184,10 @@ class Sleeper final : public feitp::Hooks {
  public:
   explicit Sleeper(std::string path) : path_(std::move(path)) {}
   [[nodiscard]] bool blocking() const override { return true; }
-  void on_mkdir(feitp::Session&, std::string_view path) override {
+  void on_mkdir(feitp::Connection&, std::string_view path) override {
     if (path.find(path_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(3));
   }
-  feitp::Decision check_upload(feitp::Session&, const feitp::TransferEvent& ev) override {
+  feitp::Decision check_upload(feitp::Connection&, const feitp::TransferEvent& ev) override {
     if (ev.path.find(path_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(2));
     return feitp::Decision::proceed();
   }

@@ -58,7 +58,7 @@ class Both : public ::testing::TestWithParam<bool> {
     o.ban_after_failures = ban_after;
     o.ban_window = std::chrono::seconds{600};
     o.ban_time = std::chrono::seconds{300};
-    if (!GetParam()) return std::make_shared<session::LocalAdmission>(o);
+    if (!GetParam()) return std::make_shared<session::LocalAdmission>(o, nullptr);
     state_ = std::make_shared<SharedState>(2, 256, 64);
     return std::make_shared<SharedAdmission>(state_, 1, 0, 0, session::login_policy(o));
   }

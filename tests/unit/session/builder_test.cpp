@@ -63,9 +63,9 @@ TEST(ServerBuilder, InvalidOptionsAreNamedOnOneLine) {
 TEST(ServerBuilder, MistakesInSettersThrowAtOnce) {
   Server::Builder b(loopback());
   EXPECT_THROW(b.hooks(nullptr), std::invalid_argument);
-  EXPECT_THROW(b.site_command("", "help", [](Session&, std::string_view) { return Reply{}; }),
+  EXPECT_THROW(b.site_command("", "help", [](Connection&, std::string_view) { return Reply{}; }),
                std::invalid_argument);
-  EXPECT_THROW(b.site_command("TWO WORDS", "help", [](Session&, std::string_view) { return Reply{}; }),
+  EXPECT_THROW(b.site_command("TWO WORDS", "help", [](Connection&, std::string_view) { return Reply{}; }),
                std::invalid_argument);
   EXPECT_THROW(b.site_command("STATS", "help", SiteHandler{}), std::invalid_argument);
   EXPECT_THROW(b.virtual_host(VirtualHost{}), std::invalid_argument);
@@ -79,7 +79,7 @@ TEST(ServerBuilder, BuildsAServerThatBindsAndStops) {
                     .storage_factory(std::make_shared<MemoryStorageFactory>())
                     .hooks(std::make_shared<Hooks>())
                     .site_command("PING", "PING: answers",
-                                  [](Session&, std::string_view) {
+                                  [](Connection&, std::string_view) {
                                     return Reply{200, "pong"};
                                   })
                     .virtual_host(host)

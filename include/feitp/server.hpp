@@ -138,7 +138,8 @@ class Server {
   // Where the buckets of Options::upload_rate/download_rate and of users' rates keep their
   // state (feitp/limits.hpp); by default in this process.
   void set_rate_states(std::shared_ptr<RateStates> states);
-  // SITE <name> ...; name is matched case-insensitively; help is shown in SITE HELP.
+  // SITE <name> ...; name is matched case-insensitively; help is shown in SITE HELP. The handler
+  // runs on the thread pool when a hook declares blocking() (like the hooks), else on the loop.
   void add_site_command(std::string name, std::string help, SiteHandler handler);
 
   // Binds (throws std::runtime_error naming the address on failure). Called by run() if needed.

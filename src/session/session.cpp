@@ -503,7 +503,10 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
   // Everything else is a short synchronous action on storage and session state; it runs on
   // the thread pool when the storage may block. The hooks hear of what it changed after it,
   // their own calls alone on the pool when one may block.
-  co_await maybe_offload(user_ && storage_blocking_, [&] { handle_sync(cmd); });
+  // An embedder's SITE command is user code like a hook: it runs on the pool when the hooks
+  // may block (the Python package's do: the GIL), with the rest of SITE.
+  const bool user_code = cmd.verb == Verb::SITE && core_.hooks.blocking() && !core_.site_commands.empty();
+  co_await maybe_offload(user_ && (storage_blocking_ || user_code), [&] { handle_sync(cmd); });
   if (file_event_) co_await tell_file_event();
 }
 

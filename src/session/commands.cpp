@@ -324,7 +324,8 @@ void Session::handle_sync(const proto::Command& cmd) {
   const auto arg = cmd.arg;
   Target target = target_of(cmd);
   if (target.refused) return;
-  std::string path = target.path.value_or(std::string());  // the path commands' resolved path
+  const bool has_path = target.path.has_value();
+  std::string path = std::move(target.path).value_or(std::string());  // moved, not copied
   switch (cmd.verb) {
     // Login and the session's state.
     case Verb::USER: return cmd_user(arg);
@@ -347,7 +348,7 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::RNTO: return cmd_rnto(path);
     case Verb::SIZE: return cmd_size(path);
     case Verb::MDTM: return cmd_mdtm(path);
-    case Verb::MFMT: return cmd_mfmt(arg, target.path ? &path : nullptr);
+    case Verb::MFMT: return cmd_mfmt(arg, has_path ? &path : nullptr);
     case Verb::MLST: return cmd_mlst(path);
     // Transfer parameters.
     case Verb::REST: return cmd_rest(arg);
@@ -357,7 +358,7 @@ void Session::handle_sync(const proto::Command& cmd) {
     case Verb::STRU: return cmd_stru(arg);
     case Verb::OPTS: return cmd_opts(arg);
     // Information.
-    case Verb::STAT: return cmd_stat(target.path ? &path : nullptr);
+    case Verb::STAT: return cmd_stat(has_path ? &path : nullptr);
     case Verb::SYST: return reply(code::system_type, "UNIX Type: L8");
     case Verb::HELP: return cmd_help(arg);
     case Verb::NOOP: return reply(code::ok, "NOOP ok.");

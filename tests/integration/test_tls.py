@@ -34,14 +34,18 @@ def tls_flags(certs, implicit_port: int | None = None) -> list[str]:
     return flags
 
 
-def wait_for_log(server, needle: str, timeout: float = 10.0) -> str:
+def wait_for_log(server, needle: str, timeout: float = 10.0, count: int = 1) -> str:
+    """The server's log once it holds `needle` at least `count` times.
+
+    A session logs its summary as it ends, after the client has seen the QUIT reply, so a test
+    that counts summaries waits for all of them (a slow build, such as ASan, writes them late)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = server.log()
-        if needle in text:
+        if text.count(needle) >= count:
             return text
         time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not in the server log:\n{server.log()[-4000:]}")
+    raise AssertionError(f"{needle!r} not {count} times in the server log:\n{server.log()[-4000:]}")
 
 
 def curl(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
@@ -482,7 +486,7 @@ def test_reconnects_resume_on_any_worker(start_server, certs):
     # Every reconnect but the first resumes, whichever worker the kernel picked.
     assert resumed == rounds - 1
     # Both workers served: each numbers its sessions from 1, so an id shows up twice.
-    log = wait_for_log(srv, "TLS TLSv1.3")
+    log = wait_for_log(srv, "TLS TLSv1.3", count=rounds)
     import re
     ids = re.findall(r"session (\d+): TLS TLSv1", log)
     assert len(ids) == rounds and len(set(ids)) < rounds, ids

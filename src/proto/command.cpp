@@ -39,7 +39,7 @@ constexpr std::size_t kVerbs = 1 + [] {
 
 // Row 0 is Verb::unknown: answered 500 whatever the login state.
 constexpr std::array<Entry, kVerbs> kTable{{{"", {false, false, PathArg::none, 0, Reach::follow}, false},
-#define FEITP_VERB_ROW(v, login, arg, path, perm, reach, help) \
+#define FEITP_VERB_ROW(v, login, arg, path, perm, reach, help, ...) \
   {#v, {login, arg, PathArg::path, perm, Reach::reach}, help},
                                             FEITP_VERBS(FEITP_VERB_ROW)
 #undef FEITP_VERB_ROW

@@ -121,7 +121,8 @@ bool Session::allowed(char letter, std::string_view path, proto::Reach reach) {
 
 // --- login ----------------------------------------------------------------------------------
 
-void Session::cmd_user(std::string_view arg) {
+void Session::cmd_user(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   if (user_) {
     reply(code::not_logged_in, "Can't change to another user.");
     return;
@@ -230,7 +231,8 @@ void Session::reply_failed_login() {
   reply(code::not_logged_in, "Login incorrect.");
 }
 
-asio::awaitable<void> Session::cmd_pass(std::string_view arg) {
+asio::awaitable<void> Session::cmd_pass(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   if (!pass_expected()) co_return;
   // Asked before every check, so failures and checks in flight on other connections count
   // (F11); a refused PASS never reaches the authenticator.
@@ -319,68 +321,31 @@ void Session::forget_login() {
 
 // --- the synchronous commands ---------------------------------------------------------------
 
-// One verb, one line: the commands with more to do have their own function.
-void Session::handle_sync(const proto::Command& cmd) {
-  const auto arg = cmd.arg;
-  Target target = target_of(cmd);
-  if (target.refused) return;
-  const bool has_path = target.path.has_value();
-  std::string path = std::move(target.path).value_or(std::string());  // moved, not copied
-  switch (cmd.verb) {
-    // Login and the session's state.
-    case Verb::USER: return cmd_user(arg);
-    case Verb::ACCT: return reply(code::superfluous, "Command not implemented, superfluous at this site.");
-    case Verb::REIN: return cmd_rein();
-    case Verb::HOST: return cmd_host(arg);
-    // Navigation and file management.
-    case Verb::CWD:
-    case Verb::XCWD:
-    case Verb::CDUP:
-    case Verb::XCUP: return cmd_cwd(std::move(path));
-    case Verb::PWD:
-    case Verb::XPWD: return reply(code::path_created, proto::quote_path(cwd_) + " is the current directory.");
-    case Verb::MKD:
-    case Verb::XMKD: return cmd_mkd(path);
-    case Verb::RMD:
-    case Verb::XRMD: return cmd_rmd(path);
-    case Verb::DELE: return cmd_dele(path);
-    case Verb::RNFR: return cmd_rnfr(std::move(path));
-    case Verb::RNTO: return cmd_rnto(path);
-    case Verb::SIZE: return cmd_size(path);
-    case Verb::MDTM: return cmd_mdtm(path);
-    case Verb::MFMT: return cmd_mfmt(arg, has_path ? &path : nullptr);
-    case Verb::MLST: return cmd_mlst(path);
-    // Transfer parameters.
-    case Verb::REST: return cmd_rest(arg);
-    case Verb::ALLO: return reply(code::superfluous, "No storage allocation necessary.");
-    case Verb::TYPE: return cmd_type(arg);
-    case Verb::MODE: return cmd_mode(arg);
-    case Verb::STRU: return cmd_stru(arg);
-    case Verb::OPTS: return cmd_opts(arg);
-    // Information.
-    case Verb::STAT: return cmd_stat(has_path ? &path : nullptr);
-    case Verb::SYST: return reply(code::system_type, "UNIX Type: L8");
-    case Verb::HELP: return cmd_help(arg);
-    case Verb::NOOP: return reply(code::ok, "NOOP ok.");
-    case Verb::SITE: return cmd_site(arg);
-    case Verb::FEAT: return cmd_feat();
-    case Verb::CLNT: return reply(code::ok, "Noted.");
-    // FTPS (RFC 4217).
-    case Verb::AUTH: return cmd_auth(arg);
-    case Verb::PBSZ: return cmd_pbsz(arg);
-    case Verb::PROT: return cmd_prot(arg);
-    case Verb::CCC: return cmd_ccc();
-    case Verb::ADAT:
-    case Verb::MIC:
-    case Verb::CONF:
-    case Verb::ENC:
-      return reply(code::not_implemented,
-                   core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
-    case Verb::LANG:
-    case Verb::PRET:
-    case Verb::SMNT:
-    default: return reply(code::not_implemented, "Command not implemented.");
-  }
+// The commands of one line.
+void Session::cmd_acct(Call&) {
+  reply(code::superfluous, "Command not implemented, superfluous at this site.");
+}
+void Session::cmd_pwd(Call&) {
+  reply(code::path_created, proto::quote_path(cwd_) + " is the current directory.");
+}
+void Session::cmd_allo(Call&) { reply(code::superfluous, "No storage allocation necessary."); }
+void Session::cmd_abor(Call&) { reply(code::no_transfer, "No transfer to abort."); }  // one runs: handle_line
+void Session::cmd_syst(Call&) { reply(code::system_type, "UNIX Type: L8"); }
+void Session::cmd_noop(Call&) { reply(code::ok, "NOOP ok."); }
+void Session::cmd_clnt(Call&) { reply(code::ok, "Noted."); }
+void Session::cmd_not_implemented(Call&) { reply(code::not_implemented, "Command not implemented."); }
+// ADAT, MIC, CONF, ENC: RFC 2228's security data, which TLS does not use.
+void Session::cmd_security_data(Call&) {
+  reply(code::not_implemented, core_.tls ? "Command not implemented." : "TLS is not enabled on this server.");
+}
+
+asio::awaitable<void> Session::cmd_quit(Call&) {
+  co_await logout();
+  // Free the connection slot before the client reads 221, so a client that reconnects at once
+  // is not refused by the per-address limit.
+  admitted_.reset();
+  reply(code::goodbye, "Goodbye.");
+  closing_ = true;
 }
 
 void Session::record_file_event(FileEvent::Kind kind, const std::string& path, const std::string& to) {
@@ -399,7 +364,8 @@ asio::awaitable<void> Session::tell_file_event() {
   });
 }
 
-void Session::cmd_rein() {  // dispatch() has logged the user out already
+asio::awaitable<void> Session::cmd_rein(Call&) {
+  co_await logout();
   forget_login();
   close_data_channel();
   data_mode_ = DataMode::none;
@@ -421,7 +387,8 @@ void Session::cmd_rein() {  // dispatch() has logged the user out already
   reply(code::ready, "Service ready for new user.");
 }
 
-void Session::cmd_rest(std::string_view arg) {
+void Session::cmd_rest(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   const auto v = proto::parse_rest_arg(arg);
   if (!v) {
     reply(code::bad_arguments, "REST requires a non-negative byte offset.");
@@ -431,7 +398,8 @@ void Session::cmd_rest(std::string_view arg) {
   reply(code::pending, fmt::format("Restarting at {}. Send STORE or RETRIEVE to initiate transfer.", *v));
 }
 
-void Session::cmd_mode(std::string_view arg) {
+void Session::cmd_mode(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   switch (proto::parse_mode_arg(arg)) {
     case proto::Choice::served: return reply(code::ok, "Mode set to S.");
     case proto::Choice::refused: return reply(code::not_for_parameter, "Only MODE S (stream) is supported.");
@@ -439,7 +407,8 @@ void Session::cmd_mode(std::string_view arg) {
   }
 }
 
-void Session::cmd_stru(std::string_view arg) {
+void Session::cmd_stru(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   switch (proto::parse_stru_arg(arg)) {
     case proto::Choice::served: return reply(code::ok, "Structure set to F.");
     case proto::Choice::refused: return reply(code::not_for_parameter, "Only STRU F (file) is supported.");
@@ -447,7 +416,8 @@ void Session::cmd_stru(std::string_view arg) {
   }
 }
 
-void Session::cmd_cwd(std::string path) {
+void Session::cmd_cwd(Call& call) {
+  std::string path = std::move(call.path);
   auto st = storage_->stat(path);
   if (!st) {
     reply(code::file_unavailable, "Failed to change directory: no such directory.");
@@ -461,13 +431,15 @@ void Session::cmd_cwd(std::string path) {
   reply(code::file_action_ok, "Directory successfully changed.");
 }
 
-void Session::cmd_mkd(const std::string& path) {
+void Session::cmd_mkd(Call& call) {
+  const std::string& path = call.path;
   if (!done_or_reply(storage_->mkdir(path))) return;
   record_file_event(FileEvent::Kind::mkdir, path);
   reply(code::path_created, proto::quote_path(path) + " created.");
 }
 
-void Session::cmd_rmd(const std::string& path) {
+void Session::cmd_rmd(Call& call) {
+  const std::string& path = call.path;
   if (path == "/") {
     reply(code::file_unavailable, "Cannot remove the root directory.");
     return;
@@ -477,13 +449,15 @@ void Session::cmd_rmd(const std::string& path) {
   reply(code::file_action_ok, "Remove directory operation successful.");
 }
 
-void Session::cmd_dele(const std::string& path) {
+void Session::cmd_dele(Call& call) {
+  const std::string& path = call.path;
   if (!done_or_reply(storage_->remove(path))) return;
   record_file_event(FileEvent::Kind::remove, path);
   reply(code::file_action_ok, "Delete operation successful.");
 }
 
-void Session::cmd_rnfr(std::string path) {
+void Session::cmd_rnfr(Call& call) {
+  std::string path = std::move(call.path);
   if (path == "/") {
     reply(code::file_unavailable, "Cannot rename the root directory.");
     return;
@@ -496,7 +470,8 @@ void Session::cmd_rnfr(std::string path) {
   reply(code::pending, "Ready for RNTO.");
 }
 
-void Session::cmd_rnto(const std::string& path) {
+void Session::cmd_rnto(Call& call) {
+  const std::string& path = call.path;
   if (rename_from_.empty()) {
     reply(code::bad_sequence, "RNFR required first.");
     return;
@@ -512,7 +487,8 @@ void Session::cmd_rnto(const std::string& path) {
   reply(code::file_action_ok, "Rename successful.");
 }
 
-void Session::cmd_size(const std::string& path) {
+void Session::cmd_size(Call& call) {
+  const std::string& path = call.path;
   auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
@@ -525,7 +501,8 @@ void Session::cmd_size(const std::string& path) {
   reply(code::file_status, fmt::format("{}", st->size));
 }
 
-void Session::cmd_mdtm(const std::string& path) {
+void Session::cmd_mdtm(Call& call) {
+  const std::string& path = call.path;
   auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
@@ -538,7 +515,9 @@ void Session::cmd_mdtm(const std::string& path) {
   reply(code::file_status, proto::format_time_val(st->mtime));
 }
 
-void Session::cmd_mfmt(std::string_view arg, const std::string* path) {
+void Session::cmd_mfmt(Call& call) {
+  const std::string_view arg = call.cmd.arg;
+  const std::string* path = call.has_path ? &call.path : nullptr;  // null: the argument does not parse
   const auto m = proto::parse_mfmt_arg(arg);
   if (!m || !path) {
     reply(code::bad_arguments, "Syntax: MFMT YYYYMMDDHHMMSS path");
@@ -560,7 +539,8 @@ void Session::cmd_mfmt(std::string_view arg, const std::string* path) {
   reply(code::file_status, fmt::format("Modify={}; {}", proto::format_time_val(t), p));
 }
 
-void Session::cmd_mlst(const std::string& path) {
+void Session::cmd_mlst(Call& call) {
+  const std::string& path = call.path;
   auto st = storage_->stat(path);
   if (!st) {
     reply_storage_error(st.error());
@@ -578,8 +558,9 @@ void Session::cmd_mlst(const std::string& path) {
   out_ += "\r\n250 End.\r\n";
 }
 
-void Session::cmd_stat(const std::string* path) {
-  if (!path) {  // "STAT" alone
+void Session::cmd_stat(Call& call) {
+  const std::string* path = call.has_path ? &call.path : nullptr;  // null: "STAT" alone
+  if (!path) {                                                     // "STAT" alone
     std::string text = "FTP server status:\n";
     fmt::format_to(std::back_inserter(text), "Connected to {}\n", peer_ip_);
     if (user_) {
@@ -651,7 +632,8 @@ void Session::check_account_host(AuthResult& result) const {
 }
 
 // RFC 7151: before USER only; the name (or an address literal in brackets) picks a virtual host.
-void Session::cmd_host(std::string_view arg) {
+void Session::cmd_host(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   if (user_ || user_given_) {
     reply(code::bad_sequence, "HOST must come before USER.");
     return;
@@ -695,7 +677,8 @@ void Session::site_quota() {
                               part(q->usage.files, q->limits.files)));
 }
 
-void Session::cmd_site(std::string_view arg) {
+void Session::cmd_site(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   auto [name_text, rest] = split_word(arg);
   const auto name = upper(name_text);
   if (name.empty()) {
@@ -767,7 +750,8 @@ void Session::cmd_site(std::string_view arg) {
   reply(code::unknown_command, "Unknown SITE command.");
 }
 
-void Session::cmd_opts(std::string_view arg) {
+void Session::cmd_opts(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   auto [name_text, value] = split_word(arg);
   const auto name = upper(name_text);
   if (name == "UTF8" || name == "UTF-8") {
@@ -798,7 +782,8 @@ void Session::cmd_opts(std::string_view arg) {
   reply(code::bad_arguments, "Option not understood.");
 }
 
-void Session::cmd_type(std::string_view arg) {
+void Session::cmd_type(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   switch (proto::parse_type_arg(arg)) {
     case proto::TypeArg::ascii: ascii_ = true; return reply(code::ok, "Switching to ASCII mode.");
     case proto::TypeArg::binary: ascii_ = false; return reply(code::ok, "Switching to Binary mode.");
@@ -811,7 +796,7 @@ void Session::cmd_type(std::string_view arg) {
   }
 }
 
-void Session::cmd_feat() {
+void Session::cmd_feat(Call&) {
   const auto caps = storage_ ? storage_->capabilities() : StorageCapabilities{true, true, false, true};
   std::string items = core_.tls ? "AUTH TLS\nCLNT\nEPRT\nEPSV\n" : "CLNT\nEPRT\nEPSV\n";
   items += "HASH ";
@@ -825,7 +810,8 @@ void Session::cmd_feat() {
   proto::append_reply_items(out_, code::system_status, "Features:", items, "End");
 }
 
-void Session::cmd_help(std::string_view arg) {
+void Session::cmd_help(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   if (!arg.empty()) {
     auto c = proto::parse_command(arg);
     if (c.verb == Verb::unknown) {

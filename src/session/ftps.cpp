@@ -13,7 +13,13 @@ namespace feitp::session {
 
 namespace code = proto::code;
 
-void Session::cmd_auth(std::string_view arg) {
+asio::awaitable<void> Session::cmd_auth(Call& call) {
+  // RFC 2228: an accepted AUTH ends the login (accept_auth does the rest).
+  if (user_ && core_.tls && !control_.tls()) co_await logout();
+  accept_auth(call.cmd.arg);
+}
+
+void Session::accept_auth(std::string_view arg) {
   // RFC 4217 section 4: AUTH TLS (and AUTH SSL, which curl sends first, taken as TLS).
   if (!core_.tls) {
     reply(code::not_implemented, "TLS is not enabled on this server.");
@@ -28,7 +34,7 @@ void Session::cmd_auth(std::string_view arg) {
     reply(code::not_for_parameter, "Unknown security mechanism: use AUTH TLS.");
     return;
   }
-  // RFC 2228: an accepted AUTH resets the security state; a user logs in again (dispatch() has
+  // RFC 2228: an accepted AUTH resets the security state; a user logs in again (cmd_auth() has
   // logged out who was logged in).
   forget_login();
   user_given_ = false;
@@ -54,7 +60,8 @@ asio::awaitable<bool> Session::start_control_tls() {
   co_return true;
 }
 
-void Session::cmd_pbsz(std::string_view arg) {
+void Session::cmd_pbsz(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   // RFC 4217 section 8: PBSZ 0 after AUTH; any other size is answered with PBSZ=0.
   if (!control_.tls()) {
     reply(code::bad_sequence, "PBSZ requires AUTH TLS first.");
@@ -68,7 +75,8 @@ void Session::cmd_pbsz(std::string_view arg) {
   reply(code::ok, "PBSZ=0");
 }
 
-void Session::cmd_prot(std::string_view arg) {
+void Session::cmd_prot(Call& call) {
+  const std::string_view arg = call.cmd.arg;
   // RFC 4217 section 9: C (clear) or P (private); S and E do not exist for TLS.
   if (!control_.tls()) {
     reply(code::bad_sequence, "PROT requires AUTH TLS first.");
@@ -95,7 +103,7 @@ void Session::cmd_prot(std::string_view arg) {
   }
 }
 
-void Session::cmd_ccc() {
+void Session::cmd_ccc(Call&) {
   // RFC 4217 section 12.4: the control connection goes back to clear text (so that NAT devices
   // can read PORT/PASV), the data connections keep their PROT level. Only for a user already
   // logged in under TLS (the password never travels in clear), and only where the policy

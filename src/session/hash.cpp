@@ -94,7 +94,8 @@ void watch_for_departure(asio::ip::tcp::socket& ctrl, std::shared_ptr<HashJob> j
 
 }  // namespace
 
-asio::awaitable<void> Session::cmd_hash(const proto::Command& cmd) {
+asio::awaitable<void> Session::cmd_hash(Call& call) {
+  const proto::Command& cmd = call.cmd;
   HashAlgo algo = hash_algo_;
   switch (cmd.verb) {
     case proto::Verb::XCRC: algo = HashAlgo::crc32; break;

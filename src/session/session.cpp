@@ -461,53 +461,45 @@ asio::awaitable<void> Session::handle_line(std::string_view line) {
   co_await dispatch(cmd);
 }
 
+// The handlers, one per row of the command table (proto/command.hpp), made from its last two
+// columns: a row that names a handler of the wrong kind, or none, does not compile.
+const Session::Handler& Session::handler_of(Verb verb) {
+  static constexpr Handler kHandlers[] = {
+      row(Run::loop, &Session::cmd_not_implemented),  // Verb::unknown: answered before dispatch
+#define FEITP_HANDLER_ROW(v, login, arg, path, perm, reach, help, run, handler) \
+  row(Run::run, &Session::cmd_##handler),
+      FEITP_VERBS(FEITP_HANDLER_ROW)
+#undef FEITP_HANDLER_ROW
+  };
+  return kHandlers[static_cast<std::size_t>(verb)];
+}
+
 asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
-  switch (cmd.verb) {
-    case Verb::PASS: co_await cmd_pass(cmd.arg); co_return;
-    case Verb::QUIT:
-      co_await logout();
-      // Free the connection slot before the client reads 221, so a client that reconnects at
-      // once is not refused by the per-address limit.
-      admitted_.reset();
-      reply(code::goodbye, "Goodbye.");
-      closing_ = true;
-      co_return;
-    case Verb::ABOR: reply(code::no_transfer, "No transfer to abort."); co_return;
-    case Verb::AUTH:
-      // RFC 2228: an accepted AUTH ends the login (cmd_auth does the rest).
-      if (user_ && core_.tls && !control_.tls()) co_await logout();
-      cmd_auth(cmd.arg);
-      co_return;
-    case Verb::REIN:
-      co_await logout();  // then the rest of REIN below, on the loop
-      break;
-    case Verb::RETR:
-    case Verb::STOR:
-    case Verb::STOU:
-    case Verb::APPE:
-    case Verb::LIST:
-    case Verb::NLST:
-    case Verb::MLSD: co_await cmd_transfer(cmd); co_return;
-    case Verb::HASH:
-    case Verb::XCRC:
-    case Verb::XMD5:
-    case Verb::XSHA1:
-    case Verb::XSHA256:
-    case Verb::XSHA512: co_await cmd_hash(cmd); co_return;
-    case Verb::PORT: cmd_port(cmd.arg, false); co_return;
-    case Verb::EPRT: cmd_port(cmd.arg, true); co_return;
-    case Verb::PASV: co_await cmd_pasv(false, cmd.arg); co_return;
-    case Verb::EPSV: co_await cmd_pasv(true, cmd.arg); co_return;
-    default: break;
+  const Handler& h = handler_of(cmd.verb);
+  if (h.run == Run::wait) {
+    Call call{cmd, {}, false};
+    co_await (this->*h.wait)(call);
+    co_return;
   }
-  // Everything else is a short synchronous action on storage and session state; it runs on
-  // the thread pool when the storage may block. The hooks hear of what it changed after it,
-  // their own calls alone on the pool when one may block.
+  // A storage command runs on the thread pool when the storage may block; a loop command
+  // touches session state only and never leaves the loop. The hooks hear of what a command
+  // changed after it, their own calls alone on the pool when one may block.
   // An embedder's SITE command is user code like a hook: it runs on the pool when the hooks
   // may block (the Python package's do: the GIL), with the rest of SITE.
   const bool user_code = cmd.verb == Verb::SITE && core_.hooks.blocking() && !core_.site_commands.empty();
-  co_await maybe_offload(user_ && (storage_blocking_ || user_code), [&] { handle_sync(cmd); });
+  const bool blocking = h.run == Run::storage && user_ && (storage_blocking_ || user_code);
+  co_await maybe_offload(blocking, [&] { run_sync(h, cmd); });
   if (file_event_) co_await tell_file_event();
+}
+
+// The path step, then the handler: where the handler runs (the pool, for a blocking storage).
+void Session::run_sync(const Handler& h, const proto::Command& cmd) {
+  Target target = target_of(cmd);
+  if (target.refused) return;
+  Call call{cmd, {}, false};
+  call.has_path = target.path.has_value();
+  if (call.has_path) call.path = std::move(*target.path);  // moved, not copied
+  (this->*h.sync)(call);
 }
 
 }  // namespace feitp::session

@@ -132,14 +132,44 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   // Sends 421 with `text` without waiting and closes the control connection.
   void hang_up(std::string_view text);
   asio::awaitable<void> handle_line(std::string_view line);
+  // One command as its handler gets it: the command, and for loop and storage rows the path
+  // its row names, resolved and permitted by target_of() (a wait row's handler resolves it
+  // itself, when its own checks have passed).
+  struct Call {
+    const proto::Command& cmd;
+    std::string path;
+    bool has_path = false;
+  };
+  // How a handler runs: the run column of the command table (proto/command.hpp).
+  enum class Run : std::uint8_t { loop, storage, wait };
+  using SyncHandler = void (Session::*)(Call&);
+  using WaitHandler = asio::awaitable<void> (Session::*)(Call&);
+  struct Handler {
+    Run run;
+    SyncHandler sync;
+    WaitHandler wait;
+  };
+  // A row's run kind must match its handler's: a coroutine for wait, a plain function else.
+  static consteval Handler row(Run run, SyncHandler h) {
+    if (run == Run::wait) throw "a wait row needs a coroutine handler";
+    return {run, h, nullptr};
+  }
+  static consteval Handler row(Run run, WaitHandler h) {
+    if (run != Run::wait) throw "a coroutine handler needs a wait row";
+    return {run, nullptr, h};
+  }
+  static const Handler& handler_of(proto::Verb verb);
+  // Runs a command's handler as its row says (the generic steps have passed: handle_line).
   asio::awaitable<void> dispatch(const proto::Command& cmd);
+  // A loop or storage row: the path step (target_of), then the handler.
+  void run_sync(const Handler& h, const proto::Command& cmd);
   asio::awaitable<bool> run_before_command(const proto::Command& cmd);
   // Runs f inline, or on the thread pool when `blocking` (user code that may block). While f
   // runs on the pool the session is "lent" to it (audit F20): the loop's other entry points
   // (the deadline sweep, drain at shutdown, another session taking back kept passive
   // listeners) leave this session alone and catch up when f returns, so no session state is
   // ever touched by two threads at once. Prefer lambdas that capture values and the user
-  // object; with a blocking storage handle_sync() and prepare_*() still run whole on the pool,
+  // object; with a blocking storage run_sync() and prepare_*() still run whole on the pool,
   // guarded so. Hooks never take session work with them: notify_hooks/decide_hooks send only
   // the hooks' calls.
   template <class F>
@@ -164,9 +194,18 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   void returned();
 
   // --- commands (commands.cpp) ---
-  // The synchronous commands: one switch over the verbs, each calling its command.
-  void handle_sync(const proto::Command& cmd);
-  // What a synchronous command changed (MKD, RMD, DELE, RNTO), for the hooks: handle_sync()
+  // The handlers take a Call (see dispatch()); the command table names them.
+  void cmd_acct(Call& call);
+  void cmd_pwd(Call& call);
+  void cmd_allo(Call& call);
+  void cmd_abor(Call& call);
+  void cmd_syst(Call& call);
+  void cmd_noop(Call& call);
+  void cmd_clnt(Call& call);
+  void cmd_not_implemented(Call& call);
+  void cmd_security_data(Call& call);
+  asio::awaitable<void> cmd_quit(Call& call);
+  // What a storage command changed (MKD, RMD, DELE, RNTO), for the hooks: the handler
   // records it and dispatch() tells the hooks after it returns (tell_file_event), so a blocking
   // hook sends only its own call to the pool, not the command.
   struct FileEvent {
@@ -178,7 +217,7 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   void record_file_event(FileEvent::Kind kind, const std::string& path, const std::string& to = {});
   asio::awaitable<void> tell_file_event();
   // PASS: check the password, admit the account, make its storage, log in (or count a failure).
-  asio::awaitable<void> cmd_pass(std::string_view arg);
+  asio::awaitable<void> cmd_pass(Call& call);
   // Its steps that do not wait. False (replied) when PASS comes when no password is asked for.
   bool pass_expected();
   // The account store could not answer: 421 and close (not a failed login).
@@ -191,30 +230,30 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   void count_failed_login(const AuthResult& result, bool checked);
   // 530, and the end of the session after too many failures.
   void reply_failed_login();
-  void cmd_user(std::string_view arg);
+  void cmd_user(Call& call);
   // Ends the login: on_logout hooks (on the pool when they may block), then the state.
   asio::awaitable<void> logout();
   void forget_login();
   // REIN: back to the state of a new connection (the control connection's TLS stays).
-  void cmd_rein();
-  void cmd_rest(std::string_view arg);
-  void cmd_mode(std::string_view arg);
-  void cmd_stru(std::string_view arg);
+  asio::awaitable<void> cmd_rein(Call& call);
+  void cmd_rest(Call& call);
+  void cmd_mode(Call& call);
+  void cmd_stru(Call& call);
   // The handlers of path commands get the path resolved and permitted (target_of()).
-  void cmd_cwd(std::string path);
-  void cmd_mkd(const std::string& path);
-  void cmd_rmd(const std::string& path);
-  void cmd_dele(const std::string& path);
-  void cmd_rnfr(std::string path);
-  void cmd_rnto(const std::string& path);
-  void cmd_size(const std::string& path);
-  void cmd_mdtm(const std::string& path);
-  // `path` is null when the argument does not parse (MFMT) or names no path ("STAT" alone).
-  void cmd_mfmt(std::string_view arg, const std::string* path);
-  void cmd_mlst(const std::string& path);
-  void cmd_stat(const std::string* path);
-  void cmd_site(std::string_view arg);
-  void cmd_host(std::string_view arg);
+  void cmd_cwd(Call& call);
+  void cmd_mkd(Call& call);
+  void cmd_rmd(Call& call);
+  void cmd_dele(Call& call);
+  void cmd_rnfr(Call& call);
+  void cmd_rnto(Call& call);
+  void cmd_size(Call& call);
+  void cmd_mdtm(Call& call);
+  // No path (has_path false) when the argument does not parse (MFMT) or names none ("STAT").
+  void cmd_mfmt(Call& call);
+  void cmd_mlst(Call& call);
+  void cmd_stat(Call& call);
+  void cmd_site(Call& call);
+  void cmd_host(Call& call);
   // Who checks passwords and makes storages: the selected virtual host's, else the server's.
   [[nodiscard]] Authenticator* login_authenticator() const;
   [[nodiscard]] StorageFactory* login_storage_factory() const;
@@ -223,22 +262,23 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   void site_quota();
   // Waits until a throttled transfer may move bytes again (t.throttle set).
   asio::awaitable<std::error_code> pace(Transfer& t, std::size_t n);
-  void cmd_opts(std::string_view arg);
-  void cmd_type(std::string_view arg);
-  void cmd_feat();
+  void cmd_opts(Call& call);
+  void cmd_type(Call& call);
+  void cmd_feat(Call& call);
   // FTPS (RFC 4217): AUTH TLS/SSL, PBSZ, PROT.
-  void cmd_auth(std::string_view arg);
-  void cmd_pbsz(std::string_view arg);
-  void cmd_prot(std::string_view arg);
+  asio::awaitable<void> cmd_auth(Call& call);  // ends a login, then accept_auth()
+  void accept_auth(std::string_view arg);
+  void cmd_pbsz(Call& call);
+  void cmd_prot(Call& call);
   // The handshake on the control connection (AUTH TLS or an implicit listener), bounded by
   // tls.handshake_timeout; false when it failed (the session then ends).
   asio::awaitable<bool> start_control_tls();
-  void cmd_ccc();
+  void cmd_ccc(Call& call);
   // RFC 4217 policy: a login or a data transfer refused without TLS (replied); false = refused.
   bool tls_allows_login();
   bool tls_allows_transfer();
-  void cmd_help(std::string_view arg);
-  asio::awaitable<void> cmd_hash(const proto::Command& cmd);
+  void cmd_help(Call& call);
+  asio::awaitable<void> cmd_hash(Call& call);
 
   // Resolves a client path; replies 550/501 and returns nullopt when it cannot.
   std::optional<std::string> path_arg(std::string_view arg);
@@ -262,9 +302,9 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   bool done_or_reply(const Status& status);
 
   // --- data channel and transfers (transfer.cpp) ---
-  void cmd_port(std::string_view arg, bool extended);
-  asio::awaitable<void> cmd_pasv(bool extended, std::string_view arg);
-  asio::awaitable<void> cmd_transfer(const proto::Command& cmd);
+  void cmd_port(Call& call);                   // PORT and EPRT
+  asio::awaitable<void> cmd_pasv(Call& call);  // PASV and EPSV
+  asio::awaitable<void> cmd_transfer(Call& call);
   // The before_download (RETR) or before_upload (STOR, STOU, APPE) hooks on `path`; false when
   // one refused (replied). True for the listings, which have no such hook.
   asio::awaitable<bool> transfer_hooks_proceed(proto::Verb verb, const std::string& path);

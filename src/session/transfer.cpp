@@ -83,7 +83,9 @@ void Session::close_data_channel() {
   if (xfer_ && xfer_->pacing) xfer_->pacing->cancel();
 }
 
-void Session::cmd_port(std::string_view arg, bool extended) {
+void Session::cmd_port(Call& call) {
+  const std::string_view arg = call.cmd.arg;
+  const bool extended = call.cmd.verb == proto::Verb::EPRT;
   if (epsv_all_) {
     reply(code::bad_sequence, "EPSV ALL is in effect: only EPSV is accepted.");
     return;
@@ -120,7 +122,9 @@ void Session::cmd_port(std::string_view arg, bool extended) {
   reply(code::ok, extended ? "EPRT command successful." : "PORT command successful. Consider using PASV.");
 }
 
-asio::awaitable<void> Session::cmd_pasv(bool extended, std::string_view arg) {
+asio::awaitable<void> Session::cmd_pasv(Call& call) {
+  const std::string_view arg = call.cmd.arg;
+  const bool extended = call.cmd.verb == proto::Verb::EPSV;
   const bool local_v4 = net::unmapped(local_addr_).is_v4();
   if (extended) {
     switch (proto::parse_epsv_arg(arg)) {
@@ -409,7 +413,8 @@ asio::awaitable<bool> Session::transfer_hooks_proceed(Verb verb, const std::stri
   co_return false;
 }
 
-asio::awaitable<void> Session::cmd_transfer(const proto::Command& cmd) {
+asio::awaitable<void> Session::cmd_transfer(Call& call) {
+  const proto::Command& cmd = call.cmd;
   if (!tls_allows_transfer()) {
     rest_ = 0;
     co_return;

@@ -22,7 +22,7 @@
 #include "config/config.hpp"
 #include "feitp/auth.hpp"
 #include "net/tls.hpp"
-#include "obs/log.hpp"
+#include "runtime/logging.hpp"
 #include "runtime/daemon_server.hpp"
 #include "runtime/master.hpp"
 #include "user_command.hpp"
@@ -495,7 +495,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    feitp::obs::setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
+    feitp::runtime::setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
   } catch (const std::exception& e) { return fail(e.what()); }
   return run(cfg, f, logins);
 }

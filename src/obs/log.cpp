@@ -170,8 +170,8 @@ std::unique_ptr<spdlog::pattern_formatter> make_formatter(bool json) {
 
 }  // namespace
 
-std::shared_ptr<spdlog::logger> setup_logging(const std::string& level, const std::string& format,
-                                              const std::string& file) {
+std::shared_ptr<spdlog::logger> make_logger(const std::string& level, const std::string& format,
+                                            const std::string& file) {
   const auto lvl = parse_level(level);
   if (format != "text" && format != "json") {
     throw std::runtime_error("unknown log format \"" + format + "\" (use text or json)");
@@ -202,8 +202,6 @@ std::shared_ptr<spdlog::logger> setup_logging(const std::string& level, const st
   logger->set_level(lvl);
   // Warnings and errors reach the file at once; the rest is flushed every second.
   logger->flush_on(spdlog::level::warn);
-  spdlog::set_default_logger(logger);
-  if (!file.empty()) spdlog::flush_every(std::chrono::seconds{1});
   return logger;
 }
 

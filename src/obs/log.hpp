@@ -11,14 +11,15 @@ class logger;
 
 namespace feitp::obs {
 
-// level: trace debug info warn error off; format: text | json; file "" = stderr.
-// Throws std::runtime_error with a clear message when the file cannot be opened.
-// Returns the logger, which is also made spdlog's default (the daemon's own lines use it).
-std::shared_ptr<spdlog::logger> setup_logging(const std::string& level, const std::string& format,
-                                              const std::string& file);
+// A logger named "feitp". level: trace debug info warn error off; format: text | json;
+// file "" = stderr. Throws std::runtime_error with a clear message when the level or format is
+// unknown or the file cannot be opened. It touches no global state: the daemon makes it
+// spdlog's default (runtime::setup_logging); the library only logs through it when given it.
+std::shared_ptr<spdlog::logger> make_logger(const std::string& level, const std::string& format,
+                                            const std::string& file);
 
 // The library's logger when the embedder gives none: "feitp", info and above, the text
-// format of setup_logging on stderr. One per process, made on first use, not registered with
+// format of make_logger on stderr. One per process, made on first use, not registered with
 // spdlog (spdlog::get("feitp") and spdlog's default logger are the embedder's).
 std::shared_ptr<spdlog::logger> default_logger();
 

@@ -119,7 +119,7 @@ std::string prepare_account_store(const config::DaemonConfig& cfg, bool check_on
 }
 
 std::unique_ptr<Server> make_server(const config::DaemonConfig& cfg) {
-  // The library logs where the daemon does: the logger of [log] (obs::setup_logging), which
+  // The library logs where the daemon does: the logger of [log] (runtime::setup_logging), which
   // is spdlog's default in this process.
   Options options = cfg.server;
   options.logger = spdlog::default_logger();

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "obs/log.hpp"
+#include "runtime/logging.hpp"
 #include "obs/metrics.hpp"
 #include "runtime/admin.hpp"
 #include "runtime/daemon_server.hpp"
@@ -425,7 +425,7 @@ void Master::reload() {
   const auto& old_log = current_->cfg->log;
   if (cfg.log.level != old_log.level || cfg.log.format != old_log.format || cfg.log.file != old_log.file) {
     try {
-      obs::setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
+      setup_logging(cfg.log.level, cfg.log.format, cfg.log.file);
       setup_master_logging(cfg.log);
     } catch (const std::exception& e) {
       spdlog::error("reload: new log settings not applied ({}); keeping the old ones", e.what());

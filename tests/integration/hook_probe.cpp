@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
   app.add_flag("--storage-threads", storage_threads);
   CLI11_PARSE(app, argc, argv);
   // Make spdlog's registry here, before the server starts threads, as feitpd does through
-  // obs::setup_logging: it is a static inside the uninstrumented libspdlog, and TSan would
+  // runtime::setup_logging: it is a static inside the uninstrumented libspdlog, and TSan would
   // report the first log line of another thread against its construction on the hooks thread.
   spdlog::default_logger_raw();
   if (!answer.empty()) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "feitp/server.hpp"
+#include "session/options_check.hpp"
 
 namespace feitp {
 
@@ -73,14 +74,7 @@ std::unique_ptr<Server> Server::Builder::build() const {
     throw std::invalid_argument(
         "feitp::Server: no storage factory: call Builder::storage_factory() before build()");
   }
-  if (auto problems = validate(options_); !problems.empty()) {
-    std::string what = "feitp::Server: invalid Options: ";
-    for (std::size_t i = 0; i < problems.size(); ++i) {
-      if (i > 0) what += "; ";
-      what += problems[i];
-    }
-    throw std::invalid_argument(what);
-  }
+  session::throw_if_invalid(options_, "feitp::Server");
   auto server = std::make_unique<Server>(options_);
   server->set_authenticator(auth_);
   server->set_storage_factory(storage_);

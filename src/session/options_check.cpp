@@ -1,5 +1,8 @@
 // feitp::validate(const Options&): what a Server would do wrong with, or refuse, at start or
 // later. The daemon's configuration checks use it for every value that ends in Options.
+#include "session/options_check.hpp"
+
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -125,3 +128,18 @@ std::vector<std::string> validate(const Options& o) {
 }
 
 }  // namespace feitp
+
+namespace feitp::session {
+
+void throw_if_invalid(const Options& options, std::string_view who) {
+  const auto problems = validate(options);
+  if (problems.empty()) return;
+  std::string what = std::string(who) + ": invalid Options: ";
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    if (i > 0) what += "; ";
+    what += problems[i];
+  }
+  throw std::invalid_argument(what);
+}
+
+}  // namespace feitp::session

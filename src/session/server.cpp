@@ -16,6 +16,7 @@
 #include "net/endpoint.hpp"
 #include "net/proxy_protocol.hpp"
 #include "obs/log.hpp"
+#include "session/options_check.hpp"
 #include "proto/reply.hpp"
 #include "session/core.hpp"
 #include "session/session.hpp"
@@ -519,6 +520,9 @@ void Server::run() {
     throw std::invalid_argument(
         "feitp::Server::run: no storage: call set_storage_factory() (or build with Server::Builder) first");
   }
+  // A server made with the constructor (the daemon, the Python package) is checked as the
+  // builder checks: a bad value is named here rather than misbehaving later.
+  session::throw_if_invalid(core.opts, "feitp::Server::run");
   bind();
   if (!core.admission) { core.admission = std::make_shared<session::LocalAdmission>(core.opts, core.log); }
   for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {

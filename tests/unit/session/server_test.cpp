@@ -38,5 +38,29 @@ TEST(ServerRun, WithoutStorageSaysSo) {
   EXPECT_NE(run_error(s).find("set_storage_factory"), std::string::npos);
 }
 
+// A server made with the constructor (as feitpd and the Python package make theirs) gets the
+// builder's Options check when it starts.
+TEST(ServerRun, WithInvalidOptionsNamesThem) {
+  Options o = loopback();
+  o.transfer_buffer = 1;
+  o.default_hash = "SHA-3";
+  Server s(o);
+  s.set_authenticator(make_user_table_authenticator({}, std::nullopt));
+  s.set_storage_factory(std::make_shared<MemoryStorageFactory>());
+  const std::string e = run_error(s);
+  EXPECT_EQ(e.rfind("feitp::Server::run: invalid Options: transfer_buffer: must be 4096 to 67108864 bytes; "
+                    "default_hash: ",
+                    0),
+            0U)
+      << e;
+}
+
+TEST(ServerRun, WithValidOptionsRuns) {
+  Server s(loopback());
+  s.set_authenticator(make_user_table_authenticator({}, std::nullopt));
+  s.set_storage_factory(std::make_shared<MemoryStorageFactory>());
+  EXPECT_EQ(run_error(s), "");  // stopped before it ran: returns without serving
+}
+
 }  // namespace
 }  // namespace feitp

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <any>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -66,6 +67,27 @@ struct Decision {
 };
 // "proceed", "reply", "disconnect".
 [[nodiscard]] std::string_view to_string(Decision::Kind kind);
+
+// The Hooks callbacks by name, in the order they are declared below: first the twelve
+// notifications (on_connect to on_rename), then the four that decide (before_command to
+// check_upload). The daemon's [hooks] keys, the program hooks' FEITP_EVENT and the Python
+// package's method names are these.
+inline constexpr std::array<std::string_view, 16> hook_event_names = {"on_connect",
+                                                                      "on_disconnect",
+                                                                      "on_login",
+                                                                      "on_login_failed",
+                                                                      "on_logout",
+                                                                      "on_file_sent",
+                                                                      "on_file_received",
+                                                                      "on_incomplete_file_sent",
+                                                                      "on_incomplete_file_received",
+                                                                      "on_mkdir",
+                                                                      "on_remove",
+                                                                      "on_rename",
+                                                                      "before_command",
+                                                                      "before_upload",
+                                                                      "before_download",
+                                                                      "check_upload"};
 
 class Hooks {
  public:

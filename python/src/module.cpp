@@ -114,12 +114,13 @@ class Gil {
 
 // Logs a Python exception with its traceback through feitp._support.report (the "feitp"
 // logger). With the GIL held.
-void report(const char* where, py::error_already_set& e) {
+void report(std::string_view where, py::error_already_set& e) {
   try {
-    py::module_::import("feitp._support").attr("report")(where, e.value());
+    py::module_::import("feitp._support").attr("report")(py::str(where.data(), where.size()), e.value());
   } catch (py::error_already_set& again) {
     PyErr_Clear();
-    std::fprintf(stderr, "feitp: %s raised %s (and logging it failed)\n", where, e.what());
+    std::fprintf(stderr, "feitp: %.*s raised %s (and logging it failed)\n", static_cast<int>(where.size()),
+                 where.data(), e.what());
   }
 }
 
@@ -263,17 +264,9 @@ enum Event : int {
   kCheckUpload,
   kEventCount
 };
+static_assert(kEventCount == feitp::hook_event_names.size());
 
-// A table laid out by hand:
-// clang-format off
-constexpr std::array<const char*, kEventCount> kEventNames = {
-    "on_connect",      "on_disconnect",           "on_login",
-    "on_login_failed", "on_logout",               "on_file_sent",
-    "on_file_received", "on_incomplete_file_sent", "on_incomplete_file_received",
-    "on_mkdir",        "on_remove",               "on_rename",
-    "before_command",  "before_upload",           "before_download",
-    "check_upload"};
-// clang-format on
+constexpr const auto& kEventNames = feitp::hook_event_names;  // in the order of Event
 
 // What a callback may know about its session, copied (the Connection& is valid only during the call).
 struct Snapshot {
@@ -1002,7 +995,8 @@ class CoreServer {
   void set_router(py::object router, const std::vector<std::string>& events,
                   const std::vector<std::string>& decisions) {
     auto r = std::make_shared<Router>();
-    for (int i = 0; i < kEventCount; ++i) r->names[i] = PyRef(py::str(kEventNames[i]));
+    for (int i = 0; i < kEventCount; ++i)
+      r->names[i] = PyRef(py::str(kEventNames[i].data(), kEventNames[i].size()));
     auto bit = [](const std::string& name) -> std::uint32_t {
       for (int i = 0; i < kEventCount; ++i) {
         if (name == kEventNames[i]) return 1U << i;

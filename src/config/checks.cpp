@@ -15,6 +15,7 @@
 #include "auth/store_spec.hpp"
 #include "config/checks.hpp"
 #include "config/config.hpp"
+#include "feitp/hooks.hpp"
 
 namespace feitp::config {
 
@@ -91,26 +92,6 @@ std::string parse_umask(std::string_view text, std::uint32_t& out) {
 }
 
 bool check_network(std::string_view text) { return is_cidr(text); }
-
-const std::vector<std::string_view>& hook_event_names() {
-  static const std::vector<std::string_view> kNames = {"on_connect",
-                                                       "on_disconnect",
-                                                       "on_login",
-                                                       "on_login_failed",
-                                                       "on_logout",
-                                                       "on_file_sent",
-                                                       "on_file_received",
-                                                       "on_incomplete_file_sent",
-                                                       "on_incomplete_file_received",
-                                                       "on_mkdir",
-                                                       "on_remove",
-                                                       "on_rename",
-                                                       "before_command",
-                                                       "before_upload",
-                                                       "before_download",
-                                                       "check_upload"};
-  return kNames;
-}
 
 bool valid_user_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -293,7 +274,7 @@ std::string validate(const DaemonConfig& cfg, bool require_login) {
 
   for (const auto& [event, program] : cfg.hooks.programs) {
     bool known = false;
-    for (auto n : hook_event_names()) known = known || n == event;
+    for (auto n : hook_event_names) known = known || n == event;
     if (!known) return fail("hooks." + event, "unknown hook event");
     if (program.empty() || program.front() != '/') {
       return fail("hooks." + event, "must be an absolute program path, got " + quote(program));

@@ -132,7 +132,6 @@ std::string parse_port_range(std::string_view text, std::uint16_t& min, std::uin
 std::string parse_umask(std::string_view text, std::uint32_t& out);
 // True when `text` is an IPv4/IPv6 address or CIDR network ("10.0.0.0/8", "::1").
 bool check_network(std::string_view text);
-// The event names accepted in [hooks]: the method names of feitp::Hooks.
-const std::vector<std::string_view>& hook_event_names();
+// The event names accepted in [hooks] are feitp::hook_event_names (feitp/hooks.hpp).
 
 }  // namespace feitp::config

@@ -22,6 +22,7 @@
 #include "auth/store_spec.hpp"
 #include "config/checks.hpp"
 #include "config/config.hpp"
+#include "feitp/hooks.hpp"
 
 namespace feitp::config {
 
@@ -499,7 +500,7 @@ void read_hooks(const toml::table& t, DaemonConfig& cfg) {
   for (auto&& [k, v] : t) {
     std::string_view key = k.str();
     if (key == "timeout" || key == "queue") continue;
-    const auto& names = hook_event_names();
+    const auto& names = hook_event_names;  // feitp/hooks.hpp
     if (std::find(names.begin(), names.end(), key) == names.end()) {
       std::string list;
       for (auto n : names) list.append(list.empty() ? "" : ", ").append(n);

@@ -200,18 +200,9 @@ class NotifyProgramHooks final : public Hooks {
     kRename,
     kEvents
   };
-  static constexpr std::array<std::string_view, kEvents> kNames = {"on_connect",
-                                                                   "on_disconnect",
-                                                                   "on_login",
-                                                                   "on_login_failed",
-                                                                   "on_logout",
-                                                                   "on_file_sent",
-                                                                   "on_file_received",
-                                                                   "on_incomplete_file_sent",
-                                                                   "on_incomplete_file_received",
-                                                                   "on_mkdir",
-                                                                   "on_remove",
-                                                                   "on_rename"};
+  // The notifications come first in feitp::hook_event_names, in this order.
+  static constexpr const auto& kNames = hook_event_names;
+  static_assert(kNames[kConnect] == "on_connect" && kNames[kRename] == "on_rename");
 
   struct Job {
     std::size_t event;

@@ -161,7 +161,7 @@ asio::awaitable<void> Session::run() {
   // listener goes back to the pool before that wait, not after it (close_control() then finds
   // nothing left to close).
   close_data_channel();
-  if (!peer_gone) co_await control_.linger(std::chrono::seconds(2), 256 * 1024);
+  if (!peer_gone) co_await control_.linger(std::chrono::seconds(2), std::size_t{256} * 1024);
   close_control();
 }
 

@@ -139,8 +139,10 @@ class Server {
   // state (feitp/limits.hpp); by default in this process.
   void set_rate_states(std::shared_ptr<RateStates> states);
   // SITE <name> ...; name is matched case-insensitively; help is shown in SITE HELP. The handler
-  // runs on the thread pool when a hook declares blocking() (like the hooks), else on the loop.
-  void add_site_command(std::string name, std::string help, SiteHandler handler);
+  // runs on the event loop, which it must not hold up; give blocking = true when it may block
+  // (a database, the network, a Python callback and its GIL): it then runs on the thread pool
+  // and the session waits for it without holding the loop.
+  void add_site_command(std::string name, std::string help, SiteHandler handler, bool blocking = false);
 
   // Binds (throws std::runtime_error naming the address on failure). Called by run() if needed.
   void bind();
@@ -198,7 +200,7 @@ class Server::Builder {
   // (as Server::add_hooks, add_virtual_host, add_site_command).
   Builder& hooks(std::shared_ptr<Hooks> h);
   Builder& virtual_host(VirtualHost host);
-  Builder& site_command(std::string name, std::string help, SiteHandler handler);
+  Builder& site_command(std::string name, std::string help, SiteHandler handler, bool blocking = false);
 
   [[nodiscard]] std::unique_ptr<Server> build() const;
 
@@ -207,6 +209,7 @@ class Server::Builder {
     std::string name;
     std::string help;
     SiteHandler handler;
+    bool blocking;
   };
   Options options_;
   std::shared_ptr<Authenticator> auth_;

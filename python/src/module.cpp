@@ -488,12 +488,6 @@ class DecisionHooks final : public feitp::Hooks {
   std::shared_ptr<Dispatcher> d_;
 };
 
-// Makes every command run on the pool (a Python SITE command is called where commands run).
-class OffLoop final : public feitp::Hooks {
- public:
-  [[nodiscard]] bool blocking() const override { return true; }
-};
-
 // --- Users, authenticator -----------------------------------------------------------------
 
 template <class T>
@@ -1010,29 +1004,28 @@ class CoreServer {
     if (r->decisions != 0) server_->add_hooks(std::make_shared<DecisionHooks>(r, dispatcher_));
   }
   void add_site_command(const std::string& name, const std::string& help, py::object fn) {
-    if (!site_offloaded_) {
-      server_->add_hooks(std::make_shared<OffLoop>());
-      site_offloaded_ = true;
-    }
     auto ref = std::make_shared<PyRef>(std::move(fn));
-    server_->add_site_command(name, help, [ref, name](feitp::Connection& s, std::string_view args) {
-      Snapshot snap(s);
-      Gil gil;
-      collect_garbage();
-      try {
-        py::object r = ref->get()(snap.to_python(), std::string(args));
-        if (py::isinstance<py::str>(r)) return feitp::Reply{200, r.cast<std::string>()};
-        if (py::isinstance<py::tuple>(r)) {
-          auto t = r.cast<py::tuple>();
-          return feitp::Reply{t[0].cast<int>(), t[1].cast<std::string>()};
-        }
-        if (r.is_none()) return feitp::Reply{200, "OK."};
-        report_text("SITE " + name + ": expected str, (code, text) or None, got " + type_name(r));
-      } catch (py::error_already_set& e) {
-        report(("SITE " + name).c_str(), e);
-      } catch (const std::exception& e) { report_text("SITE " + name + ": " + e.what()); }
-      return feitp::Reply{451, "Requested action aborted: local error in processing."};
-    });
+    server_->add_site_command(
+        name, help,
+        [ref, name](feitp::Connection& s, std::string_view args) {
+          Snapshot snap(s);
+          Gil gil;
+          collect_garbage();
+          try {
+            py::object r = ref->get()(snap.to_python(), std::string(args));
+            if (py::isinstance<py::str>(r)) return feitp::Reply{200, r.cast<std::string>()};
+            if (py::isinstance<py::tuple>(r)) {
+              auto t = r.cast<py::tuple>();
+              return feitp::Reply{t[0].cast<int>(), t[1].cast<std::string>()};
+            }
+            if (r.is_none()) return feitp::Reply{200, "OK."};
+            report_text("SITE " + name + ": expected str, (code, text) or None, got " + type_name(r));
+          } catch (py::error_already_set& e) { report("SITE " + name, e); } catch (const std::exception& e) {
+            report_text("SITE " + name + ": " + e.what());
+          }
+          return feitp::Reply{451, "Requested action aborted: local error in processing."};
+        },
+        /*blocking=*/true);  // the GIL: on the pool, never on the loop
   }
   void bind() { server_->bind(); }
   std::vector<std::uint16_t> ports() const { return server_->ports(); }
@@ -1058,7 +1051,6 @@ class CoreServer {
  private:
   std::shared_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<feitp::Server> server_;
-  bool site_offloaded_ = false;
 };
 
 }  // namespace

@@ -76,7 +76,7 @@ enum class Reach : std::uint8_t { follow, name, tree };
   X(SYST,    false, false, none,     0,   follow, true, loop,    syst) \
   X(HELP,    false, false, none,     0,   follow, true, loop,    help) \
   X(NOOP,    false, false, none,     0,   follow, true, loop,    noop) \
-  X(SITE,    true,  true,  none,     0,   follow, true, storage, site)  /* each SITE command checks its own letter (CHMOD: M) */ \
+  X(SITE,    true,  true,  none,     0,   follow, true, wait,    site)  /* each SITE command checks its own letter (CHMOD: M) */ \
   X(FEAT,    false, false, none,     0,   follow, true, loop,    feat) \
   X(OPTS,    false, true,  none,     0,   follow, true, loop,    opts) \
   X(TYPE,    true,  true,  none,     0,   follow, true, loop,    type) \

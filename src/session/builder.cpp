@@ -53,7 +53,8 @@ Server::Builder& Server::Builder::virtual_host(VirtualHost host) {
   return *this;
 }
 
-Server::Builder& Server::Builder::site_command(std::string name, std::string help, SiteHandler handler) {
+Server::Builder& Server::Builder::site_command(std::string name, std::string help, SiteHandler handler,
+                                               bool blocking) {
   if (name.empty() || name.find_first_of(" \t\r\n") != std::string::npos) {
     throw std::invalid_argument("feitp::Server::Builder::site_command: the name must be one word, got \"" +
                                 name + "\"");
@@ -61,7 +62,7 @@ Server::Builder& Server::Builder::site_command(std::string name, std::string hel
   if (!handler) {
     throw std::invalid_argument("feitp::Server::Builder::site_command: SITE " + name + " has no handler");
   }
-  sites_.push_back(Site{std::move(name), std::move(help), std::move(handler)});
+  sites_.push_back(Site{std::move(name), std::move(help), std::move(handler), blocking});
   return *this;
 }
 
@@ -83,7 +84,7 @@ std::unique_ptr<Server> Server::Builder::build() const {
   if (rate_states_) server->set_rate_states(rate_states_);
   for (const auto& h : hooks_) server->add_hooks(h);
   for (const auto& host : hosts_) server->add_virtual_host(host);
-  for (const auto& site : sites_) server->add_site_command(site.name, site.help, site.handler);
+  for (const auto& site : sites_) server->add_site_command(site.name, site.help, site.handler, site.blocking);
   return server;
 }
 

@@ -677,77 +677,82 @@ void Session::site_quota() {
                               part(q->usage.files, q->limits.files)));
 }
 
-void Session::cmd_site(Call& call) {
-  const std::string_view arg = call.cmd.arg;
-  auto [name_text, rest] = split_word(arg);
+asio::awaitable<void> Session::cmd_site(Call& call) {
+  auto [name_text, rest] = split_word(call.cmd.arg);
   const auto name = upper(name_text);
   if (name.empty()) {
     reply(code::bad_arguments, "SITE requires a command; try SITE HELP.");
-    return;
+    co_return;
   }
+  // Each sub-command leaves the loop only for what may block: the storage's calls, or an
+  // embedder's handler declared blocking (its call alone; the reply is the loop's).
   if (name == "HELP") {
-    std::string items = "CHMOD <mode> <path>\nHELP\nQUOTA";
-    for (const auto& [key, cmd] : core_.site_commands) {
-      items += '\n';
-      items += key;
-      if (!cmd.help.empty()) {
-        items += ' ';
-        items += cmd.help;
-      }
-    }
-    proto::append_reply_items(out_, code::help, "SITE commands:", items, "Help OK.");
-    return;
-  }
-  if (name == "QUOTA") {
-    site_quota();
-    return;
-  }
-  if (name == "CHMOD") {
-    const auto chmod = proto::parse_chmod_arg(rest);
-    if (!chmod) {
-      reply(code::bad_arguments, "Syntax: SITE CHMOD <octal mode> <path>");
-      return;
-    }
-    unsigned mode = chmod->mode;
-    const std::string_view path_text = chmod->path;
-    if ((mode & 07000) != 0) {
-      reply(code::not_for_parameter, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
-      return;
-    }
-    auto p = path_arg(path_text);
-    if (!p) return;
-    // vsftpd's rule: anonymous users never change modes, whatever letters they were given.
-    if (user_->anonymous) {
-      reply(code::file_unavailable, "Permission denied.");
-      return;
-    }
-    // Mode 000 on the home would lock the user (and the server) out of it (F2).
-    if (*p == "/") {
-      reply(code::file_unavailable, "Cannot change the mode of the home directory.");
-      return;
-    }
-    if (!allowed('M', *p, proto::Reach::name)) return;  // SITE's commands are not table rows
-    if (!storage_->capabilities().chmod) {
-      reply(code::not_implemented, "Command not implemented for this storage.");
-      return;
-    }
-    auto st = storage_->stat(*p);
-    if (!st) {
-      reply_storage_error(st.error());
-      return;
-    }
-    // The owner (the server's own user) keeps its access: rwx on directories, rw on files.
-    mode |= st->type == FileType::directory ? 0700U : 0600U;
-    if (!done_or_reply(storage_->chmod(*p, mode))) return;
-    reply(code::ok, "SITE CHMOD command successful.");
-    return;
-  }
-  if (auto it = core_.site_commands.find(name); it != core_.site_commands.end()) {
-    Reply r = it->second.handler(*this, rest);
+    site_help();
+  } else if (name == "QUOTA") {
+    co_await maybe_offload(storage_blocking_, [&] { site_quota(); });
+  } else if (name == "CHMOD") {
+    co_await maybe_offload(storage_blocking_, [&] { site_chmod(rest); });
+  } else if (auto it = core_.site_commands.find(name); it != core_.site_commands.end()) {
+    const SiteCommand& site = it->second;
+    Reply r;
+    co_await maybe_offload(site.blocking, [&] { r = site.handler(*this, rest); });
     reply(r.code, r.text);
+  } else {
+    reply(code::unknown_command, "Unknown SITE command.");
+  }
+}
+
+void Session::site_help() {
+  std::string items = "CHMOD <mode> <path>\nHELP\nQUOTA";
+  for (const auto& [key, cmd] : core_.site_commands) {
+    items += '\n';
+    items += key;
+    if (!cmd.help.empty()) {
+      items += ' ';
+      items += cmd.help;
+    }
+  }
+  proto::append_reply_items(out_, code::help, "SITE commands:", items, "Help OK.");
+}
+
+void Session::site_chmod(std::string_view rest) {
+  const auto chmod = proto::parse_chmod_arg(rest);
+  if (!chmod) {
+    reply(code::bad_arguments, "Syntax: SITE CHMOD <octal mode> <path>");
     return;
   }
-  reply(code::unknown_command, "Unknown SITE command.");
+  unsigned mode = chmod->mode;
+  const std::string_view path_text = chmod->path;
+  if ((mode & 07000) != 0) {
+    reply(code::not_for_parameter, "SITE CHMOD: setuid, setgid and sticky bits are not allowed.");
+    return;
+  }
+  auto p = path_arg(path_text);
+  if (!p) return;
+  // vsftpd's rule: anonymous users never change modes, whatever letters they were given.
+  if (user_->anonymous) {
+    reply(code::file_unavailable, "Permission denied.");
+    return;
+  }
+  // Mode 000 on the home would lock the user (and the server) out of it (F2).
+  if (*p == "/") {
+    reply(code::file_unavailable, "Cannot change the mode of the home directory.");
+    return;
+  }
+  if (!allowed('M', *p, proto::Reach::name)) return;  // SITE's commands are not table rows
+  if (!storage_->capabilities().chmod) {
+    reply(code::not_implemented, "Command not implemented for this storage.");
+    return;
+  }
+  auto st = storage_->stat(*p);
+  if (!st) {
+    reply_storage_error(st.error());
+    return;
+  }
+  // The owner (the server's own user) keeps its access: rwx on directories, rw on files.
+  mode |= st->type == FileType::directory ? 0700U : 0600U;
+  if (!done_or_reply(storage_->chmod(*p, mode))) return;
+  reply(code::ok, "SITE CHMOD command successful.");
 }
 
 void Session::cmd_opts(Call& call) {

@@ -37,6 +37,7 @@ struct SiteCommand {
   std::string name;  // upper case
   std::string help;
   SiteHandler handler;
+  bool blocking = false;  // runs on the thread pool
 };
 
 struct AtomicStats {

@@ -453,11 +453,11 @@ void Server::set_rate_states(std::shared_ptr<RateStates> states) {
   impl_->core.rate_states = std::move(states);
 }
 
-void Server::add_site_command(std::string name, std::string help, SiteHandler handler) {
+void Server::add_site_command(std::string name, std::string help, SiteHandler handler, bool blocking) {
   for (auto& c : name) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
-  impl_->core.site_commands[name] = session::SiteCommand{name, std::move(help), std::move(handler)};
+  impl_->core.site_commands[name] = session::SiteCommand{name, std::move(help), std::move(handler), blocking};
 }
 
 void Server::bind() {

@@ -484,10 +484,7 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
   // A storage command runs on the thread pool when the storage may block; a loop command
   // touches session state only and never leaves the loop. The hooks hear of what a command
   // changed after it, their own calls alone on the pool when one may block.
-  // An embedder's SITE command is user code like a hook: it runs on the pool when the hooks
-  // may block (the Python package's do: the GIL), with the rest of SITE.
-  const bool user_code = cmd.verb == Verb::SITE && core_.hooks.blocking() && !core_.site_commands.empty();
-  const bool blocking = h.run == Run::storage && user_ && (storage_blocking_ || user_code);
+  const bool blocking = h.run == Run::storage && user_ && storage_blocking_;
   co_await maybe_offload(blocking, [&] { run_sync(h, cmd); });
   if (file_event_) co_await tell_file_event();
 }

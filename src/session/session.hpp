@@ -252,7 +252,11 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   void cmd_mfmt(Call& call);
   void cmd_mlst(Call& call);
   void cmd_stat(Call& call);
-  void cmd_site(Call& call);
+  // SITE: HELP and an embedder's commands, QUOTA and CHMOD (each on the pool only for what
+  // may block).
+  asio::awaitable<void> cmd_site(Call& call);
+  void site_help();
+  void site_chmod(std::string_view rest);
   void cmd_host(Call& call);
   // Who checks passwords and makes storages: the selected virtual host's, else the server's.
   [[nodiscard]] Authenticator* login_authenticator() const;

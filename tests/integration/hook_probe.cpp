@@ -359,6 +359,12 @@ int main(int argc, char** argv) {
   }
   server.set_storage_factory(std::move(storage));
   server.add_hooks(std::make_shared<Recorder>(out, s));
+  // SITE WHERE (on the loop) and SITE WHERE-POOL (declared blocking) answer where they ran.
+  const auto where = [](feitp::Connection&, std::string_view) {
+    return feitp::Reply{200, std::this_thread::get_id() == g_loop_thread ? "on the loop" : "on the pool"};
+  };
+  server.add_site_command("WHERE", "", where);
+  server.add_site_command("WHERE-POOL", "", where, /*blocking=*/true);
   if (!sleep_path.empty()) server.add_hooks(std::make_shared<Sleeper>(sleep_path));
   if (!program_hooks.empty()) {
     auto loaded = feitp::config::load_config_file(program_hooks);

@@ -529,6 +529,20 @@ def test_a_blocking_hook_sends_only_its_own_call_to_the_pool(start_probe):
     assert names.index("storage.rename") < names.index("on_rename")
 
 
+def test_site_commands_leave_the_loop_only_when_declared_blocking(start_probe):
+    """An embedder's SITE command runs on the loop unless added with blocking = true; then it
+    alone goes to the pool, whatever the hooks declare. Before, every SITE command went to the
+    pool when a hook was blocking and stayed on the loop otherwise, however slow it was."""
+    for flags, expected in (((), {"WHERE": "on the loop", "WHERE-POOL": "on the pool"}),
+                            (("--blocking",), {"WHERE": "on the loop", "WHERE-POOL": "on the pool"})):
+        probe = start_probe(*flags)
+        f = probe.connect()
+        for name, where in expected.items():
+            assert f.sendcmd(f"SITE {name}") == f"200 {where}", (flags, name)
+        f.quit()
+        probe.stop()
+
+
 # --- a slow hook on one session does not hold the others back ------------------------------
 
 def test_slow_blocking_hook_does_not_hold_back_other_sessions(start_probe):

@@ -237,3 +237,46 @@ int main() {
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert subprocess.run([str(exe)], timeout=30).returncode == 0
+
+
+def test_a_program_that_forgets_its_authenticator_is_told_at_construction(installed, tmp_path):
+    """Issue 11: an out-of-tree program built against the installed package that forgets its
+    authenticator gets a clear error from Server::Builder::build(), before it serves anything;
+    a server made with the constructor is told by run()."""
+    if shutil.which("pkg-config") is None:
+        pytest.skip("pkg-config not available")
+    env = dict(os.environ, PKG_CONFIG_PATH=str(installed["prefix"] / "lib" / "pkgconfig"))
+    src = tmp_path / "forgetful.cpp"
+    src.write_text("""#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <feitp/feitp.hpp>
+int main(int argc, char** argv) {
+  feitp::Options o;
+  o.listen = {"127.0.0.1:0"};
+  try {
+    if (argc > 1 && std::strcmp(argv[1], "constructor") == 0) {
+      feitp::Server s(o);
+      s.set_storage_factory(std::make_shared<feitp::MemoryStorageFactory>());
+      s.run();
+    } else {
+      auto s = feitp::Server::Builder(o).storage_factory(std::make_shared<feitp::MemoryStorageFactory>()).build();
+      s->run();
+    }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s\\n", e.what());
+    return 3;
+  }
+  return 0;
+}
+""")
+    exe = tmp_path / "forgetful"
+    r = subprocess.run(f"c++ -std=c++20 {src} -o {exe} $(pkg-config --cflags --libs feitp)", shell=True,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3
+    assert r.stderr == "feitp::Server: no authenticator: call Builder::authenticator() before build()\n"
+    r = subprocess.run([str(exe), "constructor"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 3
+    assert r.stderr.startswith("feitp::Server::run: no authenticator: call set_authenticator()"), r.stderr

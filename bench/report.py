@@ -71,6 +71,25 @@ def split_section(text, heading=FTPS_HEADING):
     return "\n".join(rest).rstrip() + "\n", "\n".join(lines[start:end]).rstrip() + "\n"
 
 
+def hand_written_sections(text, generated):
+    """The old page's "## " sections that this script does not write, in their order: the FTPS
+    section of an earlier TLS run and the hand-written ones (a before/after note, the Python
+    layer, account stores...). A run without them keeps them instead of dropping them."""
+    def ours(heading):  # written by this script, in this run or in another with other scenarios
+        name = heading[3:].split(":", 1)[0]
+        return heading in generated or (name in SCENARIO_TEXT and ":" in heading)
+
+    out, current = [], None
+    for line in text.split("\n"):
+        if line.startswith("## "):
+            current = [] if not ours(line.rstrip()) else None
+            if current is not None:
+                out.append(current)
+        if current is not None:
+            current.append(line)
+    return ["\n".join(c).rstrip() + "\n" for c in out]
+
+
 def load(results):
     rows = []
     with open(os.path.join(results, "results.tsv")) as f:
@@ -396,7 +415,6 @@ def main():
         with open(a.out, "w") as f:
             f.write((page.rstrip() + "\n\n" if page.strip() else "") + section)
         return 0
-    _, kept_ftps = split_section(old)
 
     scenarios = [s for s in SCENARIO_TEXT if any(k[0] == s for k in data)]
     servers = ordered({k[1] for k in data})
@@ -538,8 +556,8 @@ def main():
     if os.path.exists(notes):
         with open(notes) as f:
             md.append(f.read().rstrip() + "\n")
-    if kept_ftps:
-        md.append(kept_ftps)
+    generated = {l.rstrip() for part in md for l in part.split("\n") if l.startswith("## ")}
+    md.extend(hand_written_sections(old, generated))
     with open(a.out, "w") as f:
         f.write("\n".join(md))
     return 0

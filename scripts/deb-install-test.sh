@@ -152,42 +152,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bounded() { # seconds command...: in the background, so a TERM (a CI timeout) tears down at once
-  local secs=$1 rc=0
-  shift
-  timeout --kill-after=30 "$secs" "$@" &
-  fg_pid=$!
-  wait "$fg_pid" || rc=$?
-  fg_pid=""
-  return $rc
-}
+# bounded, mmdebstrap_to and make_root: the minimal root, cached (read now, like this main).
+# shellcheck source=scripts/lib/debian-root.sh
+source "$repo/scripts/lib/debian-root.sh"
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mmdebstrap_to() {
-  bounded 1800 mmdebstrap --quiet --mode=root --variant="$variant" "${aptopts[@]}" \
-    "$release" "$1" "${mirrors[@]}" || die "mmdebstrap failed (or took over 30 min)"
-}
-
-mkdir "$root"
-if [[ -n "$cache" ]]; then
-  key="$(printf '%s\n' "$release" "$variant" "${mirrors[@]}" | md5sum | cut -c1-12)"
-  tarball="$cache/$release-$variant-$key.tar"
-  mkdir -p "$cache"
-  if [[ -f "$tarball" ]] && [[ -z "$(find "$tarball" -mtime "+$cache_days")" ]]; then
-    say "using cached root $tarball"
-  else
-    say "making a $release root ($variant variant) with mmdebstrap, cached as $tarball"
-    tmp_tar="$tarball.$$.tmp.tar"
-    mmdebstrap_to "$tmp_tar"
-    mv -f "$tmp_tar" "$tarball"
-    tmp_tar=""
-  fi
-  tar -xpf "$tarball" --numeric-owner -C "$root" || die "could not unpack $tarball"
-else
-  say "making a $release root ($variant variant) with mmdebstrap"
-  mmdebstrap_to "$root"
-fi
+make_root
 phase_done "root (mmdebstrap or cache)"
 
 mount_root() {

@@ -39,69 +39,69 @@ enum class Reach : std::uint8_t { follow, name, tree };
 //   for the network, hooks or the pool itself), the handler (Session::cmd_<handler>))
 // The proto layer reads the first seven columns; the last two are names in the session layer.
 #define FEITP_VERBS(X) \
-  X(USER,    false, true,  none,     0,   follow, true, loop,    user) \
-  X(PASS,    false, false, none,     0,   follow, true, wait,    pass)  /* an empty password is allowed (anonymous) */ \
-  X(ACCT,    false, true,  none,     0,   follow, true, loop,    acct) \
-  X(REIN,    false, false, none,     0,   follow, true, wait,    rein) \
-  X(QUIT,    false, false, none,     0,   follow, true, wait,    quit) \
-  X(HOST,    false, true,  none,     0,   follow, true, loop,    host) \
-  X(CWD,     true,  true,  path,     'e', follow, true, storage, cwd) \
-  X(CDUP,    true,  false, parent,   'e', follow, true, storage, cwd) \
-  X(XCWD,    true,  true,  path,     'e', follow, true, storage, cwd) \
-  X(XCUP,    true,  false, parent,   'e', follow, true, storage, cwd) \
-  X(PWD,     true,  false, none,     0,   follow, true, loop,    pwd) \
-  X(XPWD,    true,  false, none,     0,   follow, true, loop,    pwd) \
-  X(MKD,     true,  true,  path,     'm', name,   true, storage, mkd) \
-  X(XMKD,    true,  true,  path,     'm', name,   true, storage, mkd) \
-  X(RMD,     true,  true,  path,     'd', tree,   true, storage, rmd) \
-  X(XRMD,    true,  true,  path,     'd', tree,   true, storage, rmd) \
-  X(DELE,    true,  true,  path,     'd', name,   true, storage, dele) \
-  X(RNFR,    true,  true,  path,     'f', tree,   true, storage, rnfr) \
-  X(RNTO,    true,  true,  path,     'f', tree,   true, storage, rnto) \
-  X(RETR,    true,  true,  path,     'r', follow, true, wait,    transfer) \
-  X(STOR,    true,  true,  path,     'w', follow, true, wait,    transfer) \
-  X(STOU,    true,  false, unique,   'w', follow, true, wait,    transfer)  /* an optional name hint; the permission applies to it */ \
-  X(APPE,    true,  true,  path,     'a', follow, true, wait,    transfer) \
-  X(REST,    true,  true,  none,     0,   follow, true, loop,    rest) \
-  X(ALLO,    true,  true,  none,     0,   follow, true, loop,    allo) \
-  X(ABOR,    true,  false, none,     0,   follow, true, loop,    abor) \
-  X(LIST,    true,  false, listing,  'l', follow, true, wait,    transfer)  /* ls flags, then a path (parse_list_args) */ \
-  X(NLST,    true,  false, listing,  'l', follow, true, wait,    transfer) \
-  X(MLSD,    true,  false, optional, 'l', follow, true, wait,    transfer) \
-  X(MLST,    true,  false, optional, 'l', follow, true, storage, mlst) \
-  X(SIZE,    true,  true,  path,     'l', follow, true, storage, size) \
-  X(MDTM,    true,  true,  path,     'l', follow, true, storage, mdtm) \
-  X(MFMT,    true,  true,  mfmt,     'T', name,   true, storage, mfmt)  /* "time path" */ \
-  X(STAT,    true,  false, status,   'l', follow, true, storage, stat)  /* "STAT path" lists; "STAT" alone is the status */ \
-  X(SYST,    false, false, none,     0,   follow, true, loop,    syst) \
-  X(HELP,    false, false, none,     0,   follow, true, loop,    help) \
-  X(NOOP,    false, false, none,     0,   follow, true, loop,    noop) \
-  X(SITE,    true,  true,  none,     0,   follow, true, wait,    site)  /* each SITE command checks its own letter (CHMOD: M) */ \
-  X(FEAT,    false, false, none,     0,   follow, true, loop,    feat) \
-  X(OPTS,    false, true,  none,     0,   follow, true, loop,    opts) \
-  X(TYPE,    true,  true,  none,     0,   follow, true, loop,    type) \
-  X(MODE,    true,  true,  none,     0,   follow, true, loop,    mode) \
-  X(STRU,    true,  true,  none,     0,   follow, true, loop,    stru) \
-  X(PORT,    true,  true,  none,     0,   follow, true, loop,    port) \
-  X(PASV,    true,  false, none,     0,   follow, true, wait,    pasv) \
-  X(EPRT,    true,  true,  none,     0,   follow, true, loop,    port) \
-  X(EPSV,    true,  false, none,     0,   follow, true, wait,    pasv) \
-  X(HASH,    true,  true,  path,     'r', follow, true, wait,    hash) \
+  X(USER,    false, true,  none,     0,   follow, true,  loop,    user) \
+  X(PASS,    false, false, none,     0,   follow, true,  wait,    pass)  /* an empty password is allowed (anonymous) */ \
+  X(ACCT,    false, true,  none,     0,   follow, true,  loop,    acct) \
+  X(REIN,    false, false, none,     0,   follow, true,  wait,    rein) \
+  X(QUIT,    false, false, none,     0,   follow, true,  wait,    quit) \
+  X(HOST,    false, true,  none,     0,   follow, true,  loop,    host) \
+  X(CWD,     true,  true,  path,     'e', follow, true,  storage, cwd) \
+  X(CDUP,    true,  false, parent,   'e', follow, true,  storage, cwd) \
+  X(XCWD,    true,  true,  path,     'e', follow, true,  storage, cwd) \
+  X(XCUP,    true,  false, parent,   'e', follow, true,  storage, cwd) \
+  X(PWD,     true,  false, none,     0,   follow, true,  loop,    pwd) \
+  X(XPWD,    true,  false, none,     0,   follow, true,  loop,    pwd) \
+  X(MKD,     true,  true,  path,     'm', name,   true,  storage, mkd) \
+  X(XMKD,    true,  true,  path,     'm', name,   true,  storage, mkd) \
+  X(RMD,     true,  true,  path,     'd', tree,   true,  storage, rmd) \
+  X(XRMD,    true,  true,  path,     'd', tree,   true,  storage, rmd) \
+  X(DELE,    true,  true,  path,     'd', name,   true,  storage, dele) \
+  X(RNFR,    true,  true,  path,     'f', tree,   true,  storage, rnfr) \
+  X(RNTO,    true,  true,  path,     'f', tree,   true,  storage, rnto) \
+  X(RETR,    true,  true,  path,     'r', follow, true,  wait,    transfer) \
+  X(STOR,    true,  true,  path,     'w', follow, true,  wait,    transfer) \
+  X(STOU,    true,  false, unique,   'w', follow, true,  wait,    transfer)  /* an optional name hint; the permission applies to it */ \
+  X(APPE,    true,  true,  path,     'a', follow, true,  wait,    transfer) \
+  X(REST,    true,  true,  none,     0,   follow, true,  loop,    rest) \
+  X(ALLO,    true,  true,  none,     0,   follow, true,  loop,    allo) \
+  X(ABOR,    true,  false, none,     0,   follow, true,  loop,    abor) \
+  X(LIST,    true,  false, listing,  'l', follow, true,  wait,    transfer)  /* ls flags, then a path (parse_list_args) */ \
+  X(NLST,    true,  false, listing,  'l', follow, true,  wait,    transfer) \
+  X(MLSD,    true,  false, optional, 'l', follow, true,  wait,    transfer) \
+  X(MLST,    true,  false, optional, 'l', follow, true,  storage, mlst) \
+  X(SIZE,    true,  true,  path,     'l', follow, true,  storage, size) \
+  X(MDTM,    true,  true,  path,     'l', follow, true,  storage, mdtm) \
+  X(MFMT,    true,  true,  mfmt,     'T', name,   true,  storage, mfmt)  /* "time path" */ \
+  X(STAT,    true,  false, status,   'l', follow, true,  storage, stat)  /* "STAT path" lists; "STAT" alone is the status */ \
+  X(SYST,    false, false, none,     0,   follow, true,  loop,    syst) \
+  X(HELP,    false, false, none,     0,   follow, true,  loop,    help) \
+  X(NOOP,    false, false, none,     0,   follow, true,  loop,    noop) \
+  X(SITE,    true,  true,  none,     0,   follow, true,  wait,    site)  /* each SITE command checks its own letter (CHMOD: M) */ \
+  X(FEAT,    false, false, none,     0,   follow, true,  loop,    feat) \
+  X(OPTS,    false, true,  none,     0,   follow, true,  loop,    opts) \
+  X(TYPE,    true,  true,  none,     0,   follow, true,  loop,    type) \
+  X(MODE,    true,  true,  none,     0,   follow, true,  loop,    mode) \
+  X(STRU,    true,  true,  none,     0,   follow, true,  loop,    stru) \
+  X(PORT,    true,  true,  none,     0,   follow, true,  loop,    port) \
+  X(PASV,    true,  false, none,     0,   follow, true,  wait,    pasv) \
+  X(EPRT,    true,  true,  none,     0,   follow, true,  loop,    port) \
+  X(EPSV,    true,  false, none,     0,   follow, true,  wait,    pasv) \
+  X(HASH,    true,  true,  path,     'r', follow, true,  wait,    hash) \
   X(XCRC,    true,  true,  path,     'r', follow, false, wait,    hash)  /* not listed by HELP, like the other X hashes */ \
   X(XMD5,    true,  true,  path,     'r', follow, false, wait,    hash) \
   X(XSHA1,   true,  true,  path,     'r', follow, false, wait,    hash) \
   X(XSHA256, true,  true,  path,     'r', follow, false, wait,    hash) \
   X(XSHA512, true,  true,  path,     'r', follow, false, wait,    hash) \
-  X(AUTH,    false, true,  none,     0,   follow, true, wait,    auth) \
-  X(PBSZ,    false, true,  none,     0,   follow, true, loop,    pbsz) \
-  X(PROT,    false, true,  none,     0,   follow, true, loop,    prot) \
-  X(CCC,     false, false, none,     0,   follow, true, loop,    ccc) \
+  X(AUTH,    false, true,  none,     0,   follow, true,  wait,    auth) \
+  X(PBSZ,    false, true,  none,     0,   follow, true,  loop,    pbsz) \
+  X(PROT,    false, true,  none,     0,   follow, true,  loop,    prot) \
+  X(CCC,     false, false, none,     0,   follow, true,  loop,    ccc) \
   X(ADAT,    true,  true,  none,     0,   follow, false, loop,    security_data) \
   X(MIC,     true,  true,  none,     0,   follow, false, loop,    security_data) \
   X(CONF,    true,  true,  none,     0,   follow, false, loop,    security_data) \
   X(ENC,     true,  true,  none,     0,   follow, false, loop,    security_data) \
-  X(LANG,    false, false, none,     0,   follow, true, loop,    not_implemented)  /* without an argument: back to the default language */ \
-  X(CLNT,    false, true,  none,     0,   follow, true, loop,    clnt) \
+  X(LANG,    false, false, none,     0,   follow, true,  loop,    not_implemented)  /* without an argument: back to the default language */ \
+  X(CLNT,    false, true,  none,     0,   follow, true,  loop,    clnt) \
   X(PRET,    true,  true,  none,     0,   follow, false, loop,    not_implemented) \
   X(SMNT,    true,  true,  none,     0,   follow, false, loop,    not_implemented)  /* answered 502: not a path command here */
 

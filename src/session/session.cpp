@@ -484,8 +484,11 @@ asio::awaitable<void> Session::dispatch(const proto::Command& cmd) {
   // A storage command runs on the thread pool when the storage may block; a loop command
   // touches session state only and never leaves the loop. The hooks hear of what a command
   // changed after it, their own calls alone on the pool when one may block.
-  const bool blocking = h.run == Run::storage && user_ && storage_blocking_;
-  co_await maybe_offload(blocking, [&] { run_sync(h, cmd); });
+  if (h.run == Run::storage && user_ && storage_blocking_) {
+    co_await maybe_offload(true, [&] { run_sync(h, cmd); });
+  } else {
+    run_sync(h, cmd);  // inline, without maybe_offload's coroutine frame
+  }
   if (file_event_) co_await tell_file_event();
 }
 

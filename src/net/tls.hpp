@@ -110,6 +110,8 @@ class TlsStream {
  private:
   // Waits for what OpenSSL asked for after `ret`; false (ec set) when the call failed.
   asio::awaitable<bool> wait_for(int ret, std::error_code& ec);
+  // Copies records already read ahead into `buf`, without waiting; the bytes copied.
+  std::size_t read_buffered(char* buf, std::size_t n);
   SSL* ssl_;
   asio::ip::tcp::socket& sock_;
   TlsBinding binding_;

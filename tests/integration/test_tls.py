@@ -272,6 +272,63 @@ def test_ccc_replies(start_server, certs):
     wait_for_log(srv, "(control cleared by CCC)")
 
 
+def test_ccc_command_in_the_same_segment_as_close_notify_is_not_lost(start_server, certs):
+    """After CCC, a client may send its close_notify and its next clear-text command in one
+    segment. The server reads TLS records ahead; the command after the close_notify must not be
+    swallowed by the TLS layer."""
+    srv = start_server(extra=tls_flags(certs))
+    sock = socket.create_connection((srv.host, srv.port), timeout=SOCK_TIMEOUT)
+    try:
+        f = sock.makefile("rb")
+        assert read_reply(f)[0] == 220
+        sock.sendall(b"AUTH TLS\r\n")
+        assert read_reply(f)[0] == 234
+        # TLS over memory BIOs: the test decides what goes into each send().
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_context().wrap_bio(inc, out, server_hostname=srv.host)
+
+        def pump(step):
+            while True:
+                try:
+                    result = step()
+                    if out.pending:
+                        sock.sendall(out.read())
+                    return result
+                except ssl.SSLWantReadError:
+                    if out.pending:
+                        sock.sendall(out.read())
+                    data = sock.recv(65536)
+                    assert data, "connection closed"
+                    inc.write(data)
+
+        def tls_cmd(line: str) -> tuple[int, str]:
+            pump(lambda: tls.write(line.encode() + b"\r\n"))
+            buf = b""
+            while not buf.endswith(b"\r\n") or buf.split(b"\r\n")[-2][3:4] == b"-":
+                buf += pump(lambda: tls.read(4096))
+            return int(buf[:3]), buf.decode()
+
+        pump(tls.do_handshake)
+        assert tls_cmd(f"USER {srv.user}")[0] == 331
+        assert tls_cmd(f"PASS {srv.password}")[0] == 230
+        assert tls_cmd("CCC")[0] == 200
+        # Wait for the server's close_notify, then answer it and send NOOP in one segment.
+        try:
+            while pump(lambda: tls.read(4096)):
+                pass
+        except ssl.SSLZeroReturnError:
+            pass
+        tls.unwrap()
+        assert not tls.pending()
+        sock.sendall(out.read() + b"NOOP\r\n")
+        f = sock.makefile("rb")
+        assert read_reply(f)[0] == 200
+        sock.sendall(b"QUIT\r\n")
+        assert read_reply(f)[0] == 221
+    finally:
+        sock.close()
+
+
 def test_ccc_refused_where_tls_is_required(start_server, certs):
     srv = start_server(extra=tls_flags(certs) + ["--tls-required"])
     with RawTLS(srv.host, srv.port) as r:

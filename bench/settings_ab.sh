@@ -6,12 +6,16 @@
 # feitpd (1 worker) runs on CPU 0, feitp-bench (50 clients, 4 s) on CPU 1, the home in a tmpfs
 # (/dev/shm). Prints the server's user, system and total CPU time per operation from
 # /proc/PID/stat. Interleave several runs of the variants and quote medians (docs/performance.md).
+# FTPS: TLS_CERT=FILE TLS_KEY=FILE give the server a certificate, and BENCH_ARGS="--tls" (plus
+# e.g. "--tls-reconnect resume") goes to feitp-bench; CLIENTS=N changes the 50 clients;
+# FILE_MB=N puts an N MiB file "big" in the home (BENCH_ARGS="--path big" for retr).
 set -euo pipefail
 bin=$1 label=$2 sc=$3 server_extra=$4 tables=$5
 bench=${BENCH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/bin/feitp-bench}
 d=$(mktemp -d /dev/shm/feitp-ab.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 mkdir -p "$d/home"
+[[ -n ${FILE_MB:-} ]] && head -c "${FILE_MB}M" /dev/zero >"$d/home/big"
 port=$((30000 + RANDOM % 2000))
 pass=ab-pass-$RANDOM
 hash=$("$bin/feitpd" --hash-password --hash-method sha512 <<<"$pass" 2>/dev/null | tail -n1)
@@ -28,11 +32,13 @@ password_hash = "$hash"
 home = "$d/home"
 permissions = "elradfmwMT"
 T
-taskset -c 0 "$bin/feitpd" --config "$d/f.toml" >"$d/log" 2>&1 &
+tls=()
+[[ -n ${TLS_CERT:-} ]] && tls=(--tls-cert "$TLS_CERT" --tls-key "$TLS_KEY")
+taskset -c 0 "$bin/feitpd" --config "$d/f.toml" "${tls[@]}" >"$d/log" 2>&1 &
 pid=$!
 sleep 0.5
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-out=$(taskset -c 1 "$bench" -s "$sc" -p "$port" -u bench --password "$pass" -c 50 -d 4 --json --no-progress 2>&1) || true
+out=$(taskset -c 1 "$bench" -s "$sc" -p "$port" -u bench --password "$pass" -c "${CLIENTS:-50}" -d 4 --json --no-progress ${BENCH_ARGS:-} 2>&1) || true
 read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
 kill "$pid"; wait "$pid" 2>/dev/null || true
 ops=$(tail -n1 <<<"$out" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["transactions"])' 2>/dev/null) || ops=""

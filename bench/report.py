@@ -363,9 +363,32 @@ def ftps_section(rows, meta, cmds, data, out_dir, chart_dir):
 
     f = "feitpd-1"
     if any(k[1] == f and is_tls(k[0]) for k in data):
+        # Each round measures every server back to back; a noisy machine slows whole rounds, so
+        # the same-round comparison is the steadier one, and "met" is judged on its median.
+        by_round = {}
+        for r in rows:
+            if r["pin"] == "pinned" and r["rc"] != "nostart" and not r["failure_kinds"].startswith("no result"):
+                by_round[(r["scenario"], r["server"], r["round"])] = cpu_per_unit(r, r["scenario"])
+
+        def paired(a, b, op):
+            """op(a's value, b's value) for every round that measured both; the list, in round order."""
+            rounds = sorted({k[2] for k in by_round}, key=lambda x: int(x) if str(x).isdigit() else x)
+            out = []
+            for rd in rounds:
+                va, vb = by_round.get((a[0], a[1], rd)), by_round.get((b[0], b[1], rd))
+                if va is not None and vb is not None and vb != 0:
+                    out.append(op(va, vb))
+            return out
+
+        def rounds_text(vals, fmt):
+            return " · ".join(fmt(v) for v in vals) if vals else "-"
+
         md.append("### Targets\n")
-        md.append("| target | measured (pinned CPU) | met |")
-        md.append("|---|---|---|")
+        md.append("Pinned server CPU. *Medians*: each server's median over the runs; *same round*: "
+                  "the value within each round (servers measured back to back), and its median, "
+                  "on which *met* is judged.\n")
+        md.append("| target | medians | same round | met |")
+        md.append("|---|---|---|---|")
         for sc in scenarios:
             if not is_tls(sc):
                 continue
@@ -375,17 +398,25 @@ def ftps_section(rows, meta, cmds, data, out_dir, chart_dir):
             if mine is None or not peers:
                 continue
             best, who = min(peers)
+            pr = paired((sc, f), (sc, who), lambda a, b: a / b)
+            m = statistics.median(pr) if pr else mine / best
             md.append(f"| {sc}: feitpd at most half the best TLS peer | feitpd {fmt_num(mine)}, best peer "
                       f"{SERVER_TEXT.get(who, who)} {fmt_num(best)} ({mine / best:.2f}x) | "
-                      f"{'yes' if mine <= best / 2 else 'no'} |")
+                      f"{rounds_text(pr, lambda v: f'{v:.2f}x')} (median {m:.2f}x) | {'yes' if m <= 0.5 else 'no'} |")
         full, res = cell("seed-tls", f, "pinned", "cpu_s"), cell("seed-tls-resume", f, "pinned", "cpu_s")
         if full and res:
+            pr = paired(("seed-tls", f), ("seed-tls-resume", f), lambda a, b: a / b)
+            m = statistics.median(pr) if pr else full / res
             md.append(f"| resumed reconnect at least 1.5x cheaper than a full handshake | {fmt_num(full)} ÷ "
-                      f"{fmt_num(res)} = {full / res:.2f}x | {'yes' if full / res >= 1.5 else 'no'} |")
+                      f"{fmt_num(res)} = {full / res:.2f}x | {rounds_text(pr, lambda v: f'{v:.2f}x')} "
+                      f"(median {m:.2f}x) | {'yes' if m >= 1.5 else 'no'} |")
         plain = cell("seed", f, "pinned", "cpu_s")
         if full and plain:
+            pr = paired(("seed-tls", f), ("seed", f), lambda a, b: a - b)
+            m = statistics.median(pr) if pr else full - plain
             md.append(f"| full-handshake FTPS upload at most 0.5 ms more than plain | {fmt_num(full)} − "
-                      f"{fmt_num(plain)} = {full - plain:.3f} ms | {'yes' if full - plain <= 0.5 else 'no'} |")
+                      f"{fmt_num(plain)} = {full - plain:.3f} ms | {rounds_text(pr, lambda v: f'{v:.3f}')} "
+                      f"(median {m:.3f} ms) | {'yes' if m <= 0.5 else 'no'} |")
         md.append("")
 
     md.append("### Exact commands\n")

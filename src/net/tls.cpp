@@ -78,6 +78,9 @@ class LocalTicketKeys final : public TicketKeySource {
 // A data connection's read buffer: four records of the largest size (16 KiB of data, 256 bytes
 // of protection, a 5-byte header).
 constexpr std::size_t kDataReadBuffer = 4 * (16 * 1024 + 256 + 5);
+// A data connection's write buffer: sixteen records, one send() each time it is flushed.
+constexpr int kDataWriteBuffer = 16 * (16 * 1024 + 256 + 5);
+constexpr std::size_t kRecordPayload = 16 * 1024;
 
 TlsBinding* binding_of(SSL* ssl) { return static_cast<TlsBinding*>(SSL_get_app_data(ssl)); }
 
@@ -343,7 +346,7 @@ std::string check_tls(const TlsOptions& o) {
 
 // --- the stream -----------------------------------------------------------------------------
 
-TlsStream::TlsStream(SSL* ssl, asio::ip::tcp::socket& sock) : ssl_(ssl), sock_(sock) {
+TlsStream::TlsStream(SSL* ssl, asio::ip::tcp::socket& sock, bool bulk) : ssl_(ssl), sock_(sock), bulk_(bulk) {
   SSL_set_app_data(ssl_, &binding_);
   if (RAND_bytes(binding_.token.data(), static_cast<int>(binding_.token.size())) != 1) { ERR_clear_error(); }
 }
@@ -426,8 +429,27 @@ std::size_t TlsStream::read_buffered(char* buf, std::size_t n) {
   return total;
 }
 
+// A bulk stream's first write of more than one record puts a write buffer between the SSL and
+// its socket: records then leave in one send() per flush (at the end of every write_some and
+// after the close_notify), so a RETR makes one system call per buffer instead of one per 16 KiB
+// record. Only then: an upload, a listing or a handshake never pays for the buffer.
+void TlsStream::batch_writes() {
+  bulk_ = false;  // one try
+  BIO* sock_bio = SSL_get_wbio(ssl_);
+  BIO* buffer = BIO_new(BIO_f_buffer());
+  if (buffer == nullptr || BIO_set_write_buffer_size(buffer, kDataWriteBuffer) != 1 ||
+      BIO_up_ref(sock_bio) != 1) {
+    BIO_free(buffer);  // unbuffered writes still work
+    ERR_clear_error();
+    return;
+  }
+  BIO_push(buffer, sock_bio);
+  SSL_set0_wbio(ssl_, buffer);  // the socket BIO stays the read BIO and ends the write chain
+}
+
 asio::awaitable<std::size_t> TlsStream::write_some(const void* buf, std::size_t n, std::error_code& ec) {
   ec.clear();
+  if (bulk_ && n > kRecordPayload) batch_writes();
   const auto* p = static_cast<const char*>(buf);
   std::size_t total = 0;
   for (;;) {
@@ -439,8 +461,9 @@ asio::awaitable<std::size_t> TlsStream::write_some(const void* buf, std::size_t 
       // Partial writes give one record per call: go on while the socket takes them, so that a
       // big buffer is one resumption of the caller, not one per 16 KiB.
       total += put;
-      if (total == n) co_return total;
-      continue;
+      if (total < n) continue;
+      if (!co_await flush(ec)) co_return 0;
+      co_return total;
     }
     if (total > 0) {
       // Progress made: report it. A retry of the rest is the retry OpenSSL expects.
@@ -464,11 +487,33 @@ std::size_t TlsStream::try_write(const void* buf, std::size_t n, std::error_code
   return 0;
 }
 
+// Sends what the write buffer holds (see batch_writes; without one, the write BIO is the socket
+// itself and has nothing to flush), waiting while the socket is full.
+asio::awaitable<bool> TlsStream::flush(std::error_code& ec) {
+  BIO* w = SSL_get_wbio(ssl_);
+  for (;;) {
+    if (BIO_flush(w) > 0) co_return true;
+    if (!BIO_should_retry(w)) {
+      ERR_clear_error();
+      ec = std::error_code(errno != 0 ? errno : EPIPE, std::system_category());
+      co_return false;
+    }
+    co_await sock_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+  }
+}
+
 asio::awaitable<void> TlsStream::shutdown(bool wait_peer) {
   for (int rounds = 0; rounds < 64; ++rounds) {
     ERR_clear_error();
     errno = 0;
     const int r = SSL_shutdown(ssl_);
+    if (r >= 0) {
+      // OpenSSL does not wait for a flush that would block: the close_notify may still be in
+      // the write buffer.
+      std::error_code ec;
+      if (!co_await flush(ec)) co_return;
+    }
     if (r == 1) {
       peer_closed_ = true;
       co_return;
@@ -488,6 +533,7 @@ void TlsStream::shutdown_now() {
   SSL_set_read_ahead(ssl_, 0);
   ERR_clear_error();
   (void)SSL_shutdown(ssl_);
+  (void)BIO_flush(SSL_get_wbio(ssl_));  // without waiting: what the socket takes now
   ERR_clear_error();
 }
 

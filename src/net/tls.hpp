@@ -80,7 +80,8 @@ std::string check_tls(const TlsOptions& o);
 class TlsStream {
  public:
   // Takes ownership of `ssl` (from TlsContext::new_ssl) over `sock`, which must outlive it.
-  TlsStream(SSL* ssl, asio::ip::tcp::socket& sock);
+  // `bulk` (data connections): big writes go out several records per send().
+  TlsStream(SSL* ssl, asio::ip::tcp::socket& sock, bool bulk = false);
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
@@ -112,9 +113,13 @@ class TlsStream {
   asio::awaitable<bool> wait_for(int ret, std::error_code& ec);
   // Copies records already read ahead into `buf`, without waiting; the bytes copied.
   std::size_t read_buffered(char* buf, std::size_t n);
+  // Sends what the write buffer holds; false (ec set) when the connection failed.
+  asio::awaitable<bool> flush(std::error_code& ec);
+  void batch_writes();
   SSL* ssl_;
   asio::ip::tcp::socket& sock_;
   TlsBinding binding_;
+  bool bulk_;  // may still get a write buffer
   bool peer_closed_ = false;
 };
 

@@ -147,7 +147,7 @@ asio::awaitable<std::error_code> DataChannel::start_tls(const net::TlsContext& c
   sock_.non_blocking(true, ec);
   SSL* ssl = ctx.new_ssl(sock_.native_handle(), host, true);
   if (ssl == nullptr) co_return net::make_error_code(net::TlsError::handshake_failed);
-  tls_ = std::make_unique<net::TlsStream>(ssl, sock_);
+  tls_ = std::make_unique<net::TlsStream>(ssl, sock_, true);
   tls_->binding().control = &control;
   tls_->binding().policy = policy;
   ec = co_await tls_->handshake();

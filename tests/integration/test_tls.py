@@ -170,6 +170,79 @@ def test_ftplib_twelve_transfers_on_one_session(start_server, certs, reuse):
     wait_for_log(srv, f"data connections under TLS: 12 ({resumed} resumed)")
 
 
+# Sizes around a record (16 KiB) and around a data connection's write buffer (16 records): each
+# arrives whole, and ftplib's unwrap() after every RETR waits for the server's close_notify, so
+# a close_notify left in the write buffer would time the test out.
+@pytest.mark.parametrize("reuse", [False, True], ids=["ftplib", "ftplib-session-reuse"])
+def test_retr_sizes_around_record_and_buffer_bounds(start_server, certs, reuse):
+    srv = start_server(extra=tls_flags(certs))
+    sizes = [1, 16384, 16385, 16 * 16384, 16 * 16384 + 1, 5 * MiB + 3]
+    for i, n in enumerate(sizes):
+        (srv.root / f"s{i}.bin").write_bytes(random_bytes(n, seed=100 + i))
+    f = ftps(srv, reuse=reuse)
+    for i, n in enumerate(sizes):
+        buf = bytearray()
+        assert f.retrbinary(f"RETR s{i}.bin", buf.extend, blocksize=1 << 20).startswith("226")
+        assert len(buf) == n
+        assert sha256_bytes(bytes(buf)) == sha256_file(srv.root / f"s{i}.bin")
+    f.quit()
+
+
+def test_retr_to_a_slow_reader_arrives_whole(start_server, certs):
+    """The client's socket fills up and stays full for a while: the server waits, then sends the
+    rest, and every byte arrives once and in order."""
+    srv = start_server(extra=tls_flags(certs))
+    data = random_bytes(8 * MiB + 5, seed=7)
+    (srv.root / "slow.bin").write_bytes(data)
+    f = ftps(srv, reuse=True)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("RETR slow.bin")
+    buf = bytearray()
+    for _ in range(6):  # let the server's writes block on a full socket several times
+        time.sleep(0.3)
+        buf += conn.recv(4096)
+    while chunk := conn.recv(1 << 20):
+        buf += chunk
+    conn.unwrap()  # the server's close_notify came after the last byte
+    conn.close()
+    assert f.voidresp().startswith("226")
+    assert bytes(buf) == data
+    f.quit()
+
+
+def test_abor_mid_retr_under_tls_then_the_session_goes_on(start_server, certs):
+    """ABOR while a PROT P download is blocked on a full socket: 426 then 226, the data
+    connection ends, and the next transfers on the same session are whole."""
+    srv = start_server(extra=tls_flags(certs))
+    big = random_bytes(64 * MiB, seed=9)
+    (srv.root / "big.bin").write_bytes(big)
+    small = random_bytes(300_000, seed=10)
+    (srv.root / "small.bin").write_bytes(small)
+    f = ftps(srv, reuse=True)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd("RETR big.bin")
+    assert conn.recv(65536)
+    time.sleep(0.3)  # the server fills the socket buffers and blocks
+    f.putcmd("ABOR")
+    replies = [f.getline()[:3], f.getline()[:3]]
+    assert replies == ["426", "226"], replies
+    got = 0
+    conn.settimeout(10)
+    try:
+        while chunk := conn.recv(1 << 20):
+            got += len(chunk)
+    except (ssl.SSLError, OSError):
+        pass  # the layer may end without close_notify: the transfer was aborted
+    conn.close()
+    assert got < len(big) - MiB
+    assert f.voidcmd("NOOP").startswith("200")
+    for _ in range(2):
+        buf = bytearray()
+        assert f.retrbinary("RETR small.bin", buf.extend).startswith("226")
+        assert bytes(buf) == small
+    f.quit()
+
+
 class EprtFTP_TLS(ftplib.FTP_TLS):
     """Active mode with EPRT on IPv4 (ftplib itself sends EPRT only for IPv6)."""
 

@@ -66,10 +66,12 @@ constexpr bool table_is_consistent() {
 static_assert(table_is_consistent(), "every verb's name must parse back to it");
 
 // HELP: the listed verbs in alphabetical order, 13 to a line.
-std::string make_help() {
+bool tls_verb(Verb v) { return v == Verb::AUTH || v == Verb::PBSZ || v == Verb::PROT || v == Verb::CCC; }
+
+std::string make_help(bool tls) {
   std::vector<std::string_view> names;
-  for (const auto& e : kTable) {
-    if (e.help) names.push_back(e.name);
+  for (std::size_t i = 1; i < kTable.size(); ++i) {
+    if (listed_by_help(static_cast<Verb>(i), tls)) names.push_back(kTable[i].name);
   }
   std::sort(names.begin(), names.end());
   std::string out;
@@ -139,9 +141,15 @@ std::optional<std::string_view> path_text(Verb v, std::string_view arg) {
   return std::nullopt;
 }
 
-std::string_view help_text() {
-  static const std::string text = make_help();
-  return text;
+bool listed_by_help(Verb v, bool tls) {
+  const auto i = static_cast<std::size_t>(v);
+  return i > 0 && i < kTable.size() && kTable[i].help && (tls || !tls_verb(v));
+}
+
+std::string_view help_text(bool tls) {
+  static const std::string with_tls = make_help(true);
+  static const std::string without_tls = make_help(false);
+  return tls ? with_tls : without_tls;
 }
 
 }  // namespace feitp::proto

@@ -100,7 +100,7 @@ enum class Reach : std::uint8_t { follow, name, tree };
   X(MIC,     true,  true,  none,     0,   follow, false, loop,    security_data) \
   X(CONF,    true,  true,  none,     0,   follow, false, loop,    security_data) \
   X(ENC,     true,  true,  none,     0,   follow, false, loop,    security_data) \
-  X(LANG,    false, false, none,     0,   follow, true,  loop,    not_implemented)  /* without an argument: back to the default language */ \
+  X(LANG,    false, false, none,     0,   follow, false, loop,    not_implemented)  /* RFC 2640's languages: answered 502 */ \
   X(CLNT,    false, true,  none,     0,   follow, true,  loop,    clnt) \
   X(PRET,    true,  true,  none,     0,   follow, false, loop,    not_implemented) \
   X(SMNT,    true,  true,  none,     0,   follow, false, loop,    not_implemented)  /* answered 502: not a path command here */
@@ -141,7 +141,11 @@ VerbInfo verb_info(Verb v);
 // argument, names no path.
 std::optional<std::string_view> path_text(Verb v, std::string_view arg);
 
+// Whether HELP lists `v`: its row says so and, for the RFC 4217 commands (AUTH, PBSZ, PROT,
+// CCC), the server has TLS.
+bool listed_by_help(Verb v, bool tls);
+
 // The commands HELP lists, as one block of text (lines of names).
-std::string_view help_text();
+std::string_view help_text(bool tls);
 
 }  // namespace feitp::proto

@@ -821,12 +821,17 @@ void Session::cmd_help(Call& call) {
     auto c = proto::parse_command(arg);
     if (c.verb == Verb::unknown) {
       reply(code::not_implemented, "Unknown command.");
+    } else if (!proto::listed_by_help(c.verb, core_.tls != nullptr)) {
+      // Recognized but not served here (LANG, PRET, the RFC 2228 security data, or the TLS
+      // commands on a server without TLS): say so rather than "supported".
+      reply(code::not_implemented, fmt::format("{} is not implemented.", proto::verb_name(c.verb)));
     } else {
       reply(code::help, fmt::format("{} is supported.", proto::verb_name(c.verb)));
     }
     return;
   }
-  proto::append_reply_items(out_, code::help, "The following commands are recognized:", proto::help_text(),
+  proto::append_reply_items(out_, code::help,
+                            "The following commands are recognized:", proto::help_text(core_.tls != nullptr),
                             "Help OK.");
 }
 

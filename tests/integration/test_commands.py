@@ -35,6 +35,21 @@ def test_help(ftp):
     assert resp.startswith("214"), resp
 
 
+def test_help_lists_only_what_this_server_serves(ftp):
+    """Without TLS, HELP does not list AUTH, PBSZ, PROT or CCC, and HELP on them, on LANG
+    or on PRET says 502 rather than "supported": each of them is refused here (AUTH, LANG and
+    PRET with 502, the other three with RFC 2228's 503, as no AUTH can come first)."""
+    resp = ftp.sendcmd("HELP")
+    listed = set(resp.replace("\n", " ").split())
+    for verb in ("AUTH", "PBSZ", "PROT", "CCC", "LANG", "PRET"):
+        assert verb not in listed, f"HELP lists {verb}: {resp}"
+        with pytest.raises(ftplib.error_perm, match="^502"):
+            ftp.sendcmd(f"HELP {verb}")
+        with pytest.raises(ftplib.error_perm, match="^50[23]"):
+            ftp.sendcmd(f"{verb} X" if verb != "CCC" else verb)
+    assert ftp.sendcmd("HELP STOR").startswith("214")
+
+
 def test_help_unknown_command(ftp):
     code = None
     try:

@@ -168,11 +168,25 @@ TEST(PathText, TakesThePathFromTheArgumentAsTheRowSays) {
 
 TEST(HelpText, ListsTheTableRowsMarkedForHelpInOrder) {
   // Made from the command table: alphabetical, 13 to a line; the security-mechanism verbs
-  // (ADAT, MIC, CONF, ENC), PRET, SMNT and the X* digests are not listed.
-  EXPECT_EQ(help_text(),
+  // (ADAT, MIC, CONF, ENC), LANG, PRET, SMNT and the X* digests are not listed.
+  EXPECT_EQ(help_text(true),
             "ABOR ACCT ALLO APPE AUTH CCC CDUP CLNT CWD DELE EPRT EPSV FEAT\n"
-            "HASH HELP HOST LANG LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP\n"
-            "OPTS PASS PASV PBSZ PORT PROT PWD QUIT REIN REST RETR RMD RNFR\n"
-            "RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD\n"
-            "XPWD XRMD\n");
+            "HASH HELP HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS\n"
+            "PASS PASV PBSZ PORT PROT PWD QUIT REIN REST RETR RMD RNFR RNTO\n"
+            "SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD\n"
+            "XRMD\n");
+}
+
+TEST(HelpText, WithoutTlsTheRfc4217CommandsAreNotListed) {
+  EXPECT_EQ(help_text(false),
+            "ABOR ACCT ALLO APPE CDUP CLNT CWD DELE EPRT EPSV FEAT HASH HELP\n"
+            "HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV\n"
+            "PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR\n"
+            "STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n");
+  EXPECT_TRUE(listed_by_help(Verb::AUTH, true));
+  EXPECT_FALSE(listed_by_help(Verb::AUTH, false));
+  EXPECT_FALSE(listed_by_help(Verb::CCC, false));
+  EXPECT_TRUE(listed_by_help(Verb::RETR, false));
+  EXPECT_FALSE(listed_by_help(Verb::LANG, true));
+  EXPECT_FALSE(listed_by_help(Verb::unknown, true));
 }

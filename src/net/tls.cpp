@@ -75,12 +75,13 @@ class LocalTicketKeys final : public TicketKeySource {
   Key key_{};
 };
 
-// A data connection's read buffer: four records of the largest size (16 KiB of data, 256 bytes
-// of protection, a 5-byte header).
-constexpr std::size_t kDataReadBuffer = 4 * (16 * 1024 + 256 + 5);
-// A data connection's write buffer: sixteen records, one send() each time it is flushed.
-constexpr int kDataWriteBuffer = 16 * (16 * 1024 + 256 + 5);
+// The largest record: 16 KiB of data, 256 bytes of protection, a 5-byte header.
 constexpr std::size_t kRecordPayload = 16 * 1024;
+constexpr std::size_t kRecordMax = kRecordPayload + 256 + 5;
+// A data connection's read buffer: four records.
+constexpr std::size_t kDataReadBuffer = 4 * kRecordMax;
+// A data connection's write buffer: sixteen records, one send() each time it is flushed.
+constexpr int kDataWriteBuffer = 16 * static_cast<int>(kRecordMax);
 
 TlsBinding* binding_of(SSL* ssl) { return static_cast<TlsBinding*>(SSL_get_app_data(ssl)); }
 

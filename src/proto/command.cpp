@@ -66,8 +66,6 @@ constexpr bool table_is_consistent() {
 static_assert(table_is_consistent(), "every verb's name must parse back to it");
 
 // HELP: the listed verbs in alphabetical order, 13 to a line.
-bool tls_verb(Verb v) { return v == Verb::AUTH || v == Verb::PBSZ || v == Verb::PROT || v == Verb::CCC; }
-
 std::string make_help(bool tls) {
   std::vector<std::string_view> names;
   for (std::size_t i = 1; i < kTable.size(); ++i) {
@@ -141,9 +139,11 @@ std::optional<std::string_view> path_text(Verb v, std::string_view arg) {
   return std::nullopt;
 }
 
+bool needs_tls(Verb v) { return v == Verb::AUTH || v == Verb::PBSZ || v == Verb::PROT || v == Verb::CCC; }
+
 bool listed_by_help(Verb v, bool tls) {
   const auto i = static_cast<std::size_t>(v);
-  return i > 0 && i < kTable.size() && kTable[i].help && (tls || !tls_verb(v));
+  return i > 0 && i < kTable.size() && kTable[i].help && (tls || !needs_tls(v));
 }
 
 std::string_view help_text(bool tls) {

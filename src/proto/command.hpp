@@ -141,8 +141,10 @@ VerbInfo verb_info(Verb v);
 // argument, names no path.
 std::optional<std::string_view> path_text(Verb v, std::string_view arg);
 
-// Whether HELP lists `v`: its row says so and, for the RFC 4217 commands (AUTH, PBSZ, PROT,
-// CCC), the server has TLS.
+// The RFC 4217 commands (AUTH, PBSZ, PROT, CCC): served only by a server with TLS.
+bool needs_tls(Verb v);
+
+// Whether HELP lists `v`: its row says so and, for a command that needs TLS, the server has it.
 bool listed_by_help(Verb v, bool tls);
 
 // The commands HELP lists, as one block of text (lines of names).

@@ -819,11 +819,13 @@ void Session::cmd_help(Call& call) {
   const std::string_view arg = call.cmd.arg;
   if (!arg.empty()) {
     auto c = proto::parse_command(arg);
+    const SyncHandler h = c.verb == Verb::unknown ? nullptr : handler_of(c.verb).sync;
     if (c.verb == Verb::unknown) {
       reply(code::not_implemented, "Unknown command.");
-    } else if (!proto::listed_by_help(c.verb, core_.tls != nullptr)) {
-      // Recognized but not served here (LANG, PRET, the RFC 2228 security data, or the TLS
-      // commands on a server without TLS): say so rather than "supported".
+    } else if (h == &Session::cmd_not_implemented || h == &Session::cmd_security_data ||
+               (proto::needs_tls(c.verb) && !core_.tls)) {
+      // Recognized but answered 502 here (LANG, PRET, SMNT, RFC 2228's security data, the
+      // TLS commands on a server without TLS): say so rather than "supported".
       reply(code::not_implemented, fmt::format("{} is not implemented.", proto::verb_name(c.verb)));
     } else {
       reply(code::help, fmt::format("{} is supported.", proto::verb_name(c.verb)));

@@ -183,6 +183,8 @@ TEST(HelpText, WithoutTlsTheRfc4217CommandsAreNotListed) {
             "HOST LIST MDTM MFMT MKD MLSD MLST MODE NLST NOOP OPTS PASS PASV\n"
             "PORT PWD QUIT REIN REST RETR RMD RNFR RNTO SITE SIZE STAT STOR\n"
             "STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\n");
+  for (Verb v : {Verb::AUTH, Verb::PBSZ, Verb::PROT, Verb::CCC}) EXPECT_TRUE(needs_tls(v));
+  EXPECT_FALSE(needs_tls(Verb::RETR));
   EXPECT_TRUE(listed_by_help(Verb::AUTH, true));
   EXPECT_FALSE(listed_by_help(Verb::AUTH, false));
   EXPECT_FALSE(listed_by_help(Verb::CCC, false));

@@ -209,6 +209,12 @@ struct LocalStorageOptions {
   // the old one or the new one, even when the process is killed or the disk fills up. APPE and
   // REST+STOR always write in place. false: STOR truncates the file in place.
   bool atomic_uploads = true;
+  // Atomic uploads to a name that does not exist yet write into an unnamed file (O_TMPFILE)
+  // that commit() links under its name: no temporary name, no rename, and nothing left on the
+  // disk when the process dies mid-upload. Used where the kernel and the file system allow it
+  // (checked once per process, and per upload for the file system); a named temporary
+  // otherwise, as for every overwrite. false: always a named temporary.
+  bool unnamed_temporaries = true;
   bool create_root = false;  // mkdir -p the root if missing
   // New files get file_mode & ~umask, new directories dir_mode & ~umask, whatever the
   // process umask is (the modes are set explicitly when the process umask would narrow them).

@@ -282,6 +282,40 @@ bool temp_is_stale(std::string_view name) {
   return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
+// Whether this process may give an O_TMPFILE inode a name with linkat(AT_EMPTY_PATH): kernels
+// before 6.10 allow that only with CAP_DAC_READ_SEARCH. Learned once per process (again after
+// fork(): a worker may run with other credentials than the master), by linking an empty probe
+// under a temporary name in the first directory an upload goes to, and removing it.
+enum class Linkable : int { unknown, yes, no };
+std::atomic<Linkable>& unnamed_linkable() {
+  static std::atomic<Linkable> state{Linkable::unknown};
+  static const int registered = ::pthread_atfork(
+      nullptr, nullptr, [] { unnamed_linkable().store(Linkable::unknown, std::memory_order_relaxed); });
+  (void)registered;
+  return state;
+}
+
+// Opens an unnamed regular file in `dir` (nothing in the directory until it is linked).
+int open_unnamed(int dir, mode_t mode) { return ::openat(dir, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, mode); }
+
+bool probe_linkable(int dir, mode_t mode) {
+  auto& state = unnamed_linkable();
+  const Linkable known = state.load(std::memory_order_relaxed);
+  if (known != Linkable::unknown) return known == Linkable::yes;
+  os::UniqueFd probe(open_unnamed(dir, mode));
+  if (probe.get() < 0) return false;  // this file system: decided per upload
+  const std::string name = temp_name();
+  if (::linkat(probe.get(), "", dir, name.c_str(), AT_EMPTY_PATH) != 0) {
+    // ENOENT or EPERM: the kernel's refusal, for every directory. Anything else (EEXIST, a
+    // full disk, a directory we may not write) says nothing yet.
+    if (errno == ENOENT || errno == EPERM) state.store(Linkable::no, std::memory_order_relaxed);
+    return false;
+  }
+  ::unlinkat(dir, name.c_str(), 0);
+  state.store(Linkable::yes, std::memory_order_relaxed);
+  return true;
+}
+
 struct SweepState {
   dev_t dev = 0;
   std::size_t budget = 0;
@@ -355,10 +389,13 @@ struct WriteState {
   DirRef parent;           // directory holding name (and the temporary name)
   std::string name;        // last component of the target
   std::string temp;        // atomic uploads: the temporary name, else empty
+  bool unnamed = false;    // atomic upload into an O_TMPFILE inode, linked as `name` on commit
   bool exclusive = false;  // atomic commit must not replace an existing target
   bool created = false;    // in place: this upload created the file
   bool append = false;     // in place: opened with O_APPEND
   off_t start_size = 0;    // in place: where this upload's bytes begin
+
+  [[nodiscard]] bool atomic() const { return unnamed || !temp.empty(); }
 };
 
 // In-place writers (APPE, REST+STOR, STOR with atomic_uploads = false) hold a shared flock on
@@ -368,7 +405,7 @@ class LocalWriteFile final : public WriteFile {
   explicit LocalWriteFile(WriteState st) : s_(std::move(st)) {
     // Non-blocking: a local process holding an exclusive lock must not stall the event loop;
     // without the lock, drop_own_bytes() is merely less sure that no one else is writing.
-    if (s_.temp.empty()) (void)::flock(s_.fd.get(), LOCK_SH | LOCK_NB);
+    if (!s_.atomic()) (void)::flock(s_.fd.get(), LOCK_SH | LOCK_NB);
   }
   // Never ended: the safe default (WriteFile's contract). A backup that revert() did not use is
   // dropped: the upload stays.
@@ -399,18 +436,22 @@ class LocalWriteFile final : public WriteFile {
     if (done_) return errno_code(EBADF);
     done_ = true;
     keep_previous_ = how == Commit::keep_previous;
-    if (s_.temp.empty()) {
+    if (!s_.atomic()) {
       // In place: keep the descriptor (and the lock) while revert() may still need them.
       if (keep_previous_ && (s_.start_size > 0 || s_.created)) return {};
       if (const int e = s_.fd.close(); e != 0) return errno_code(e);
       return {};
     }
-    return commit_atomic();
+    return s_.unnamed ? commit_unnamed() : commit_atomic();
   }
 
   void abort(bool keep_partial) override {
     if (done_) return;
     done_ = true;
+    if (s_.unnamed) {
+      s_.fd.reset();  // the inode has no name: closing it frees it
+      return;
+    }
     if (!s_.temp.empty()) {
       s_.fd.reset();
       ::unlinkat(s_.parent.get(), s_.temp.c_str(), 0);
@@ -436,7 +477,7 @@ class LocalWriteFile final : public WriteFile {
       if (rc != 0) return sys_error(e);
       return {};
     }
-    if (!s_.temp.empty()) {
+    if (s_.atomic()) {
       // An atomic upload that created the file: remove it.
       if (::unlinkat(dir, s_.name.c_str(), 0) != 0 && errno != ENOENT) return sys_error(errno);
       return {};
@@ -453,6 +494,36 @@ class LocalWriteFile final : public WriteFile {
   }
 
  private:
+  // Links the unnamed file under its name. linkat() never replaces a name: when the name
+  // appeared while the upload ran (another session's STOR), the file replaces it through a
+  // temporary name, as an upload that started over an existing file would.
+  Status commit_unnamed() {
+    const int fd = s_.fd.get();
+    const int dir = s_.parent.get();
+    if (::linkat(fd, "", dir, s_.name.c_str(), AT_EMPTY_PATH) == 0) {
+      // Local file systems report nothing at close(); should one, the name goes again.
+      if (const int e = s_.fd.close(); e != 0) {
+        ::unlinkat(dir, s_.name.c_str(), 0);
+        return errno_code(e);
+      }
+      return {};
+    }
+    int e = errno;
+    if (e == EEXIST && !s_.exclusive) {
+      for (int attempt = 0; attempt < 8; ++attempt) {
+        std::string temp = temp_name();
+        if (::linkat(fd, "", dir, temp.c_str(), AT_EMPTY_PATH) == 0) {
+          s_.unnamed = false;
+          s_.temp = std::move(temp);
+          return commit_atomic();
+        }
+        if ((e = errno) != EEXIST) break;
+      }
+    }
+    s_.fd.reset();
+    return sys_error(e);
+  }
+
   Status commit_atomic() {
     const int close_err = s_.fd.close();
     const int dir = s_.parent.get();
@@ -537,6 +608,7 @@ class LocalStorage final : public Storage, private ListingVersions {
         watch_(std::move(watch)),
         use_openat2_(use_openat2),
         atomic_(o.atomic_uploads),
+        unnamed_(o.unnamed_temporaries),
         file_mode_(static_cast<mode_t>(o.file_mode & ~o.umask & 0777)),
         dir_mode_(static_cast<mode_t>(o.dir_mode & ~o.umask & 0777)) {}
 
@@ -977,6 +1049,19 @@ class LocalStorage final : public Storage, private ListingVersions {
       }
     } else if (errno != ENOENT) {
       return last_error();
+    } else if (unnamed_ && probe_linkable(dir->get(), mode)) {
+      // A new name: an unnamed file, linked on commit. Where the file system has no O_TMPFILE
+      // (EOPNOTSUPP), a named temporary as below.
+      if (const int fd = open_unnamed(dir->get(), mode); fd >= 0) {
+        WriteState st;
+        st.fd.reset(fd);
+        fix_created_mode(fd, mode);
+        st.parent = std::move(*dir);
+        st.name = p.name;
+        st.unnamed = true;
+        st.exclusive = exclusive;
+        return make_writer(std::move(st));
+      }
     }
     for (int attempt = 0; attempt < 8; ++attempt) {
       std::string temp = temp_name();
@@ -1002,6 +1087,7 @@ class LocalStorage final : public Storage, private ListingVersions {
   std::shared_ptr<DirWatch> watch_;  // may be null
   bool use_openat2_;
   bool atomic_;
+  bool unnamed_;
   mode_t file_mode_;
   mode_t dir_mode_;
 };

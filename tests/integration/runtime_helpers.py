@@ -72,6 +72,35 @@ def comm(pid: int) -> str:
         return ""
 
 
+def open_uploads(pids: list[int], root: Path) -> list[tuple[int, str, int]]:
+    """The files beneath `root` that the processes `pids` hold open for writing, as (pid,
+    name, size): a named upload temporary, or an unnamed one (O_TMPFILE, whose /proc link
+    reads "DIR/#INODE (deleted)"). Only the upload descriptors are write-only here."""
+    prefix = str(root.resolve()) + "/"
+    out = []
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+                info = (Path(f"/proc/{pid}/fdinfo") / fd.name).read_text()
+                flags = int(info.split("flags:")[1].split()[0], 8)
+                size = os.stat(fd).st_size
+            except (OSError, IndexError, ValueError):
+                continue
+            if target.startswith(prefix) and flags & os.O_ACCMODE == os.O_WRONLY:
+                out.append((pid, target[len(prefix):], size))
+    return out
+
+
+def unnamed(uploads: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
+    """The uploads of open_uploads() that have no name in the directory (O_TMPFILE)."""
+    return [u for u in uploads if u[1].endswith(" (deleted)") and "#" in u[1]]
+
+
 def uid_of(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Uid:"):

@@ -18,7 +18,7 @@ import pytest
 
 from feitp_harness import random_bytes, sha256_bytes, sha256_file
 from runtime_helpers import (children, comm, greet, listening_sockets, owner, runtime_config,
-                             send_line, uid_of, wait_for, workers)
+                             open_uploads, send_line, uid_of, unnamed, wait_for, workers)
 
 pytestmark = pytest.mark.skipif(os.environ.get("FEITP_TEST_AGAINST") == "pyftpdlib",
                                 reason="feitpd's own process model")
@@ -180,10 +180,13 @@ def test_kill_worker_under_mixed_load(start_server):
         conn = f.transfercmd(f"STOR {name}")
         conn.sendall(random_bytes(300_000, seed=78))
         cut.append((f, conn))
-    tag = f"-{victim}-"
-    wait_for(lambda: len([p for p in srv.root.glob(".feitp-upload.*") if tag in p.name
-                          and p.stat().st_size > 0]) == 2, 5.0,
-             what="the victim's two temporaries")
+    # cut-over.bin's into a named temporary, cut-new.bin's into an unnamed (O_TMPFILE) file;
+    # 300,000 bytes each (the other clients' uploads are 200,000 and a few).
+    def cut_uploads_received():
+        held = [u for u in open_uploads([victim], srv.root) if u[2] == 300_000]
+        named = [u for u in held if u[1].startswith(".feitp-upload.") and f"-{victim}-" in u[1]]
+        return len(named) == 1 and len(unnamed(held)) == 1
+    wait_for(cut_uploads_received, 5.0, what="the victim's two cut uploads")
     os.kill(victim, signal.SIGKILL)
     killed_at[0] = time.monotonic()
     new = workers(master, 2, timeout=3.0, exclude={victim})

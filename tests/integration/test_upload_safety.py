@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from feitp_harness import Raw, random_bytes, raw_stor, sha256_bytes, sha256_file, stor_bytes
-from runtime_helpers import children, comm, wait_for, workers
+from runtime_helpers import children, comm, open_uploads, unnamed, wait_for, workers
 from test_hooks import start_probe  # noqa: F401  (the hook_probe fixture)
 
 pytestmark = pytest.mark.skipif(os.environ.get("FEITP_TEST_AGAINST") == "pyftpdlib",
@@ -32,8 +32,10 @@ def temporaries(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob(PREFIX + "*"))
 
 
-def bytes_on_disk(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+def bytes_received(srv) -> int:
+    """What the workers have written of the uploads in flight: named temporaries (an
+    overwrite) and unnamed files (a new name) alike."""
+    return sum(u[2] for u in open_uploads(children(srv.proc.pid), srv.root))
 
 
 class HalfUpload:
@@ -60,12 +62,16 @@ class HalfUpload:
 
 
 def start_uploads(srv, old: bytes) -> list[HalfUpload]:
-    """Two uploads in flight: over existing.bin (which holds `old`) and to new.bin; returns
-    once their first MiB each is on disk (in temporaries or, in place, under the final names)."""
+    """Two uploads in flight: over existing.bin (which holds `old`, so into a named temporary)
+    and to new.bin (a new name, so into an unnamed O_TMPFILE file that has no directory entry at
+    all); returns once the workers have written the first MiB of each."""
     (srv.root / "existing.bin").write_bytes(old)
     ups = [HalfUpload(srv, "existing.bin", random_bytes(CHUNK, seed=11)),
            HalfUpload(srv, "new.bin", random_bytes(CHUNK, seed=12))]
-    wait_for(lambda: bytes_on_disk(srv.root) >= 2 * CHUNK, 10.0, what="the first MiB of both uploads")
+    wait_for(lambda: bytes_received(srv) >= 2 * CHUNK, 10.0, what="the first MiB of both uploads")
+    held = open_uploads(children(srv.proc.pid), srv.root)
+    assert len(unnamed(held)) == 1, held  # new.bin's
+    assert len(temporaries(srv.root)) == 1, held  # existing.bin's replacement
     return ups
 
 
@@ -78,7 +84,8 @@ def assert_nothing_half_visible(srv, old: bytes) -> None:
 def test_kill9_workers_mid_upload_leaves_old_or_nothing(start_server):
     """F3: kill -9 of both workers mid-upload. The new file is not visible (SIZE 550), the
     overwritten one still has its complete old content, and the respawned workers sweep the
-    dead workers' temporaries (F5) on their first login to the home."""
+    dead worker's temporary (F5) on their first login to the home. The new name's upload
+    leaves nothing at all: its unnamed file went with the worker."""
     srv = start_server(extra=["--workers", "2"])
     master = srv.proc.pid
     kids = workers(master, 2)
@@ -91,15 +98,16 @@ def test_kill9_workers_mid_upload_leaves_old_or_nothing(start_server):
     new_kids = workers(master, 2, timeout=15.0, exclude=set(kids))
     assert set(new_kids).isdisjoint(kids)
     assert_nothing_half_visible(srv, old)
-    assert len(temporaries(srv.root)) == 2  # the dead workers' uploads, until swept
+    assert len(temporaries(srv.root)) == 1  # the overwrite's, until swept
     f = srv.connect()
     with pytest.raises(Exception) as e:
         f.sendcmd("SIZE new.bin")
     assert str(e.value).startswith("550"), e.value
     assert f.sendcmd("SIZE existing.bin") == f"213 {len(old)}"
     f.quit()
-    # Whichever new worker took the login swept the home: both temporaries' writers are gone.
+    # Whichever new worker took the login swept the home: the temporary's writer is gone.
     assert temporaries(srv.root) == []
+    assert [p.name for p in srv.root.iterdir()] == ["existing.bin"]
 
 
 def test_kill9_master_and_workers_then_restart_sweeps(start_server):
@@ -120,7 +128,7 @@ def test_kill9_master_and_workers_then_restart_sweeps(start_server):
         u.close()
     assert_nothing_half_visible(srv, old)
     left = temporaries(srv.root)
-    assert len(left) == 2, left
+    assert len(left) == 1, left  # the overwrite's; the new name's upload left nothing
     srv.start()
     wait_for(lambda: temporaries(srv.root) == [], 10.0, what="the start-up sweep")
     assert_nothing_half_visible(srv, old)
@@ -178,15 +186,16 @@ def raw_transfer(srv, cmd: str) -> tuple[int, str]:
 
 def test_reload_sweeps_but_keeps_an_upload_in_progress(start_server):
     """F5: a SIGHUP reload starts workers that sweep the home, removing what dead processes
-    left, while an upload that an old-generation worker is still receiving completes (226)
-    with the right bytes."""
+    left, while an upload that an old-generation worker is still receiving into a named
+    temporary (it replaces a file) completes (226) with the right bytes."""
     srv = start_server(extra=["--workers", "2"])
     master = srv.proc.pid
     kids = workers(master, 2)
     data = random_bytes(3 * CHUNK, seed=21)
+    (srv.root / "during-reload.bin").write_bytes(b"the previous version")
     up = HalfUpload(srv, "during-reload.bin", data[:CHUNK])
     try:
-        wait_for(lambda: bytes_on_disk(srv.root) >= CHUNK, 10.0, what="the first MiB")
+        wait_for(lambda: bytes_received(srv) >= CHUNK, 10.0, what="the first MiB")
         assert len(temporaries(srv.root)) == 1
         stale = srv.root / (PREFIX + "00000000-1-0000000000000000")  # an earlier boot's
         stale.write_bytes(b"left by a crash")

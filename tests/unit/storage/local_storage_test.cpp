@@ -38,10 +38,11 @@ class LocalStorageTest : public ::testing::TestWithParam<Resolver> {
   [[nodiscard]] std::string root() const { return dir_ / "root"; }
   [[nodiscard]] std::string at(std::string_view rel) const { return root() + "/" + std::string(rel); }
 
-  std::unique_ptr<Storage> open_storage(bool atomic) {
+  std::unique_ptr<Storage> open_storage(bool atomic, bool unnamed = true) {
     LocalStorageOptions o;
     o.root = root();
     o.atomic_uploads = atomic;
+    o.unnamed_temporaries = unnamed;
     auto s = storage::make_local_storage(o, GetParam());
     EXPECT_TRUE(s.ok()) << s.error().message();
     return s ? std::move(*s) : nullptr;
@@ -430,6 +431,80 @@ TEST_P(LocalStorageTest, AtomicUploadIsInvisibleUntilCommit) {
   EXPECT_FALSE(exists_disk(at("fresh")));
   EXPECT_EQ(s->stat("/fresh").error(), err(std::errc::no_such_file_or_directory));
   ASSERT_TRUE((*n)->commit().ok());
+  EXPECT_EQ(read_disk(at("fresh")), "x");
+}
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
+        out.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// An upload under a new name goes into an unnamed file (O_TMPFILE): nothing in the directory
+// until commit() links it, and nothing at all when it is dropped.
+TEST_P(LocalStorageTest, NewNameUploadHasNoDirectoryEntryUntilCommit) {
+  auto s = open_storage(true);
+  {
+    auto w = s->open_write("/fresh", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("new file")).ok());
+    EXPECT_EQ(entries(root()), std::vector<std::string>{});
+    ASSERT_TRUE((*w)->commit().ok());
+  }
+  EXPECT_EQ(entries(root()), std::vector<std::string>{"fresh"});
+  EXPECT_EQ(read_disk(at("fresh")), "new file");
+  struct stat st {};
+  ASSERT_EQ(::stat(at("fresh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644U);  // 0666 & ~022, as a file created in place
+  EXPECT_EQ(st.st_nlink, 1U);
+  for (const bool keep : {false, true}) {
+    auto w = s->open_write("/aborted", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("half")).ok());
+    (*w)->abort(keep);
+    EXPECT_EQ(entries(root()), std::vector<std::string>{"fresh"});
+  }
+  {
+    auto w = s->open_write("/dropped", WriteMode::truncate, 0);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->write(bytes("x")).ok());
+  }  // destroyed without commit or abort
+  EXPECT_EQ(entries(root()), std::vector<std::string>{"fresh"});
+}
+
+// The name appears while the upload runs (another session's STOR): the upload replaces it on
+// commit, as one that started over an existing file; STOU (exclusive) is refused instead.
+TEST_P(LocalStorageTest, NewNameTakenDuringTheUploadIsReplaced) {
+  auto s = open_storage(true);
+  auto w = s->open_write("/race", WriteMode::truncate, 0);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(bytes("second")).ok());
+  write_disk(at("race"), "first");
+  ASSERT_TRUE((*w)->commit(Commit::keep_previous).ok());
+  EXPECT_EQ(read_disk(at("race")), "second");
+  ASSERT_TRUE((*w)->revert().ok());  // a refusing check_upload brings "first" back
+  EXPECT_EQ(read_disk(at("race")), "first");
+  EXPECT_EQ(entries(root()), std::vector<std::string>{"race"});
+}
+
+// Without unnamed files (the option, or a file system without O_TMPFILE), a new name's upload
+// goes through a named temporary like an overwrite's.
+TEST_P(LocalStorageTest, NamedTemporaryWhenUnnamedFilesAreOff) {
+  auto s = open_storage(true, false);
+  auto w = s->open_write("/fresh", WriteMode::truncate, 0);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->write(bytes("x")).ok());
+  EXPECT_EQ(upload_temporaries(root()).size(), 1U);
+  EXPECT_FALSE(exists_disk(at("fresh")));
+  ASSERT_TRUE((*w)->commit().ok());
+  EXPECT_EQ(entries(root()), std::vector<std::string>{"fresh"});
   EXPECT_EQ(read_disk(at("fresh")), "x");
 }
 

@@ -1053,14 +1053,7 @@ class LocalStorage final : public Storage, private ListingVersions {
       // A new name: an unnamed file, linked on commit. Where the file system has no O_TMPFILE
       // (EOPNOTSUPP), a named temporary as below.
       if (const int fd = open_unnamed(dir->get(), mode); fd >= 0) {
-        WriteState st;
-        st.fd.reset(fd);
-        fix_created_mode(fd, mode);
-        st.parent = std::move(*dir);
-        st.name = p.name;
-        st.unnamed = true;
-        st.exclusive = exclusive;
-        return make_writer(std::move(st));
+        return atomic_writer(fd, mode, std::move(*dir), p, {}, exclusive);
       }
     }
     for (int attempt = 0; attempt < 8; ++attempt) {
@@ -1071,16 +1064,23 @@ class LocalStorage final : public Storage, private ListingVersions {
         if (errno == EEXIST) continue;
         return last_error();
       }
-      WriteState st;
-      st.fd.reset(fd);
-      fix_created_mode(fd, mode);
-      st.parent = std::move(*dir);
-      st.name = p.name;
-      st.temp = std::move(temp);
-      st.exclusive = exclusive;
-      return make_writer(std::move(st));
+      return atomic_writer(fd, mode, std::move(*dir), p, std::move(temp), exclusive);
     }
     return errno_code(EEXIST);
+  }
+
+  // The writer of an atomic upload into `fd`, just created: an unnamed file when `temp` is empty.
+  Result<std::unique_ptr<WriteFile>> atomic_writer(int fd, mode_t mode, DirRef dir, const PathBuf& p,
+                                                   std::string temp, bool exclusive) const {
+    WriteState st;
+    st.fd.reset(fd);
+    fix_created_mode(fd, mode);
+    st.parent = std::move(dir);
+    st.name = p.name;
+    st.unnamed = temp.empty();
+    st.temp = std::move(temp);
+    st.exclusive = exclusive;
+    return make_writer(std::move(st));
   }
 
   std::shared_ptr<const os::UniqueFd> root_;

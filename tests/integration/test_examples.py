@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from feitp_harness import REPO, Raw, feitpd_binary, random_bytes
+from runtime_helpers import open_uploads, wait_for
 
 EXAMPLES = ("upload_log", "reject_executables", "memory_server")
 USER, PASSWORD = "carol", "ex-Pass-1"
@@ -146,11 +147,11 @@ def test_upload_log(run_example, tmp_path):
         raw.send("STOR cut.bin")
         assert raw.reply()[0] in (125, 150)
         d.sendall(b"x" * 70_000)
-        deadline = time.monotonic() + 10
-        # Uploads are atomic by default: the bytes land in a temporary, not under cut.bin.
-        while not any(p.stat().st_size >= 70_000 for p in root.iterdir() if p.name != "report.bin"):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        # Uploads are atomic by default: the bytes of a new name land in an unnamed file that
+        # only the server's descriptor reaches, not under cut.bin.
+        wait_for(lambda: any(u[2] >= 70_000 for u in open_uploads([srv.proc.pid], root)), 10.0,
+                 what="the first 70,000 bytes of cut.bin")
+        assert not (root / "cut.bin").exists()
         raw.send("ABOR")
         assert (raw.reply()[0], raw.reply()[0]) == (426, 226)
         d.close()

@@ -4,15 +4,16 @@
 # e.g. bench/settings_ab.sh build/bin nosandbox session "sandbox = false" ""
 #      bench/settings_ab.sh build/bin inplace session "" $'[storage]\natomic_uploads = false'
 # feitpd (1 worker) runs on CPU 0, feitp-bench (50 clients, 4 s) on CPU 1, the home in a tmpfs
-# (/dev/shm). Prints the server's user, system and total CPU time per operation from
-# /proc/PID/stat. Interleave several runs of the variants and quote medians (docs/performance.md).
+# (/dev/shm; AB_DIR=DIR puts it elsewhere, e.g. on a disk file system). Prints the server's
+# user, system and total CPU time per operation from /proc/PID/stat. Interleave several runs of
+# the variants and quote medians (docs/performance.md).
 # FTPS: TLS_CERT=FILE TLS_KEY=FILE give the server a certificate, and BENCH_ARGS="--tls" (plus
 # e.g. "--tls-reconnect resume") goes to feitp-bench; CLIENTS=N changes the 50 clients;
 # FILE_MB=N puts an N MiB file "big" in the home (BENCH_ARGS="--path big" for retr).
 set -euo pipefail
 bin=$1 label=$2 sc=$3 server_extra=$4 tables=$5
 bench=${BENCH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/bin/feitp-bench}
-d=$(mktemp -d /dev/shm/feitp-ab.XXXXXX)
+d=$(mktemp -d "${AB_DIR:-/dev/shm}/feitp-ab.XXXXXX")
 trap 'rm -rf "$d"' EXIT
 mkdir -p "$d/home"
 [[ -n ${FILE_MB:-} ]] && head -c "${FILE_MB}M" /dev/zero >"$d/home/big"

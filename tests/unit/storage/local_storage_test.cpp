@@ -396,16 +396,23 @@ TEST_P(LocalStorageTest, WriteAfterCommitFails) {
 
 // --- Atomic uploads --------------------------------------------------------------------------
 
-std::vector<std::string> upload_temporaries(const std::string& dir) {
+// The names in a directory (without "." and ".."), sorted.
+std::vector<std::string> entries(const std::string& dir) {
   std::vector<std::string> out;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (const dirent* e = ::readdir(d)) {
-      if (std::string_view(e->d_name).starts_with(storage::kUploadTempPrefix)) {
-        out.emplace_back(e->d_name);
-      }
+      const std::string_view name(e->d_name);
+      if (name != "." && name != "..") out.emplace_back(name);
     }
     ::closedir(d);
   }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> upload_temporaries(const std::string& dir) {
+  std::vector<std::string> out = entries(dir);
+  std::erase_if(out, [](const std::string& n) { return !n.starts_with(storage::kUploadTempPrefix); });
   return out;
 }
 
@@ -432,19 +439,6 @@ TEST_P(LocalStorageTest, AtomicUploadIsInvisibleUntilCommit) {
   EXPECT_EQ(s->stat("/fresh").error(), err(std::errc::no_such_file_or_directory));
   ASSERT_TRUE((*n)->commit().ok());
   EXPECT_EQ(read_disk(at("fresh")), "x");
-}
-
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
-        out.emplace_back(e->d_name);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // An upload under a new name goes into an unnamed file (O_TMPFILE): nothing in the directory

@@ -1,6 +1,8 @@
 // The control connection: greeting, the command loop, replies, timeouts.
 #include "session/session.hpp"
 
+#include <cstring>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -79,11 +81,19 @@ asio::awaitable<void> Session::run() {
     std::error_code ec;
     std::size_t n = 0;
     if (control_.plain()) {
-      // Plain: wait and read on the socket itself (no extra coroutine frame per command).
+      // Plain: read on the socket itself (no extra coroutine frame per command). A read into
+      // cmd_buf_ rather than a wait for readability: asio re-arms the descriptor with an
+      // epoll_ctl() for every wait, but queues a read without a system call when the read
+      // before it emptied the socket, which a command and its reply leave it. A command that
+      // fills cmd_buf_ has its rest read at once into the shared buffer.
       auto& sock = control_.socket();
-      co_await sock.async_wait(asio::socket_base::wait_read, asio::redirect_error(use_awaitable, ec));
+      n = co_await sock.async_read_some(asio::buffer(cmd_buf_), asio::redirect_error(use_awaitable, ec));
       if (ec || closing_) break;
-      n = sock.read_some(asio::buffer(buf), ec);
+      std::memcpy(buf.data(), cmd_buf_.data(), n);
+      if (n == cmd_buf_.size()) {
+        std::error_code more_ec;  // the next read reports an end or an error
+        n += sock.read_some(asio::buffer(buf.data() + n, buf.size() - n), more_ec);
+      }
     } else {
       n = co_await control_.read(buf.data(), buf.size(), ec);
     }

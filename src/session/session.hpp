@@ -4,6 +4,7 @@
 #pragma once
 
 #include <any>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -380,7 +381,10 @@ class Session final : public feitp::Connection, public std::enable_shared_from_t
   std::uint16_t peer_port_ = 0;
 
   proto::LineAssembler lines_;
-  std::string pending_;     // input read but not yet fed to lines_
+  std::string pending_;  // input read but not yet fed to lines_
+  // A plain control connection's commands are read here first: a read that waits holds a
+  // buffer of its own (the shared 4 KiB one only takes what a full small read leaves behind).
+  std::array<char, 32> cmd_buf_{};
   std::string out_;         // replies waiting to be written
   std::string wbuf_;        // replies being written
   std::size_t logged_ = 0;  // protocol log: bytes at the start of out_ already logged

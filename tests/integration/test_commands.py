@@ -6,6 +6,7 @@ import hashlib
 import os
 import socket
 import stat
+import time
 
 import pytest
 
@@ -358,3 +359,28 @@ def test_listen_on_two_addresses(start_server):
     f.connect("127.0.0.1", port2)
     f.login(srv.user, srv.password)
     f.quit()
+
+
+def test_command_lines_of_every_length_in_one_segment_and_split(server):
+    """The plain control loop reads a command into a 32-byte buffer first and the rest of a
+    longer one at once: lines just under, at and over that size, a 246-byte one, several in
+    one segment and one split byte by byte are each answered once, in order."""
+    names = ["d" * k for k in (19, 20, 21, 22, 23, 60, 240)]  # "MKD " + name + CRLF: 25..246
+    with Raw(server) as r:
+        r.login()
+        r.sock.sendall(b"".join(f"MKD {n}\r\n".encode() for n in names))
+        for n in names:
+            code, text = r.reply()
+            assert code == 257, (len(n), text)
+        r.sock.sendall(b"".join(f"RMD {n}\r\n".encode() for n in names) + b"NOOP\r\n")
+        for n in names:
+            assert r.reply()[0] == 250, len(n)
+        assert r.reply()[0] == 200
+        line = f"MKD {'s' * 40}\r\n".encode()
+        for i in range(len(line)):
+            r.sock.sendall(line[i:i + 1])
+            time.sleep(0.002)
+        code, text = r.reply()
+        assert code == 257, text
+        assert r.cmd("NOOP")[0] == 200
+    assert sorted(p.name for p in server.root.iterdir()) == ["s" * 40]

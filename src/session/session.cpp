@@ -80,17 +80,20 @@ asio::awaitable<void> Session::run() {
   while (!closing_) {
     std::error_code ec;
     std::size_t n = 0;
+    const char* data = buf.data();
     if (control_.plain()) {
       // Plain: read on the socket itself (no extra coroutine frame per command). A read into
-      // cmd_buf_ rather than a wait for readability: asio re-arms the descriptor with an
-      // epoll_ctl() for every wait, but queues a read without a system call when the read
-      // before it emptied the socket, which a command and its reply leave it. A command that
-      // fills cmd_buf_ has its rest read at once into the shared buffer.
+      // cmd_buf_ rather than a wait for readability: asio 1.22 re-arms the descriptor with an
+      // epoll_ctl() for every wait, while a read costs one recv() tried at once (which finds
+      // the next command when the client already sent it) and is then queued without a call.
+      // A command that fills cmd_buf_ has its rest read at once into the shared buffer.
       auto& sock = control_.socket();
       n = co_await sock.async_read_some(asio::buffer(cmd_buf_), asio::redirect_error(use_awaitable, ec));
       if (ec || closing_) break;
-      std::memcpy(buf.data(), cmd_buf_.data(), n);
+      data = cmd_buf_.data();
       if (n == cmd_buf_.size()) {
+        std::memcpy(buf.data(), cmd_buf_.data(), n);
+        data = buf.data();
         std::error_code more_ec;  // the next read reports an end or an error
         n += sock.read_some(asio::buffer(buf.data() + n, buf.size() - n), more_ec);
       }
@@ -104,9 +107,9 @@ asio::awaitable<void> Session::run() {
       break;
     }
 
-    // Feed the bytes; the shared buffer is copied to pending_ only when a command must
+    // Feed the bytes; they are copied to pending_ (off the shared buffer) only when a command must
     // suspend while unread input remains (pipelined commands).
-    std::string_view input(buf.data(), n);
+    std::string_view input(data, n);
     bool from_pending = false;
     if (!pending_.empty()) {
       pending_.append(input);
